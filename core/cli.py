@@ -1,0 +1,100 @@
+"""The `trireme` command: `serve`, plus one command group per installed framework."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.framework import Framework, discover
+from core.resources import Resources as ResourceVector
+from core.resources import ResourceSpecError, parse_attributes
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Trireme: Marathon-, Chronos- and Aurora-compatible scheduling on one cluster.")
+
+
+@app.callback()
+def _root() -> None:
+    """Trireme: Marathon-, Chronos- and Aurora-compatible scheduling on one cluster."""
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("TRIREME_DATA_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "trireme"
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for every HTTP API.")] = 8080,
+    data_dir: Annotated[Path | None, typer.Option(help="State, checkpoints and sandboxes "
+                                                  "[default: $TRIREME_DATA_DIR or ~/.local/share/trireme].")] = None,
+    agents: Annotated[int, typer.Option(min=1, max=254, help="Embedded agents, on 127.0.0.1 ... 127.0.0.N.")] = 1,
+    agent_resources: Annotated[str | None, typer.Option(
+        help='Per agent, e.g. "cpus:4;mem:4096;disk:10000;ports:[31000-32000]" [default: sized from '
+             "the machine]. With several agents the port ranges are split between them.")] = None,
+    agent_attributes: Annotated[list[str] | None, typer.Option(
+        help='Attributes, e.g. "rack:r1;zone:a". Repeat to give agent i the i-th; the last repeats.')] = None,
+    store: Annotated[str, typer.Option(help="State backend: sqlite (in the data dir) or memory.")] = "sqlite",
+    offer_timeout: Annotated[float, typer.Option(help="Seconds before an unused offer is rescinded.")] = 30.0,
+    kill_tasks_on_exit: Annotated[bool, typer.Option(
+        help="Kill every task when the server stops (default: leave them for the next server to adopt).")] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the embedded cluster and every framework's HTTP API on one port."""
+    import uvicorn
+
+    from core.cluster.embedded import ClusterConfig
+    from core.cluster.master import MasterConfig
+    from core.server.app import Server, ServerConfig
+
+    try:
+        resources = ResourceVector.parse(agent_resources) if agent_resources is not None else None
+    except ResourceSpecError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--agent-resources") from None
+    try:
+        attributes = tuple(parse_attributes(a) for a in agent_attributes or [])
+    except ResourceSpecError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--agent-attributes") from None
+    if store not in ("sqlite", "memory"):
+        raise typer.BadParameter(f"must be sqlite or memory, not {store!r}", param_hint="--store")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = ServerConfig(
+        host=host,
+        port=port,
+        data_dir=data_dir or default_data_dir(),
+        store=store,
+        cluster=ClusterConfig(agents=agents, resources=resources, attributes=attributes,
+                              master=MasterConfig(offer_timeout=offer_timeout)),
+        kill_tasks_on_exit=kill_tasks_on_exit,
+    )
+    server = Server(config, frameworks())
+    uvicorn.run(server.app, host=host, port=port, log_level=log_level.lower(), access_log=False,
+                timeout_graceful_shutdown=5)
+
+
+_frameworks: list[Framework] | None = None
+
+
+def frameworks() -> list[Framework]:
+    global _frameworks
+    if _frameworks is None:
+        _frameworks = discover()
+    return _frameworks
+
+
+def main() -> None:
+    for fw in frameworks():
+        app.add_typer(fw.cli(), name=fw.name)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,362 @@
+"""An embedded agent: owns a host's resources, runs tasks as real processes, reports their status.
+
+Rules:
+- A task's state only moves forward; once terminal it never changes (`_transition` guards it).
+- Every state change after STAGING produces a status update on the task's `UpdateStream`
+  (at least once, in order). A task is forgotten only after its terminal update is acknowledged.
+- What runs is checkpointed (`CheckpointDir`), so `recover()` after a crash re-adopts live
+  processes (same pids; pid reuse is ruled out by start time and boot id) and reports those that
+  ended meanwhile with the status their wrapper left in the sandbox.
+- Kill: SIGTERM to the process group, SIGKILL after the grace period, and finally a sweep of the
+  task's session so that no orphan outlives the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import re
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.cluster import procfs
+from core.cluster.checkpoint import CheckpointDir, TaskRecord
+from core.cluster.fetcher import FetchError, fetch_all
+from core.cluster.process import ExitStatus, ExitWatcher, ProcessIdentity, signal_session, spawn, sweep_sessions
+from core.cluster.updates import UpdateStream
+from core.driver.types import Attribute, Reason, Source, TaskInfo, TaskState, TaskStatus
+from core.resources import Resources
+
+log = logging.getLogger(__name__)
+
+INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "PYTHONPATH", "VIRTUAL_ENV")
+COMPLETED_TASKS_KEPT = 1000
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    default_kill_grace: float = 3.0
+    update_retry_seconds: float = 10.0
+    memory_check_seconds: float = 1.0
+    sweep_delay_seconds: float = 0.05
+
+
+@dataclass
+class AgentTask:
+    record: TaskRecord
+    stream: UpdateStream
+    kill_requested: bool = False
+    kill_grace: float | None = None
+    kill_timer: asyncio.TimerHandle | None = None
+    memory_exceeded: str = ""
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def state(self) -> TaskState:
+        return self.record.state
+
+    def wants_kill(self) -> bool:
+        """Read after an await: a kill may have arrived meanwhile."""
+        return self.kill_requested
+
+
+# forward(framework_id, status): hand an update to the master
+Forward = Callable[[str, TaskStatus], None]
+# freed(framework_id, resources): a task of that framework ended and gave its resources back
+Freed = Callable[[str, Resources], None]
+
+
+class Agent:
+    def __init__(self, *, agent_id: str, hostname: str, resources: Resources, attributes: dict[str, str],
+                 work_dir: Path, forward: Forward, freed: Freed, spawner: Executor,
+                 config: AgentConfig | None = None) -> None:
+        self.id = agent_id
+        self.hostname = hostname
+        self.total = resources
+        self.attributes = tuple(Attribute(k, v) for k, v in sorted(attributes.items()))
+        self.work_dir = work_dir
+        self.config = config or AgentConfig()
+        self.tasks: dict[str, AgentTask] = {}
+        self.completed: deque[TaskRecord] = deque(maxlen=COMPLETED_TASKS_KEPT)
+        self.used = Resources()
+        self._forward = forward
+        self._freed = freed
+        self._spawner = spawner
+        self._loop = asyncio.get_running_loop()
+        self._watcher = ExitWatcher(self._loop)
+        self._checkpoints = CheckpointDir(work_dir / "tasks")
+        self._sweep_pending: set[int] = set()
+        self._sweep_timer: asyncio.TimerHandle | None = None
+        self._memory_timer: asyncio.TimerHandle | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    # ---- queries ------------------------------------------------------------------------------
+
+    @property
+    def available(self) -> Resources:
+        return self.total - self.used
+
+    # ---- launch -------------------------------------------------------------------------------
+
+    def launch(self, framework_id: str, info: TaskInfo) -> None:
+        """Start `info` (already validated against an offer of this agent by the master)."""
+        sandbox = self.work_dir / "sandboxes" / framework_id / info.task_id
+        record = TaskRecord(framework_id, info, sandbox, TaskState.TASK_STAGING)
+        task = AgentTask(record, self._new_stream(framework_id))
+        self.tasks[info.task_id] = task
+        self.used = self.used + info.resources
+        job = self._loop.create_task(self._run(task))
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
+
+    async def _run(self, task: AgentTask) -> None:
+        info = task.record.info
+        try:
+            task.record.sandbox.mkdir(parents=True, exist_ok=True)
+            self._checkpoints.write(task.record)
+            self._transition(task, TaskState.TASK_STARTING)
+            if info.command.uris:
+                await asyncio.to_thread(fetch_all, info.command.uris, task.record.sandbox)
+            if task.wants_kill():
+                self._transition(task, TaskState.TASK_KILLED, "Task killed before it started",
+                                 Reason.REASON_TASK_KILLED_DURING_LAUNCH)
+                return
+            shell = info.command.value if info.command.shell else None
+            argv = list(info.command.arguments) or [info.command.value]
+            env = self._environment(info, task.record.sandbox)
+            ident = await self._loop.run_in_executor(self._spawner, spawn, task.record.sandbox, shell, argv, env)
+        except FetchError as exc:
+            self._transition(task, TaskState.TASK_FAILED, str(exc), Reason.REASON_CONTAINER_LAUNCH_FAILED)
+            return
+        except OSError as exc:
+            self._transition(task, TaskState.TASK_FAILED, f"Failed to launch: {exc}",
+                             Reason.REASON_CONTAINER_LAUNCH_FAILED)
+            return
+        task.record.process = ident
+        self._watcher.watch(ident, task.record.sandbox, True, functools.partial(self._exited, task))
+        self._transition(task, TaskState.TASK_RUNNING)
+        if task.wants_kill():
+            self._begin_kill(task)
+        self._ensure_memory_monitor()
+
+    def _environment(self, info: TaskInfo, sandbox: Path) -> dict[str, str]:
+        env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
+        env.update(
+            HOST=self.hostname,
+            MESOS_TASK_ID=info.task_id,
+            MESOS_SANDBOX=str(sandbox),
+            MESOS_DIRECTORY=str(sandbox),
+            MESOS_AGENT_ID=self.id,
+        )
+        ports = info.ordered_ports()
+        for i, port in enumerate(ports):
+            env[f"PORT{i}"] = str(port)
+        if ports:
+            env["PORT"] = str(ports[0])
+            env["PORTS"] = ",".join(map(str, ports))
+        for port, name in info.discovery_ports:
+            if name:
+                env[f"PORT_{re.sub(r'[^A-Z0-9_]', '_', name.upper())}"] = str(port)
+        env.update(info.command.environment)
+        return env
+
+    # ---- exit, kill, memory -----------------------------------------------------------------
+
+    def _exited(self, task: AgentTask, status: ExitStatus) -> None:
+        self._cancel_kill_timer(task)
+        if task.record.process is not None:
+            self._schedule_sweep(task.record.process.pid)
+        if task.kill_requested:
+            self._transition(task, TaskState.TASK_KILLED, status.describe())
+        elif task.memory_exceeded:
+            self._transition(task, TaskState.TASK_FAILED, task.memory_exceeded,
+                             Reason.REASON_CONTAINER_LIMITATION_MEMORY)
+        elif status.success:
+            self._transition(task, TaskState.TASK_FINISHED, status.describe())
+        else:
+            tail = stderr_tail(task.record.sandbox)
+            message = status.describe() + (f"; last stderr: {tail}" if tail else "")
+            self._transition(task, TaskState.TASK_FAILED, message, Reason.REASON_COMMAND_EXECUTOR_FAILED)
+
+    def kill(self, task_id: str, grace: float | None = None, killing_state: bool = False) -> bool:
+        """Begin killing a task; False when the agent has no live task by that id."""
+        task = self.tasks.get(task_id)
+        if task is None or task.state.is_terminal:
+            return False
+        if task.kill_requested:
+            return True
+        task.kill_requested = True
+        task.kill_grace = grace
+        if killing_state and task.state is TaskState.TASK_RUNNING:
+            self._transition(task, TaskState.TASK_KILLING)
+        if task.record.process is not None:
+            self._begin_kill(task)
+        return True
+
+    def _begin_kill(self, task: AgentTask) -> None:
+        self._signal(task, signal.SIGTERM)
+        seconds = task.kill_grace if task.kill_grace is not None else task.record.info.kill_grace_period
+        seconds = self.config.default_kill_grace if seconds is None else seconds
+        task.kill_timer = self._loop.call_later(seconds, self._signal, task, signal.SIGKILL)
+
+    def _signal(self, task: AgentTask, sig: int) -> None:
+        if task.record.process is not None and not task.state.is_terminal:
+            signal_session(task.record.process, sig)
+            if sig == signal.SIGKILL:
+                self._schedule_sweep(task.record.process.pid)
+
+    def _cancel_kill_timer(self, task: AgentTask) -> None:
+        if task.kill_timer is not None:
+            task.kill_timer.cancel()
+            task.kill_timer = None
+
+    def _schedule_sweep(self, session: int) -> None:
+        """Kill what is left of a session, batched so that many exits cost one /proc scan."""
+        self._sweep_pending.add(session)
+        if self._sweep_timer is None:
+            self._sweep_timer = self._loop.call_later(self.config.sweep_delay_seconds, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweep_timer = None
+        sessions, self._sweep_pending = self._sweep_pending, set()
+        live = {t.record.process.pid for t in self.tasks.values()
+                if t.record.process is not None and not t.state.is_terminal}
+        sweep_sessions(sessions - live)
+
+    def _ensure_memory_monitor(self) -> None:
+        if self._memory_timer is None and self.config.memory_check_seconds > 0:
+            self._memory_timer = self._loop.call_later(self.config.memory_check_seconds, self._check_memory)
+
+    def _check_memory(self) -> None:
+        self._memory_timer = None
+        limited = {t.record.process.pid: t for t in self.tasks.values()
+                   if t.record.process is not None and t.state is TaskState.TASK_RUNNING
+                   and t.record.info.resources.mem > 0 and not t.memory_exceeded}
+        if not limited:
+            return
+        for session, members in procfs.scan_sessions(set(limited)).items():
+            task = limited[session]
+            used_mb = sum(m.rss_bytes for m in members) / 2**20
+            limit_mb = task.record.info.resources.mem
+            if used_mb > limit_mb:
+                task.memory_exceeded = (f"Memory limit exceeded: Requested: {limit_mb:g}MB "
+                                        f"Maximum Used: {used_mb:.0f}MB")
+                self._signal(task, signal.SIGKILL)
+        self._ensure_memory_monitor()
+
+    # ---- status updates -----------------------------------------------------------------------
+
+    def _new_stream(self, framework_id: str) -> UpdateStream:
+        return UpdateStream(self._loop, lambda s: self._forward(framework_id, s), self.config.update_retry_seconds)
+
+    def _transition(self, task: AgentTask, state: TaskState, message: str = "",
+                    reason: Reason | None = None) -> None:
+        if task.state.is_terminal:
+            return
+        task.record.state = state
+        status = TaskStatus(task.record.info.task_id, state, self.id, message, Source.SOURCE_EXECUTOR,
+                            reason, uuid=TaskStatus.new_uuid())
+        if state.is_terminal:
+            self._cancel_kill_timer(task)
+            self.used = self.used - task.record.info.resources
+            task.record.pending = [status]
+            self._checkpoints.write(task.record)
+            self._freed(task.record.framework_id, task.record.info.resources)
+        elif state is TaskState.TASK_RUNNING:
+            self._checkpoints.write(task.record)
+        task.stream.push(status)
+
+    def acknowledge(self, task_id: str, uuid: str) -> None:
+        task = self.tasks.get(task_id)
+        if task is None or not task.stream.acknowledge(uuid):
+            return
+        if task.state.is_terminal and not task.stream.pending:
+            task.stream.close()
+            del self.tasks[task_id]
+            task.record.pending = []
+            self.completed.append(task.record)
+            self._checkpoints.remove(task_id)
+
+    def resend_updates(self, framework_id: str) -> None:
+        for task in self.tasks.values():
+            if task.record.framework_id == framework_id:
+                task.stream.resend()
+
+    def latest_status(self, task_id: str) -> TaskStatus | None:
+        task = self.tasks.get(task_id)
+        if task is None:
+            return None
+        pending = task.stream.pending
+        message = pending[-1].message if pending else ""
+        return TaskStatus(task_id, task.state, self.id, message, Source.SOURCE_MASTER, Reason.REASON_RECONCILIATION)
+
+    # ---- recovery and shutdown ----------------------------------------------------------------
+
+    def recover(self) -> list[TaskRecord]:
+        """Re-adopt what the checkpoint says runs here. Returns the records found."""
+        records = self._checkpoints.load()
+        for record in records:
+            task = AgentTask(record, self._new_stream(record.framework_id))
+            self.tasks[record.info.task_id] = task
+            if record.state.is_terminal:
+                for status in record.pending:
+                    task.stream.push(status)
+                continue
+            self.used = self.used + record.info.resources
+            if record.process is None:
+                self._transition(task, TaskState.TASK_FAILED, "The agent restarted while launching the task",
+                                 Reason.REASON_AGENT_RESTARTED)
+                continue
+            ident = record.process
+            self._watcher.watch(ident, record.sandbox, False, functools.partial(self._exited, task))
+        self._ensure_memory_monitor()
+        return records
+
+    async def terminate_all(self, timeout: float = 10.0) -> None:
+        """SIGKILL every task (and its session) now and wait until each has been reaped."""
+        live = [t for t in self.tasks.values() if not t.state.is_terminal]
+        for task in live:
+            task.kill_requested = True
+            self._signal(task, signal.SIGKILL)
+        sweep_sessions(t.record.process.pid for t in live if t.record.process is not None)
+        deadline = time.monotonic() + timeout
+        while any(not t.state.is_terminal for t in live) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    async def shutdown(self) -> None:
+        """Stop supervising (tasks keep running, to be re-adopted by the next server)."""
+        for job in list(self._background):
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+        for task in self.tasks.values():
+            task.stream.close()
+            self._cancel_kill_timer(task)
+        for timer in (self._sweep_timer, self._memory_timer):
+            if timer is not None:
+                timer.cancel()
+        self._watcher.close()
+
+    def identity_of(self, task_id: str) -> ProcessIdentity | None:
+        task = self.tasks.get(task_id)
+        return None if task is None else task.record.process
+
+
+def stderr_tail(sandbox: Path, max_bytes: int = 1024, lines: int = 5) -> str:
+    try:
+        with open(sandbox / "stderr", "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return " | ".join(text.strip().splitlines()[-lines:])

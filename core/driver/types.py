@@ -1,0 +1,394 @@
+"""The Mesos v1 scheduler API's messages, as typed Python values that convert to and from its JSON.
+
+Field names follow mesos/v1/mesos.proto and scheduler.proto so that the same values travel
+in-process (embedded cluster) and over the HTTP API (RecordIO JSON) unchanged.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.resources import Resources
+
+JSON = dict[str, Any]
+
+
+class TaskState(enum.StrEnum):
+    """A task's lifecycle as Mesos reports it. Terminal states never change again."""
+
+    TASK_STAGING = "TASK_STAGING"
+    TASK_STARTING = "TASK_STARTING"
+    TASK_RUNNING = "TASK_RUNNING"
+    TASK_KILLING = "TASK_KILLING"
+    TASK_FINISHED = "TASK_FINISHED"
+    TASK_FAILED = "TASK_FAILED"
+    TASK_KILLED = "TASK_KILLED"
+    TASK_ERROR = "TASK_ERROR"
+    TASK_LOST = "TASK_LOST"
+    TASK_DROPPED = "TASK_DROPPED"
+    TASK_UNREACHABLE = "TASK_UNREACHABLE"
+    TASK_GONE = "TASK_GONE"
+    TASK_GONE_BY_OPERATOR = "TASK_GONE_BY_OPERATOR"
+    TASK_UNKNOWN = "TASK_UNKNOWN"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+    @property
+    def is_active(self) -> bool:
+        return self in ACTIVE_STATES
+
+
+TERMINAL_STATES = frozenset(
+    {
+        TaskState.TASK_FINISHED,
+        TaskState.TASK_FAILED,
+        TaskState.TASK_KILLED,
+        TaskState.TASK_ERROR,
+        TaskState.TASK_LOST,
+        TaskState.TASK_DROPPED,
+        TaskState.TASK_GONE,
+        TaskState.TASK_GONE_BY_OPERATOR,
+    }
+)
+ACTIVE_STATES = frozenset(
+    {TaskState.TASK_STAGING, TaskState.TASK_STARTING, TaskState.TASK_RUNNING, TaskState.TASK_KILLING}
+)
+
+
+class Source(enum.StrEnum):
+    SOURCE_MASTER = "SOURCE_MASTER"
+    SOURCE_AGENT = "SOURCE_AGENT"
+    SOURCE_EXECUTOR = "SOURCE_EXECUTOR"
+
+
+class Reason(enum.StrEnum):
+    """The subset of Mesos' TaskStatus.Reason values this cluster reports."""
+
+    REASON_COMMAND_EXECUTOR_FAILED = "REASON_COMMAND_EXECUTOR_FAILED"
+    REASON_CONTAINER_LAUNCH_FAILED = "REASON_CONTAINER_LAUNCH_FAILED"
+    REASON_CONTAINER_LIMITATION_MEMORY = "REASON_CONTAINER_LIMITATION_MEMORY"
+    REASON_EXECUTOR_TERMINATED = "REASON_EXECUTOR_TERMINATED"
+    REASON_FRAMEWORK_REMOVED = "REASON_FRAMEWORK_REMOVED"
+    REASON_INVALID_OFFERS = "REASON_INVALID_OFFERS"
+    REASON_RECONCILIATION = "REASON_RECONCILIATION"
+    REASON_TASK_INVALID = "REASON_TASK_INVALID"
+    REASON_TASK_UNKNOWN = "REASON_TASK_UNKNOWN"
+    REASON_TASK_KILLED_DURING_LAUNCH = "REASON_TASK_KILLED_DURING_LAUNCH"
+    REASON_AGENT_RESTARTED = "REASON_AGENT_RESTARTED"
+    REASON_AGENT_UNKNOWN = "REASON_AGENT_UNKNOWN"
+    REASON_TASK_HEALTH_CHECK_STATUS_UPDATED = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"
+
+
+@dataclass(frozen=True)
+class FrameworkInfo:
+    """Who a framework is. An empty `id` asks the master for a new one; a known id re-subscribes
+    (failover) and takes over that framework's tasks."""
+
+    name: str
+    user: str = "root"
+    id: str = ""
+    roles: tuple[str, ...] = ("*",)
+    failover_timeout: float = 0.0
+    hostname: str = ""
+    capabilities: tuple[str, ...] = ()
+
+    def to_json(self) -> JSON:
+        out: JSON = {"user": self.user, "name": self.name, "roles": list(self.roles),
+                     "failover_timeout": self.failover_timeout,
+                     "capabilities": [{"type": c} for c in self.capabilities]}
+        if self.id:
+            out["id"] = {"value": self.id}
+        if self.hostname:
+            out["hostname"] = self.hostname
+        return out
+
+    @classmethod
+    def from_json(cls, data: JSON) -> FrameworkInfo:
+        roles = data.get("roles") or ([data["role"]] if data.get("role") else ["*"])
+        return cls(
+            name=str(data.get("name", "")),
+            user=str(data.get("user", "root")),
+            id=str((data.get("id") or {}).get("value", "")),
+            roles=tuple(roles),
+            failover_timeout=float(data.get("failover_timeout", 0.0)),
+            hostname=str(data.get("hostname", "")),
+            capabilities=tuple(c["type"] for c in data.get("capabilities", [])),
+        )
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    value: str
+
+    def to_json(self) -> JSON:
+        return {"name": self.name, "type": "TEXT", "text": {"value": self.value}}
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Resources of one agent offered to one framework until accepted, declined or rescinded."""
+
+    id: str
+    framework_id: str
+    agent_id: str
+    hostname: str
+    resources: Resources
+    attributes: tuple[Attribute, ...] = ()
+
+    def attribute(self, name: str) -> str | None:
+        for attr in self.attributes:
+            if attr.name == name:
+                return attr.value
+        return None
+
+    def to_json(self) -> JSON:
+        return {
+            "id": {"value": self.id},
+            "framework_id": {"value": self.framework_id},
+            "agent_id": {"value": self.agent_id},
+            "hostname": self.hostname,
+            "resources": self.resources.to_json(),
+            "attributes": [a.to_json() for a in self.attributes],
+        }
+
+
+@dataclass(frozen=True)
+class URI:
+    """A file fetched into the sandbox before the task starts."""
+
+    value: str
+    executable: bool = False
+    extract: bool = True
+    output_file: str = ""
+
+    def to_json(self) -> JSON:
+        out: JSON = {"value": self.value, "executable": self.executable, "extract": self.extract}
+        if self.output_file:
+            out["output_file"] = self.output_file
+        return out
+
+
+@dataclass(frozen=True)
+class CommandInfo:
+    """`shell=True` runs `value` with /bin/sh -c; otherwise `arguments` is the argv (value = program)."""
+
+    value: str = ""
+    shell: bool = True
+    arguments: tuple[str, ...] = ()
+    environment: tuple[tuple[str, str], ...] = ()
+    uris: tuple[URI, ...] = ()
+    user: str = ""
+
+    def to_json(self) -> JSON:
+        out: JSON = {
+            "shell": self.shell,
+            "environment": {"variables": [{"name": k, "value": v} for k, v in self.environment]},
+            "uris": [u.to_json() for u in self.uris],
+        }
+        if self.value:
+            out["value"] = self.value
+        if self.arguments:
+            out["arguments"] = list(self.arguments)
+        if self.user:
+            out["user"] = self.user
+        return out
+
+    @classmethod
+    def from_json(cls, data: JSON) -> CommandInfo:
+        env = data.get("environment", {}).get("variables", [])
+        return cls(
+            value=str(data.get("value", "")),
+            shell=bool(data.get("shell", True)),
+            arguments=tuple(data.get("arguments", [])),
+            environment=tuple((v["name"], str(v.get("value", ""))) for v in env),
+            uris=tuple(
+                URI(u["value"], bool(u.get("executable", False)), bool(u.get("extract", True)),
+                    str(u.get("output_file", "")))
+                for u in data.get("uris", [])
+            ),
+            user=str(data.get("user", "")),
+        )
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A task to launch on the agent of the offer it is accepted with.
+
+    `discovery_ports` lists the task's ports in the order the framework means them, each with
+    an optional name: PORT0..n follow that order and named ones also become PORT_<NAME>
+    (without it, the ports of `resources` in ascending order). `kill_grace_period` is the kill
+    policy's grace period in seconds (None: the agent's default, 3 s as in Mesos).
+    """
+
+    task_id: str
+    name: str
+    agent_id: str
+    resources: Resources
+    command: CommandInfo
+    kill_grace_period: float | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    discovery_ports: tuple[tuple[int, str], ...] = ()
+    container: JSON | None = None
+
+    def ordered_ports(self) -> list[int]:
+        if self.discovery_ports:
+            return [p for p, _ in self.discovery_ports]
+        return self.resources.port_list()
+
+    def to_json(self) -> JSON:
+        out: JSON = {
+            "name": self.name,
+            "task_id": {"value": self.task_id},
+            "agent_id": {"value": self.agent_id},
+            "resources": self.resources.to_json(),
+            "command": self.command.to_json(),
+            "labels": {"labels": [{"key": k, "value": v} for k, v in self.labels]},
+        }
+        if self.kill_grace_period is not None:
+            out["kill_policy"] = {"grace_period": {"nanoseconds": int(self.kill_grace_period * 1e9)}}
+        if self.discovery_ports:
+            out["discovery"] = {
+                "visibility": "FRAMEWORK",
+                "name": self.name,
+                "ports": {"ports": [{"number": p, "name": n} for p, n in self.discovery_ports]},
+            }
+        if self.container is not None:
+            out["container"] = self.container
+        return out
+
+    @classmethod
+    def from_json(cls, data: JSON) -> TaskInfo:
+        grace = (data.get("kill_policy") or {}).get("grace_period", {}).get("nanoseconds")
+        ports = (data.get("discovery") or {}).get("ports", {}).get("ports", [])
+        return cls(
+            task_id=str(data["task_id"]["value"]),
+            name=str(data.get("name", "")),
+            agent_id=str(data.get("agent_id", {}).get("value", "")),
+            resources=Resources.from_json(data.get("resources", [])),
+            command=CommandInfo.from_json(data.get("command", {})),
+            kill_grace_period=None if grace is None else int(grace) / 1e9,
+            labels=tuple((lb["key"], lb.get("value", "")) for lb in data.get("labels", {}).get("labels", [])),
+            discovery_ports=tuple((int(p.get("number", 0)), str(p.get("name", ""))) for p in ports),
+            container=data.get("container"),
+        )
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """One status update. `uuid` is set on updates that must be acknowledged (all but
+    reconciliation answers); the agent re-sends an unacknowledged update until it is."""
+
+    task_id: str
+    state: TaskState
+    agent_id: str = ""
+    message: str = ""
+    source: Source = Source.SOURCE_AGENT
+    reason: Reason | None = None
+    timestamp: float = field(default_factory=time.time)
+    uuid: str = ""
+    healthy: bool | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @staticmethod
+    def new_uuid() -> str:
+        return uuidlib.uuid4().hex
+
+    def to_json(self) -> JSON:
+        out: JSON = {
+            "task_id": {"value": self.task_id},
+            "state": self.state.value,
+            "source": self.source.value,
+            "timestamp": self.timestamp,
+        }
+        if self.agent_id:
+            out["agent_id"] = {"value": self.agent_id}
+        if self.message:
+            out["message"] = self.message
+        if self.reason is not None:
+            out["reason"] = self.reason.value
+        if self.uuid:
+            out["uuid"] = self.uuid
+        if self.healthy is not None:
+            out["healthy"] = self.healthy
+        if self.labels:
+            out["labels"] = {"labels": [{"key": k, "value": v} for k, v in self.labels]}
+        return out
+
+    @classmethod
+    def from_json(cls, data: JSON) -> TaskStatus:
+        reason = data.get("reason")
+        return cls(
+            task_id=str(data["task_id"]["value"]),
+            state=TaskState(data["state"]),
+            agent_id=str((data.get("agent_id") or {}).get("value", "")),
+            message=str(data.get("message", "")),
+            source=Source(data.get("source", "SOURCE_AGENT")),
+            reason=Reason(reason) if reason else None,
+            timestamp=float(data.get("timestamp", time.time())),
+            uuid=str(data.get("uuid", "")),
+            healthy=data.get("healthy"),
+            labels=tuple((lb["key"], lb.get("value", "")) for lb in (data.get("labels") or {}).get("labels", [])),
+        )
+
+
+@dataclass(frozen=True)
+class Filters:
+    """DECLINE/ACCEPT filters: the declined agent is not offered again to this framework for
+    `refuse_seconds` (Mesos' default is 5 s) unless the framework revives."""
+
+    refuse_seconds: float = 5.0
+
+
+# ---- events -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    framework_id: str
+    heartbeat_interval_seconds: float
+
+
+@dataclass(frozen=True)
+class Offers:
+    offers: tuple[Offer, ...]
+
+
+@dataclass(frozen=True)
+class Rescind:
+    offer_id: str
+
+
+@dataclass(frozen=True)
+class Update:
+    status: TaskStatus
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An agent (agent_id set, executor empty) or an executor failed."""
+
+    agent_id: str
+    executor_id: str = ""
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class Error:
+    """The master refuses to serve this framework any more; the subscription ends after it."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    pass
+
+
+Event = Subscribed | Offers | Rescind | Update | Failure | Error | Heartbeat

@@ -1,0 +1,78 @@
+"""How a framework plugs into the server: an entry point in the group `trireme.frameworks`.
+
+The entry point names a class with a no-argument constructor that implements `Framework`.
+The server builds every framework once, mounts its routes, adds its CLI group, and runs it.
+The core never imports a framework; frameworks never import each other.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Protocol
+
+import typer
+from prometheus_client import CollectorRegistry
+from starlette.routing import BaseRoute
+
+from core.driver.base import Driver
+from core.events import EventBus
+from core.store.base import Namespace
+
+ENTRY_POINT_GROUP = "trireme.frameworks"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What a framework may tell clients about the server it runs in."""
+
+    host: str
+    port: int
+    data_dir: Path
+    version: str
+    store: str  # "sqlite", "memory" or a ZooKeeper URL
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Context:
+    driver: Driver  # this framework's own connection to the cluster
+    store: Namespace  # keys under the framework's name
+    events: EventBus  # shared by every framework and the discovery component
+    metrics: CollectorRegistry
+    server: ServerInfo
+
+
+class Framework(Protocol):
+    name: str
+
+    def routes(self) -> list[BaseRoute]:
+        """HTTP routes mounted on the server's one port. Called before `run`; handlers must
+        answer 503 until the framework has loaded its state."""
+        ...
+
+    def cli(self) -> typer.Typer:
+        """The `trireme <name> ...` command group. Must not need a running server to build."""
+        ...
+
+    async def run(self, ctx: Context) -> None:
+        """Load state, subscribe through `ctx.driver` and serve until cancelled. Cancellation
+        must leave the framework's tasks running (a restarted server re-adopts them)."""
+        ...
+
+
+def discover() -> list[Framework]:
+    """Every installed framework, in name order. One that fails to load is logged and skipped."""
+    found: list[Framework] = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            found.append(ep.load()())
+        except Exception:
+            log.exception("framework %s failed to load; starting without it", ep.name)
+    return found

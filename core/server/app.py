@@ -1,0 +1,105 @@
+"""The server: the embedded cluster, the store, the event bus and every framework, on one port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from core.cluster.embedded import ClusterConfig, EmbeddedCluster
+from core.events import EventBus
+from core.framework import Context, Framework, ServerInfo
+from core.server.metrics import ClusterCollector
+from core.store import Namespace, Store, open_store
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("trireme-data")
+    store: str = "sqlite"
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    kill_tasks_on_exit: bool = False
+
+
+class Server:
+    """Owns everything that lives as long as the process. `app` is the ASGI application."""
+
+    def __init__(self, config: ServerConfig, frameworks: list[Framework]) -> None:
+        self.config = config
+        self.frameworks = frameworks
+        self.bus = EventBus()
+        self.registry = CollectorRegistry()
+        self.cluster = EmbeddedCluster(config.data_dir, config.cluster)
+        self.store: Store | None = None
+        self._runs: list[asyncio.Task[None]] = []
+        routes: list[BaseRoute] = [
+            Route("/ping", self.ping),
+            Route("/metrics", self.metrics),
+            Route("/master/state", self.master_state),
+            Route("/state", self.master_state),
+        ]
+        for fw in frameworks:
+            routes.extend(fw.routes())
+        self.app = Starlette(routes=routes, lifespan=self._lifespan)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        master = await self.cluster.start()
+        self.registry.register(ClusterCollector(master, self.bus))
+        self.store = open_store(self.config.store, self.config.data_dir)
+        info = ServerInfo(self.config.host, self.config.port, self.config.data_dir, VERSION, self.config.store)
+        for fw in self.frameworks:
+            ctx = Context(self.cluster.driver(), Namespace(self.store, fw.name), self.bus, self.registry, info)
+            self._runs.append(asyncio.create_task(self._run(fw, ctx), name=f"framework-{fw.name}"))
+
+    @staticmethod
+    async def _run(fw: Framework, ctx: Context) -> None:
+        try:
+            await fw.run(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("framework %s stopped with an error", fw.name)
+
+    async def stop(self) -> None:
+        for run in self._runs:
+            run.cancel()
+        for run in self._runs:
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
+        self._runs.clear()
+        await self.cluster.stop(kill_tasks=self.config.kill_tasks_on_exit)
+        if self.store is not None:
+            await self.store.close()
+
+    async def ping(self, request: Request) -> Response:
+        return PlainTextResponse("pong")
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def master_state(self, request: Request) -> Response:
+        if self.cluster.master is None:
+            return JSONResponse({"message": "the cluster is starting"}, status_code=503)
+        return JSONResponse(self.cluster.master.state())

@@ -1,0 +1,58 @@
+"""The default store: one SQLite database (WAL) in the data dir."""
+
+from __future__ import annotations
+
+import builtins
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.store.base import Conflict, Delete, Entry, Op, Put
+
+SCHEMA = "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, version INTEGER NOT NULL)"
+
+
+class SQLiteStore:
+    """Calls run on the event loop's thread: single-row statements take tens of microseconds,
+    so a thread hop would cost more than it saves. `synchronous="FULL"` (default) survives power
+    loss; "NORMAL" survives a crash of the process and is about 8x faster."""
+
+    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute(SCHEMA)
+
+    async def get(self, key: str) -> Entry | None:
+        row = self._db.execute("SELECT value, version FROM kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else Entry(bytes(row[0]), int(row[1]))
+
+    async def list(self, prefix: str) -> builtins.list[str]:
+        upper = prefix + "\U0010ffff"
+        rows = self._db.execute("SELECT key FROM kv WHERE key >= ? AND key < ? ORDER BY key", (prefix, upper))
+        return [r[0] for r in rows]
+
+    async def commit(self, ops: Sequence[Op]) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for op in ops:
+                row = db.execute("SELECT version FROM kv WHERE key = ?", (op.key,)).fetchone()
+                current = 0 if row is None else int(row[0])
+                if op.expected_version is not None and op.expected_version != current:
+                    raise Conflict(op.key, op.expected_version, current)
+                if isinstance(op, Put):
+                    db.execute("INSERT OR REPLACE INTO kv (key, value, version) VALUES (?, ?, ?)",
+                               (op.key, op.value, current + 1))
+                elif isinstance(op, Delete) and row is not None:
+                    db.execute("DELETE FROM kv WHERE key = ?", (op.key,))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    async def close(self) -> None:
+        self._db.close()
