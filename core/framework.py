@@ -17,6 +17,7 @@ import typer
 from prometheus_client import CollectorRegistry
 from starlette.routing import BaseRoute
 
+from core.discovery.catalog import ServiceCatalog
 from core.driver.base import Driver
 from core.events import EventBus
 from core.store.base import Namespace
@@ -47,6 +48,7 @@ class Context:
     events: EventBus  # shared by every framework and the discovery component
     metrics: CollectorRegistry
     server: ServerInfo
+    services: ServiceCatalog  # register the framework's load-balanced services here
 
 
 class Framework(Protocol):

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.cluster.embedded import ClusterConfig, EmbeddedCluster
+from core.discovery.catalog import ServiceCatalog
 from core.events import EventBus
 from core.framework import Context, Framework, ServerInfo
 from core.server.metrics import ClusterCollector
@@ -43,6 +44,7 @@ class Server:
         self.frameworks = frameworks
         self.bus = EventBus()
         self.registry = CollectorRegistry()
+        self.services = ServiceCatalog()
         self.cluster = EmbeddedCluster(config.data_dir, config.cluster)
         self.store: Store | None = None
         self._runs: list[asyncio.Task[None]] = []
@@ -70,7 +72,8 @@ class Server:
         self.store = open_store(self.config.store, self.config.data_dir)
         info = ServerInfo(self.config.host, self.config.port, self.config.data_dir, VERSION, self.config.store)
         for fw in self.frameworks:
-            ctx = Context(self.cluster.driver(), Namespace(self.store, fw.name), self.bus, self.registry, info)
+            ctx = Context(self.cluster.driver(), Namespace(self.store, fw.name), self.bus, self.registry, info,
+                          self.services)
             self._runs.append(asyncio.create_task(self._run(fw, ctx), name=f"framework-{fw.name}"))
 
     @staticmethod

@@ -1,0 +1,1 @@
+"""Service discovery: what runs, as the load balancer needs it (HAProxy comes in a later module)."""

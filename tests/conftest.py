@@ -1,0 +1,31 @@
+"""Shared fixtures: real servers on free loopback ports, cleaned up after each test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import ServerProcess
+
+StartServer = Callable[..., ServerProcess]
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[StartServer]:
+    """`start_server(*args, data_dir=None, kill_tasks_on_exit=True)` starts `trireme serve`.
+
+    Every server started is stopped after the test and its checkpointed tasks are killed."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, data_dir: Path | None = None, kill_tasks_on_exit: bool = True,
+              port: int | None = None) -> ServerProcess:
+        extra = ["--kill-tasks-on-exit"] if kill_tasks_on_exit else []
+        server = ServerProcess(data_dir or tmp_path / "data", [*extra, *args], port)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in reversed(started):
+        server.cleanup()

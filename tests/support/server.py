@@ -1,0 +1,122 @@
+"""Start real `trireme serve` processes for tests, on 127.0.0.1 with free ports, and clean up.
+
+Cleanup ends only what the test started: the server by its pid, then any task process that its
+agents checkpointed (by pid, checked against the recorded start time so a reused pid is spared).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: object, timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> object:
+    """Poll `predicate()` until it returns something truthy; fail the test with `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        last = predicate()  # type: ignore[operator]
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+class ServerProcess:
+    """One `trireme serve` child process. `start()` returns when /ping answers."""
+
+    def __init__(self, data_dir: Path, args: Sequence[str] = (), port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.args = list(args)
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, timeout: float = 30.0) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout)
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        cmd = [sys.executable, "-m", "core.cli", "serve", "--port", str(self.port),
+               "--data-dir", str(self.data_dir), "--log-level", "warning", *self.args]
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log()}")
+            try:
+                if httpx.get(self.url + "/ping", timeout=1).text == "pong":
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not answer /ping within {timeout}s: {self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text()[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Graceful stop (SIGTERM), then SIGKILL if it hangs."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def cleanup(self) -> None:
+        self.stop()
+        kill_checkpointed_tasks(self.data_dir)
+
+
+def kill_checkpointed_tasks(data_dir: Path) -> None:
+    """SIGKILL the sessions of task processes recorded in the agents' checkpoints."""
+    for path in data_dir.glob("agents/*/tasks/*.json"):
+        try:
+            proc = json.loads(path.read_text()).get("process")
+        except (OSError, ValueError):
+            continue
+        if not proc:
+            continue
+        try:
+            with open(f"/proc/{proc['pid']}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[19]) == proc["starttime"]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc["pid"], signal.SIGKILL)
