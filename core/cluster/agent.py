@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.cluster import procfs
-from core.cluster.checkpoint import CheckpointDir, TaskRecord
+from core.cluster.checkpoint import CheckpointDB, TaskRecord
 from core.cluster.fetcher import FetchError, fetch_all
 from core.cluster.process import ExitStatus, ExitWatcher, ProcessIdentity, signal_session, spawn, sweep_sessions
 from core.cluster.updates import UpdateStream
@@ -92,7 +92,7 @@ class Agent:
         self._spawner = spawner
         self._loop = asyncio.get_running_loop()
         self._watcher = ExitWatcher(self._loop)
-        self._checkpoints = CheckpointDir(work_dir / "tasks")
+        self._checkpoints = CheckpointDB(work_dir / "checkpoint.sqlite")
         self._sweep_pending: set[int] = set()
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._memory_timer: asyncio.TimerHandle | None = None
@@ -132,6 +132,7 @@ class Agent:
             shell = info.command.value if info.command.shell else None
             argv = list(info.command.arguments) or [info.command.value]
             env = self._environment(info, task.record.sandbox)
+            await self._checkpoints.committed()
             ident = await self._loop.run_in_executor(self._spawner, spawn, task.record.sandbox, shell, argv, env)
         except FetchError as exc:
             self._transition(task, TaskState.TASK_FAILED, str(exc), Reason.REASON_CONTAINER_LAUNCH_FAILED)
@@ -344,6 +345,7 @@ class Agent:
             if timer is not None:
                 timer.cancel()
         self._watcher.close()
+        self._checkpoints.close()
 
     def identity_of(self, task_id: str) -> ProcessIdentity | None:
         task = self.tasks.get(task_id)

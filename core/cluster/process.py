@@ -13,7 +13,6 @@ import contextlib
 import os
 import shlex
 import signal
-import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,15 +64,16 @@ class ProcessIdentity:
 
 
 def wrapper_argv(sandbox: Path, shell_command: str | None, argv: Sequence[str]) -> list[str]:
-    """The wrapper shell: records the exit status in the sandbox, then runs the task.
+    """The wrapper shell: enters the sandbox, records the exit status there, then runs the task.
 
-    The trap is the first line, so even a command with a syntax error leaves its status.
+    The trap comes before the task's own text, so even a command with a syntax error leaves its status.
     """
+    quoted = shlex.quote(str(sandbox))
     exit_file = shlex.quote(str(sandbox / EXIT_FILE))
-    trap = f"trap 'echo $? > {exit_file}' EXIT\n"
+    prologue = f"cd {quoted} || exit 127\ntrap 'echo $? > {exit_file}' EXIT\n"
     if shell_command is not None:
-        return ["/bin/sh", "-c", trap + shell_command]
-    return ["/bin/sh", "-c", trap + '"$@"', "trireme-task", *argv]
+        return ["/bin/sh", "-c", prologue + shell_command]
+    return ["/bin/sh", "-c", prologue + '"$@"', "trireme-task", *argv]
 
 
 def read_exit_file(sandbox: Path) -> ExitStatus:
@@ -85,22 +85,21 @@ def read_exit_file(sandbox: Path) -> ExitStatus:
 
 
 def spawn(sandbox: Path, shell_command: str | None, argv: Sequence[str], env: dict[str, str]) -> ProcessIdentity:
-    """Start the task's wrapper in `sandbox` with stdout/stderr files there. Raises OSError."""
-    with open(sandbox / "stdout", "ab") as out, open(sandbox / "stderr", "ab") as err:
-        proc = subprocess.Popen(
-            wrapper_argv(sandbox, shell_command, argv),
-            cwd=sandbox,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-            close_fds=True,
-        )
-    # Popen's own bookkeeping is not used: the pidfd watcher reaps the child.
-    proc.returncode = 0  # keeps Popen.__del__ from warning about a "still running" process
-    stat = procfs.read_stat(proc.pid)
-    return ProcessIdentity(proc.pid, stat.starttime if stat else 0, procfs.boot_id())
+    """Start the task's wrapper as the leader of a new session, stdout/stderr into the sandbox.
+
+    posix_spawn (vfork underneath) costs far less than subprocess.Popen and releases the GIL,
+    so two spawning threads really run in parallel. Every descriptor Python opens is
+    close-on-exec, so the task inherits only the three set up here. Raises OSError.
+    """
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, str(sandbox / "stdout"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+        (os.POSIX_SPAWN_OPEN, 2, str(sandbox / "stderr"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+    ]
+    pid = os.posix_spawn("/bin/sh", wrapper_argv(sandbox, shell_command, argv), env,
+                         file_actions=actions, setsid=True)
+    stat = procfs.read_stat(pid)
+    return ProcessIdentity(pid, stat.starttime if stat else 0, procfs.boot_id())
 
 
 class ExitWatcher:

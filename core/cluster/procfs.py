@@ -6,6 +6,7 @@ not with the number of tasks times processes.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -43,6 +44,7 @@ def read_stat(pid: int) -> ProcStat | None:
     )
 
 
+@functools.cache
 def boot_id() -> str:
     try:
         with open("/proc/sys/kernel/random/boot_id") as fh:

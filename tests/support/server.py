@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -105,11 +106,15 @@ class ServerProcess:
 
 def kill_checkpointed_tasks(data_dir: Path) -> None:
     """SIGKILL the sessions of task processes recorded in the agents' checkpoints."""
-    for path in data_dir.glob("agents/*/tasks/*.json"):
+    records: list[str] = []
+    for path in data_dir.glob("agents/*/checkpoint.sqlite"):
         try:
-            proc = json.loads(path.read_text()).get("process")
-        except (OSError, ValueError):
+            with sqlite3.connect(path) as db:
+                records.extend(row[0] for row in db.execute("SELECT record FROM tasks"))
+        except sqlite3.Error:
             continue
+    for text in records:
+        proc = json.loads(text).get("process")
         if not proc:
             continue
         try:
