@@ -24,9 +24,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.cluster.embedded import ClusterConfig, EmbeddedCluster  # noqa: E402
-from core.driver.types import CommandInfo, Filters, FrameworkInfo, Offers, TaskInfo, TaskState, Update  # noqa: E402
-from core.resources import Resources  # noqa: E402
+from core.cluster.embedded import ClusterConfig, EmbeddedCluster
+from core.driver.types import CommandInfo, Filters, FrameworkInfo, Offers, TaskInfo, TaskState, Update
+from core.resources import Resources
 
 COMMAND = "sleep 600"
 

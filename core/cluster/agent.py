@@ -30,7 +30,16 @@ from pathlib import Path
 from core.cluster import procfs
 from core.cluster.checkpoint import CheckpointDB, TaskRecord
 from core.cluster.fetcher import FetchError, fetch_all
-from core.cluster.process import ExitStatus, ExitWatcher, ProcessIdentity, signal_session, spawn, sweep_sessions
+from core.cluster.process import (
+    ExitStatus,
+    ExitWatcher,
+    ProcessIdentity,
+    find_started,
+    read_exit_file,
+    signal_session,
+    spawn,
+    sweep_sessions,
+)
 from core.cluster.updates import UpdateStream
 from core.driver.types import Attribute, Reason, Source, TaskInfo, TaskState, TaskStatus
 from core.resources import Resources
@@ -57,6 +66,7 @@ class AgentTask:
     kill_grace: float | None = None
     kill_timer: asyncio.TimerHandle | None = None
     memory_exceeded: str = ""
+    early_exit: ExitStatus | None = None  # ended before RUNNING was reported: reported right after
     started_at: float = field(default_factory=time.time)
 
     @property
@@ -143,7 +153,12 @@ class Agent:
             return
         task.record.process = ident
         self._watcher.watch(ident, task.record.sandbox, True, functools.partial(self._exited, task))
+        self._checkpoints.write(task.record)
+        await self._checkpoints.committed()  # RUNNING is promised only once a restart could find it
         self._transition(task, TaskState.TASK_RUNNING)
+        if task.early_exit is not None:
+            self._exited(task, task.early_exit)
+            return
         if task.wants_kill():
             self._begin_kill(task)
         self._ensure_memory_monitor()
@@ -172,6 +187,9 @@ class Agent:
     # ---- exit, kill, memory -----------------------------------------------------------------
 
     def _exited(self, task: AgentTask, status: ExitStatus) -> None:
+        if task.state is TaskState.TASK_STARTING:
+            task.early_exit = status  # updates stay in order: RUNNING first
+            return
         self._cancel_kill_timer(task)
         if task.record.process is not None:
             self._schedule_sweep(task.record.process.pid)
@@ -271,8 +289,6 @@ class Agent:
             task.record.pending = [status]
             self._checkpoints.write(task.record)
             self._freed(task.record.framework_id, task.record.info.resources)
-        elif state is TaskState.TASK_RUNNING:
-            self._checkpoints.write(task.record)
         task.stream.push(status)
 
     def acknowledge(self, task_id: str, uuid: str) -> None:
@@ -312,12 +328,20 @@ class Agent:
                     task.stream.push(status)
                 continue
             self.used = self.used + record.info.resources
-            if record.process is None:
-                self._transition(task, TaskState.TASK_FAILED, "The agent restarted while launching the task",
-                                 Reason.REASON_AGENT_RESTARTED)
-                continue
-            ident = record.process
-            self._watcher.watch(ident, record.sandbox, False, functools.partial(self._exited, task))
+            if record.process is None:  # crashed mid-launch: did the process start?
+                record.process = find_started(record.sandbox)
+                if record.process is None:
+                    ended = read_exit_file(record.sandbox)
+                    if ended.code is None:
+                        self._transition(task, TaskState.TASK_FAILED, "The agent restarted while launching the task",
+                                         Reason.REASON_AGENT_RESTARTED)
+                    else:
+                        self._exited(task, ended)
+                    continue
+                self._checkpoints.write(record)
+            if task.state is TaskState.TASK_STARTING:  # the process did start: it runs
+                self._transition(task, TaskState.TASK_RUNNING)
+            self._watcher.watch(record.process, record.sandbox, False, functools.partial(self._exited, task))
         self._ensure_memory_monitor()
         return records
 

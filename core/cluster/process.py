@@ -20,6 +20,7 @@ from pathlib import Path
 from core.cluster import procfs
 
 EXIT_FILE = ".trireme-exit"
+PID_FILE = ".trireme-pid"
 
 
 @dataclass(frozen=True)
@@ -64,16 +65,31 @@ class ProcessIdentity:
 
 
 def wrapper_argv(sandbox: Path, shell_command: str | None, argv: Sequence[str]) -> list[str]:
-    """The wrapper shell: enters the sandbox, records the exit status there, then runs the task.
+    """The wrapper shell: enters the sandbox, records its pid and (at the end) the exit status
+    there, then runs the task. The pid file lets a restarted agent find a process that started
+    just before a crash, before its checkpoint was committed.
 
     The trap comes before the task's own text, so even a command with a syntax error leaves its status.
     """
     quoted = shlex.quote(str(sandbox))
     exit_file = shlex.quote(str(sandbox / EXIT_FILE))
-    prologue = f"cd {quoted} || exit 127\ntrap 'echo $? > {exit_file}' EXIT\n"
+    prologue = f"cd {quoted} || exit 127\necho $$ > {PID_FILE}\ntrap 'echo $? > {exit_file}' EXIT\n"
     if shell_command is not None:
         return ["/bin/sh", "-c", prologue + shell_command]
     return ["/bin/sh", "-c", prologue + '"$@"', "trireme-task", *argv]
+
+
+def find_started(sandbox: Path) -> ProcessIdentity | None:
+    """The wrapper that wrote `sandbox`'s pid file, if it still runs there (checked by its cwd,
+    so a reused pid is not mistaken for it)."""
+    try:
+        pid = int((sandbox / PID_FILE).read_text().strip())
+        if os.readlink(f"/proc/{pid}/cwd") != str(sandbox):
+            return None
+    except (OSError, ValueError):
+        return None
+    stat = procfs.read_stat(pid)
+    return None if stat is None else ProcessIdentity(pid, stat.starttime, procfs.boot_id())
 
 
 def read_exit_file(sandbox: Path) -> ExitStatus:
