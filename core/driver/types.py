@@ -6,6 +6,7 @@ in-process (embedded cluster) and over the HTTP API (RecordIO JSON) unchanged.
 
 from __future__ import annotations
 
+import base64
 import enum
 import time
 import uuid as uuidlib
@@ -313,8 +314,8 @@ class TaskStatus:
             out["message"] = self.message
         if self.reason is not None:
             out["reason"] = self.reason.value
-        if self.uuid:
-            out["uuid"] = self.uuid
+        if self.uuid:  # Mesos' JSON carries the uuid's bytes in base64
+            out["uuid"] = base64.b64encode(bytes.fromhex(self.uuid)).decode()
         if self.healthy is not None:
             out["healthy"] = self.healthy
         if self.labels:
@@ -332,7 +333,7 @@ class TaskStatus:
             source=Source(data.get("source", "SOURCE_AGENT")),
             reason=Reason(reason) if reason else None,
             timestamp=float(data.get("timestamp", time.time())),
-            uuid=str(data.get("uuid", "")),
+            uuid=base64.b64decode(data["uuid"]).hex() if data.get("uuid") else "",
             healthy=data.get("healthy"),
             labels=tuple((lb["key"], lb.get("value", "")) for lb in (data.get("labels") or {}).get("labels", [])),
         )

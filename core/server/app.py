@@ -20,6 +20,7 @@ from core.discovery.catalog import ServiceCatalog
 from core.events import EventBus
 from core.framework import Context, Framework, ServerInfo
 from core.server.metrics import ClusterCollector
+from core.server.scheduler_api import SchedulerAPI
 from core.store import Namespace, Store, open_store
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Server:
             Route("/master/state", self.master_state),
             Route("/state", self.master_state),
         ]
+        routes.extend(SchedulerAPI(lambda: self.cluster.master).routes())
         for fw in frameworks:
             routes.extend(fw.routes())
         self.app = Starlette(routes=routes, lifespan=self._lifespan)
