@@ -23,13 +23,13 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.cluster import procfs
 from core.cluster.checkpoint import CheckpointDB, TaskRecord
 from core.cluster.fetcher import FetchError, fetch_all
+from core.cluster.launcher import LauncherPool
 from core.cluster.process import (
     ExitStatus,
     ExitWatcher,
@@ -37,8 +37,8 @@ from core.cluster.process import (
     find_started,
     read_exit_file,
     signal_session,
-    spawn,
     sweep_sessions,
+    task_command,
 )
 from core.cluster.updates import UpdateStream
 from core.driver.types import Attribute, Reason, Source, TaskInfo, TaskState, TaskStatus
@@ -86,7 +86,7 @@ Freed = Callable[[str, Resources], None]
 
 class Agent:
     def __init__(self, *, agent_id: str, hostname: str, resources: Resources, attributes: dict[str, str],
-                 work_dir: Path, forward: Forward, freed: Freed, spawner: Executor,
+                 work_dir: Path, forward: Forward, freed: Freed, launchers: LauncherPool,
                  config: AgentConfig | None = None) -> None:
         self.id = agent_id
         self.hostname = hostname
@@ -99,9 +99,9 @@ class Agent:
         self.used = Resources()
         self._forward = forward
         self._freed = freed
-        self._spawner = spawner
+        self._launchers = launchers
         self._loop = asyncio.get_running_loop()
-        self._watcher = ExitWatcher(self._loop)
+        self._watcher = ExitWatcher(self._loop, launchers)
         self._checkpoints = CheckpointDB(work_dir / "checkpoint.sqlite")
         self._sweep_pending: set[int] = set()
         self._sweep_timer: asyncio.TimerHandle | None = None
@@ -143,7 +143,8 @@ class Agent:
             argv = list(info.command.arguments) or [info.command.value]
             env = self._environment(info, task.record.sandbox)
             await self._checkpoints.committed()
-            ident = await self._loop.run_in_executor(self._spawner, spawn, task.record.sandbox, shell, argv, env)
+            program, task_argv = task_command(shell, argv, env.get("PATH", os.defpath))
+            ident = await self._launchers.spawn(task.record.sandbox, program, task_argv, env)
         except FetchError as exc:
             self._transition(task, TaskState.TASK_FAILED, str(exc), Reason.REASON_CONTAINER_LAUNCH_FAILED)
             return
@@ -332,7 +333,7 @@ class Agent:
                 record.process = find_started(record.sandbox)
                 if record.process is None:
                     ended = read_exit_file(record.sandbox)
-                    if ended.code is None:
+                    if ended is None:
                         self._transition(task, TaskState.TASK_FAILED, "The agent restarted while launching the task",
                                          Reason.REASON_AGENT_RESTARTED)
                     else:

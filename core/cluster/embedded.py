@@ -11,20 +11,20 @@ import os
 import resource
 import shutil
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 from core.cluster.agent import Agent, AgentConfig
+from core.cluster.launcher import LauncherPool
 from core.cluster.master import Master, MasterConfig
 from core.driver.local import LocalDriver
 from core.resources import Resources
 
 DEFAULT_PORTS = (31000, 32000)
-# spawning is fork+exec: two threads keep both cores busy without a thread per task
-SPAWN_THREADS = 2
+# one launcher process per core keeps every core spawning while the event loop stays free
+LAUNCHERS = max(1, min(4, os.cpu_count() or 1))
 
 
 def machine_resources() -> Resources:
@@ -66,7 +66,7 @@ class EmbeddedCluster:
         self.data_dir = data_dir
         self.config = config or ClusterConfig()
         self.master: Master | None = None
-        self._spawner = ThreadPoolExecutor(SPAWN_THREADS, thread_name_prefix="spawn")
+        self._launchers: LauncherPool | None = None
 
     async def start(self) -> Master:
         """Create the master and agents, re-adopt checkpointed tasks, start offering."""
@@ -74,6 +74,7 @@ class EmbeddedCluster:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cluster_id = self._cluster_id()
         master = Master(self.data_dir / "master", self.config.master)
+        self._launchers = LauncherPool(LAUNCHERS)
         count = self.config.agents
         base = self.config.resources or machine_resources()
         for i in range(count):
@@ -87,7 +88,7 @@ class EmbeddedCluster:
                 work_dir=self.data_dir / "agents" / agent_id,
                 forward=master.forward,
                 freed=master.resources_freed,
-                spawner=self._spawner,
+                launchers=self._launchers,
                 config=self.config.agent,
             )
             master.add_agent(agent)
@@ -111,7 +112,8 @@ class EmbeddedCluster:
         self.master.stop()
         for agent in self.master.agents.values():
             await agent.shutdown()
-        self._spawner.shutdown(wait=True)
+        if self._launchers is not None:
+            self._launchers.close()
         self.master = None
 
     def _cluster_id(self) -> str:

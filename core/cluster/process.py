@@ -1,9 +1,9 @@
-"""Real OS processes for tasks: spawn in a sandbox, watch for exit without a thread per child, kill.
+"""Real OS processes for tasks: their commands, identities, exits and signals.
 
-Each task runs under a thin /bin/sh wrapper that is the leader of a new session and process
-group. The wrapper writes the task's exit status into the sandbox when it ends, so a task that
-exits while the server is down still reports its real status when the agent re-adopts it.
-Exits are watched with pidfds on the event loop: one fd per task, no threads.
+Tasks are started by launcher processes (`core.cluster.launcher`), each task the leader of a new
+session and process group. Their exits are reported by the launcher; tasks re-adopted after a
+restart are watched with one pidfd each on the event loop (no threads), and their status is the
+one their launcher recorded in the sandbox.
 """
 
 from __future__ import annotations
@@ -11,16 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shlex
+import re
+import shutil
 import signal
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.cluster import procfs
+from core.cluster.launcher_main import EXIT_FILE, PID_FILE
 
-EXIT_FILE = ".trireme-exit"
-PID_FILE = ".trireme-pid"
+if TYPE_CHECKING:
+    from core.cluster.launcher import LauncherPool
+
+EXIT_STATUS_WAIT = 2.0  # how long an adopted task's launcher may take to record its status
 
 
 @dataclass(frozen=True)
@@ -64,83 +69,87 @@ class ProcessIdentity:
         return stat is not None and stat.starttime == self.starttime and procfs.boot_id() == self.boot_id
 
 
-def wrapper_argv(sandbox: Path, shell_command: str | None, argv: Sequence[str]) -> list[str]:
-    """The wrapper shell: enters the sandbox, records its pid and (at the end) the exit status
-    there, then runs the task. The pid file lets a restarted agent find a process that started
-    just before a crash, before its checkpoint was committed.
+# Words that mean something to the shell itself, so a command starting with one needs /bin/sh.
+SHELL_WORDS = frozenset({
+    ".", ":", "!", "{", "}", "[", "[[", "alias", "break", "case", "cd", "command", "continue", "do", "done",
+    "elif", "else", "esac", "eval", "exec", "exit", "export", "fi", "for", "getopts", "hash", "if", "read",
+    "readonly", "return", "set", "shift", "source", "test", "then", "times", "trap", "type", "ulimit",
+    "umask", "unalias", "unset", "until", "wait", "while", "echo", "printf", "true", "false", "pwd", "kill",
+})
+PLAIN_COMMAND = re.compile(r"[A-Za-z0-9_./:,@%+=-]+( +[A-Za-z0-9_./:,@%+=-]+)*")
 
-    The trap comes before the task's own text, so even a command with a syntax error leaves its status.
+
+def task_command(shell_command: str | None, argv: Sequence[str], path: str) -> tuple[str, list[str]]:
+    """The program and argv a task starts with.
+
+    A shell command runs as `/bin/sh -c value`, as Mesos runs it, except a plain one (words
+    without quotes, `$`, globs, redirections or separators, not starting with an assignment or
+    a shell builtin): the shell would only split it on spaces and exec it, so it is exec'd
+    directly (found in the task's PATH), saving a process start per task.
     """
-    quoted = shlex.quote(str(sandbox))
-    exit_file = shlex.quote(str(sandbox / EXIT_FILE))
-    prologue = f"cd {quoted} || exit 127\necho $$ > {PID_FILE}\ntrap 'echo $? > {exit_file}' EXIT\n"
-    if shell_command is not None:
-        return ["/bin/sh", "-c", prologue + shell_command]
-    return ["/bin/sh", "-c", prologue + '"$@"', "trireme-task", *argv]
+    if shell_command is None:
+        return argv[0], list(argv)
+    text = shell_command.strip()
+    if PLAIN_COMMAND.fullmatch(text):
+        words = text.split()
+        if "=" not in words[0] and words[0] not in SHELL_WORDS:
+            program = shutil.which(words[0], path=path)
+            if program is not None:
+                return program, words
+    return "/bin/sh", ["sh", "-c", shell_command]
 
 
 def find_started(sandbox: Path) -> ProcessIdentity | None:
-    """The wrapper that wrote `sandbox`'s pid file, if it still runs there (checked by its cwd,
-    so a reused pid is not mistaken for it)."""
+    """The task whose pid the launcher recorded in `sandbox`, if it still runs (checked by its
+    environment, which names the sandbox, so a reused pid is not mistaken for it)."""
     try:
         pid = int((sandbox / PID_FILE).read_text().strip())
-        if os.readlink(f"/proc/{pid}/cwd") != str(sandbox):
-            return None
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            if f"MESOS_SANDBOX={sandbox}".encode() not in fh.read().split(b"\0"):
+                return None
     except (OSError, ValueError):
         return None
     stat = procfs.read_stat(pid)
     return None if stat is None else ProcessIdentity(pid, stat.starttime, procfs.boot_id())
 
 
-def read_exit_file(sandbox: Path) -> ExitStatus:
+def read_exit_file(sandbox: Path) -> ExitStatus | None:
+    """The wait status the launcher recorded when it reaped the task, if it has yet."""
     try:
-        text = (sandbox / EXIT_FILE).read_text().strip()
-        return ExitStatus(code=int(text))
+        return ExitStatus.from_wait_status(int((sandbox / EXIT_FILE).read_text().strip()))
     except (OSError, ValueError):
-        return ExitStatus()
-
-
-def spawn(sandbox: Path, shell_command: str | None, argv: Sequence[str], env: dict[str, str]) -> ProcessIdentity:
-    """Start the task's wrapper as the leader of a new session, stdout/stderr into the sandbox.
-
-    posix_spawn (vfork underneath) costs far less than subprocess.Popen and releases the GIL,
-    so two spawning threads really run in parallel. Every descriptor Python opens is
-    close-on-exec, so the task inherits only the three set up here. Raises OSError.
-    """
-    actions = [
-        (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, str(sandbox / "stdout"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
-        (os.POSIX_SPAWN_OPEN, 2, str(sandbox / "stderr"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
-    ]
-    pid = os.posix_spawn("/bin/sh", wrapper_argv(sandbox, shell_command, argv), env,
-                         file_actions=actions, setsid=True)
-    stat = procfs.read_stat(pid)
-    return ProcessIdentity(pid, stat.starttime if stat else 0, procfs.boot_id())
+        return None
 
 
 class ExitWatcher:
-    """Calls back once when a watched process ends, using one pidfd per process on the loop.
+    """Calls back once when a watched process ends.
 
-    Children of this process are reaped with waitpid (their real wait status); adopted
-    processes (started by an earlier server) are not our children, so their status comes from
-    the exit file their wrapper wrote.
+    Tasks started through `launchers` are reported by their launcher, which reaps them and knows
+    their real wait status. Other processes (re-adopted after a restart, or orphaned by a
+    launcher that died) are watched with one pidfd each on the loop, and their status comes
+    from the exit file their wrapper wrote.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, launchers: LauncherPool | None = None) -> None:
         self._loop = loop
+        self._launchers = launchers
         self._fds: dict[int, int] = {}
 
     def watch(self, ident: ProcessIdentity, sandbox: Path, child: bool,
               on_exit: Callable[[ExitStatus], None]) -> None:
+        if child and self._launchers is not None:
+            self._launchers.watch(ident.pid, lambda status: on_exit(ExitStatus.from_wait_status(status)),
+                                  lambda _pid: self.watch(ident, sandbox, False, on_exit))
+            return
         try:
             fd = os.pidfd_open(ident.pid)
         except ProcessLookupError:
-            self._loop.call_soon(on_exit, self._collect(ident.pid, sandbox, child))
+            self._await_exit_file(sandbox, on_exit)
             return
-        if not child and not ident.is_alive():
+        if not ident.is_alive():
             # the pid now names another process: ours ended before we could look
             os.close(fd)
-            self._loop.call_soon(on_exit, read_exit_file(sandbox))
+            self._await_exit_file(sandbox, on_exit)
             return
         self._fds[ident.pid] = fd
 
@@ -148,19 +157,19 @@ class ExitWatcher:
             self._loop.remove_reader(fd)
             os.close(fd)
             self._fds.pop(ident.pid, None)
-            on_exit(self._collect(ident.pid, sandbox, child))
+            self._await_exit_file(sandbox, on_exit)
 
         self._loop.add_reader(fd, ready)
 
-    @staticmethod
-    def _collect(pid: int, sandbox: Path, child: bool) -> ExitStatus:
-        if child:
-            try:
-                _, status = os.waitpid(pid, 0)
-                return ExitStatus.from_wait_status(status)
-            except ChildProcessError:
-                pass
-        return read_exit_file(sandbox)
+    def _await_exit_file(self, sandbox: Path, on_exit: Callable[[ExitStatus], None],
+                         deadline: float | None = None) -> None:
+        """The process is gone; its launcher writes the status once it has reaped it."""
+        deadline = deadline if deadline is not None else self._loop.time() + EXIT_STATUS_WAIT
+        status = read_exit_file(sandbox)
+        if status is not None or self._loop.time() >= deadline:
+            on_exit(status or ExitStatus())
+            return
+        self._loop.call_later(0.02, self._await_exit_file, sandbox, on_exit, deadline)
 
     def close(self) -> None:
         for fd in self._fds.values():

@@ -161,3 +161,17 @@ async def test_launch_does_not_block_other_work(cluster: EmbeddedCluster, make_f
     pids = {t.record.process.pid for t in agent.tasks.values() if t.record.process}
     assert len(pids) == 50 and all(os.path.exists(f"/proc/{p}") for p in pids)
     await asyncio.sleep(0)
+
+
+def test_plain_commands_skip_the_shell_and_others_keep_it() -> None:
+    import os as _os
+
+    from core.cluster.process import task_command
+
+    path = _os.defpath + ":/usr/bin:/bin"
+    program, argv = task_command("sleep 600", [], path)
+    assert program.endswith("/sleep") and argv == ["sleep", "600"]
+    for shell_only in ("exit 3", "echo $PORT0", "FOO=1 sleep 1", "sleep 1; true", "sleep 1 > out",
+                       "'sleep' 1", "no-such-program-here 1", "cd /tmp", "sleep *"):
+        assert task_command(shell_only, [], path) == ("/bin/sh", ["sh", "-c", shell_only]), shell_only
+    assert task_command(None, ["python3", "-c", "1"], path) == ("python3", ["python3", "-c", "1"])

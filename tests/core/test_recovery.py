@@ -67,7 +67,7 @@ async def test_pid_reuse_is_not_mistaken_for_the_task(tmp_path: Path) -> None:
     and the status comes from the exit file the task's wrapper left."""
     proc = subprocess.Popen(["sleep", "30"])
     try:
-        (tmp_path / ".trireme-exit").write_text("4\n")
+        (tmp_path / ".trireme-exit").write_text(str(4 << 8))  # a wait status: exit code 4
         impostor = ProcessIdentity(proc.pid, starttime=1, boot_id="whatever")
         assert not impostor.is_alive()
         loop = asyncio.get_running_loop()

@@ -1,0 +1,182 @@
+"""Spawning through launcher processes (see `launcher_main`), so that fork+exec runs on every core.
+
+CPython holds the GIL across `os.posix_spawn`, so spawning from threads of the server neither
+runs in parallel nor leaves the event loop free. Each launcher is a separate process: the loop
+only writes a request line and later reads the answer and, when the task ends, its wait status.
+
+Rules: answers come back in request order per launcher; an exit reported before its pid was
+registered is kept until it is; if a launcher dies, its tasks are handed to `on_orphaned`
+(watched like re-adopted tasks) and a new launcher takes its place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.cluster import procfs
+from core.cluster.process import ProcessIdentity
+
+log = logging.getLogger(__name__)
+ExitCallback = Callable[[int], None]  # receives the wait status
+Orphaned = Callable[[int], None]  # receives the pid of a task whose launcher died
+
+
+class Launcher:
+    def __init__(self, pool: LauncherPool) -> None:
+        self._pool = pool
+        root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+        self.proc = subprocess.Popen([sys.executable, "-m", "core.cluster.launcher_main"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._stdin = self.proc.stdin.fileno()
+        self._stdout = self.proc.stdout.fileno()
+        os.set_blocking(self._stdout, False)
+        os.set_blocking(self._stdin, False)
+        self._buffer = b""
+        self._outgoing = b""
+        self._writing = False
+        self.pids: set[int] = set()
+        self.requests: set[int] = set()
+        pool.loop.add_reader(self._stdout, self._readable)
+
+    def send(self, request: dict[str, Any]) -> None:
+        """Queue a request. Writes never block: a burst larger than the pipe is sent as the
+        launcher reads, while the loop keeps reading its answers (else both would wait)."""
+        self._outgoing += json.dumps(request).encode() + b"\n"
+        if not self._writing:
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            written = os.write(self._stdin, self._outgoing)
+        except BlockingIOError:
+            written = 0
+        except BrokenPipeError:
+            self._outgoing = b""
+            written = 0
+        self._outgoing = self._outgoing[written:]
+        if self._outgoing and not self._writing:
+            self._writing = True
+            self._pool.loop.add_writer(self._stdin, self._flush)
+        elif not self._outgoing and self._writing:
+            self._writing = False
+            self._pool.loop.remove_writer(self._stdin)
+
+    def _readable(self) -> None:
+        try:
+            chunk = os.read(self._stdout, 1 << 16)
+        except BlockingIOError:
+            return
+        if not chunk:
+            self._pool.launcher_died(self)
+            return
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            if line:
+                self._pool.message(self, json.loads(line))
+
+    def close(self) -> None:
+        """Disconnect. The launcher lives on while tasks it started still run (it reaps them
+        and records their status); it is reaped here if it has already exited."""
+        self._pool.loop.remove_reader(self._stdout)
+        if self._writing:
+            self._pool.loop.remove_writer(self._stdin)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(0.5)
+
+
+class LauncherPool:
+    def __init__(self, size: int = 2) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._size = size
+        self._launchers: list[Launcher] = []
+        self._next = itertools.count()
+        self._answers: dict[int, asyncio.Future[ProcessIdentity]] = {}
+        self._on_exit: dict[int, ExitCallback] = {}
+        self._early: dict[int, int] = {}
+        self._orphaned: dict[int, Orphaned] = {}
+        self._closed = False
+
+    def _launcher(self) -> Launcher:
+        while len(self._launchers) < self._size:
+            self._launchers.append(Launcher(self))
+        return self._launchers[next(self._next) % self._size]
+
+    async def spawn(self, sandbox: Path, program: str, argv: list[str], env: dict[str, str]) -> ProcessIdentity:
+        """Start `program` (searched in PATH) with `argv` as a session leader in `sandbox`;
+        raises OSError if it cannot."""
+        request_id = next(self._next)
+        future: asyncio.Future[ProcessIdentity] = self.loop.create_future()
+        self._answers[request_id] = future
+        launcher = self._launcher()
+        launcher.requests.add(request_id)
+        launcher.send({"id": request_id, "sandbox": str(sandbox), "path": program, "argv": argv, "env": env})
+        return await future
+
+    def watch(self, pid: int, on_exit: ExitCallback, on_orphaned: Orphaned) -> None:
+        if pid in self._early:
+            status = self._early.pop(pid)
+            self.loop.call_soon(on_exit, status)
+            return
+        self._on_exit[pid] = on_exit
+        self._orphaned[pid] = on_orphaned
+
+    def message(self, launcher: Launcher, msg: dict[str, Any]) -> None:
+        if "exit" in msg:
+            pid = int(msg["exit"])
+            launcher.pids.discard(pid)
+            self._orphaned.pop(pid, None)
+            callback = self._on_exit.pop(pid, None)
+            if callback is None:
+                self._early[pid] = int(msg["status"])
+            else:
+                callback(int(msg["status"]))
+            return
+        launcher.requests.discard(int(msg["id"]))
+        future = self._answers.pop(int(msg["id"]), None)
+        if future is None or future.done():
+            return
+        if "error" in msg:
+            future.set_exception(OSError(msg["error"]))
+        else:
+            launcher.pids.add(int(msg["pid"]))
+            future.set_result(ProcessIdentity(int(msg["pid"]), int(msg["starttime"]), procfs.boot_id()))
+
+    def launcher_died(self, launcher: Launcher) -> None:
+        launcher.close()
+        if launcher in self._launchers:
+            self._launchers.remove(launcher)
+        if self._closed:
+            return
+        log.error("a launcher process died; its %d tasks are watched as adopted ones", len(launcher.pids))
+        for pid in launcher.pids:
+            self._on_exit.pop(pid, None)
+            orphaned = self._orphaned.pop(pid, None)
+            if orphaned is not None:
+                orphaned(pid)
+        for request_id in launcher.requests:  # requests it never answered
+            future = self._answers.pop(request_id, None)
+            if future is not None and not future.done():
+                future.set_exception(OSError("the launcher process died before answering"))
+
+    def close(self) -> None:
+        self._closed = True
+        for launcher in self._launchers:
+            launcher.close()
+        self._launchers.clear()

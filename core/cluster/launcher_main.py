@@ -1,0 +1,118 @@
+"""A launcher process: the parent of the tasks it spawns. It reaps them and records how they ended.
+
+Run as `python -m core.cluster.launcher_main`. Protocol, one JSON object per line:
+- stdin:  {"id": n, "sandbox": path, "path": program, "argv": [...], "env": {...}}
+- stdout: {"id": n, "pid": p, "starttime": t} or {"id": n, "error": "..."}   (a spawn's answer)
+          {"exit": pid, "status": wait_status}                               (a task ended)
+
+Each task starts in its sandbox as the leader of a new session, with stdout/stderr files there.
+The launcher writes the task's pid (`.trireme-pid`) as soon as it runs and its wait status
+(`.trireme-exit`) when it ends. When its stdin closes (the server stopped or crashed) it keeps
+reaping until its last task has ended, so a task that ends while no server runs still leaves
+its real status for the next server, which re-adopts the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import sys
+from typing import Any
+
+PID_FILE = ".trireme-pid"
+EXIT_FILE = ".trireme-exit"
+
+
+def _write(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+class Launcher:
+    def __init__(self) -> None:
+        self.sandboxes: dict[int, str] = {}
+
+    def spawn(self, request: dict[str, Any]) -> dict[str, Any]:
+        sandbox = request["sandbox"]
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, "stdout", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+            (os.POSIX_SPAWN_OPEN, 2, "stderr", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+        ]
+        try:
+            os.chdir(sandbox)  # posix_spawn has no cwd: the child inherits ours
+            pid = os.posix_spawnp(request["path"], request["argv"], request["env"],
+                                  file_actions=actions, setsid=True)
+        except OSError as exc:
+            return {"id": request["id"], "error": f"{request['path']}: {exc.strerror or exc}"}
+        finally:
+            os.chdir("/")
+        self.sandboxes[pid] = sandbox
+        try:
+            _write(f"{sandbox}/{PID_FILE}", str(pid))
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                starttime = int(fh.read().rsplit(b")", 1)[1].split()[19])
+        except OSError:
+            starttime = 0
+        return {"id": request["id"], "pid": pid, "starttime": starttime}
+
+    def reap(self) -> list[dict[str, Any]]:
+        ended = []
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            sandbox = self.sandboxes.pop(pid, None)
+            if sandbox is not None:
+                with contextlib.suppress(OSError):
+                    _write(f"{sandbox}/{EXIT_FILE}", str(status))
+            ended.append({"exit": pid, "status": status})
+        return ended
+
+
+def main() -> None:
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when we stop
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    launcher = Launcher()
+    stdin: int | None = sys.stdin.buffer.fileno()
+    out = sys.stdout.buffer
+    pending = b""
+    while stdin is not None or launcher.sandboxes:
+        watched = [wake_r] if stdin is None else [stdin, wake_r]
+        try:
+            ready, _, _ = select.select(watched, [], [], None if stdin is not None else 1.0)
+        except InterruptedError:
+            continue
+        replies: list[dict[str, Any]] = []
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+        if stdin is not None and stdin in ready:
+            chunk = os.read(stdin, 1 << 16)
+            if not chunk:
+                stdin = None  # the server is gone: keep reaping what we started
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            replies.extend(launcher.spawn(json.loads(line)) for line in lines if line)
+        replies.extend(launcher.reap())
+        if replies and stdin is not None:
+            try:
+                out.write(b"".join(json.dumps(r).encode() + b"\n" for r in replies))
+                out.flush()
+            except (BrokenPipeError, OSError):
+                stdin = None
+
+
+if __name__ == "__main__":
+    main()
