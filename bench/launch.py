@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import shutil
 import signal
 import subprocess
 import sys
@@ -82,6 +83,7 @@ async def driver_rate(count: int) -> tuple[float, float, int]:
         threads = max(threads, me.num_threads())
     finally:
         await cluster.stop(kill_tasks=True)
+        shutil.rmtree(data, ignore_errors=True)
     return count / elapsed, rss_mb, threads
 
 

@@ -84,8 +84,8 @@ def task_command(shell_command: str | None, argv: Sequence[str], path: str) -> t
 
     A shell command runs as `/bin/sh -c value`, as Mesos runs it, except a plain one (words
     without quotes, `$`, globs, redirections or separators, not starting with an assignment or
-    a shell builtin): the shell would only split it on spaces and exec it, so it is exec'd
-    directly (found in the task's PATH), saving a process start per task.
+    a shell builtin): the shell would only split it on spaces and run it (dash forks to do so),
+    so it is exec'd directly (found in the task's PATH), saving two process starts per task.
     """
     if shell_command is None:
         return argv[0], list(argv)
