@@ -1,0 +1,87 @@
+"""Where Marathon's state lives in the core store: apps and their versions (desired), task
+records (observed), deployments, and the framework id."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote, unquote
+
+from core.store import Delete, Namespace, Op, Put
+from marathon_py.appdef import App
+from marathon_py.instances import Instance
+
+MAX_VERSIONS = 50
+
+
+def _key(prefix: str, name: str) -> str:
+    return f"{prefix}/{quote(name, safe='')}"
+
+
+class Repository:
+    def __init__(self, store: Namespace) -> None:
+        self._store = store
+
+    async def _load_all(self, prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in await self._store.list(prefix + "/"):
+            entry = await self._store.get(key)
+            if entry is not None:
+                out[unquote(key.split("/", 1)[1])] = json.loads(entry.value)
+        return out
+
+    async def framework_id(self) -> str:
+        entry = await self._store.get("framework_id")
+        return "" if entry is None else entry.value.decode()
+
+    async def save_framework_id(self, framework_id: str) -> None:
+        await self._store.commit([Put("framework_id", framework_id.encode())])
+
+    async def apps(self) -> dict[str, App]:
+        return await self._load_all("apps")
+
+    async def instances(self) -> dict[str, Instance]:
+        return {k: Instance.from_json(v) for k, v in (await self._load_all("instances")).items()}
+
+    async def deployments(self) -> dict[str, dict[str, Any]]:
+        return await self._load_all("deployments")
+
+    async def versions(self, app_id: str) -> list[str]:
+        prefix = _key("versions", app_id) + "/"
+        return sorted((k[len(prefix):] for k in await self._store.list(prefix)), reverse=True)
+
+    async def version(self, app_id: str, version: str) -> App | None:
+        entry = await self._store.get(_key("versions", app_id) + "/" + version)
+        return None if entry is None else dict(json.loads(entry.value))
+
+    async def save_apps(self, apps: list[App], deleted: Sequence[str] = (),
+                        deployment: dict[str, Any] | None = None) -> None:
+        """One atomic commit: the new app versions, deletions, and the deployment carrying them."""
+        ops: list[Op] = []
+        for app in apps:
+            data = json.dumps(app).encode()
+            ops.append(Put(_key("apps", app["id"]), data))
+            ops.append(Put(_key("versions", app["id"]) + "/" + app["version"], data))
+        for app_id in deleted:
+            ops.append(Delete(_key("apps", app_id)))
+            for version in await self.versions(app_id):
+                ops.append(Delete(_key("versions", app_id) + "/" + version))
+        if deployment is not None:
+            ops.append(Put(_key("deployments", deployment["id"]), json.dumps(deployment).encode()))
+        await self._store.commit(ops)
+        for app in apps:
+            for stale in (await self.versions(app["id"]))[MAX_VERSIONS:]:
+                await self._store.commit([Delete(_key("versions", app["id"]) + "/" + stale)])
+
+    async def save_deployment(self, deployment: dict[str, Any]) -> None:
+        await self._store.commit([Put(_key("deployments", deployment["id"]), json.dumps(deployment).encode())])
+
+    async def delete_deployment(self, deployment_id: str) -> None:
+        await self._store.commit([Delete(_key("deployments", deployment_id))])
+
+    async def save_instance(self, instance: Instance) -> None:
+        await self._store.commit([Put(_key("instances", instance.task_id), json.dumps(instance.to_json()).encode())])
+
+    async def delete_instance(self, task_id: str) -> None:
+        await self._store.commit([Delete(_key("instances", task_id))])

@@ -1,0 +1,406 @@
+"""Marathon's scheduler: keeps every app's tasks matching its definition.
+
+One loop consumes the driver's events. After anything changes, `converge()` computes each app's
+changes from desired versus observed state (`plan.plan_app`) and applies them: kills go to the
+driver at once, launches wait in the queue for offers (and for the app's backoff delay).
+Deployments finish when their apps have converged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.driver.base import Driver
+from core.driver.types import (
+    URI,
+    CommandInfo,
+    Filters,
+    FrameworkInfo,
+    Offer,
+    Offers,
+    Subscribed,
+    TaskInfo,
+    TaskState,
+    TaskStatus,
+    Update,
+)
+from core.events import EventBus
+from core.health.checks import CheckSpec, CheckState, HealthMonitor
+from core.placement.constraints import Placement, satisfies
+from core.resources import Resources
+from marathon_py.appdef import App
+from marathon_py.instances import Instance, iso_now, task_id_for
+from marathon_py.plan import plan_app
+from marathon_py.repository import Repository
+
+log = logging.getLogger(__name__)
+FAILOVER_TIMEOUT = 604800.0  # a week, as Marathon registers with
+DECLINE_SECONDS = 1.0
+
+
+@dataclass
+class LaunchDelay:
+    """Backoff after failures: backoffSeconds * backoffFactor^(n-1), at most maxLaunchDelaySeconds."""
+
+    failures: int = 0
+    until: float = 0.0
+
+    def fail(self, app: App) -> None:
+        self.failures += 1
+        delay = float(app["backoffSeconds"]) * float(app["backoffFactor"]) ** (self.failures - 1)
+        self.until = time.monotonic() + min(delay, float(app["maxLaunchDelaySeconds"]))
+
+    def remaining(self) -> float:
+        return max(0.0, self.until - time.monotonic())
+
+
+@dataclass
+class OfferStats:
+    """Why offers were declined for an app, as Marathon's processedOffersSummary reports."""
+
+    processed: int = 0
+    unused: int = 0
+    last_reasons: dict[str, int] = field(default_factory=dict)
+
+
+class MarathonScheduler:
+    def __init__(self, repo: Repository, events: EventBus) -> None:
+        self.repo = repo
+        self.events = events
+        self.apps: dict[str, App] = {}
+        self.instances: dict[str, Instance] = {}
+        self.deployments: dict[str, dict[str, Any]] = {}
+        self.delays: dict[str, LaunchDelay] = {}
+        self.offer_stats: dict[str, OfferStats] = {}
+        self.last_failure: dict[str, dict[str, Any]] = {}
+        self.driver: Driver | None = None
+        self.framework_id = ""
+        self.ready = asyncio.Event()
+        self._monitors: dict[str, list[HealthMonitor]] = {}
+        self._pending: dict[str, int] = {}  # app id -> tasks to launch
+        self._suppressed = False
+        self._converge_scheduled = False
+        self.on_change: list[Callable[[], None]] = []
+        self._background: set[asyncio.Future[None]] = set()
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        self.apps = await self.repo.apps()
+        self.instances = await self.repo.instances()
+        self.deployments = await self.repo.deployments()
+        self.framework_id = await self.repo.framework_id()
+
+    async def run(self, driver: Driver) -> None:
+        self.driver = driver
+        info = FrameworkInfo(name="marathon", id=self.framework_id, failover_timeout=FAILOVER_TIMEOUT,
+                             capabilities=("TASK_KILLING_STATE",))
+        ticker = asyncio.create_task(self._tick())
+        try:
+            async for event in driver.subscribe(info):
+                if isinstance(event, Subscribed):
+                    await self._subscribed(event.framework_id)
+                elif isinstance(event, Offers):
+                    await self._offers(event.offers)
+                elif isinstance(event, Update):
+                    await self._update(event.status)
+        finally:
+            ticker.cancel()
+            for monitors in self._monitors.values():
+                for monitor in monitors:
+                    monitor.stop()
+
+    async def _subscribed(self, framework_id: str) -> None:
+        if framework_id != self.framework_id:
+            self.framework_id = framework_id
+            await self.repo.save_framework_id(framework_id)
+        assert self.driver is not None
+        await self.driver.reconcile([(i.task_id, i.agent_id) for i in self.instances.values() if i.active])
+        await self.driver.reconcile([])  # and learn of tasks we have no record of
+        self.ready.set()
+        self.converge()
+
+    async def _tick(self) -> None:
+        """Backoff delays expire and health changes: look again every second."""
+        while True:
+            await asyncio.sleep(1.0)
+            self.converge()
+
+    # ---- converging --------------------------------------------------------------------------
+
+    def converge(self) -> None:
+        if not self._converge_scheduled:
+            self._converge_scheduled = True
+            asyncio.get_running_loop().call_soon(self._start_converge)
+
+    def _start_converge(self) -> None:
+        job = asyncio.ensure_future(self._converge())
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
+
+    async def _converge(self) -> None:
+        self._converge_scheduled = False
+        if self.driver is None or not self.ready.is_set():
+            return
+        by_app: dict[str, list[Instance]] = {}
+        for inst in self.instances.values():
+            by_app.setdefault(inst.app_id, []).append(inst)
+        self._pending.clear()
+        for app_id in set(self.apps) | set(by_app):
+            changes = plan_app(self.apps.get(app_id), by_app.get(app_id, []))
+            for task_id in changes.kill:
+                await self._kill(task_id)
+            if changes.launch:
+                self._pending[app_id] = changes.launch
+        await self._finish_deployments(by_app)
+        wanted = any(self._launchable(app_id) for app_id in self._pending)
+        if wanted and self._suppressed:
+            self._suppressed = False
+            await self.driver.revive()
+        elif not wanted and not self._suppressed and not self._pending:
+            self._suppressed = True
+            await self.driver.suppress()
+
+    def _launchable(self, app_id: str) -> bool:
+        delay = self.delays.get(app_id)
+        return self._pending.get(app_id, 0) > 0 and (delay is None or delay.remaining() == 0)
+
+    async def _kill(self, task_id: str) -> None:
+        inst = self.instances[task_id]
+        inst.killing = True
+        app = self.apps.get(inst.app_id)
+        grace = app.get("taskKillGracePeriodSeconds") if app else None
+        assert self.driver is not None
+        await self.driver.kill(task_id, inst.agent_id, None if grace is None else float(grace))
+
+    async def _finish_deployments(self, by_app: dict[str, list[Instance]]) -> None:
+        for dep in list(self.deployments.values()):
+            if all(self.converged(app_id, by_app.get(app_id, [])) for app_id in dep["affectedApps"]):
+                del self.deployments[dep["id"]]
+                await self.repo.delete_deployment(dep["id"])
+                self.events.publish("deployment_success", {"id": dep["id"], "plan": dep, "timestamp": iso_now()},
+                                    "marathon")
+                self._changed()
+
+    def converged(self, app_id: str, instances: list[Instance]) -> bool:
+        app = self.apps.get(app_id)
+        live = [i for i in instances if i.active]
+        if app is None:
+            return not live
+        version = app["versionInfo"]["lastConfigChangeAt"]
+        has_checks = bool(app["healthChecks"])
+        return (len(live) == app["instances"]
+                and all(i.version == version and i.healthy(has_checks) and not i.killing for i in live))
+
+    # ---- offers ------------------------------------------------------------------------------
+
+    async def _offers(self, offers: tuple[Offer, ...]) -> None:
+        assert self.driver is not None
+        for offer in offers:
+            launches = self._match(offer)
+            for task in launches:  # recorded before it exists, so a crash cannot orphan it
+                await self.repo.save_instance(self.instances[task.task_id])
+            if launches:
+                await self.driver.accept([offer.id], launches, Filters(refuse_seconds=DECLINE_SECONDS))
+            else:
+                await self.driver.decline([offer.id], Filters(refuse_seconds=DECLINE_SECONDS))
+
+    def _match(self, offer: Offer) -> list[TaskInfo]:
+        remaining = offer.resources
+        launches: list[TaskInfo] = []
+        free_ports = offer.resources.port_list()
+        for app_id in sorted(self._pending):
+            app = self.apps.get(app_id)
+            if app is None or not self._launchable(app_id):
+                continue
+            stats = self.offer_stats.setdefault(app_id, OfferStats())
+            while self._pending.get(app_id, 0) > 0:
+                stats.processed += 1
+                need = Resources.of(app["cpus"], app["mem"], app["disk"])
+                reason = self._unfit(app, remaining, need, free_ports, offer)
+                if reason is not None:
+                    stats.unused += 1
+                    stats.last_reasons[reason] = stats.last_reasons.get(reason, 0) + 1
+                    break
+                if app["requirePorts"]:
+                    host_ports = [p["port"] for p in app["portDefinitions"]]
+                else:
+                    host_ports = free_ports[:len(app["portDefinitions"])]
+                free_ports = [p for p in free_ports if p not in host_ports]
+                task = self._task_info(app, offer, host_ports)
+                remaining = remaining - task.resources
+                launches.append(task)
+                self._pending[app_id] -= 1
+        return launches
+
+    def _unfit(self, app: App, remaining: Resources, need: Resources, free_ports: list[int],
+               offer: Offer) -> str | None:
+        for name in ("cpus", "mem", "disk"):
+            if need.scalars.get(name, 0.0) > remaining.scalars.get(name, 0.0) + 1e-9:
+                return "Insufficient" + name.capitalize()
+        wanted = [p["port"] for p in app["portDefinitions"]]
+        if app["requirePorts"] and not all(p in free_ports for p in wanted):
+            return "InsufficientPorts"
+        if len(free_ports) < len(wanted):
+            return "InsufficientPorts"
+        if not self._constraints_ok(app, offer):
+            return "UnfulfilledConstraint"
+        return None
+
+    def _constraints_ok(self, app: App, offer: Offer) -> bool:
+        placed = [Placement(i.host, i.attributes) for i in self.instances.values()
+                  if i.app_id == app["id"] and i.active and not i.killing]
+        here = Placement(offer.hostname, {a.name: a.value for a in offer.attributes})
+        return all(satisfies(c, here, placed) for c in app["constraints"])
+
+    def _task_info(self, app: App, offer: Offer, host_ports: list[int]) -> TaskInfo:
+        task_id = task_id_for(app["id"])
+        service_ports = [p["port"] for p in app["portDefinitions"]]
+        env = {k: v for k, v in app["env"].items() if isinstance(v, str)}
+        env.update(MARATHON_APP_ID=app["id"], MARATHON_APP_VERSION=app["version"],
+                   MARATHON_APP_DOCKER_IMAGE="", MARATHON_APP_RESOURCE_CPUS=str(app["cpus"]),
+                   MARATHON_APP_RESOURCE_MEM=str(app["mem"]), MARATHON_APP_RESOURCE_DISK=str(app["disk"]),
+                   MARATHON_APP_LABELS=" ".join(app["labels"]))
+        for name, value in app["labels"].items():
+            env[f"MARATHON_APP_LABEL_{name.upper()}"] = value
+        for i, port in enumerate(host_ports):
+            if i < len(service_ports) and service_ports[i]:
+                env[f"PORT_{service_ports[i]}"] = str(port)
+        uris = tuple(URI(f["uri"], bool(f.get("executable", False)), bool(f.get("extract", True)))
+                     for f in app["fetch"]) + tuple(URI(u) for u in app["uris"])
+        if app["cmd"]:
+            command = CommandInfo(app["cmd"], environment=tuple(env.items()), uris=uris)
+        else:
+            command = CommandInfo(app["args"][0], shell=False, arguments=tuple(app["args"]),
+                                  environment=tuple(env.items()), uris=uris)
+        names = [p.get("name", "") for p in app["portDefinitions"]]
+        inst = Instance(task_id, app["id"], app["versionInfo"]["lastConfigChangeAt"], offer.agent_id,
+                        offer.hostname, host_ports, service_ports,
+                        attributes={a.name: a.value for a in offer.attributes})
+        self.instances[task_id] = inst
+        grace = app.get("taskKillGracePeriodSeconds")
+        return TaskInfo(task_id, app["id"].strip("/").replace("/", "."), offer.agent_id,
+                        Resources.of(app["cpus"], app["mem"], app["disk"], ports=host_ports), command,
+                        kill_grace_period=None if grace is None else float(grace),
+                        discovery_ports=tuple(zip(host_ports, names, strict=False)))
+
+    # ---- status updates ----------------------------------------------------------------------
+
+    async def _update(self, status: TaskStatus) -> None:
+        assert self.driver is not None
+        inst = self.instances.get(status.task_id)
+        if inst is None:
+            if not status.state.is_terminal:  # a task that belongs to no app: never left running
+                await self.driver.kill(status.task_id, status.agent_id)
+            await self.driver.acknowledge(status)
+            return
+        previous = inst.state
+        inst.state = status.state.value
+        inst.message = status.message
+        if status.state is TaskState.TASK_RUNNING and inst.started_at is None:
+            inst.started_at = iso_now()
+        self._publish_status(inst, status)
+        if status.state.is_terminal:
+            await self._ended(inst, status)
+        elif previous != inst.state:
+            await self.repo.save_instance(inst)
+            if status.state is TaskState.TASK_RUNNING:
+                self._start_health_checks(inst)
+        await self.driver.acknowledge(status)
+        self._changed()
+        self.converge()
+
+    async def _ended(self, inst: Instance, status: TaskStatus) -> None:
+        del self.instances[inst.task_id]
+        for monitor in self._monitors.pop(inst.task_id, []):
+            monitor.stop()
+        await self.repo.delete_instance(inst.task_id)
+        app = self.apps.get(inst.app_id)
+        if status.state in (TaskState.TASK_FAILED, TaskState.TASK_ERROR, TaskState.TASK_LOST,
+                            TaskState.TASK_DROPPED) and app is not None and not inst.killing:
+            self.delays.setdefault(inst.app_id, LaunchDelay()).fail(app)
+            self.last_failure[inst.app_id] = {
+                "appId": inst.app_id, "host": inst.host, "message": status.message, "state": status.state.value,
+                "taskId": inst.task_id, "timestamp": iso_now(), "version": inst.version, "slaveId": inst.agent_id,
+            }
+        if status.state is TaskState.TASK_KILLED or (status.state is TaskState.TASK_FAILED and inst.killing):
+            self.events.publish("instance_changed_event", {"instanceId": inst.task_id, "appId": inst.app_id,
+                                                           "condition": "Killed", "timestamp": iso_now()}, "marathon")
+
+    def _publish_status(self, inst: Instance, status: TaskStatus) -> None:
+        self.events.publish("status_update_event", {
+            "eventType": "status_update_event", "timestamp": iso_now(), "slaveId": inst.agent_id,
+            "taskId": inst.task_id, "taskStatus": status.state.value, "message": status.message,
+            "appId": inst.app_id, "host": inst.host, "ports": inst.ports, "ipAddresses": [
+                {"ipAddress": inst.host, "protocol": "IPv4"}], "version": inst.version}, "marathon")
+
+    def _changed(self) -> None:
+        for callback in self.on_change:
+            callback()
+
+    # ---- health ------------------------------------------------------------------------------
+
+    def _start_health_checks(self, inst: Instance) -> None:
+        app = self.apps.get(inst.app_id)
+        if app is None or not app["healthChecks"]:
+            return
+        monitors = []
+        for index, check in enumerate(app["healthChecks"]):
+            port = check.get("port") or (inst.ports[check["portIndex"]] if check.get("portIndex") is not None
+                                         and check["portIndex"] < len(inst.ports) else 0)
+            protocol = check["protocol"].replace("MESOS_", "")
+            spec = CheckSpec(protocol, inst.host, int(port), check.get("path", "/"),
+                             (check.get("command") or {}).get("value", ""),
+                             grace_period=float(check["gracePeriodSeconds"]),
+                             interval=float(check["intervalSeconds"]), timeout=float(check["timeoutSeconds"]),
+                             max_consecutive_failures=int(check["maxConsecutiveFailures"]),
+                             ignore_http_1xx=bool(check.get("ignoreHttp1xx", False)))
+            monitors.append(HealthMonitor(spec, functools.partial(self._health_result, inst.task_id, index)))
+        inst.health = [{"alive": False, "consecutiveFailures": 0, "firstSuccess": None, "lastFailure": None,
+                        "lastSuccess": None, "lastFailureCause": None, "taskId": inst.task_id,
+                        "instanceId": inst.task_id} for _ in monitors]
+        self._monitors[inst.task_id] = monitors
+
+    def _health_result(self, task_id: str, index: int, state: CheckState, kill: bool) -> None:
+        inst = self.instances.get(task_id)
+        if inst is None:
+            return
+        before = inst.health[index].get("alive")
+        inst.health[index] = {
+            "alive": state.alive, "consecutiveFailures": state.consecutive_failures,
+            "firstSuccess": _iso(state.first_success), "lastSuccess": _iso(state.last_success),
+            "lastFailure": _iso(state.last_failure), "lastFailureCause": state.last_failure_cause or None,
+            "taskId": task_id, "instanceId": task_id,
+        }
+        if before != state.alive:
+            self.events.publish("health_status_changed_event", {
+                "appId": inst.app_id, "taskId": task_id, "instanceId": task_id, "version": inst.version,
+                "alive": state.alive, "timestamp": iso_now()}, "marathon")
+            self._changed()
+        if not state.alive:
+            self.events.publish("failed_health_check_event", {
+                "appId": inst.app_id, "taskId": task_id, "instanceId": task_id, "timestamp": iso_now(),
+                "healthCheck": self.apps.get(inst.app_id, {}).get("healthChecks", [{}])[index]}, "marathon")
+        if kill and not inst.killing:
+            self.events.publish("unhealthy_task_kill_event", {
+                "appId": inst.app_id, "taskId": task_id, "instanceId": task_id, "version": inst.version,
+                "reason": state.last_failure_cause, "host": inst.host, "slaveId": inst.agent_id,
+                "timestamp": iso_now()}, "marathon")
+            job = asyncio.ensure_future(self._kill(task_id))
+            self._background.add(job)
+            job.add_done_callback(self._background.discard)
+        self.converge()
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
