@@ -4,8 +4,9 @@ Rules (Marathon's, for rolling changes): with n = instances,
 - at most ceil(n * (1 + maximumOverCapacity)) tasks may exist during a change;
 - old-version tasks are killed only while at least ceil(n * minimumHealthCapacity) tasks stay
   healthy (running, and passing health checks where the app has them), counting new ones;
-- if neither launching nor killing is possible, one old task is killed anyway so that a change
-  always progresses (e.g. minimumHealthCapacity 1 with maximumOverCapacity 0);
+- if neither launching nor killing is possible and no new task is still on its way to healthy,
+  one old task is killed anyway so that a change always progresses (e.g. minimumHealthCapacity 1
+  with maximumOverCapacity 0);
 - scale-down kills tasks that are not yet running first, then by killSelection.
 """
 
@@ -57,7 +58,8 @@ def plan_app(app: App | None, instances: list[Instance]) -> AppChanges:
         elif healthy - 1 >= min_healthy:
             changes.kill.append(inst.task_id)
             healthy -= 1
-    if changes.empty and old:
+    if changes.empty and old and all(i.healthy(has_checks) for i in new):
+        # no room to launch and no new task on its way to healthy: only a kill can make room
         changes.kill.append(pick_to_kill(old, 1, app["killSelection"])[0].task_id)
     return changes
 
