@@ -74,6 +74,14 @@ class Repository:
             for stale in (await self.versions(app["id"]))[MAX_VERSIONS:]:
                 await self._store.commit([Delete(_key("versions", app["id"]) + "/" + stale)])
 
+    async def groups(self) -> dict[str, dict[str, Any]]:
+        return await self._load_all("groups")
+
+    async def save_groups(self, groups: list[dict[str, Any]], deleted: Sequence[str] = ()) -> None:
+        ops: list[Op] = [Put(_key("groups", g["id"]), json.dumps(g).encode()) for g in groups]
+        ops += [Delete(_key("groups", g)) for g in deleted]
+        await self._store.commit(ops)
+
     async def save_deployment(self, deployment: dict[str, Any]) -> None:
         await self._store.commit([Put(_key("deployments", deployment["id"]), json.dumps(deployment).encode())])
 

@@ -152,7 +152,10 @@ class MarathonScheduler:
         for inst in self.instances.values():
             by_app.setdefault(inst.app_id, []).append(inst)
         self._pending.clear()
+        waiting = self._waiting_for_dependencies(by_app)
         for app_id in set(self.apps) | set(by_app):
+            if app_id in waiting:
+                continue
             changes = plan_app(self.apps.get(app_id), by_app.get(app_id, []))
             for task_id in changes.kill:
                 await self._kill(task_id)
@@ -166,6 +169,19 @@ class MarathonScheduler:
         elif not wanted and not self._suppressed and not self._pending:
             self._suppressed = True
             await self.driver.suppress()
+
+    def _waiting_for_dependencies(self, by_app: dict[str, list[Instance]]) -> set[str]:
+        """Apps that must not change yet: a dependency (an app, or every app of a group) is
+        still being deployed. Stops come first, so apps being removed never wait."""
+        deploying = {a for d in self.deployments.values() for a in d["affectedApps"]}
+        unsettled = {a for a in deploying if not self.converged(a, by_app.get(a, []))}
+        waiting = set()
+        for app_id, app in self.apps.items():
+            for dep in app["dependencies"]:
+                prefix = dep.rstrip("/") + "/"
+                if any(u == dep or u.startswith(prefix) for u in unsettled if u != app_id):
+                    waiting.add(app_id)
+        return waiting
 
     def _launchable(self, app_id: str) -> bool:
         delay = self.delays.get(app_id)
