@@ -17,9 +17,11 @@ app = typer.Typer(no_args_is_help=True, help="Marathon: long-running apps (REST 
 apps_cli = typer.Typer(no_args_is_help=True, help="Apps: add, list, show, update, scale, restart, remove.")
 tasks_cli = typer.Typer(no_args_is_help=True, help="Tasks: list and kill.")
 deployments_cli = typer.Typer(no_args_is_help=True, help="Deployments: list and cancel.")
+groups_cli = typer.Typer(no_args_is_help=True, help="Groups: add, show, remove.")
 app.add_typer(apps_cli, name="app")
 app.add_typer(tasks_cli, name="task")
 app.add_typer(deployments_cli, name="deployment")
+app.add_typer(groups_cli, name="group")
 
 Url = Annotated[str, typer.Option("--url", envvar="TRIREME_URL", help="The server.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -189,6 +191,28 @@ def deployment_list(url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
 def deployment_cancel(deployment_id: str, url: Url = DEFAULT_URL, force: bool = False) -> None:
     call(url, "DELETE", f"/v2/deployments/{deployment_id}", params={"force": str(force).lower()})
     console.print(f"cancelled {deployment_id}" + ("" if force else " (rolling back)"))
+
+
+@groups_cli.command("add")
+def group_add(source: str, url: Url = DEFAULT_URL, force: bool = False, watch_it: Watch = False) -> None:
+    """Create a group (apps, nested groups, dependencies) from a JSON file or -."""
+    body = call(url, "POST", "/v2/groups", json=read_definition(source), params={"force": str(force).lower()})
+    console.print(f"deployment {body['deploymentId']}")
+    if watch_it:
+        watch(url, body["deploymentId"])
+
+
+@groups_cli.command("show")
+def group_show(group_id: Annotated[str, typer.Argument()] = "/", url: Url = DEFAULT_URL) -> None:
+    print(json.dumps(call(url, "GET", f"/v2/groups/{group_id.strip('/')}"), indent=2))
+
+
+@groups_cli.command("remove")
+def group_remove(group_id: str, url: Url = DEFAULT_URL, force: bool = False, watch_it: Watch = False) -> None:
+    body = call(url, "DELETE", f"/v2/groups/{group_id.strip('/')}", params={"force": str(force).lower()})
+    console.print(f"deployment {body['deploymentId']}")
+    if watch_it:
+        watch(url, body["deploymentId"])
 
 
 @app.command("events")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -196,13 +197,28 @@ class MarathonScheduler:
         await self.driver.kill(task_id, inst.agent_id, None if grace is None else float(grace))
 
     async def _finish_deployments(self, by_app: dict[str, list[Instance]]) -> None:
+        """Advance each deployment past the steps whose apps have converged; finish it when
+        none is left (deployment_step_success per step, deployment_success at the end)."""
         for dep in list(self.deployments.values()):
-            if all(self.converged(app_id, by_app.get(app_id, [])) for app_id in dep["affectedApps"]):
-                del self.deployments[dep["id"]]
-                await self.repo.delete_deployment(dep["id"])
-                self.events.publish("deployment_success", {"id": dep["id"], "plan": dep, "timestamp": iso_now()},
-                                    "marathon")
-                self._changed()
+            done = 0
+            for step in dep["steps"]:
+                if not all(self.converged(a["app"], by_app.get(a["app"], [])) for a in step["actions"]):
+                    break
+                done += 1
+            if done < dep["totalSteps"]:
+                if done + 1 > dep["currentStep"]:
+                    for finished in dep["steps"][dep["currentStep"] - 1:done]:
+                        self.events.publish("deployment_step_success", {
+                            "plan": dep, "currentStep": finished, "timestamp": iso_now()}, "marathon")
+                    dep["currentStep"] = done + 1
+                    dep["currentActions"] = [dict(a, readinessCheckResults=[]) for a in dep["steps"][done]["actions"]]
+                    await self.repo.save_deployment(dep)
+                continue
+            del self.deployments[dep["id"]]
+            await self.repo.delete_deployment(dep["id"])
+            self.events.publish("deployment_success", {"id": dep["id"], "plan": dep, "timestamp": iso_now()},
+                                "marathon")
+            self._changed()
 
     def converged(self, app_id: str, instances: list[Instance]) -> bool:
         app = self.apps.get(app_id)
@@ -371,8 +387,12 @@ class MarathonScheduler:
             port = check.get("port") or (inst.ports[check["portIndex"]] if check.get("portIndex") is not None
                                          and check["portIndex"] < len(inst.ports) else 0)
             protocol = check["protocol"].replace("MESOS_", "")
+            env = {"PATH": os.environ.get("PATH", os.defpath), "HOST": inst.host, "MESOS_TASK_ID": inst.task_id,
+                   **{f"PORT{i}": str(p) for i, p in enumerate(inst.ports)}}
+            if inst.ports:
+                env.update(PORT=str(inst.ports[0]), PORTS=",".join(map(str, inst.ports)))
             spec = CheckSpec(protocol, inst.host, int(port), check.get("path", "/"),
-                             (check.get("command") or {}).get("value", ""),
+                             (check.get("command") or {}).get("value", ""), sandbox="/", env=env,
                              grace_period=float(check["gracePeriodSeconds"]),
                              interval=float(check["intervalSeconds"]), timeout=float(check["timeoutSeconds"]),
                              max_consecutive_failures=int(check["maxConsecutiveFailures"]),

@@ -150,7 +150,7 @@ class AppService:
         steps = deployment["steps"]
         await self.s.repo.save_apps(apps, deleted, deployment)
         for dep_id in cancelled:
-            self.s.deployments.pop(dep_id, None)
+            self._failed(self.s.deployments.pop(dep_id, None))
             await self.s.repo.delete_deployment(dep_id)
         for app in apps:
             self.s.apps[app["id"]] = app
@@ -162,6 +162,11 @@ class AppService:
                                                   else {"actions": []}, "timestamp": iso_now()}, "marathon")
         self.s.converge()
         return deployment
+
+    def _failed(self, deployment: dict[str, Any] | None) -> None:
+        if deployment is not None:
+            self.s.events.publish("deployment_failed", {"id": deployment["id"], "plan": deployment,
+                                                        "timestamp": iso_now()}, "marathon")
 
     async def delete(self, app_id: str, force: bool) -> dict[str, Any]:
         self.get(app_id)
@@ -191,7 +196,7 @@ class AppService:
         if deployment is None:
             raise NotFound(f"DeploymentPlan {deployment_id} does not exist")
         if force:
-            del self.s.deployments[deployment_id]
+            self._failed(self.s.deployments.pop(deployment_id, None))
             await self.s.repo.delete_deployment(deployment_id)
             return None
         rollback: list[App] = []

@@ -36,6 +36,7 @@ def test_group_deploys_dependencies_first(start_server: StartServer) -> None:
         web_first = next(i for i, (t, p) in enumerate(events.events)
                          if t == "status_update_event" and p["appId"] == "/prod/web")
         assert db_healthy < web_first  # web waited for db to be healthy
+        assert "deployment_step_success" in events.types()
         tree = http.get("/v2/groups/prod").json()
         assert tree["id"] == "/prod" and sorted(a["id"] for a in tree["apps"]) == ["/prod/db", "/prod/web"]
         root = http.get("/v2/groups").json()
