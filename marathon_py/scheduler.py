@@ -43,6 +43,7 @@ from marathon_py.repository import Repository
 log = logging.getLogger(__name__)
 FAILOVER_TIMEOUT = 604800.0  # a week, as Marathon registers with
 DECLINE_SECONDS = 1.0
+CONVERGE_BATCH_SECONDS = 0.02
 
 
 @dataclass
@@ -138,7 +139,8 @@ class MarathonScheduler:
     def converge(self) -> None:
         if not self._converge_scheduled:
             self._converge_scheduled = True
-            asyncio.get_running_loop().call_soon(self._start_converge)
+            # a burst of updates (a thousand tasks starting) is planned once, not once per update
+            asyncio.get_running_loop().call_later(CONVERGE_BATCH_SECONDS, self._start_converge)
 
     def _start_converge(self) -> None:
         job = asyncio.ensure_future(self._converge())
@@ -236,9 +238,8 @@ class MarathonScheduler:
         assert self.driver is not None
         for offer in offers:
             launches = self._match(offer)
-            for task in launches:  # recorded before it exists, so a crash cannot orphan it
-                await self.repo.save_instance(self.instances[task.task_id])
-            if launches:
+            if launches:  # recorded before they exist, so a crash cannot orphan them
+                await self.repo.save_instances([self.instances[t.task_id] for t in launches])
                 await self.driver.accept([offer.id], launches, Filters(refuse_seconds=DECLINE_SECONDS))
             else:
                 await self.driver.decline([offer.id], Filters(refuse_seconds=DECLINE_SECONDS))
@@ -341,7 +342,7 @@ class MarathonScheduler:
         if status.state.is_terminal:
             await self._ended(inst, status)
         elif previous != inst.state:
-            await self.repo.save_instance(inst)
+            self.repo.stage_instance(inst)
             if status.state is TaskState.TASK_RUNNING:
                 self._start_health_checks(inst)
         await self.driver.acknowledge(status)
