@@ -89,6 +89,7 @@ class MarathonScheduler:
         self._suppressed = False
         self._converge_scheduled = False
         self.on_change: list[Callable[[], None]] = []
+        self.drain_seconds: Callable[[], float] = lambda: 0.0
         self._background: set[asyncio.Future[None]] = set()
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -161,7 +162,7 @@ class MarathonScheduler:
                 continue
             changes = plan_app(self.apps.get(app_id), by_app.get(app_id, []))
             for task_id in changes.kill:
-                await self._kill(task_id)
+                self._background_kill(task_id)
             if changes.launch:
                 self._pending[app_id] = changes.launch
         await self._finish_deployments(by_app)
@@ -193,10 +194,22 @@ class MarathonScheduler:
     async def _kill(self, task_id: str) -> None:
         inst = self.instances[task_id]
         inst.killing = True
+        drain = self.drain_seconds() if inst.state == TaskState.TASK_RUNNING.value else 0.0
+        if drain > 0:  # leave the load balancer first: in-flight requests finish, no new ones come
+            self.events.publish("instance_changed_event", {"instanceId": task_id, "appId": inst.app_id,
+                                                           "condition": "Killing", "timestamp": iso_now()}, "marathon")
+            await asyncio.sleep(drain)
         app = self.apps.get(inst.app_id)
         grace = app.get("taskKillGracePeriodSeconds") if app else None
         assert self.driver is not None
         await self.driver.kill(task_id, inst.agent_id, None if grace is None else float(grace))
+
+    def _background_kill(self, task_id: str) -> None:
+        """Kills may wait for draining: they must not hold up planning."""
+        self.instances[task_id].killing = True
+        job = asyncio.ensure_future(self._kill(task_id))
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
 
     async def _finish_deployments(self, by_app: dict[str, list[Instance]]) -> None:
         """Advance each deployment past the steps whose apps have converged; finish it when
@@ -429,9 +442,7 @@ class MarathonScheduler:
                 "appId": inst.app_id, "taskId": task_id, "instanceId": task_id, "version": inst.version,
                 "reason": state.last_failure_cause, "host": inst.host, "slaveId": inst.agent_id,
                 "timestamp": iso_now()}, "marathon")
-            job = asyncio.ensure_future(self._kill(task_id))
-            self._background.add(job)
-            job.add_done_callback(self._background.discard)
+            self._background_kill(task_id)
         self.converge()
 
 
