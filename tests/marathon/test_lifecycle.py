@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.conftest import StartServer
 from tests.marathon.conftest import EventRecorder, app_def, deployed, running
-from tests.support.server import REPO, wait_until
+from tests.support.server import REPO, port_range, wait_until
 
 HTTP_CHECK = {"protocol": "HTTP", "path": "/", "portIndex": 0, "gracePeriodSeconds": 30, "intervalSeconds": 1,
               "timeoutSeconds": 0.5, "maxConsecutiveFailures": 3}
@@ -100,7 +100,8 @@ def test_crash_looping_app_backs_off(start_server: StartServer) -> None:
 
 
 def test_unique_hostname_across_three_agents(start_server: StartServer) -> None:
-    server = start_server("--agents", "3", "--agent-resources", "cpus:2;mem:1024;disk:100;ports:[31000-31299]")
+    server = start_server("--agents", "3", "--agent-resources",
+                          "cpus:2;mem:1024;disk:100;ports:[{}-{}]".format(*port_range(300)))
     with server.client() as http:
         resp = http.post("/v2/apps", json=app_def("/spread", cmd="sleep 600", instances=3,
                                                   constraints=[["hostname", "UNIQUE"]]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -27,6 +28,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def port_range(size: int = 200) -> tuple[int, int]:
+    """A random port range for a test's agents, away from other servers' on this machine."""
+    low = random.randrange(21000, 30800 - size, 100)
+    return low, low + size - 1
 
 
 def wait_until(predicate: object, timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> object:
