@@ -23,6 +23,7 @@ from core.store.base import Op
 JSON = dict[str, Any]
 log = logging.getLogger(__name__)
 FAILOVER_TIMEOUT = 604800.0
+FLUSH_DELAY = 0.1
 
 
 class ChronosScheduler:
@@ -41,6 +42,12 @@ class ChronosScheduler:
         self.suppressed = False
         self.lock = asyncio.Lock()  # one change of jobs/state at a time, so commits never interleave
         self._pending: set[asyncio.Task[None]] = set()
+        self._dirty_jobs: set[str] = set()
+        self._dirty_history: set[str] = set()
+        self._flush_wanted = asyncio.Event()
+        self._offers_poked = False
+        self._filtered = False  # an offer was declined with a filter while runs were waiting
+        self._flusher: asyncio.Task[None] | None = None
 
     # ---- loading and the driver loop ------------------------------------------------------------
 
@@ -49,6 +56,7 @@ class ChronosScheduler:
         for name in self.jobs:
             self.states.setdefault(name, {})
             self.arm(name)
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
         self.ready = True
 
     async def run(self, driver: Driver) -> None:
@@ -91,35 +99,74 @@ class ChronosScheduler:
             self.timers.set(name, due)
 
     def _on_due(self, name: str, due: float) -> None:
-        task = asyncio.get_running_loop().create_task(self._fire(name))
+        """The timer callback: decide at once (no await between the timer and the decision);
+        persisting the schedule's advance is batched by the flusher."""
+        job, cursor = self.jobs.get(name), self.cursors.get(name)
+        if job is None or cursor is None:
+            return
+        now = self.clock()
+        result = catch_up(cursor, now, epsilon_seconds(job))
+        if result.skipped and result.first_skipped is not None:
+            self._record(name, skipped_entry(name, result.first_skipped, result.skipped,
+                                             f"{result.skipped} run(s) missed by more than epsilon"))
+        if result.run_due is not None:
+            if not job.get("concurrent") and self._active(name):
+                self._record(name, skipped_entry(name, result.run_due, 1,
+                                                 "the previous run is still running (concurrent=false)"))
+            else:
+                self.enqueue(Run(name, result.run_due))
+        self._advance_schedule(name, cursor, now)
+        self.mark_dirty(name, history=True)
+        next_due = cursor.peek()
+        if next_due is not None and not job.get("disabled"):
+            self.timers.set(name, next_due)
+        self.poke_offers()
+
+    # ---- batched persistence --------------------------------------------------------------------
+
+    def mark_dirty(self, name: str, history: bool = False) -> None:
+        self._dirty_jobs.add(name)
+        if history:
+            self._dirty_history.add(name)
+        self._flush_wanted.set()
+
+    async def flush(self) -> None:
+        """Write every changed job and history in one commit (in-memory state is the truth)."""
+        async with self.lock:
+            jobs, history = self._dirty_jobs, self._dirty_history
+            self._dirty_jobs, self._dirty_history = set(), set()
+            ops: list[Op] = [self.repo.put_job(self.jobs[n], self.states[n]) for n in jobs if n in self.jobs]
+            ops += [self.repo.put_history(n, self.history.get(n, [])) for n in history if n in self.jobs]
+            await self.repo.commit(ops)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._flush_wanted.wait()
+            self._flush_wanted.clear()
+            try:
+                await self.flush()
+                # SQLite's commit blocks the loop for an fsync: coalesce changes so that timers
+                # are rarely held up behind one (state reaches disk within FLUSH_DELAY)
+                await asyncio.sleep(FLUSH_DELAY)
+            except Exception:
+                log.exception("chronos: saving run state failed; retrying")
+                self._flush_wanted.set()
+                await asyncio.sleep(1)
+
+    def poke_offers(self) -> None:
+        if self._offers_poked or self.driver is None:
+            return
+        self._offers_poked = True
+
+        async def poke() -> None:
+            self._offers_poked = False
+            await self.want_offers()
+        self._spawn(poke())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
-
-    async def _fire(self, name: str) -> None:
-        async with self.lock:
-            job, cursor = self.jobs.get(name), self.cursors.get(name)
-            if job is None or cursor is None:
-                return
-            now = self.clock()
-            result = catch_up(cursor, now, epsilon_seconds(job))
-            ops: list[Op] = []
-            if result.skipped and result.first_skipped is not None:
-                self._record(name, skipped_entry(name, result.first_skipped, result.skipped,
-                                                 f"{result.skipped} run(s) missed by more than epsilon"))
-            if result.run_due is not None:
-                if not job.get("concurrent") and self._active(name):
-                    self._record(name, skipped_entry(name, result.run_due, 1,
-                                                     "the previous run is still running (concurrent=false)"))
-                else:
-                    self.enqueue(Run(name, result.run_due))
-            self._advance_schedule(name, cursor, now)
-            ops.append(self.repo.put_job(job, self.states[name]))
-            ops.append(self.repo.put_history(name, self.history.get(name, [])))
-            await self.repo.commit(ops)
-            due = cursor.peek()
-            if due is not None and not job.get("disabled"):
-                self.timers.set(name, due)
-        await self.want_offers()
 
     def _advance_schedule(self, name: str, cursor: ScheduleCursor, now: float) -> None:
         job = self.jobs[name]
@@ -145,12 +192,12 @@ class ChronosScheduler:
         self.waiting.append(run)
 
     async def want_offers(self) -> None:
+        """Revive when runs wait and offers were stopped (suppressed or filtered away); suppress
+        when nothing waits. Accepting with no filter brings leftovers back without a revive."""
         if self.driver is None:
             return
-        if self.waiting and self.suppressed:
-            self.suppressed = False
-            await self.driver.revive()
-        elif self.waiting:
+        if self.waiting and (self.suppressed or self._filtered):
+            self.suppressed = self._filtered = False
             await self.driver.revive()
         elif not self.waiting and not self.suppressed:
             self.suppressed = True
@@ -166,8 +213,9 @@ class ChronosScheduler:
             if pairs:
                 for run, _ in pairs:
                     run.phase, run.launched_at, run.agent_id = RunPhase.LAUNCHED, now, offer.agent_id
-                await self.driver.accept([offer.id], [info for _, info in pairs], Filters(refuse_seconds=1))
+                await self.driver.accept([offer.id], [info for _, info in pairs], Filters(refuse_seconds=0))
             else:
+                self._filtered = self._filtered or bool(self.waiting)
                 await self.driver.decline([offer.id], Filters(refuse_seconds=5 if self.waiting else 60))
         await self.want_offers()
 
@@ -203,24 +251,22 @@ class ChronosScheduler:
         return run
 
     async def finish(self, run: Run, ok: bool, message: str) -> None:
-        """A run ended: record it, retry it, and update counters and children, in one commit."""
-        async with self.lock:
-            self.running.pop(run.task_id, None)
-            run.phase = RunPhase.DONE
-            job = self.jobs.get(run.job)
-            if job is None:
-                return
-            outcome = Outcome.SUCCESS if ok else (Outcome.KILLED if run.kill_requested else Outcome.FAILURE)
-            self._record(run.job, history_entry(run, outcome, message, self.clock()))
-            ops: list[Op] = [self.repo.put_history(run.job, self.history[run.job])]
-            if not ok and not run.kill_requested and run.attempt < int(job.get("retries", 2)):
-                self.enqueue(Run(run.job, run.due, run.attempt + 1, run.arguments, "retry"))
-            else:
-                ops.extend(self.count_outcome(run.job, ok))
-            await self.repo.commit(ops)
+        """A run ended: record it, retry it, or count it and trigger children."""
+        self.running.pop(run.task_id, None)
+        run.phase = RunPhase.DONE
+        job = self.jobs.get(run.job)
+        if job is None:
+            return
+        outcome = Outcome.SUCCESS if ok else (Outcome.KILLED if run.kill_requested else Outcome.FAILURE)
+        self._record(run.job, history_entry(run, outcome, message, self.clock()))
+        self.mark_dirty(run.job, history=True)
+        if not ok and not run.kill_requested and run.attempt < int(job.get("retries", 2)):
+            self.enqueue(Run(run.job, run.due, run.attempt + 1, run.arguments, "retry"))
+        else:
+            self.count_outcome(run.job, ok)
         await self.want_offers()
 
-    def count_outcome(self, name: str, ok: bool) -> list[Op]:
+    def count_outcome(self, name: str, ok: bool) -> None:
         """Counters, and children whose every parent has now succeeded (a softError parent's
         failure counts as done for its children)."""
         job = self.jobs[name]
@@ -233,13 +279,11 @@ class ChronosScheduler:
             job["errorCount"] = job.get("errorCount", 0) + 1
             job["lastError"] = now
             job["errorsSinceLastSuccess"] = job.get("errorsSinceLastSuccess", 0) + 1
-        ops: list[Op] = [self.repo.put_job(job, self.states[name])]
+        self.mark_dirty(name)
         if ok or job.get("softError"):
-            ops.extend(self._trigger_children(name))
-        return ops
+            self._trigger_children(name)
 
-    def _trigger_children(self, parent: str) -> list[Op]:
-        ops: list[Op] = []
+    def _trigger_children(self, parent: str) -> None:
         for child, cjob in self.jobs.items():
             if parent not in cjob.get("parents", []):
                 continue
@@ -250,8 +294,7 @@ class ChronosScheduler:
                 if not cjob.get("disabled"):
                     self.enqueue(Run(child, self.clock(), reason="dependency"))
             state["parentsSucceeded"] = sorted(done)
-            ops.append(self.repo.put_job(cjob, state))
-        return ops
+            self.mark_dirty(child)
 
     async def kill_job_tasks(self, name: str) -> int:
         self.waiting = [r for r in self.waiting if r.job != name]
@@ -263,7 +306,13 @@ class ChronosScheduler:
         return len(runs)
 
     async def close(self) -> None:
+        """Stop timers and save what changed (tasks keep running for the next server)."""
         self.timers.close()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self.flush()
         for task in list(self._pending):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -104,8 +104,8 @@ class JobService:
     async def mark_success(self, name: str) -> None:
         self.get(name)
         sched = self.scheduler
-        async with sched.lock:
-            await sched.repo.commit(sched.count_outcome(name, True))
+        sched.count_outcome(name, True)
+        await sched.flush()
         await sched.want_offers()
 
     async def async_status(self, task_id: str, status_code: int) -> bool:
