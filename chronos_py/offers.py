@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chronos_py.runs import Run
-from core.driver.types import CommandInfo, Offer, TaskInfo
+from core.driver.types import URI, CommandInfo, Offer, TaskInfo
 from core.placement.constraints import Placement, satisfies
 from core.resources import Resources
 
@@ -30,12 +30,16 @@ def task_info(job: JSON, run: Run, offer: Offer) -> TaskInfo:
     env = [(str(v["name"]), str(v["value"])) for v in job.get("environmentVariables", [])]
     env += [("CHRONOS_JOB_NAME", job["name"]), ("mesos_task_id", run.task_id),
             ("CHRONOS_RESOURCE_MEM", str(job["mem"])), ("CHRONOS_RESOURCE_CPU", str(job["cpus"]))]
+    uris = tuple(URI(str(u)) for u in job.get("uris", []))
+    uris += tuple(URI(str(f["uri"]), bool(f.get("executable", False)), bool(f.get("extract", True)))
+                  for f in job.get("fetch", []) if isinstance(f, dict) and f.get("uri"))
     arguments = tuple(run.arguments) or tuple(str(a) for a in job.get("arguments", []))
     if job.get("shell", True):
-        command = CommandInfo(value=" ".join([job["command"], *arguments]), shell=True, environment=tuple(env))
+        command = CommandInfo(value=" ".join([job["command"], *arguments]), shell=True, environment=tuple(env),
+                              uris=uris)
     else:
         command = CommandInfo(value=job["command"], shell=False, arguments=(job["command"], *arguments),
-                              environment=tuple(env))
+                              environment=tuple(env), uris=uris)
     return TaskInfo(task_id=run.task_id, name=f"ChronosTask:{job['name']}", agent_id=offer.agent_id,
                     resources=task_resources(job), command=command)
 

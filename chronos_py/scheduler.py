@@ -48,6 +48,7 @@ class ChronosScheduler:
         self._offers_poked = False
         self._filtered = False  # an offer was declined with a filter while runs were waiting
         self._flusher: asyncio.Task[None] | None = None
+        self._children: dict[str, list[str]] | None = None
 
     # ---- loading and the driver loop ------------------------------------------------------------
 
@@ -84,6 +85,7 @@ class ChronosScheduler:
         """(Re)build the job's cursor from its stored schedule and set its timer."""
         self.timers.cancel(name)
         self.cursors.pop(name, None)
+        self._children = None  # jobs changed
         job = self.jobs[name]
         if not job.get("schedule") or job.get("parents") or job.get("disabled"):
             return
@@ -283,10 +285,20 @@ class ChronosScheduler:
         if ok or job.get("softError"):
             self._trigger_children(name)
 
+    def children_of(self, parent: str) -> list[str]:
+        """Dependent jobs of `parent`, from an index rebuilt only after jobs change (a scan of
+        every job per finished run would cost O(jobs) at every run)."""
+        if self._children is None:
+            index: dict[str, list[str]] = {}
+            for name, job in self.jobs.items():
+                for p in job.get("parents", []):
+                    index.setdefault(p, []).append(name)
+            self._children = index
+        return self._children.get(parent, [])
+
     def _trigger_children(self, parent: str) -> None:
-        for child, cjob in self.jobs.items():
-            if parent not in cjob.get("parents", []):
-                continue
+        for child in self.children_of(parent):
+            cjob = self.jobs[child]
             state = self.states[child]
             done = set(state.get("parentsSucceeded", [])) | {parent}
             if done >= set(cjob["parents"]):

@@ -48,6 +48,8 @@ class JobService:
             state = sched.states.get(name, {}) if old and old.get("schedule") == job["schedule"] else {}
             if old and set(old.get("parents", [])) == set(job["parents"]):
                 state = {**state, "parentsSucceeded": sched.states.get(name, {}).get("parentsSucceeded", [])}
+            if job["schedule"] and not job["schedule"].startswith("R") and "lastDue" not in state:
+                state["lastDue"] = time.time()  # a cron job's runs missed while down count from here
             await sched.repo.commit([sched.repo.put_job(job, state)])
             self.jobs[name] = job
             sched.states[name] = state
@@ -73,9 +75,8 @@ class JobService:
         async with sched.lock:
             ops: list[Op] = sched.repo.delete_job(name)
             changed: list[str] = []
-            for child, cjob in self.jobs.items():
-                if name not in cjob.get("parents", []):
-                    continue
+            for child in list(sched.children_of(name)):
+                cjob = self.jobs[child]
                 inherited = [p for p in cjob["parents"] if p != name]
                 inherited += [p for p in job.get("parents", []) if p not in inherited]
                 cjob["parents"] = inherited
@@ -92,6 +93,7 @@ class JobService:
             sched.history.pop(name, None)
             sched.timers.cancel(name)
             sched.cursors.pop(name, None)
+            sched._children = None
             for child in changed:
                 sched.arm(child)
 
