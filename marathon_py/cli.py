@@ -17,9 +17,11 @@ app = typer.Typer(no_args_is_help=True, help="Marathon: long-running apps (REST 
 apps_cli = typer.Typer(no_args_is_help=True, help="Apps: add, list, show, update, scale, restart, remove.")
 tasks_cli = typer.Typer(no_args_is_help=True, help="Tasks: list and kill.")
 deployments_cli = typer.Typer(no_args_is_help=True, help="Deployments: list and cancel.")
+groups_cli = typer.Typer(no_args_is_help=True, help="Groups: add, show, remove.")
 app.add_typer(apps_cli, name="app")
 app.add_typer(tasks_cli, name="task")
 app.add_typer(deployments_cli, name="deployment")
+app.add_typer(groups_cli, name="group")
 
 Url = Annotated[str, typer.Option("--url", envvar="TRIREME_URL", help="The server.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -82,6 +84,16 @@ def watch(url: str, deployment_id: str, timeout: float = 600.0) -> None:
     console.print(f"deployment {deployment_id} succeeded")
 
 
+def deploy(url: str, method: str, path: str, watch_it: bool, force: bool, **kwargs: Any) -> None:
+    """A mutation that answers with a deployment: print its id, and follow it with --watch."""
+    params = {"force": str(force).lower(), **kwargs.pop("params", {})}
+    body = call(url, method, path, params=params, **kwargs)
+    deployment_id = body.get("deploymentId") or body["deployments"][0]["id"]
+    console.print(f"deployment {deployment_id}")
+    if watch_it:
+        watch(url, deployment_id)
+
+
 def print_apps(apps: list[dict[str, Any]]) -> None:
     table = Table("ID", "INSTANCES", "RUNNING", "HEALTHY", "CPUS", "MEM", "CMD")
     for a in apps:
@@ -112,37 +124,24 @@ def app_show(app_id: str, url: Url = DEFAULT_URL) -> None:
 
 @apps_cli.command("update")
 def app_update(app_id: str, source: str, url: Url = DEFAULT_URL, force: bool = False, watch_it: Watch = False) -> None:
-    body = call(url, "PUT", f"/v2/apps/{app_id.strip('/')}", json=read_definition(source),
-                params={"force": str(force).lower()})
-    console.print(f"deployment {body.get('deploymentId') or body['deployments'][0]['id']}")
-    if watch_it:
-        watch(url, body.get("deploymentId") or body["deployments"][0]["id"])
+    deploy(url, "PUT", f"/v2/apps/{app_id.strip('/')}", watch_it, force, json=read_definition(source))
 
 
 @apps_cli.command("scale")
 def app_scale(app_id: str, instances: int, url: Url = DEFAULT_URL, force: bool = False,
               watch_it: Watch = False) -> None:
-    body = call(url, "PUT", f"/v2/apps/{app_id.strip('/')}", json={"instances": instances},
-                params={"force": str(force).lower(), "partialUpdate": "true"})
-    console.print(f"deployment {body['deploymentId']}")
-    if watch_it:
-        watch(url, body["deploymentId"])
+    deploy(url, "PUT", f"/v2/apps/{app_id.strip('/')}", watch_it, force, json={"instances": instances},
+           params={"partialUpdate": "true"})
 
 
 @apps_cli.command("restart")
 def app_restart(app_id: str, url: Url = DEFAULT_URL, force: bool = False, watch_it: Watch = False) -> None:
-    body = call(url, "POST", f"/v2/apps/{app_id.strip('/')}/restart", params={"force": str(force).lower()})
-    console.print(f"deployment {body['deploymentId']}")
-    if watch_it:
-        watch(url, body["deploymentId"])
+    deploy(url, "POST", f"/v2/apps/{app_id.strip('/')}/restart", watch_it, force)
 
 
 @apps_cli.command("remove")
 def app_remove(app_id: str, url: Url = DEFAULT_URL, force: bool = False, watch_it: Watch = False) -> None:
-    body = call(url, "DELETE", f"/v2/apps/{app_id.strip('/')}", params={"force": str(force).lower()})
-    console.print(f"deployment {body['deploymentId']}")
-    if watch_it:
-        watch(url, body["deploymentId"])
+    deploy(url, "DELETE", f"/v2/apps/{app_id.strip('/')}", watch_it, force)
 
 
 @apps_cli.command("versions")
@@ -189,6 +188,22 @@ def deployment_list(url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
 def deployment_cancel(deployment_id: str, url: Url = DEFAULT_URL, force: bool = False) -> None:
     call(url, "DELETE", f"/v2/deployments/{deployment_id}", params={"force": str(force).lower()})
     console.print(f"cancelled {deployment_id}" + ("" if force else " (rolling back)"))
+
+
+@groups_cli.command("add")
+def group_add(source: str, url: Url = DEFAULT_URL, force: bool = False, watch_it: Watch = False) -> None:
+    """Create a group (apps, nested groups, dependencies) from a JSON file or -."""
+    deploy(url, "POST", "/v2/groups", watch_it, force, json=read_definition(source))
+
+
+@groups_cli.command("show")
+def group_show(group_id: Annotated[str, typer.Argument()] = "/", url: Url = DEFAULT_URL) -> None:
+    print(json.dumps(call(url, "GET", f"/v2/groups/{group_id.strip('/')}"), indent=2))
+
+
+@groups_cli.command("remove")
+def group_remove(group_id: str, url: Url = DEFAULT_URL, force: bool = False, watch_it: Watch = False) -> None:
+    deploy(url, "DELETE", f"/v2/groups/{group_id.strip('/')}", watch_it, force)
 
 
 @app.command("events")

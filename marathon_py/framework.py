@@ -12,6 +12,7 @@ from core.framework import Context
 from core.store import Namespace
 from core.store.memory import MemoryStore
 from marathon_py.api.apps import AppsAPI
+from marathon_py.api.groups import GroupsAPI
 from marathon_py.api.system import SystemAPI
 from marathon_py.repository import Repository
 from marathon_py.scheduler import MarathonScheduler
@@ -32,10 +33,11 @@ class MarathonFramework:
         self._service = AppService(self._placeholder)
         self._apps = AppsAPI(self._placeholder, self._service)
         self._system = SystemAPI(self._placeholder, self._service)
+        self._groups = GroupsAPI(self._placeholder, self._service, self._apps)
 
     def routes(self) -> list[BaseRoute]:
         assert self._apps is not None and self._system is not None
-        return [*self._apps.routes(), *self._system.routes()]
+        return [*self._apps.routes(), *self._groups.routes(), *self._system.routes()]
 
     def cli(self) -> typer.Typer:
         from marathon_py.cli import app
@@ -47,6 +49,7 @@ class MarathonFramework:
         scheduler.repo = Repository(ctx.store)
         scheduler.events = ctx.events
         await scheduler.load()
+        await self._groups.load()
         assert self._system is not None
         self._system.server = ctx.server
         self.scheduler = scheduler

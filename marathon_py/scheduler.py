@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from marathon_py.repository import Repository
 log = logging.getLogger(__name__)
 FAILOVER_TIMEOUT = 604800.0  # a week, as Marathon registers with
 DECLINE_SECONDS = 1.0
+CONVERGE_BATCH_SECONDS = 0.02
 
 
 @dataclass
@@ -137,7 +139,8 @@ class MarathonScheduler:
     def converge(self) -> None:
         if not self._converge_scheduled:
             self._converge_scheduled = True
-            asyncio.get_running_loop().call_soon(self._start_converge)
+            # a burst of updates (a thousand tasks starting) is planned once, not once per update
+            asyncio.get_running_loop().call_later(CONVERGE_BATCH_SECONDS, self._start_converge)
 
     def _start_converge(self) -> None:
         job = asyncio.ensure_future(self._converge())
@@ -152,7 +155,10 @@ class MarathonScheduler:
         for inst in self.instances.values():
             by_app.setdefault(inst.app_id, []).append(inst)
         self._pending.clear()
+        waiting = self._waiting_for_dependencies(by_app)
         for app_id in set(self.apps) | set(by_app):
+            if app_id in waiting:
+                continue
             changes = plan_app(self.apps.get(app_id), by_app.get(app_id, []))
             for task_id in changes.kill:
                 await self._kill(task_id)
@@ -167,6 +173,19 @@ class MarathonScheduler:
             self._suppressed = True
             await self.driver.suppress()
 
+    def _waiting_for_dependencies(self, by_app: dict[str, list[Instance]]) -> set[str]:
+        """Apps that must not change yet: a dependency (an app, or every app of a group) is
+        still being deployed. Stops come first, so apps being removed never wait."""
+        deploying = {a for d in self.deployments.values() for a in d["affectedApps"]}
+        unsettled = {a for a in deploying if not self.converged(a, by_app.get(a, []))}
+        waiting = set()
+        for app_id, app in self.apps.items():
+            for dep in app["dependencies"]:
+                prefix = dep.rstrip("/") + "/"
+                if any(u == dep or u.startswith(prefix) for u in unsettled if u != app_id):
+                    waiting.add(app_id)
+        return waiting
+
     def _launchable(self, app_id: str) -> bool:
         delay = self.delays.get(app_id)
         return self._pending.get(app_id, 0) > 0 and (delay is None or delay.remaining() == 0)
@@ -180,13 +199,28 @@ class MarathonScheduler:
         await self.driver.kill(task_id, inst.agent_id, None if grace is None else float(grace))
 
     async def _finish_deployments(self, by_app: dict[str, list[Instance]]) -> None:
+        """Advance each deployment past the steps whose apps have converged; finish it when
+        none is left (deployment_step_success per step, deployment_success at the end)."""
         for dep in list(self.deployments.values()):
-            if all(self.converged(app_id, by_app.get(app_id, [])) for app_id in dep["affectedApps"]):
-                del self.deployments[dep["id"]]
-                await self.repo.delete_deployment(dep["id"])
-                self.events.publish("deployment_success", {"id": dep["id"], "plan": dep, "timestamp": iso_now()},
-                                    "marathon")
-                self._changed()
+            done = 0
+            for step in dep["steps"]:
+                if not all(self.converged(a["app"], by_app.get(a["app"], [])) for a in step["actions"]):
+                    break
+                done += 1
+            if done < dep["totalSteps"]:
+                if done + 1 > dep["currentStep"]:
+                    for finished in dep["steps"][dep["currentStep"] - 1:done]:
+                        self.events.publish("deployment_step_success", {
+                            "plan": dep, "currentStep": finished, "timestamp": iso_now()}, "marathon")
+                    dep["currentStep"] = done + 1
+                    dep["currentActions"] = [dict(a, readinessCheckResults=[]) for a in dep["steps"][done]["actions"]]
+                    await self.repo.save_deployment(dep)
+                continue
+            del self.deployments[dep["id"]]
+            await self.repo.delete_deployment(dep["id"])
+            self.events.publish("deployment_success", {"id": dep["id"], "plan": dep, "timestamp": iso_now()},
+                                "marathon")
+            self._changed()
 
     def converged(self, app_id: str, instances: list[Instance]) -> bool:
         app = self.apps.get(app_id)
@@ -204,9 +238,8 @@ class MarathonScheduler:
         assert self.driver is not None
         for offer in offers:
             launches = self._match(offer)
-            for task in launches:  # recorded before it exists, so a crash cannot orphan it
-                await self.repo.save_instance(self.instances[task.task_id])
-            if launches:
+            if launches:  # recorded before they exist, so a crash cannot orphan them
+                await self.repo.save_instances([self.instances[t.task_id] for t in launches])
                 await self.driver.accept([offer.id], launches, Filters(refuse_seconds=DECLINE_SECONDS))
             else:
                 await self.driver.decline([offer.id], Filters(refuse_seconds=DECLINE_SECONDS))
@@ -309,7 +342,7 @@ class MarathonScheduler:
         if status.state.is_terminal:
             await self._ended(inst, status)
         elif previous != inst.state:
-            await self.repo.save_instance(inst)
+            self.repo.stage_instance(inst)
             if status.state is TaskState.TASK_RUNNING:
                 self._start_health_checks(inst)
         await self.driver.acknowledge(status)
@@ -355,8 +388,12 @@ class MarathonScheduler:
             port = check.get("port") or (inst.ports[check["portIndex"]] if check.get("portIndex") is not None
                                          and check["portIndex"] < len(inst.ports) else 0)
             protocol = check["protocol"].replace("MESOS_", "")
+            env = {"PATH": os.environ.get("PATH", os.defpath), "HOST": inst.host, "MESOS_TASK_ID": inst.task_id,
+                   **{f"PORT{i}": str(p) for i, p in enumerate(inst.ports)}}
+            if inst.ports:
+                env.update(PORT=str(inst.ports[0]), PORTS=",".join(map(str, inst.ports)))
             spec = CheckSpec(protocol, inst.host, int(port), check.get("path", "/"),
-                             (check.get("command") or {}).get("value", ""),
+                             (check.get("command") or {}).get("value", ""), sandbox="/", env=env,
                              grace_period=float(check["gracePeriodSeconds"]),
                              interval=float(check["intervalSeconds"]), timeout=float(check["timeoutSeconds"]),
                              max_consecutive_failures=int(check["maxConsecutiveFailures"]),

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from marathon_py.appdef import App, config_of, normalize
+from marathon_py.appdef import App, InvalidApp, config_of, normalize
+from marathon_py.groups import dependency_order
 from marathon_py.instances import iso_now
 from marathon_py.scheduler import MarathonScheduler
 
@@ -62,11 +63,25 @@ class AppService:
                 definition["port"] = keep or next(p for p in SERVICE_PORTS if p not in used)
             used.add(definition["port"])
 
-    async def put_apps(self, raws: list[tuple[Any, str | None]], force: bool, create_only: bool = False,
+    async def put_apps(self, raws: Sequence[tuple[Any, str | None]], force: bool, create_only: bool = False,
                        partial: bool = False, accepted: Callable[[App], None] | None = None,
-                       ) -> tuple[list[App], dict[str, Any], bool]:
-        """Create or update apps (one deployment for all). Returns (apps, deployment, created).
-        `accepted` sees each valid app before its deployment starts (for api_post_event)."""
+                       dry_run: bool = False, deleted: Sequence[str] = ()) -> tuple[list[App], dict[str, Any], bool]:
+        """Create or update apps (one deployment for all, ordered by their dependencies).
+        Returns (apps, deployment, created). `accepted` sees each valid app before its
+        deployment starts (for api_post_event); `dry_run` returns the plan and changes nothing."""
+        apps, actions, created = self._prepare(raws, create_only, partial)
+        actions += [{"action": "StopApplication", "app": a} for a in deleted]
+        if dry_run:
+            return apps, self._plan(apps, list(deleted), actions, iso_now()), created
+        self._check_lock([a["id"] for a in apps] + list(deleted), force)
+        for app in apps:
+            if accepted is not None:
+                accepted(app)
+        return apps, await self._deploy(apps, list(deleted), actions, force, apps[0]["version"] if apps
+                                        else iso_now()), created
+
+    def _prepare(self, raws: Sequence[tuple[Any, str | None]], create_only: bool,
+                 partial: bool) -> tuple[list[App], list[dict[str, str]], bool]:
         now = iso_now()
         apps: list[App] = []
         actions: list[dict[str, str]] = []
@@ -102,28 +117,40 @@ class AppService:
                 }
                 actions.append({"action": "RestartApplication" if changed else "ScaleApplication", "app": app["id"]})
             apps.append(app)
-        self._check_lock([a["id"] for a in apps], force)
+        all_apps = {**self.s.apps, **{a["id"]: a for a in apps}}
         for app in apps:
-            if accepted is not None:
-                accepted(app)
-        return apps, await self._deploy(apps, [], actions, force, now), created
+            for dep in app["dependencies"]:
+                if not any(i == dep or i.startswith(dep.rstrip("/") + "/") for i in all_apps):
+                    raise InvalidApp([("/dependencies", f"Dependency '{dep}' of app '{app['id']}' does not exist")])
+        dependency_order(list(all_apps.values()))
+        return apps, actions, created
+
+    def _plan(self, apps: list[App], deleted: list[str], actions: list[dict[str, str]],
+              version: str) -> dict[str, Any]:
+        """Marathon's step order: stops first, then starts, then scaling and restarts, each
+        ordered by dependencies (an app's step comes after those of the apps it depends on)."""
+        rank = {app_id: i for i, wave in enumerate(dependency_order(
+            list({**self.s.apps, **{a["id"]: a for a in apps}}.values()))) for app_id in wave}
+        by_rank = sorted(actions, key=lambda a: rank.get(a["app"], 0))
+        steps = [{"actions": [a]} for a in by_rank if a["action"] == "StopApplication"]
+        steps += [{"actions": [a]} for a in by_rank if a["action"] == "StartApplication"]
+        steps += [{"actions": [{"action": "ScaleApplication", "app": a["app"]}]}
+                  for a in by_rank if a["action"] == "StartApplication"]
+        steps += [{"actions": [a]} for a in by_rank if a["action"] in ("ScaleApplication", "RestartApplication")]
+        return {"id": str(uuid.uuid4()), "version": version, "affectedApps": [a["id"] for a in apps] + deleted,
+                "affectedPods": [], "steps": steps,
+                "currentActions": [dict(a, readinessCheckResults=[]) for a in actions],
+                "currentStep": 1, "totalSteps": len(steps)}
 
     async def _deploy(self, apps: list[App], deleted: list[str], actions: list[dict[str, str]], force: bool,
                       version: str) -> dict[str, Any]:
         affected = [a["id"] for a in apps] + deleted
         cancelled = self._check_lock(affected, force)
-        steps = [{"actions": [a]} for a in actions if a["action"] == "StopApplication"]
-        steps += [{"actions": [a]} for a in actions if a["action"] == "StartApplication"]
-        steps += [{"actions": [{"action": "ScaleApplication", "app": a["app"]}]}
-                  for a in actions if a["action"] == "StartApplication"]
-        steps += [{"actions": [a]} for a in actions if a["action"] in ("ScaleApplication", "RestartApplication")]
-        deployment: dict[str, Any] = {
-                      "id": str(uuid.uuid4()), "version": version, "affectedApps": affected, "affectedPods": [],
-                      "steps": steps, "currentActions": [dict(a, readinessCheckResults=[]) for a in actions],
-                      "currentStep": 1, "totalSteps": len(steps)}
+        deployment = self._plan(apps, deleted, actions, version)
+        steps = deployment["steps"]
         await self.s.repo.save_apps(apps, deleted, deployment)
         for dep_id in cancelled:
-            self.s.deployments.pop(dep_id, None)
+            self._failed(self.s.deployments.pop(dep_id, None))
             await self.s.repo.delete_deployment(dep_id)
         for app in apps:
             self.s.apps[app["id"]] = app
@@ -135,6 +162,11 @@ class AppService:
                                                   else {"actions": []}, "timestamp": iso_now()}, "marathon")
         self.s.converge()
         return deployment
+
+    def _failed(self, deployment: dict[str, Any] | None) -> None:
+        if deployment is not None:
+            self.s.events.publish("deployment_failed", {"id": deployment["id"], "plan": deployment,
+                                                        "timestamp": iso_now()}, "marathon")
 
     async def delete(self, app_id: str, force: bool) -> dict[str, Any]:
         self.get(app_id)
@@ -164,7 +196,7 @@ class AppService:
         if deployment is None:
             raise NotFound(f"DeploymentPlan {deployment_id} does not exist")
         if force:
-            del self.s.deployments[deployment_id]
+            self._failed(self.s.deployments.pop(deployment_id, None))
             await self.s.repo.delete_deployment(deployment_id)
             return None
         rollback: list[App] = []

@@ -70,6 +70,16 @@ def test_failing_health_checks_kill_and_replace(start_server: StartServer) -> No
     events.close()
 
 
+def test_command_health_check_sees_the_tasks_ports(start_server: StartServer) -> None:
+    server = start_server()
+    check = {"protocol": "COMMAND", "command": {"value": 'test -n "$PORT0" && test "$PORT0" = "$PORT"'},
+             "gracePeriodSeconds": 10, "intervalSeconds": 1, "timeoutSeconds": 0.5, "maxConsecutiveFailures": 3}
+    with server.client() as http:
+        resp = http.post("/v2/apps", json=app_def("/cmdcheck", cmd="sleep 600", healthChecks=[check]))
+        deployed(http, resp.headers["Marathon-Deployment-Id"])  # finishes only once healthy
+        assert http.get("/v2/apps/cmdcheck").json()["app"]["tasksHealthy"] == 1
+
+
 def test_crash_looping_app_backs_off(start_server: StartServer) -> None:
     server = start_server()
     with server.client() as http:
