@@ -101,3 +101,22 @@ def test_stats_search_and_leader(start_server: StartServer) -> None:
         assert [j["name"] for j in client.get("/scheduler/jobs/search", params={"any": "ops@"}).json()] == ["alpha"]
         assert len(client.get("/scheduler/jobs/search", params={"limit": 1}).json()) == 1
         assert client.get("/scheduler/leader").json() == {"leader": f"127.0.0.1:{server.port}"}
+
+
+def test_run_due_while_down_but_inside_epsilon_runs_once_after_restart(start_server: StartServer,
+                                                                       tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    runs = tmp_path / "runs"
+    server = start_server(data_dir=data)
+    with server.client() as client:
+        body = job("late", f"echo l >> {runs}", schedule=f"R/{soon(3)}/PT1H", epsilon="PT120S")
+        assert client.post("/scheduler/iso8601", json=body).status_code == 204
+    server.stop()
+    time.sleep(5)  # the run falls due while the server is down
+    server = start_server(data_dir=data)
+    with server.client() as client:
+        wait_job(client, "late", "the late run", lambda j: j["successCount"] == 1)
+        time.sleep(1)
+        assert lines(runs) == 1
+        entry = history(client, "late")[0]
+        assert entry["status"] == "success" and float(str(entry["lateMs"])) > 1000
