@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from core.driver.base import Driver
@@ -33,10 +33,12 @@ from core.driver.types import (
 )
 from core.events import EventBus
 from core.health.checks import CheckSpec, CheckState, HealthMonitor
-from core.placement.constraints import Placement, satisfies
+from core.placement.constraints import Placement
+from core.placement.offers import OfferSpace, Rejection
 from core.resources import Resources
 from marathon_py.appdef import App
 from marathon_py.instances import Instance, iso_now, task_id_for
+from marathon_py.offers import OfferStats, demand_of
 from marathon_py.plan import plan_app
 from marathon_py.repository import Repository
 
@@ -59,15 +61,6 @@ class LaunchDelay:
 
     def remaining(self) -> float:
         return max(0.0, self.until - time.monotonic())
-
-
-@dataclass
-class OfferStats:
-    """Why offers were declined for an app, as Marathon's processedOffersSummary reports."""
-
-    processed: int = 0
-    unused: int = 0
-    last_reasons: dict[str, int] = field(default_factory=dict)
 
 
 class MarathonScheduler:
@@ -244,52 +237,32 @@ class MarathonScheduler:
                 await self.driver.decline([offer.id], Filters(refuse_seconds=DECLINE_SECONDS))
 
     def _match(self, offer: Offer) -> list[TaskInfo]:
-        remaining = offer.resources
+        space = OfferSpace(offer.resources, Placement(offer.hostname, {a.name: a.value for a in offer.attributes}))
         launches: list[TaskInfo] = []
-        free_ports = offer.resources.port_list()
         for app_id in sorted(self._pending):
             app = self.apps.get(app_id)
             if app is None or not self._launchable(app_id):
                 continue
             stats = self.offer_stats.setdefault(app_id, OfferStats())
+            demand = demand_of(app)
+            placed = [Placement(i.host, i.attributes) for i in self.instances.values()
+                      if i.app_id == app_id and i.active and not i.killing]
+            used = False
             while self._pending.get(app_id, 0) > 0:
-                stats.processed += 1
-                need = Resources.of(app["cpus"], app["mem"], app["disk"])
-                reason = self._unfit(app, remaining, need, free_ports, offer)
-                if reason is not None:
-                    stats.unused += 1
-                    stats.last_reasons[reason] = stats.last_reasons.get(reason, 0) + 1
+                fit = space.fit(demand, placed, group=app_id)
+                if isinstance(fit, Rejection):
+                    if not used:
+                        stats.record(fit.shortfall)
                     break
-                if app["requirePorts"]:
-                    host_ports = [p["port"] for p in app["portDefinitions"]]
-                else:
-                    host_ports = free_ports[:len(app["portDefinitions"])]
-                free_ports = [p for p in free_ports if p not in host_ports]
-                task = self._task_info(app, offer, host_ports)
-                remaining = remaining - task.resources
-                launches.append(task)
+                space.place(demand, fit, group=app_id)
+                launches.append(self._task_info(app, offer, list(fit.host_ports)))
                 self._pending[app_id] -= 1
+                used = True
+            if used:
+                stats.record(None)
+            if not self._pending.get(app_id):  # left the queue: the next stay starts a fresh summary
+                self.offer_stats.pop(app_id, None)
         return launches
-
-    def _unfit(self, app: App, remaining: Resources, need: Resources, free_ports: list[int],
-               offer: Offer) -> str | None:
-        for name in ("cpus", "mem", "disk"):
-            if need.scalars.get(name, 0.0) > remaining.scalars.get(name, 0.0) + 1e-9:
-                return "Insufficient" + name.capitalize()
-        wanted = [p["port"] for p in app["portDefinitions"]]
-        if app["requirePorts"] and not all(p in free_ports for p in wanted):
-            return "InsufficientPorts"
-        if len(free_ports) < len(wanted):
-            return "InsufficientPorts"
-        if not self._constraints_ok(app, offer):
-            return "UnfulfilledConstraint"
-        return None
-
-    def _constraints_ok(self, app: App, offer: Offer) -> bool:
-        placed = [Placement(i.host, i.attributes) for i in self.instances.values()
-                  if i.app_id == app["id"] and i.active and not i.killing]
-        here = Placement(offer.hostname, {a.name: a.value for a in offer.attributes})
-        return all(satisfies(c, here, placed) for c in app["constraints"])
 
     def _task_info(self, app: App, offer: Offer, host_ports: list[int]) -> TaskInfo:
         task_id = task_id_for(app["id"])

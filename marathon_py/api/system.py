@@ -14,6 +14,7 @@ from starlette.routing import Route
 from core.events import BusEvent, Dropped
 from core.framework import ServerInfo
 from marathon_py.api.common import flag, guarded
+from marathon_py.offers import OfferStats
 from marathon_py.scheduler import MarathonScheduler
 from marathon_py.service import AppService
 
@@ -59,17 +60,11 @@ class SystemAPI:
             delay = self.s.delays.get(app_id)
             remaining = delay.remaining() if delay else 0.0
             stats = self.s.offer_stats.get(app_id)
-            reasons = stats.last_reasons if stats else {}
             queue.append({
                 "count": count, "app": app,
                 "delay": {"timeLeftSeconds": round(remaining), "overdue": remaining == 0},
                 "since": app["version"],
-                "processedOffersSummary": {
-                    "processedOffersCount": stats.processed if stats else 0,
-                    "unusedOffersCount": stats.unused if stats else 0,
-                    "rejectSummaryLastOffers": [{"reason": r, "declined": n, "processed": stats.processed}
-                                                for r, n in sorted(reasons.items())] if stats else [],
-                },
+                "processedOffersSummary": (stats or OfferStats()).summary(),
             })
         return JSONResponse({"queue": queue})
 

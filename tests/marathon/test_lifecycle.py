@@ -112,7 +112,7 @@ def test_unique_hostname_across_three_agents(start_server: StartServer) -> None:
         def stuck() -> list[Any] | None:
             queue = http.get("/v2/queue").json()["queue"]
             reasons = [r for q in queue for r in q["processedOffersSummary"]["rejectSummaryLastOffers"]]
-            return [r for r in reasons if r["reason"] == "UnfulfilledConstraint"] or None
+            return [r for r in reasons if r["reason"] == "UnfulfilledConstraint" and r["declined"] > 0] or None
 
         assert wait_until(stuck, timeout=30, what="the queue to say why the 4th task waits")
         assert len(running(http, "/spread", 3)) == 3
@@ -144,6 +144,17 @@ def test_deployment_cancel_rolls_back(start_server: StartServer) -> None:
         deployed(http, resp.headers["Marathon-Deployment-Id"])
         first = running(http, "/undo", 1)[0]["id"]
         stuck = http.put("/v2/apps/undo", json=app_def("/undo", cmd="sleep 601", mem=10**9)).json()
+
+        def declined_for_memory() -> dict[str, Any] | None:
+            entry = next((q for q in http.get("/v2/queue").json()["queue"] if q["app"]["id"] == "/undo"), None)
+            summary = entry["processedOffersSummary"] if entry else None
+            return summary if summary and summary["unusedOffersCount"] > 0 else None
+
+        summary = wait_until(declined_for_memory, timeout=30, what="the queue to show declined offers")
+        funnel = {r["reason"]: r for r in summary["rejectSummaryLastOffers"]}
+        assert funnel["InsufficientMemory"]["declined"] > 0
+        assert funnel["InsufficientCpus"]["declined"] == 0
+        assert funnel["InsufficientMemory"]["processed"] == summary["processedOffersCount"]
         cancel = http.delete(f"/v2/deployments/{stuck['deploymentId']}")
         assert cancel.status_code == 200
         deployed(http, cancel.json()["deploymentId"])
