@@ -9,9 +9,7 @@ Deployments finish when their apps have converged.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,11 +30,11 @@ from core.driver.types import (
     Update,
 )
 from core.events import EventBus
-from core.health.checks import CheckSpec, CheckState, HealthMonitor
 from core.placement.constraints import Placement
 from core.placement.offers import OfferSpace, Rejection
 from core.resources import Resources
 from marathon_py.appdef import App
+from marathon_py.checks import TaskChecks
 from marathon_py.instances import Instance, iso_now, task_id_for
 from marathon_py.offers import OfferStats, demand_of
 from marathon_py.plan import plan_app
@@ -76,7 +74,8 @@ class MarathonScheduler:
         self.driver: Driver | None = None
         self.framework_id = ""
         self.ready = asyncio.Event()
-        self._monitors: dict[str, list[HealthMonitor]] = {}
+        self.checks = TaskChecks(lambda: self.events, lambda: self.apps, lambda: self.instances, self._checked,
+                                 self._kill_in_background)
         self._pending: dict[str, int] = {}  # app id -> tasks to launch
         self._suppressed = False
         self._converge_scheduled = False
@@ -106,9 +105,7 @@ class MarathonScheduler:
                     await self._update(event.status)
         finally:
             ticker.cancel()
-            for monitors in self._monitors.values():
-                for monitor in monitors:
-                    monitor.stop()
+            self.checks.stop_all()
 
     async def _subscribed(self, framework_id: str) -> None:
         if framework_id != self.framework_id:
@@ -219,9 +216,9 @@ class MarathonScheduler:
         if app is None:
             return not live
         version = app["versionInfo"]["lastConfigChangeAt"]
-        has_checks = bool(app["healthChecks"])
+        has_checks, readiness = bool(app["healthChecks"]), len(app["readinessChecks"])
         return (len(live) == app["instances"]
-                and all(i.version == version and i.healthy(has_checks) and not i.killing for i in live))
+                and all(i.version == version and i.serving(has_checks, readiness) and not i.killing for i in live))
 
     # ---- offers ------------------------------------------------------------------------------
 
@@ -315,16 +312,15 @@ class MarathonScheduler:
             await self._ended(inst, status)
         elif previous != inst.state:
             await self.repo.save_instance(inst)
-            if status.state is TaskState.TASK_RUNNING:
-                self._start_health_checks(inst)
+        if status.state is TaskState.TASK_RUNNING and not self.checks.running(inst.task_id):
+            self.checks.start(inst)  # also after a restart, when reconciliation reports it running
         await self.driver.acknowledge(status)
         self._changed()
         self.converge()
 
     async def _ended(self, inst: Instance, status: TaskStatus) -> None:
         del self.instances[inst.task_id]
-        for monitor in self._monitors.pop(inst.task_id, []):
-            monitor.stop()
+        self.checks.stop(inst.task_id)
         await self.repo.delete_instance(inst.task_id)
         app = self.apps.get(inst.app_id)
         if status.state in (TaskState.TASK_FAILED, TaskState.TASK_ERROR, TaskState.TASK_LOST,
@@ -345,71 +341,15 @@ class MarathonScheduler:
             "appId": inst.app_id, "host": inst.host, "ports": inst.ports, "ipAddresses": [
                 {"ipAddress": inst.host, "protocol": "IPv4"}], "version": inst.version}, "marathon")
 
+    def _checked(self) -> None:
+        self._changed()
+        self.converge()
+
+    def _kill_in_background(self, task_id: str) -> None:
+        job = asyncio.ensure_future(self._kill(task_id))
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
+
     def _changed(self) -> None:
         for callback in self.on_change:
             callback()
-
-    # ---- health ------------------------------------------------------------------------------
-
-    def _start_health_checks(self, inst: Instance) -> None:
-        app = self.apps.get(inst.app_id)
-        if app is None or not app["healthChecks"]:
-            return
-        monitors = []
-        for index, check in enumerate(app["healthChecks"]):
-            port = check.get("port") or (inst.ports[check["portIndex"]] if check.get("portIndex") is not None
-                                         and check["portIndex"] < len(inst.ports) else 0)
-            protocol = check["protocol"].replace("MESOS_", "")
-            env = {"PATH": os.environ.get("PATH", os.defpath), "HOST": inst.host, "MESOS_TASK_ID": inst.task_id,
-                   **{f"PORT{i}": str(p) for i, p in enumerate(inst.ports)}}
-            if inst.ports:
-                env.update(PORT=str(inst.ports[0]), PORTS=",".join(map(str, inst.ports)))
-            spec = CheckSpec(protocol, inst.host, int(port), check.get("path", "/"),
-                             (check.get("command") or {}).get("value", ""), sandbox="/", env=env,
-                             grace_period=float(check["gracePeriodSeconds"]),
-                             interval=float(check["intervalSeconds"]), timeout=float(check["timeoutSeconds"]),
-                             max_consecutive_failures=int(check["maxConsecutiveFailures"]),
-                             ignore_http_1xx=bool(check.get("ignoreHttp1xx", False)))
-            monitors.append(HealthMonitor(spec, functools.partial(self._health_result, inst.task_id, index)))
-        inst.health = [{"alive": False, "consecutiveFailures": 0, "firstSuccess": None, "lastFailure": None,
-                        "lastSuccess": None, "lastFailureCause": None, "taskId": inst.task_id,
-                        "instanceId": inst.task_id} for _ in monitors]
-        self._monitors[inst.task_id] = monitors
-
-    def _health_result(self, task_id: str, index: int, state: CheckState, kill: bool) -> None:
-        inst = self.instances.get(task_id)
-        if inst is None:
-            return
-        before = inst.health[index].get("alive")
-        inst.health[index] = {
-            "alive": state.alive, "consecutiveFailures": state.consecutive_failures,
-            "firstSuccess": _iso(state.first_success), "lastSuccess": _iso(state.last_success),
-            "lastFailure": _iso(state.last_failure), "lastFailureCause": state.last_failure_cause or None,
-            "taskId": task_id, "instanceId": task_id,
-        }
-        if before != state.alive:
-            self.events.publish("health_status_changed_event", {
-                "appId": inst.app_id, "taskId": task_id, "instanceId": task_id, "version": inst.version,
-                "alive": state.alive, "timestamp": iso_now()}, "marathon")
-            self._changed()
-        if not state.alive:
-            self.events.publish("failed_health_check_event", {
-                "appId": inst.app_id, "taskId": task_id, "instanceId": task_id, "timestamp": iso_now(),
-                "healthCheck": self.apps.get(inst.app_id, {}).get("healthChecks", [{}])[index]}, "marathon")
-        if kill and not inst.killing:
-            self.events.publish("unhealthy_task_kill_event", {
-                "appId": inst.app_id, "taskId": task_id, "instanceId": task_id, "version": inst.version,
-                "reason": state.last_failure_cause, "host": inst.host, "slaveId": inst.agent_id,
-                "timestamp": iso_now()}, "marathon")
-            job = asyncio.ensure_future(self._kill(task_id))
-            self._background.add(job)
-            job.add_done_callback(self._background.discard)
-        self.converge()
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    import datetime
-
-    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

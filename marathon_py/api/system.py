@@ -41,7 +41,12 @@ class SystemAPI:
         ]
 
     async def deployments(self, request: Request) -> Response:
-        return JSONResponse(list(self.s.deployments.values()))
+        out = []
+        for dep in self.s.deployments.values():
+            actions = [dict(a, readinessCheckResults=self.s.checks.readiness_results(a["app"]))
+                       for a in dep["currentActions"]]
+            out.append({**dep, "currentActions": actions})
+        return JSONResponse(out)
 
     async def cancel(self, request: Request) -> Response:
         force = flag(request, "force")
