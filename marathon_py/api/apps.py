@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from marathon_py.api.common import BadJSON, app_path, flag, guarded, json_body
+from marathon_py.api.task_stats import task_stats
 from marathon_py.appdef import App, InvalidApp
 from marathon_py.instances import Instance, app_id_of_task, iso_now
 from marathon_py.scheduler import MarathonScheduler
@@ -61,6 +62,8 @@ class AppsAPI:
         )
         if always or "apps.tasks" in embed or "app.tasks" in embed:
             out["tasks"] = [t.task_json() for t in tasks]
+        if "apps.taskStats" in embed or "app.taskStats" in embed:
+            out["taskStats"] = task_stats(app, tasks)
         if always or "apps.lastTaskFailure" in embed or "app.lastTaskFailure" in embed:
             failure = self.s.last_failure.get(app["id"])
             if failure:
@@ -117,7 +120,8 @@ class AppsAPI:
                             headers={"Marathon-Deployment-Id": deployment["id"]})
 
     async def get_app(self, request: Request) -> Response:
-        return JSONResponse({"app": self.render(self.service.get(app_path(request)), set(), always=True)})
+        embed = set(request.query_params.getlist("embed"))
+        return JSONResponse({"app": self.render(self.service.get(app_path(request)), embed, always=True)})
 
     async def delete_app(self, request: Request) -> Response:
         deployment = await self.service.delete(app_path(request), flag(request, "force"))

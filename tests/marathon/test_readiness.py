@@ -56,3 +56,29 @@ def test_readiness_check_needs_a_named_port(start_server: StartServer) -> None:
         resp = http.post("/v2/apps", json=app_def("/noport", readinessChecks=[READINESS]))
         assert resp.status_code == 422
         assert any(d["path"] == "/readinessChecks(0)/portName" for d in resp.json()["details"])
+
+
+def test_health_checks_resume_after_a_server_restart(start_server: StartServer, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    check = {"protocol": "HTTP", "path": "/", "gracePeriodSeconds": 30, "intervalSeconds": 1, "timeoutSeconds": 0.5}
+    server = start_server(data_dir=data, kill_tasks_on_exit=False)
+    with server.client() as http:
+        resp = http.post("/v2/apps", json=app_def("/checked", healthChecks=[check]))
+        deployed(http, resp.headers["Marathon-Deployment-Id"])
+        task_id = running(http, "/checked", 1)[0]["id"]
+    server.kill9()
+    again = start_server(data_dir=data, port=server.port)
+    with again.client() as http:
+        wait_until(lambda: http.get("/v2/apps").status_code == 200, what="state to load")
+
+        def checked_since_restart() -> dict[str, Any] | None:
+            tasks = http.get("/v2/apps/checked/tasks").json()["tasks"]
+            results = [r for t in tasks for r in t.get("healthCheckResults", [])]
+            # a restarted monitor has its own firstSuccess: the one recorded before the restart is gone
+            fresh = [r for r in results if r["alive"] and r["consecutiveFailures"] == 0 and r["lastFailure"] is None]
+            return fresh[0] if fresh and tasks[0]["id"] == task_id else None
+
+        result = wait_until(checked_since_restart, timeout=60, what="health results from a restarted monitor")
+        assert result["taskId"] == task_id
+        counts = http.get("/v2/apps/checked").json()["app"]
+        assert counts["tasksHealthy"] == 1
