@@ -96,3 +96,6 @@ def test_errors_have_marathons_shapes(start_server: StartServer) -> None:
         assert slow.headers["Marathon-Deployment-Id"] not in {d["id"] for d in http.get("/v2/deployments").json()}
         # nothing half-written: the refused definitions left no app behind
         assert sorted(a["id"] for a in http.get("/v2/apps").json()["apps"]) == ["/dup", "/locked"]
+        both = http.delete("/v2/apps/dup/tasks", params={"scale": "true", "wipe": "true"})
+        assert both.status_code == 400
+        assert both.json() == {"message": "You cannot use scale and wipe at the same time."}
