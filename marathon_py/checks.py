@@ -25,16 +25,18 @@ from marathon_py.instances import Instance, iso_now
 
 
 class TaskChecks:
-    """Runs the checks of every running task; `on_change` after any result, `kill(task_id)` for unhealthy ones."""
+    """Runs the checks of every running task; `on_change` after any result, `kill(task_id)` for
+    unhealthy ones, `save(instance)` when a task passed a readiness check."""
 
     def __init__(self, events: Callable[[], EventBus], apps: Callable[[], dict[str, App]],
                  instances: Callable[[], dict[str, Instance]], on_change: Callable[[], None],
-                 kill: Callable[[str], None]) -> None:
+                 kill: Callable[[str], None], save: Callable[[Instance], None]) -> None:
         self._events = events  # the server's bus reaches the scheduler after construction
         self._apps = apps
         self._instances = instances
         self._on_change = on_change
         self._kill = kill
+        self._save = save  # a passed readiness check outlives a server restart
         self._monitors: dict[str, list[HealthMonitor]] = {}
         self._readiness: dict[str, dict[int, HealthMonitor]] = {}
         self._readiness_seen: dict[str, dict[int, dict[str, Any]]] = {}  # task id -> check index -> result
@@ -89,6 +91,7 @@ class TaskChecks:
         monitor = self._readiness.get(task_id, {}).pop(index, None)
         if monitor is not None:
             monitor.stop()
+        self._save(inst)
         self._on_change()
 
     def _health_result(self, task_id: str, index: int, state: CheckState, kill: bool) -> None:

@@ -3,6 +3,7 @@ records (observed), deployments, and the framework id."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,9 @@ def _key(prefix: str, name: str) -> str:
 class Repository:
     def __init__(self, store: Namespace) -> None:
         self._store = store
+        self._staged: dict[str, Instance] = {}
+        self._flush_scheduled = False
+        self._jobs: set[asyncio.Future[None]] = set()
 
     async def _load_all(self, prefix: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -88,8 +92,30 @@ class Repository:
     async def delete_deployment(self, deployment_id: str) -> None:
         await self._store.commit([Delete(_key("deployments", deployment_id))])
 
-    async def save_instance(self, instance: Instance) -> None:
-        await self._store.commit([Put(_key("instances", instance.task_id), json.dumps(instance.to_json()).encode())])
+    async def save_instances(self, instances: Sequence[Instance]) -> None:
+        """One durable commit for all: used before their tasks are launched."""
+        await self._store.commit([Put(_key("instances", i.task_id), json.dumps(i.to_json()).encode())
+                                  for i in instances])
+
+    def stage_instance(self, instance: Instance) -> None:
+        """Write-behind for state changes a restart would learn again by reconciling (RUNNING,
+        health): they are committed together on the next loop iteration."""
+        self._staged[instance.task_id] = instance
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._start_flush)
+
+    def _start_flush(self) -> None:
+        job = asyncio.ensure_future(self._flush())
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)
+
+    async def _flush(self) -> None:
+        self._flush_scheduled = False
+        staged, self._staged = self._staged, {}
+        if staged:
+            await self.save_instances(list(staged.values()))
 
     async def delete_instance(self, task_id: str) -> None:
+        self._staged.pop(task_id, None)
         await self._store.commit([Delete(_key("instances", task_id))])

@@ -43,6 +43,7 @@ from marathon_py.repository import Repository
 log = logging.getLogger(__name__)
 FAILOVER_TIMEOUT = 604800.0  # a week, as Marathon registers with
 DECLINE_SECONDS = 1.0
+CONVERGE_BATCH_SECONDS = 0.02
 
 
 @dataclass
@@ -75,7 +76,7 @@ class MarathonScheduler:
         self.framework_id = ""
         self.ready = asyncio.Event()
         self.checks = TaskChecks(lambda: self.events, lambda: self.apps, lambda: self.instances, self._checked,
-                                 self._kill_in_background)
+                                 self._kill_in_background, lambda inst: self.repo.stage_instance(inst))
         self._pending: dict[str, int] = {}  # app id -> tasks to launch
         self._suppressed = False
         self._converge_scheduled = False
@@ -128,7 +129,8 @@ class MarathonScheduler:
     def converge(self) -> None:
         if not self._converge_scheduled:
             self._converge_scheduled = True
-            asyncio.get_running_loop().call_soon(self._start_converge)
+            # a burst of updates (a thousand tasks starting) is planned once, not once per update
+            asyncio.get_running_loop().call_later(CONVERGE_BATCH_SECONDS, self._start_converge)
 
     def _start_converge(self) -> None:
         job = asyncio.ensure_future(self._converge())
@@ -226,9 +228,8 @@ class MarathonScheduler:
         assert self.driver is not None
         for offer in offers:
             launches = self._match(offer)
-            for task in launches:  # recorded before it exists, so a crash cannot orphan it
-                await self.repo.save_instance(self.instances[task.task_id])
-            if launches:
+            if launches:  # recorded before they exist, so a crash cannot orphan them
+                await self.repo.save_instances([self.instances[t.task_id] for t in launches])
                 await self.driver.accept([offer.id], launches, Filters(refuse_seconds=DECLINE_SECONDS))
             else:
                 await self.driver.decline([offer.id], Filters(refuse_seconds=DECLINE_SECONDS))
@@ -311,7 +312,7 @@ class MarathonScheduler:
         if status.state.is_terminal:
             await self._ended(inst, status)
         elif previous != inst.state:
-            await self.repo.save_instance(inst)
+            self.repo.stage_instance(inst)
         if status.state is TaskState.TASK_RUNNING and not self.checks.running(inst.task_id):
             self.checks.start(inst)  # also after a restart, when reconciliation reports it running
         await self.driver.acknowledge(status)
