@@ -58,3 +58,6 @@ def test_constraint_operators() -> None:
     assert satisfies(["rack", "IS", "r1"], HOST_A, []) and not satisfies(["rack", "IS", "r1"], HOST_B, [])
     assert not satisfies(["rack", "GROUP_BY"], HOST_A, [HOST_A, HOST_B, HOST_A])
     assert satisfies(["rack", "GROUP_BY"], HOST_B, [HOST_A, HOST_B, HOST_A])
+    assert satisfies(["rack", "GROUP_BY"], HOST_A, [HOST_A])  # the only value known so far
+    assert not satisfies(["rack", "GROUP_BY", "2"], HOST_A, [HOST_A])  # waits for a second value
+    assert satisfies(["rack", "GROUP_BY", "2"], HOST_B, [HOST_A])
