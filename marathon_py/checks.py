@@ -30,13 +30,15 @@ class TaskChecks:
 
     def __init__(self, events: Callable[[], EventBus], apps: Callable[[], dict[str, App]],
                  instances: Callable[[], dict[str, Instance]], on_change: Callable[[], None],
-                 kill: Callable[[str], None], save: Callable[[Instance], None]) -> None:
+                 kill: Callable[[str], None], save: Callable[[Instance], None],
+                 sandbox_of: Callable[[Instance], str]) -> None:
         self._events = events  # the server's bus reaches the scheduler after construction
         self._apps = apps
         self._instances = instances
         self._on_change = on_change
         self._kill = kill
         self._save = save  # a passed readiness check outlives a server restart
+        self._sandbox_of = sandbox_of
         self._monitors: dict[str, list[HealthMonitor]] = {}
         self._readiness: dict[str, dict[int, HealthMonitor]] = {}
         self._readiness_seen: dict[str, dict[int, dict[str, Any]]] = {}  # task id -> check index -> result
@@ -48,7 +50,9 @@ class TaskChecks:
         app = self._apps().get(inst.app_id)
         if app is None:
             return
-        monitors = [HealthMonitor(_health_spec(check, inst), functools.partial(self._health_result, inst.task_id, i))
+        sandbox = self._sandbox_of(inst)
+        monitors = [HealthMonitor(_health_spec(check, app, inst, sandbox),
+                                  functools.partial(self._health_result, inst.task_id, i))
                     for i, check in enumerate(app["healthChecks"])]
         inst.health = [{"alive": False, "consecutiveFailures": 0, "firstSuccess": None, "lastFailure": None,
                         "lastSuccess": None, "lastFailureCause": None, "taskId": inst.task_id,
@@ -121,19 +125,22 @@ class TaskChecks:
         self._on_change()
 
 
-def _task_env(inst: Instance) -> dict[str, str]:
-    env = {"PATH": os.environ.get("PATH", os.defpath), "HOST": inst.host, "MESOS_TASK_ID": inst.task_id,
-           **{f"PORT{i}": str(p) for i, p in enumerate(inst.ports)}}
+def _task_env(app: App, inst: Instance, sandbox: str) -> dict[str, str]:
+    """What a COMMAND check sees: the app's env and the variables the task was started with."""
+    env = {"PATH": os.environ.get("PATH", os.defpath), **{k: v for k, v in app["env"].items() if isinstance(v, str)},
+           "HOST": inst.host, "MESOS_TASK_ID": inst.task_id, "MESOS_SANDBOX": sandbox, "MARATHON_APP_ID": app["id"],
+           "MARATHON_APP_VERSION": app["version"], **{f"PORT{i}": str(p) for i, p in enumerate(inst.ports)}}
     if inst.ports:
         env.update(PORT=str(inst.ports[0]), PORTS=",".join(map(str, inst.ports)))
     return env
 
 
-def _health_spec(check: dict[str, Any], inst: Instance) -> CheckSpec:
+def _health_spec(check: dict[str, Any], app: App, inst: Instance, sandbox: str) -> CheckSpec:
     index = check.get("portIndex")
     port = check.get("port") or (inst.ports[index] if index is not None and index < len(inst.ports) else 0)
     return CheckSpec(check["protocol"].replace("MESOS_", ""), inst.host, int(port), check.get("path", "/"),
-                     (check.get("command") or {}).get("value", ""), sandbox="/", env=_task_env(inst),
+                     (check.get("command") or {}).get("value", ""), sandbox=sandbox,
+                     env=_task_env(app, inst, sandbox),
                      grace_period=float(check["gracePeriodSeconds"]), interval=float(check["intervalSeconds"]),
                      timeout=float(check["timeoutSeconds"]),
                      max_consecutive_failures=int(check["maxConsecutiveFailures"]),

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.driver.base import Driver
@@ -76,7 +77,9 @@ class MarathonScheduler:
         self.framework_id = ""
         self.ready = asyncio.Event()
         self.checks = TaskChecks(lambda: self.events, lambda: self.apps, lambda: self.instances, self._checked,
-                                 self._kill_in_background, lambda inst: self.repo.stage_instance(inst))
+                                 self._kill_in_background, lambda inst: self.repo.stage_instance(inst),
+                                 self._sandbox_of)
+        self.data_dir: Path | None = None  # the server's, where the embedded agents keep sandboxes
         self._pending: dict[str, int] = {}  # app id -> tasks to launch
         self._suppressed = False
         self._converge_scheduled = False
@@ -341,6 +344,14 @@ class MarathonScheduler:
             "taskId": inst.task_id, "taskStatus": status.state.value, "message": status.message,
             "appId": inst.app_id, "host": inst.host, "ports": inst.ports, "ipAddresses": [
                 {"ipAddress": inst.host, "protocol": "IPv4"}], "version": inst.version}, "marathon")
+
+    def _sandbox_of(self, inst: Instance) -> str:
+        """The task's sandbox on an embedded agent (their layout under the server's data dir), else /."""
+        if self.data_dir is not None:
+            path = self.data_dir / "agents" / inst.agent_id / "sandboxes" / self.framework_id / inst.task_id
+            if path.is_dir():
+                return str(path)
+        return "/"
 
     def _checked(self) -> None:
         self._changed()

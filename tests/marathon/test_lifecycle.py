@@ -72,10 +72,13 @@ def test_failing_health_checks_kill_and_replace(start_server: StartServer) -> No
 
 def test_command_health_check_sees_the_tasks_ports(start_server: StartServer) -> None:
     server = start_server()
-    check = {"protocol": "COMMAND", "command": {"value": 'test -n "$PORT0" && test "$PORT0" = "$PORT"'},
+    # runs in the task's sandbox (where the task wrote `started`), with the app's env and the task's ports
+    probe = 'test -f started && test "$COLOR" = blue && test -n "$PORT0" && test "$PORT0" = "$PORT"'
+    check = {"protocol": "COMMAND", "command": {"value": probe},
              "gracePeriodSeconds": 10, "intervalSeconds": 1, "timeoutSeconds": 0.5, "maxConsecutiveFailures": 3}
     with server.client() as http:
-        resp = http.post("/v2/apps", json=app_def("/cmdcheck", cmd="sleep 600", healthChecks=[check]))
+        resp = http.post("/v2/apps", json=app_def("/cmdcheck", cmd="touch started; exec sleep 600",
+                                                  env={"COLOR": "blue"}, healthChecks=[check]))
         deployed(http, resp.headers["Marathon-Deployment-Id"])  # finishes only once healthy
         assert http.get("/v2/apps/cmdcheck").json()["app"]["tasksHealthy"] == 1
 
