@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ def test_health_checks_resume_after_a_server_restart(start_server: StartServer, 
         deployed(http, resp.headers["Marathon-Deployment-Id"])
         task_id = running(http, "/checked", 1)[0]["id"]
     server.kill9()
+    restarted_at = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     again = start_server(data_dir=data, port=server.port)
     with again.client() as http:
         wait_until(lambda: http.get("/v2/apps").status_code == 200, what="state to load")
@@ -74,8 +76,8 @@ def test_health_checks_resume_after_a_server_restart(start_server: StartServer, 
         def checked_since_restart() -> dict[str, Any] | None:
             tasks = http.get("/v2/apps/checked/tasks").json()["tasks"]
             results = [r for t in tasks for r in t.get("healthCheckResults", [])]
-            # a restarted monitor has its own firstSuccess: the one recorded before the restart is gone
-            fresh = [r for r in results if r["alive"] and r["consecutiveFailures"] == 0 and r["lastFailure"] is None]
+            # only a monitor started after the restart can have passed since then
+            fresh = [r for r in results if r["alive"] and (r["firstSuccess"] or "") > restarted_at]
             return fresh[0] if fresh and tasks[0]["id"] == task_id else None
 
         result = wait_until(checked_since_restart, timeout=60, what="health results from a restarted monitor")
