@@ -77,13 +77,14 @@ class MarathonScheduler:
         self.framework_id = ""
         self.ready = asyncio.Event()
         self.checks = TaskChecks(lambda: self.events, lambda: self.apps, lambda: self.instances, self._checked,
-                                 self._kill_in_background, lambda inst: self.repo.stage_instance(inst),
+                                 self._background_kill, lambda inst: self.repo.stage_instance(inst),
                                  self._sandbox_of)
         self.data_dir: Path | None = None  # the server's, where the embedded agents keep sandboxes
         self._pending: dict[str, int] = {}  # app id -> tasks to launch
         self._suppressed = False
         self._converge_scheduled = False
         self.on_change: list[Callable[[], None]] = []
+        self.drain_seconds: Callable[[], float] = lambda: 0.0
         self._background: set[asyncio.Future[None]] = set()
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -154,7 +155,7 @@ class MarathonScheduler:
                 continue
             changes = plan_app(self.apps.get(app_id), by_app.get(app_id, []))
             for task_id in changes.kill:
-                await self._kill(task_id)
+                self._background_kill(task_id)
             if changes.launch:
                 self._pending[app_id] = changes.launch
         await self._finish_deployments(by_app)
@@ -186,10 +187,22 @@ class MarathonScheduler:
     async def _kill(self, task_id: str) -> None:
         inst = self.instances[task_id]
         inst.killing = True
+        drain = self.drain_seconds() if inst.state == TaskState.TASK_RUNNING.value else 0.0
+        if drain > 0:  # leave the load balancer first: in-flight requests finish, no new ones come
+            self.events.publish("instance_changed_event", {"instanceId": task_id, "appId": inst.app_id,
+                                                           "condition": "Killing", "timestamp": iso_now()}, "marathon")
+            await asyncio.sleep(drain)
         app = self.apps.get(inst.app_id)
         grace = app.get("taskKillGracePeriodSeconds") if app else None
         assert self.driver is not None
         await self.driver.kill(task_id, inst.agent_id, None if grace is None else float(grace))
+
+    def _background_kill(self, task_id: str) -> None:
+        """Kills may wait for draining: they must not hold up planning."""
+        self.instances[task_id].killing = True
+        job = asyncio.ensure_future(self._kill(task_id))
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
 
     async def _finish_deployments(self, by_app: dict[str, list[Instance]]) -> None:
         """Advance each deployment past the steps whose apps have converged; finish it when
@@ -356,11 +369,6 @@ class MarathonScheduler:
     def _checked(self) -> None:
         self._changed()
         self.converge()
-
-    def _kill_in_background(self, task_id: str) -> None:
-        job = asyncio.ensure_future(self._kill(task_id))
-        self._background.add(job)
-        job.add_done_callback(self._background.discard)
 
     def _changed(self) -> None:
         for callback in self.on_change:

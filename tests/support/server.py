@@ -102,6 +102,7 @@ class ServerProcess:
     def cleanup(self) -> None:
         self.stop()
         kill_checkpointed_tasks(self.data_dir)
+        kill_haproxy(self.data_dir)
 
 
 def kill_checkpointed_tasks(data_dir: Path) -> None:
@@ -125,3 +126,16 @@ def kill_checkpointed_tasks(data_dir: Path) -> None:
         if int(fields[19]) == proc["starttime"]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc["pid"], signal.SIGKILL)
+
+
+def kill_haproxy(data_dir: Path) -> None:
+    """Stop the HAProxy master a `--haproxy` server started (its pid file), if it outlived it."""
+    pidfile = data_dir / "haproxy" / "haproxy.pid"
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            if b"haproxy" not in fh.read():
+                return
+        os.killpg(pid, signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass
