@@ -52,6 +52,7 @@ class MarathonFramework:
         await self._groups.load()
         assert self._system is not None
         self._system.server = ctx.server
+        scheduler.data_dir = ctx.server.data_dir
         self.scheduler = scheduler
         ctx.services.register("marathon", self._service_apps)
         scheduler.drain_seconds = lambda: ctx.services.drain_seconds
