@@ -1,0 +1,1 @@
+"""A Marathon-compatible framework: long-running apps from JSON definitions (REST API v2)."""

@@ -1,0 +1,162 @@
+"""Chronos' REST API under `/scheduler` (2.x) and `/v1/scheduler` (3.x). Starlette routes with
+prebuilt JSON responses. Bad input is 400 with `{"message": ..., "status": "Bad Request"}`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from chronos_py.job import JobError
+from chronos_py.report import PERCENTILES, graph_csv, graph_dot, job_stat, stats
+from chronos_py.runs import RunPhase
+from chronos_py.service import JobService, UnknownJob
+from core.framework import ServerInfo
+
+Handler = Callable[[Request], Awaitable[Response]]
+PREFIXES = ("/scheduler", "/v1/scheduler")
+
+
+def bad_request(message: str) -> Response:
+    return JSONResponse({"message": message, "status": "Bad Request"}, status_code=400)
+
+
+def not_found(message: str) -> Response:
+    return JSONResponse({"message": message, "status": "Not Found"}, status_code=404)
+
+
+def guarded(service: JobService, handler: Handler) -> Handler:
+    async def wrapped(request: Request) -> Response:
+        if not service.scheduler.ready:
+            return JSONResponse({"message": "Chronos is loading its state"}, status_code=503)
+        try:
+            return await handler(request)
+        except JobError as exc:
+            return bad_request(str(exc))
+        except UnknownJob as exc:
+            return not_found(f"job '{exc.args[0]}' does not exist")
+    return wrapped
+
+
+class ChronosAPI:
+    def __init__(self, service: JobService) -> None:
+        self.service = service
+        self.server: ServerInfo | None = None
+
+    def routes(self) -> list[BaseRoute]:
+        table: list[tuple[str, Handler, list[str]]] = [
+            ("/iso8601", self.put_scheduled, ["POST", "PUT"]),
+            ("/dependency", self.put_dependent, ["POST", "PUT"]),
+            ("/jobs", self.list_jobs, ["GET"]),
+            ("/jobs/search", self.search, ["GET"]),
+            ("/job/stat/{name}", self.job_stat, ["GET"]),
+            ("/job/success/{name}", self.job_success, ["PUT", "POST"]),
+            ("/job/{name}", self.get_job, ["GET"]),
+            ("/job/{name}", self.run_job, ["PUT", "POST"]),
+            ("/job/{name}", self.delete_job, ["DELETE"]),
+            ("/task/kill/{name}", self.kill_tasks, ["DELETE"]),
+            ("/task/{taskId}", self.task_status, ["PUT", "POST"]),
+            ("/stats/{percentile}", self.stats, ["GET"]),
+            ("/graph/dot", self.dot, ["GET"]),
+            ("/graph/csv", self.csv, ["GET"]),
+            ("/leader", self.leader, ["GET"]),
+        ]
+        return [Route(prefix + path, guarded(self.service, handler), methods=methods)
+                for prefix in PREFIXES for path, handler, methods in table]
+
+    def render(self, job: dict[str, Any]) -> dict[str, Any]:
+        return dict(job)
+
+    async def _body(self, request: Request) -> Any:
+        try:
+            return json.loads(await request.body())
+        except ValueError as exc:
+            raise JobError(f"body: not valid JSON ({exc})") from None
+
+    async def put_scheduled(self, request: Request) -> Response:
+        await self.service.put(await self._body(request), dependent=False)
+        return Response(status_code=204)
+
+    async def put_dependent(self, request: Request) -> Response:
+        await self.service.put(await self._body(request), dependent=True)
+        return Response(status_code=204)
+
+    async def list_jobs(self, request: Request) -> Response:
+        return JSONResponse([self.render(j) for _, j in sorted(self.service.jobs.items())])
+
+    async def search(self, request: Request) -> Response:
+        q = request.query_params
+        name, command, anything = (q.get(k, "").lower() for k in ("name", "command", "any"))
+        found = []
+        for job_name, job in sorted(self.service.jobs.items()):
+            text = " ".join(str(job.get(f, "")) for f in ("name", "command", "description", "owner")).lower()
+            if (name and name not in job_name.lower()) or (command and command not in job["command"].lower()):
+                continue
+            if anything and anything not in text:
+                continue
+            found.append(self.render(job))
+        try:
+            offset = int(q.get("offset", "0"))
+            limit = int(q.get("limit", str(len(found))))
+        except ValueError:
+            return bad_request("limit/offset: must be integers")
+        return JSONResponse(found[offset:offset + limit])
+
+    async def get_job(self, request: Request) -> Response:
+        return JSONResponse(self.render(self.service.get(request.path_params["name"])))
+
+    async def run_job(self, request: Request) -> Response:
+        args = request.query_params.get("arguments")
+        await self.service.start_now(request.path_params["name"], args.split() if args else None)
+        return Response(status_code=204)
+
+    async def delete_job(self, request: Request) -> Response:
+        await self.service.delete(request.path_params["name"])
+        return Response(status_code=204)
+
+    async def job_success(self, request: Request) -> Response:
+        await self.service.mark_success(request.path_params["name"])
+        return Response(status_code=204)
+
+    async def job_stat(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        self.service.get(name)
+        return JSONResponse(job_stat(self.service.scheduler.history.get(name, [])))
+
+    async def kill_tasks(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        self.service.get(name)
+        await self.service.scheduler.kill_job_tasks(name)
+        return Response(status_code=204)
+
+    async def task_status(self, request: Request) -> Response:
+        body = await self._body(request)
+        code = body.get("statusCode") if isinstance(body, dict) else None
+        if not isinstance(code, int) or isinstance(code, bool):
+            return bad_request("statusCode: expected an integer (0 for success)")
+        if not await self.service.async_status(request.path_params["taskId"], code):
+            return not_found(f"task '{request.path_params['taskId']}' is not running")
+        return Response(status_code=204)
+
+    async def stats(self, request: Request) -> Response:
+        key = request.path_params["percentile"]
+        if key not in PERCENTILES:
+            return bad_request(f"percentile: must be one of {', '.join(PERCENTILES)}")
+        return JSONResponse(stats(self.service.scheduler.history, key))
+
+    async def dot(self, request: Request) -> Response:
+        return PlainTextResponse(graph_dot(self.service.jobs))
+
+    async def csv(self, request: Request) -> Response:
+        sched = self.service.scheduler
+        states = {r.job: "queued" for r in sched.waiting}
+        states.update({r.job: "running" for r in sched.running.values() if r.phase is RunPhase.LAUNCHED})
+        return PlainTextResponse(graph_csv(self.service.jobs, states))
+
+    async def leader(self, request: Request) -> Response:
+        where = f"{self.server.host}:{self.server.port}" if self.server else ""
+        return JSONResponse({"leader": where})

@@ -1,0 +1,120 @@
+"""A Chronos job definition: Chronos' field names and defaults, and the validation that names the
+field at fault. The user's fields (desired state) are kept apart from the server-kept counters."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from core.schedule import ScheduleError, parse_duration, parse_schedule
+
+JSON = dict[str, Any]
+NAME = re.compile(r"[\w.-]+")
+
+DEFAULTS: JSON = {
+    "command": "",
+    "shell": True,
+    "arguments": [],
+    "schedule": "",
+    "scheduleTimeZone": "",
+    "parents": [],
+    "epsilon": "PT60S",
+    "retries": 2,
+    "owner": "",
+    "ownerName": "",
+    "description": "",
+    "async": False,
+    "disabled": False,
+    "concurrent": False,
+    "softError": False,
+    "highPriority": False,
+    "dataProcessingJobType": False,
+    "cpus": 0.1,
+    "mem": 128.0,
+    "disk": 256.0,
+    "runAsUser": "root",
+    "environmentVariables": [],
+    "constraints": [],
+    "uris": [],
+    "fetch": [],
+    "executor": "",
+    "executorFlags": "",
+    "container": None,
+}
+# kept by the server, never taken from a client's definition
+COUNTERS: JSON = {
+    "successCount": 0,
+    "errorCount": 0,
+    "lastSuccess": "",
+    "lastError": "",
+    "errorsSinceLastSuccess": 0,
+}
+_TYPES: dict[str, tuple[type, ...]] = {
+    "command": (str,), "shell": (bool,), "arguments": (list,), "schedule": (str,), "scheduleTimeZone": (str,),
+    "parents": (list,), "epsilon": (str,), "retries": (int,), "owner": (str,), "ownerName": (str,),
+    "description": (str,), "async": (bool,), "disabled": (bool,), "concurrent": (bool,), "softError": (bool,),
+    "highPriority": (bool,), "cpus": (int, float), "mem": (int, float), "disk": (int, float),
+    "runAsUser": (str,), "environmentVariables": (list,), "constraints": (list,), "uris": (list,), "fetch": (list,),
+}
+CONSTRAINT_OPERATORS = ("EQUALS", "LIKE", "UNLIKE")
+
+
+class JobError(ValueError):
+    """A definition Chronos would refuse with 400; the message names the field."""
+
+
+def normalize(body: object, dependent: bool, now: float | None = None) -> JSON:
+    """Validate a posted definition and fill Chronos' defaults. Parents' existence and cycles are
+    checked by the caller, which knows the other jobs."""
+    if not isinstance(body, dict):
+        raise JobError("the body must be a JSON object describing one job")
+    job: JSON = {**DEFAULTS, **{k: v for k, v in body.items() if k not in COUNTERS and v is not None}}
+    name = job.get("name")
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise JobError(f"name: '{name}' is not a valid job name (letters, digits, '_', '.', '-')")
+    for field, types in _TYPES.items():
+        value = job[field]
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            raise JobError(f"{field}: expected {' or '.join(t.__name__ for t in types)}, got {value!r}")
+    if not job["command"] and not job["container"]:
+        raise JobError("command: a job needs a command")
+    if job["retries"] < 0:
+        raise JobError("retries: must be 0 or more")
+    if job["mem"] <= 0 or job["cpus"] <= 0 or job["disk"] < 0:
+        raise JobError("cpus/mem/disk: must be positive")
+    try:
+        parse_duration(job["epsilon"])
+    except ScheduleError as exc:
+        raise JobError(f"epsilon: {exc}") from None
+    if dependent:
+        if job["schedule"]:
+            raise JobError("schedule: a dependent job has parents and no schedule; give one or the other")
+        if not job["parents"] or not all(isinstance(p, str) and p for p in job["parents"]):
+            raise JobError("parents: a dependent job needs a list of parent job names")
+        if name in job["parents"]:
+            raise JobError(f"parents: job '{name}' cannot be its own parent")
+    else:
+        if job["parents"]:
+            raise JobError("parents: a scheduled job cannot have parents; post it to /dependency without a schedule")
+        if not job["schedule"]:
+            raise JobError("schedule: a scheduled job needs a schedule (R[n]/start/period or a cron expression)")
+        check_schedule(job["schedule"], job["scheduleTimeZone"], now)
+    for i, var in enumerate(job["environmentVariables"]):
+        if not isinstance(var, dict) or not isinstance(var.get("name"), str) or "value" not in var:
+            raise JobError(f"environmentVariables[{i}]: expected {{\"name\": ..., \"value\": ...}}")
+    for i, c in enumerate(job["constraints"]):
+        if not (isinstance(c, list) and len(c) == 3 and c[1] in CONSTRAINT_OPERATORS):
+            raise JobError(f"constraints[{i}]: expected [attribute, EQUALS|LIKE|UNLIKE, value]")
+    return job
+
+
+def check_schedule(schedule: str, zone: str, now: float | None = None) -> None:
+    try:
+        parse_schedule(schedule, zone, now)
+    except ScheduleError as exc:
+        field = "scheduleTimeZone" if "time zone" in str(exc) else "schedule"
+        raise JobError(f"{field}: {exc}") from None
+
+
+def epsilon_seconds(job: JSON) -> float:
+    return parse_duration(str(job.get("epsilon") or "PT60S"))

@@ -1,0 +1,60 @@
+"""Chronos' state in the core store: one key per job (its definition, counters and schedule
+position together, so they change atomically), one per job's bounded run history, and the
+framework id."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from core.store import Namespace
+from core.store.base import Delete, Op, Put
+
+JSON = dict[str, Any]
+HISTORY_LIMIT = 100  # runs kept per job
+
+
+class Repository:
+    def __init__(self, store: Namespace) -> None:
+        self.store = store
+
+    async def load_jobs(self) -> tuple[dict[str, JSON], dict[str, JSON], dict[str, list[JSON]]]:
+        """(definitions, schedule/dependency state, histories), by job name."""
+        jobs: dict[str, JSON] = {}
+        states: dict[str, JSON] = {}
+        histories: dict[str, list[JSON]] = {}
+        for key in await self.store.list("jobs/"):
+            entry = await self.store.get(key)
+            if entry is not None:
+                record = json.loads(entry.value)
+                name = record["job"]["name"]
+                jobs[name] = record["job"]
+                states[name] = record["state"]
+        for key in await self.store.list("history/"):
+            entry = await self.store.get(key)
+            if entry is not None:
+                histories[key.split("/", 1)[1]] = json.loads(entry.value)
+        return jobs, states, histories
+
+    @staticmethod
+    def put_job(job: JSON, state: JSON) -> Op:
+        return Put(f"jobs/{job['name']}", json.dumps({"job": job, "state": state}).encode())
+
+    @staticmethod
+    def put_history(name: str, runs: list[JSON]) -> Op:
+        return Put(f"history/{name}", json.dumps(runs[-HISTORY_LIMIT:]).encode())
+
+    @staticmethod
+    def delete_job(name: str) -> list[Op]:
+        return [Delete(f"jobs/{name}"), Delete(f"history/{name}")]
+
+    async def commit(self, ops: list[Op]) -> None:
+        if ops:
+            await self.store.commit(ops)
+
+    async def framework_id(self) -> str:
+        entry = await self.store.get("framework_id")
+        return entry.value.decode() if entry else ""
+
+    async def save_framework_id(self, framework_id: str) -> None:
+        await self.store.commit([Put("framework_id", framework_id.encode())])

@@ -1,0 +1,84 @@
+"""One run of a job: from due, through waiting for an offer and running, to an outcome that
+goes into the job's history. Task ids follow Chronos: `ct:<due ms>:<attempt>:<job>:<arguments>`."""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+class RunPhase(enum.StrEnum):
+    WAITING = "queued"  # for an offer
+    LAUNCHED = "running"
+    DONE = "done"
+
+
+class Outcome(enum.StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    SKIPPED = "skipped"
+    KILLED = "killed"
+
+
+@dataclass
+class Run:
+    job: str
+    due: float
+    attempt: int = 0
+    arguments: tuple[str, ...] = ()
+    reason: str = "schedule"  # schedule | manual | dependency | retry
+    phase: RunPhase = RunPhase.WAITING
+    task_id: str = ""
+    agent_id: str = ""
+    queued_at: float = field(default_factory=time.time)
+    launched_at: float | None = None
+    started_at: float | None = None
+    kill_requested: bool = False
+    async_status: int | None = None  # the status code PUT to /task/{id} for an async job
+    process_ended: bool = False
+
+    def make_task_id(self, taken: set[str] | dict[str, Run]) -> str:
+        due_ms = int(self.due * 1000)
+        while True:
+            task_id = f"ct:{due_ms}:{self.attempt}:{self.job}:{' '.join(self.arguments)}"
+            if task_id not in taken:
+                self.task_id = task_id
+                return task_id
+            due_ms += 1  # two manual runs in the same millisecond
+
+
+def iso(instant: float | None) -> str:
+    if instant is None:
+        return ""
+    return datetime.fromtimestamp(instant, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def history_entry(run: Run, outcome: Outcome, message: str = "", end: float | None = None) -> JSON:
+    end = time.time() if end is None else end
+    start = run.started_at or run.launched_at
+    return {
+        "taskId": run.task_id,
+        "jobName": run.job,
+        "due": iso(run.due),
+        "startTime": iso(start),
+        "endTime": iso(end),
+        "status": outcome.value,
+        "attempt": run.attempt,
+        "reason": run.reason,
+        "message": message,
+        "lateMs": None if start is None else round((start - run.due) * 1000, 1),
+        "elapsedMs": None if start is None else round((end - start) * 1000, 1),
+    }
+
+
+def skipped_entry(job: str, due: float, count: int, why: str) -> JSON:
+    return {
+        "taskId": "", "jobName": job, "due": iso(due), "startTime": "", "endTime": iso(time.time()),
+        "status": Outcome.SKIPPED.value, "attempt": 0, "reason": "schedule", "message": why,
+        "skipped": count, "lateMs": None, "elapsedMs": None,
+    }

@@ -1,0 +1,331 @@
+"""Chronos' scheduler: desired state (job definitions) and observed state (runs and their task
+updates) kept apart. Due runs come from one timer heap (no polling loop), dependent runs from
+parents' successes; runs wait for offers, launch, and end in an outcome that updates the job's
+counters, retries it, or triggers its children."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from chronos_py.job import epsilon_seconds
+from chronos_py.offers import match
+from chronos_py.repository import HISTORY_LIMIT, Repository
+from chronos_py.runs import Outcome, Run, RunPhase, history_entry, iso, skipped_entry
+from core.driver.base import Driver
+from core.driver.types import Filters, FrameworkInfo, Offers, Subscribed, TaskState, Update
+from core.schedule import ScheduleCursor, TimerHeap, catch_up, parse_schedule
+from core.store.base import Op
+
+JSON = dict[str, Any]
+log = logging.getLogger(__name__)
+FAILOVER_TIMEOUT = 604800.0
+FLUSH_DELAY = 0.1
+
+
+class ChronosScheduler:
+    def __init__(self, repo: Repository, clock: Any = time.time) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.jobs: dict[str, JSON] = {}
+        self.states: dict[str, JSON] = {}  # per job: lastDue (cron), parentsSucceeded (dependent)
+        self.history: dict[str, list[JSON]] = {}
+        self.cursors: dict[str, ScheduleCursor] = {}
+        self.timers: TimerHeap[str] = TimerHeap(self._on_due, clock=clock)
+        self.waiting: list[Run] = []
+        self.running: dict[str, Run] = {}
+        self.driver: Driver | None = None
+        self.ready = False
+        self.suppressed = False
+        self.lock = asyncio.Lock()  # one change of jobs/state at a time, so commits never interleave
+        self._pending: set[asyncio.Task[None]] = set()
+        self._dirty_jobs: set[str] = set()
+        self._dirty_history: set[str] = set()
+        self._flush_wanted = asyncio.Event()
+        self._offers_poked = False
+        self._filtered = False  # an offer was declined with a filter while runs were waiting
+        self._flusher: asyncio.Task[None] | None = None
+        self._children: dict[str, list[str]] | None = None
+
+    # ---- loading and the driver loop ------------------------------------------------------------
+
+    async def load(self) -> None:
+        self.jobs, self.states, self.history = await self.repo.load_jobs()
+        for name in self.jobs:
+            self.states.setdefault(name, {})
+            self.arm(name)
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+        self.ready = True
+
+    async def run(self, driver: Driver) -> None:
+        self.driver = driver
+        framework_id = await self.repo.framework_id()
+        info = FrameworkInfo(name="chronos", id=framework_id, failover_timeout=FAILOVER_TIMEOUT)
+        async for event in driver.subscribe(info):
+            if isinstance(event, Subscribed):
+                if event.framework_id != framework_id:
+                    framework_id = event.framework_id
+                    await self.repo.save_framework_id(framework_id)
+                await driver.reconcile([])
+                await self.want_offers()
+            elif isinstance(event, Offers):
+                await self._on_offers(event)
+            elif isinstance(event, Update):
+                if event.status.uuid:
+                    await driver.acknowledge(event.status)
+                await self._on_update(event.status.task_id, event.status.state, event.status.message,
+                                      event.status.agent_id)
+
+    # ---- schedules ------------------------------------------------------------------------------
+
+    def arm(self, name: str) -> None:
+        """(Re)build the job's cursor from its stored schedule and set its timer."""
+        self.timers.cancel(name)
+        self.cursors.pop(name, None)
+        self._children = None  # jobs changed
+        job = self.jobs[name]
+        if not job.get("schedule") or job.get("parents") or job.get("disabled"):
+            return
+        schedule = parse_schedule(job["schedule"], job.get("scheduleTimeZone", ""))
+        last_due = self.states[name].get("lastDue")
+        if job["schedule"].startswith("R"):
+            cursor = schedule.cursor(0.0)  # the stored text starts at the next due occurrence
+        else:
+            cursor = schedule.cursor(last_due + 0.001 if last_due else self.clock())
+        self.cursors[name] = cursor
+        due = cursor.peek()
+        if due is not None:
+            self.timers.set(name, due)
+
+    def _on_due(self, name: str, due: float) -> None:
+        """The timer callback: decide at once (no await between the timer and the decision);
+        persisting the schedule's advance is batched by the flusher."""
+        job, cursor = self.jobs.get(name), self.cursors.get(name)
+        if job is None or cursor is None:
+            return
+        now = self.clock()
+        result = catch_up(cursor, now, epsilon_seconds(job))
+        if result.skipped and result.first_skipped is not None:
+            self._record(name, skipped_entry(name, result.first_skipped, result.skipped,
+                                             f"{result.skipped} run(s) missed by more than epsilon"))
+        if result.run_due is not None:
+            if not job.get("concurrent") and self._active(name):
+                self._record(name, skipped_entry(name, result.run_due, 1,
+                                                 "the previous run is still running (concurrent=false)"))
+            else:
+                self.enqueue(Run(name, result.run_due))
+        self._advance_schedule(name, cursor, now)
+        self.mark_dirty(name, history=True)
+        next_due = cursor.peek()
+        if next_due is not None and not job.get("disabled"):
+            self.timers.set(name, next_due)
+        self.poke_offers()
+
+    # ---- batched persistence --------------------------------------------------------------------
+
+    def mark_dirty(self, name: str, history: bool = False) -> None:
+        self._dirty_jobs.add(name)
+        if history:
+            self._dirty_history.add(name)
+        self._flush_wanted.set()
+
+    async def flush(self) -> None:
+        """Write every changed job and history in one commit (in-memory state is the truth)."""
+        async with self.lock:
+            jobs, history = self._dirty_jobs, self._dirty_history
+            self._dirty_jobs, self._dirty_history = set(), set()
+            ops: list[Op] = [self.repo.put_job(self.jobs[n], self.states[n]) for n in jobs if n in self.jobs]
+            ops += [self.repo.put_history(n, self.history.get(n, [])) for n in history if n in self.jobs]
+            await self.repo.commit(ops)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._flush_wanted.wait()
+            self._flush_wanted.clear()
+            try:
+                await self.flush()
+                # SQLite's commit blocks the loop for an fsync: coalesce changes so that timers
+                # are rarely held up behind one (state reaches disk within FLUSH_DELAY)
+                await asyncio.sleep(FLUSH_DELAY)
+            except Exception:
+                log.exception("chronos: saving run state failed; retrying")
+                self._flush_wanted.set()
+                await asyncio.sleep(1)
+
+    def poke_offers(self) -> None:
+        if self._offers_poked or self.driver is None:
+            return
+        self._offers_poked = True
+
+        async def poke() -> None:
+            self._offers_poked = False
+            await self.want_offers()
+        self._spawn(poke())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def _advance_schedule(self, name: str, cursor: ScheduleCursor, now: float) -> None:
+        job = self.jobs[name]
+        text = getattr(cursor, "text", None)
+        if callable(text):  # a repeating interval: Chronos rewrites R<n>/<next start>/<period>
+            job["schedule"] = text()
+            if cursor.peek() is None:
+                job["disabled"] = True
+        else:
+            self.states[name]["lastDue"] = now
+
+    def _active(self, name: str) -> bool:
+        return any(r.job == name for r in self.waiting) or any(r.job == name for r in self.running.values())
+
+    def _record(self, name: str, entry: JSON) -> None:
+        runs = self.history.setdefault(name, [])
+        runs.append(entry)
+        del runs[:-HISTORY_LIMIT]
+
+    # ---- runs -----------------------------------------------------------------------------------
+
+    def enqueue(self, run: Run) -> None:
+        self.waiting.append(run)
+
+    async def want_offers(self) -> None:
+        """Revive when runs wait and offers were stopped (suppressed or filtered away); suppress
+        when nothing waits. Accepting with no filter brings leftovers back without a revive."""
+        if self.driver is None:
+            return
+        if self.waiting and (self.suppressed or self._filtered):
+            self.suppressed = self._filtered = False
+            await self.driver.revive()
+        elif not self.waiting and not self.suppressed:
+            self.suppressed = True
+            await self.driver.suppress()
+
+    async def _on_offers(self, event: Offers) -> None:
+        assert self.driver is not None
+        launches, left = match(event.offers, self.waiting, self.jobs.get, self.running)
+        self.waiting = left
+        now = self.clock()
+        for offer in event.offers:
+            pairs = launches.get(offer.id)
+            if pairs:
+                for run, _ in pairs:
+                    run.phase, run.launched_at, run.agent_id = RunPhase.LAUNCHED, now, offer.agent_id
+                await self.driver.accept([offer.id], [info for _, info in pairs], Filters(refuse_seconds=0))
+            else:
+                self._filtered = self._filtered or bool(self.waiting)
+                await self.driver.decline([offer.id], Filters(refuse_seconds=5 if self.waiting else 60))
+        await self.want_offers()
+
+    async def _on_update(self, task_id: str, state: TaskState, message: str, agent_id: str) -> None:
+        run = self.running.get(task_id) or self._adopt(task_id, state, agent_id)
+        if run is None:
+            if state.is_active and self.driver is not None:  # a task of a job since deleted
+                await self.driver.kill(task_id, agent_id)
+            return
+        if state is TaskState.TASK_RUNNING and run.started_at is None:
+            run.started_at = self.clock()
+            return
+        if not state.is_terminal:
+            return
+        run.process_ended = True
+        job = self.jobs.get(run.job)
+        if job is not None and job.get("async") and state is TaskState.TASK_FINISHED and run.async_status is None:
+            return  # an async job ends when PUT /task/{id} reports its status
+        if job is not None and job.get("async") and run.async_status is not None:
+            ok = run.async_status == 0
+        else:
+            ok = state is TaskState.TASK_FINISHED
+        await self.finish(run, ok, message or state.value)
+
+    def _adopt(self, task_id: str, state: TaskState, agent_id: str) -> Run | None:
+        """A task still running from before a restart (reconciliation): follow it to its end."""
+        parts = task_id.split(":", 4)
+        if len(parts) != 5 or parts[0] != "ct" or parts[3] not in self.jobs or not state.is_active:
+            return None
+        run = Run(parts[3], int(parts[1]) / 1000, int(parts[2]), tuple(parts[4].split()), "adopted",
+                  RunPhase.LAUNCHED, task_id, agent_id, started_at=self.clock())
+        self.running[task_id] = run
+        return run
+
+    async def finish(self, run: Run, ok: bool, message: str) -> None:
+        """A run ended: record it, retry it, or count it and trigger children."""
+        self.running.pop(run.task_id, None)
+        run.phase = RunPhase.DONE
+        job = self.jobs.get(run.job)
+        if job is None:
+            return
+        outcome = Outcome.SUCCESS if ok else (Outcome.KILLED if run.kill_requested else Outcome.FAILURE)
+        self._record(run.job, history_entry(run, outcome, message, self.clock()))
+        self.mark_dirty(run.job, history=True)
+        if not ok and not run.kill_requested and run.attempt < int(job.get("retries", 2)):
+            self.enqueue(Run(run.job, run.due, run.attempt + 1, run.arguments, "retry"))
+        else:
+            self.count_outcome(run.job, ok)
+        await self.want_offers()
+
+    def count_outcome(self, name: str, ok: bool) -> None:
+        """Counters, and children whose every parent has now succeeded (a softError parent's
+        failure counts as done for its children)."""
+        job = self.jobs[name]
+        now = iso(self.clock())
+        if ok:
+            job["successCount"] = job.get("successCount", 0) + 1
+            job["lastSuccess"] = now
+            job["errorsSinceLastSuccess"] = 0
+        else:
+            job["errorCount"] = job.get("errorCount", 0) + 1
+            job["lastError"] = now
+            job["errorsSinceLastSuccess"] = job.get("errorsSinceLastSuccess", 0) + 1
+        self.mark_dirty(name)
+        if ok or job.get("softError"):
+            self._trigger_children(name)
+
+    def children_of(self, parent: str) -> list[str]:
+        """Dependent jobs of `parent`, from an index rebuilt only after jobs change (a scan of
+        every job per finished run would cost O(jobs) at every run)."""
+        if self._children is None:
+            index: dict[str, list[str]] = {}
+            for name, job in self.jobs.items():
+                for p in job.get("parents", []):
+                    index.setdefault(p, []).append(name)
+            self._children = index
+        return self._children.get(parent, [])
+
+    def _trigger_children(self, parent: str) -> None:
+        for child in self.children_of(parent):
+            cjob = self.jobs[child]
+            state = self.states[child]
+            done = set(state.get("parentsSucceeded", [])) | {parent}
+            if done >= set(cjob["parents"]):
+                done = set()
+                if not cjob.get("disabled"):
+                    self.enqueue(Run(child, self.clock(), reason="dependency"))
+            state["parentsSucceeded"] = sorted(done)
+            self.mark_dirty(child)
+
+    async def kill_job_tasks(self, name: str) -> int:
+        self.waiting = [r for r in self.waiting if r.job != name]
+        runs = [r for r in self.running.values() if r.job == name]
+        for run in runs:
+            run.kill_requested = True
+            if self.driver is not None:
+                await self.driver.kill(run.task_id, run.agent_id)
+        return len(runs)
+
+    async def close(self) -> None:
+        """Stop timers and save what changed (tasks keep running for the next server)."""
+        self.timers.close()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self.flush()
+        for task in list(self._pending):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

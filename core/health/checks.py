@@ -1,0 +1,127 @@
+"""Health checks of a running task, driven from the event loop (no thread per check).
+
+Rules, as Marathon and Aurora apply them:
+- A check runs every `interval` seconds; one that takes longer than `timeout` failed.
+- HTTP(S) passes on a 2xx or 3xx answer (1xx too with `ignore_http_1xx`), or, when `ok_statuses`
+  is given, only on one of those codes; TCP on a connect;
+  COMMAND on exit status 0 (run with /bin/sh in the task's sandbox, with its environment).
+- Failures during the first `grace_period` seconds are not counted until the task has passed
+  once. After `max_consecutive_failures` counted failures in a row the task is declared dead
+  (`on_result(..., kill=True)`); 0 means never.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    protocol: str  # HTTP, HTTPS, TCP or COMMAND
+    host: str = "127.0.0.1"
+    port: int = 0
+    path: str = "/"
+    command: str = ""
+    sandbox: str = "."
+    env: dict[str, str] = field(default_factory=dict)
+    grace_period: float = 300.0
+    interval: float = 60.0
+    timeout: float = 20.0
+    max_consecutive_failures: int = 3
+    ignore_http_1xx: bool = False
+    ok_statuses: tuple[int, ...] = ()  # when set, HTTP(S) passes only on these codes (readiness checks)
+
+
+@dataclass
+class CheckState:
+    alive: bool = False
+    consecutive_failures: int = 0
+    first_success: float | None = None
+    last_success: float | None = None
+    last_failure: float | None = None
+    last_failure_cause: str = ""
+
+
+async def probe(spec: CheckSpec) -> str | None:
+    """One check; None when it passed, else the cause of failure."""
+    try:
+        return await asyncio.wait_for(_probe(spec), spec.timeout)
+    except TimeoutError:
+        return f"timed out after {spec.timeout:g}s"
+    except OSError as exc:
+        return str(exc) or type(exc).__name__
+
+
+async def _probe(spec: CheckSpec) -> str | None:
+    if spec.protocol == "COMMAND":
+        proc = await asyncio.create_subprocess_exec("/bin/sh", "-c", spec.command, cwd=spec.sandbox, env=spec.env,
+                                                    stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.DEVNULL)
+        try:
+            code = await proc.wait()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+        return None if code == 0 else f"command exited with status {code}"
+    context = ssl._create_unverified_context() if spec.protocol.endswith("HTTPS") else None
+    reader, writer = await asyncio.open_connection(spec.host, spec.port, ssl=context)
+    try:
+        if spec.protocol.endswith("TCP"):
+            return None
+        writer.write(f"GET {spec.path} HTTP/1.1\r\nHost: {spec.host}:{spec.port}\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        status_line = (await reader.readline()).decode(errors="replace").split()
+        code = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
+        if spec.ok_statuses:
+            return None if code in spec.ok_statuses else f"HTTP status {code}" if code else "no HTTP answer"
+        if 200 <= code < 400 or (spec.ignore_http_1xx and 100 <= code < 200):
+            return None
+        return f"HTTP status {code}" if code else "no HTTP answer"
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+class HealthMonitor:
+    """Runs one check for one task until stopped, reporting every result."""
+
+    def __init__(self, spec: CheckSpec, on_result: Callable[[CheckState, bool], None]) -> None:
+        self.spec = spec
+        self.state = CheckState()
+        self._on_result = on_result
+        self._started = time.monotonic()
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            cause = await probe(self.spec)
+            now = time.time()
+            state = self.state
+            kill = False
+            if cause is None:
+                state.alive = True
+                state.consecutive_failures = 0
+                state.last_success = now
+                state.first_success = state.first_success or now
+            else:
+                in_grace = state.first_success is None and time.monotonic() - self._started < self.spec.grace_period
+                state.alive = False
+                state.last_failure = now
+                state.last_failure_cause = cause
+                if not in_grace:
+                    state.consecutive_failures += 1
+                    limit = self.spec.max_consecutive_failures
+                    kill = limit > 0 and state.consecutive_failures >= limit
+            self._on_result(state, kill)
+            if kill:
+                return
+            await asyncio.sleep(self.spec.interval)
+
+    def stop(self) -> None:
+        self._task.cancel()

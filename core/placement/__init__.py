@@ -1,0 +1,1 @@
+"""Placement: whether a task may go on an offered host, given where its siblings already run."""

@@ -1,0 +1,224 @@
+"""App definitions: Marathon's fields and defaults, id rules, and validation with JSON paths.
+
+`normalize(raw)` returns the stored form of an app (every field Marathon reports, defaults
+filled in) or raises `InvalidApp` listing every problem with its JSON path, as Marathon's 422
+answer does. A JSON Schema (checked with jsonschema) says what it can; the cross-field rules a
+schema cannot say are checked after it.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+App = dict[str, Any]
+
+DEFAULTS: App = {
+    "cmd": None, "args": None, "user": None, "env": {}, "instances": 1, "cpus": 1.0, "mem": 128.0, "disk": 0.0,
+    "gpus": 0, "executor": "", "constraints": [], "uris": [], "fetch": [], "storeUrls": [],
+    "backoffSeconds": 1, "backoffFactor": 1.15, "maxLaunchDelaySeconds": 300, "container": None,
+    "healthChecks": [], "readinessChecks": [], "dependencies": [],
+    "upgradeStrategy": {"minimumHealthCapacity": 1.0, "maximumOverCapacity": 1.0},
+    "labels": {}, "ipAddress": None, "residency": None, "secrets": {}, "taskKillGracePeriodSeconds": None,
+    "unreachableStrategy": {"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0},
+    "killSelection": "YOUNGEST_FIRST", "requirePorts": False,
+}
+READINESS_DEFAULTS: dict[str, Any] = {
+    "name": "readinessCheck", "protocol": "HTTP", "path": "/", "portName": "http", "intervalSeconds": 30,
+    "timeoutSeconds": 10, "httpStatusCodesForReady": [200], "preserveLastResponse": False,
+}
+# one path segment: lowercase letters, digits, dashes and dots, not starting or ending with a dash/dot
+SEGMENT = re.compile(r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])$")
+CONSTRAINT_OPERATORS = ("UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS")
+HEALTH_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP")
+
+_number = {"type": "number"}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "cmd": {"type": ["string", "null"], "minLength": 1},
+        "args": {"type": ["array", "null"], "items": {"type": "string"}},
+        "user": {"type": ["string", "null"]},
+        "env": {"type": "object", "additionalProperties": {"type": ["string", "object"]}},
+        "instances": {"type": "integer", "minimum": 0},
+        "cpus": {"type": "number", "minimum": 0.001},
+        "mem": {"type": "number", "minimum": 0},
+        "disk": {"type": "number", "minimum": 0},
+        "gpus": {"type": "integer", "minimum": 0},
+        "constraints": {"type": "array", "items": {"type": "array", "minItems": 2, "maxItems": 3,
+                                                   "items": {"type": "string"}}},
+        "portDefinitions": {"type": "array", "items": {
+            "type": "object",
+            "properties": {"port": {"type": "integer", "minimum": 0, "maximum": 65535},
+                           "protocol": {"type": "string", "enum": ["tcp", "udp", "udp,tcp", "tcp,udp"]},
+                           "name": {"type": "string", "pattern": "^[a-z0-9-]+$"},
+                           "labels": {"type": "object", "additionalProperties": {"type": "string"}}},
+            "required": ["port"]}},
+        "ports": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 65535}},
+        "requirePorts": {"type": "boolean"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "readinessChecks": {"type": "array", "maxItems": 1, "items": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "protocol": {"enum": ["HTTP", "HTTPS"]},
+                           "path": {"type": "string"}, "portName": {"type": "string"},
+                           "intervalSeconds": {"type": "number", "exclusiveMinimum": 0},
+                           "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0},
+                           "httpStatusCodesForReady": {"type": "array", "minItems": 1, "items": {
+                               "type": "integer", "minimum": 100, "maximum": 599}},
+                           "preserveLastResponse": {"type": "boolean"}}}},
+        "healthChecks": {"type": "array", "items": {
+            "type": "object",
+            "properties": {"protocol": {"enum": list(HEALTH_PROTOCOLS)}, "path": {"type": "string"},
+                           "portIndex": {"type": "integer", "minimum": 0}, "port": {"type": "integer"},
+                           "gracePeriodSeconds": {"type": "integer", "minimum": 0},
+                           "intervalSeconds": {"type": "number", "exclusiveMinimum": 0},
+                           "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0},
+                           "maxConsecutiveFailures": {"type": "integer", "minimum": 0},
+                           "ignoreHttp1xx": {"type": "boolean"},
+                           "command": {"type": "object", "properties": {"value": {"type": "string"}},
+                                       "required": ["value"]}}}},
+        "upgradeStrategy": {"type": "object", "properties": {
+            "minimumHealthCapacity": {"type": "number", "minimum": 0, "maximum": 1},
+            "maximumOverCapacity": {"type": "number", "minimum": 0, "maximum": 1}}},
+        "backoffSeconds": {"type": "number", "minimum": 0},
+        "backoffFactor": {"type": "number", "minimum": 1},
+        "maxLaunchDelaySeconds": {"type": "number", "minimum": 0},
+        "dependencies": {"type": "array", "items": {"type": "string"}},
+        "killSelection": {"enum": ["YOUNGEST_FIRST", "OLDEST_FIRST"]},
+        "taskKillGracePeriodSeconds": {"type": ["number", "null"], "minimum": 0},
+        "fetch": {"type": "array", "items": {"type": "object", "properties": {
+            "uri": {"type": "string", "minLength": 1}, "executable": {"type": "boolean"},
+            "extract": {"type": "boolean"}, "cache": {"type": "boolean"}}, "required": ["uri"]}},
+        "uris": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["id"],
+}
+_validator = Draft202012Validator(SCHEMA)
+
+
+class InvalidApp(ValueError):
+    """Every problem found, as (JSON path, message) pairs."""
+
+    def __init__(self, details: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{p}: {m}" for p, m in details))
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        grouped: dict[str, list[str]] = {}
+        for path, message in self.details:
+            grouped.setdefault(path, []).append(message)
+        return {"message": "Object is not valid",
+                "details": [{"path": p, "errors": e} for p, e in grouped.items()]}
+
+
+def canonical_id(raw: str, base: str = "/") -> str:
+    """Marathon's id rules: relative ids are taken from `base`; '.' and '..' resolve."""
+    parts = [] if raw.startswith("/") else [p for p in base.split("/") if p]
+    for part in raw.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def id_problems(app_id: str) -> list[str]:
+    segments = [s for s in app_id.split("/") if s]
+    if not segments:
+        return ["path must not be empty or the root group"]
+    bad = [s for s in segments if not SEGMENT.match(s)]
+    if bad:
+        return [f"'{bad[0]}' must contain only lowercase letters, digits, hyphens and dots, and start and end "
+                "with a letter or digit"]
+    return []
+
+
+def normalize(raw: Any, app_id: str | None = None) -> App:
+    if not isinstance(raw, dict):
+        raise InvalidApp([("/", "an app definition must be a JSON object")])
+    raw = copy.deepcopy(raw)
+    if app_id is not None:
+        raw.setdefault("id", app_id)
+    details: list[tuple[str, str]] = []
+    for error in sorted(_validator.iter_errors(raw), key=lambda e: [str(p) for p in e.absolute_path]):
+        path = "/" + "/".join(str(p) for p in error.absolute_path)
+        details.append((path, error.message))
+        # keep checking the rest (every wrong field is reported): a bad field falls back to its default
+        top = next(iter(error.absolute_path), None)
+        if isinstance(top, str) and top in raw:
+            raw.pop(top)
+            if top in DEFAULTS:
+                raw[top] = copy.deepcopy(DEFAULTS[top])
+    if "id" not in raw:
+        raise InvalidApp(details or [("/id", "is required")])
+    app: App = {**copy.deepcopy(DEFAULTS), **raw}
+    app["id"] = canonical_id(str(raw["id"]))
+    app["upgradeStrategy"] = {**DEFAULTS["upgradeStrategy"], **raw.get("upgradeStrategy", {})}
+    details.extend(("/id", m) for m in id_problems(app["id"]))
+    if app["cmd"] and app["args"]:
+        details.append(("/", "AppDefinition must either contain one of 'cmd' or 'args', and not both"))
+    if not app["cmd"] and not app["args"] and not app["container"]:
+        details.append(("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'"))
+    if "ports" in raw and "portDefinitions" in raw:
+        details.append(("/", "You cannot specify both ports and port definitions"))
+    ports = raw.get("portDefinitions")
+    if ports is None:
+        ports = [{"port": p} for p in raw.get("ports", [0])]
+    app.pop("ports", None)
+    app["portDefinitions"] = [{"port": p["port"], "protocol": p.get("protocol", "tcp"),
+                               **({"name": p["name"]} if "name" in p else {}), "labels": p.get("labels", {})}
+                              for p in ports]
+    numbers = [p["port"] for p in app["portDefinitions"] if p["port"]]
+    if len(numbers) != len(set(numbers)):
+        details.append(("/portDefinitions", "Ports must be unique"))
+    if app["requirePorts"] and not numbers:
+        details.append(("/requirePorts", "requirePorts needs non-zero ports in portDefinitions"))
+    for i, constraint in enumerate(app["constraints"]):
+        if constraint[1] not in CONSTRAINT_OPERATORS:
+            details.append((f"/constraints({i})", f"Constraint operator {constraint[1]} is not one of "
+                            f"{', '.join(CONSTRAINT_OPERATORS)}"))
+        elif constraint[1] in ("LIKE", "UNLIKE", "MAX_PER", "IS") and len(constraint) != 3:
+            details.append((f"/constraints({i})", f"Constraint {constraint[1]} requires a value"))
+    for i, check in enumerate(app["healthChecks"]):
+        check.setdefault("protocol", "HTTP")
+        defaults = {"gracePeriodSeconds": 300, "intervalSeconds": 60, "timeoutSeconds": 20,
+                    "maxConsecutiveFailures": 3, "delaySeconds": 15}
+        for key, value in defaults.items():
+            check.setdefault(key, value)
+        if check["protocol"] != "COMMAND" and "port" not in check:
+            check.setdefault("portIndex", 0)
+            if check["portIndex"] >= len(app["portDefinitions"]):
+                details.append((f"/healthChecks({i})", "Health check port index must point to a port"))
+        if check["protocol"] in ("HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS"):
+            check.setdefault("path", "/")
+            check.setdefault("ignoreHttp1xx", False)
+        if check["protocol"] == "COMMAND" and "command" not in check:
+            details.append((f"/healthChecks({i})", "COMMAND health checks need a command"))
+        if check["timeoutSeconds"] >= check["intervalSeconds"] > 0:
+            details.append((f"/healthChecks({i})", "timeoutSeconds must be smaller than intervalSeconds"))
+    port_names = [p.get("name") for p in app["portDefinitions"]]
+    for i, check in enumerate(app["readinessChecks"]):
+        app["readinessChecks"][i] = check = {**READINESS_DEFAULTS, **check}
+        if check["portName"] not in port_names:
+            details.append((f"/readinessChecks({i})/portName",
+                            f"no port definition is named '{check['portName']}'"))
+        if check["timeoutSeconds"] >= check["intervalSeconds"]:
+            details.append((f"/readinessChecks({i})", "timeoutSeconds must be smaller than intervalSeconds"))
+    for i, dep in enumerate(app["dependencies"]):
+        app["dependencies"][i] = canonical_id(dep, app["id"].rsplit("/", 1)[0] or "/")
+    if details:
+        raise InvalidApp(details)
+    return app
+
+
+def config_of(app: App) -> App:
+    """The part of an app whose change needs new tasks (all but instances and bookkeeping)."""
+    return {k: v for k, v in app.items()
+            if k not in ("instances", "version", "versionInfo", "deployments", "tasks")}
