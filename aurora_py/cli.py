@@ -12,11 +12,16 @@ from typing import Annotated, Any
 
 import typer
 
+from aurora_py.client import call, scheduler_url
 from aurora_py.config.loader import ConfigError, describe, evaluate, parse_bindings, select
+from aurora_py.scheduler.model import KeyError_, split_key
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Aurora-compatible jobs on Trireme.")
 job_app = typer.Typer(no_args_is_help=True, help="Create, inspect and control jobs.")
+task_app = typer.Typer(no_args_is_help=True, help="Look at the tasks of a job.")
 app.add_typer(job_app, name="job")
+app.add_typer(task_app, name="task")
+UrlOption = Annotated[str | None, typer.Option("--url", help="Scheduler URL [default: $TRIREME_URL or clusters.json].")]
 
 BindOption = Annotated[list[str] | None, typer.Option("--bind", help="Bind a template name: name=value. Repeatable.")]
 
@@ -65,6 +70,99 @@ def inspect(
         typer.echo(f"\nNamed ports: {', '.join(job['ports'])}")
     if "container_unsupported" in job:
         typer.echo(f"\nWarning: {job['container_unsupported']}", err=True)
+
+
+def _target(text: str) -> tuple[str, list[int] | None]:
+    try:
+        key, instances = split_key(text)
+    except KeyError_ as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    return str(key), sorted(instances) if instances is not None else None
+
+
+def _path(key: str) -> str:
+    return "/aurora/jobs/" + key
+
+
+@job_app.command("create")
+def create(
+    key: Annotated[str, typer.Argument(help="cluster/role/environment/name")],
+    config: Annotated[Path, typer.Argument(help="The .aurora file.")],
+    bind: BindOption = None,
+    url: UrlOption = None,
+) -> None:
+    """Create a job from a config file; the config is evaluated here and sent as JSON."""
+    job = load_job(key, config, bind)
+    if "container_unsupported" in job:
+        typer.echo(f"Error: {job['container_unsupported']}", err=True)
+        raise typer.Exit(1)
+    call(scheduler_url(url, job["cluster"]), "POST", "/aurora/jobs", job)
+
+
+@job_app.command("status")
+def status(key: Annotated[str, typer.Argument(help="cluster/role/environment/name")], url: UrlOption = None) -> None:
+    """Each instance's task and its state."""
+    job_key, _ = _target(key)
+    result = call(scheduler_url(url, job_key.split("/")[0]), "GET", _path(job_key))
+    typer.echo(f"Job {job_key}: {len(result['tasks'])} task(s)")
+    for task in result["tasks"]:
+        ports = ", ".join(f"{n}={p}" for n, p in task["ports"].items())
+        typer.echo(f"  instance {task['instance']}: {task['status']}  task {task['task_id']}  host {task['host']}"
+                   + (f"  ports {ports}" if ports else "") + f"  failures {task['failure_count']}")
+
+
+def _control(verb: str, key: str, url: str | None, whole: bool = False) -> None:
+    job_key, instances = _target(key)
+    body = {"instances": None if whole else instances}
+    call(scheduler_url(url, job_key.split("/")[0]), "POST", f"{_path(job_key)}/{verb}", body)
+
+
+@job_app.command("kill")
+def kill(key: Annotated[str, typer.Argument(help="cluster/role/env/name[/instances, e.g. 0-2,5]")],
+         url: UrlOption = None) -> None:
+    """Kill a job, or only some instances."""
+    _control("kill", key, url)
+
+
+@job_app.command("killall")
+def killall(key: Annotated[str, typer.Argument(help="cluster/role/environment/name")], url: UrlOption = None) -> None:
+    """Kill every instance of a job."""
+    _control("kill", key, url, whole=True)
+
+
+@job_app.command("restart")
+def restart(key: Annotated[str, typer.Argument(help="cluster/role/env/name[/instances]")],
+            url: UrlOption = None) -> None:
+    """Restart a job's instances (kill and relaunch with the same config)."""
+    _control("restart", key, url)
+
+
+@job_app.command("list")
+def list_jobs(where: Annotated[str, typer.Argument(help="cluster[/role]")], url: UrlOption = None) -> None:
+    """The jobs of a cluster, or of one role in it."""
+    cluster, _, role = where.partition("/")
+    query = f"?role={role}" if role else ""
+    result = call(scheduler_url(url, cluster), "GET", "/aurora/jobs" + query)
+    for job in result["jobs"]:
+        typer.echo(job["key"])
+
+
+@task_app.command("status")
+def task_status(key: Annotated[str, typer.Argument(help="cluster/role/env/name[/instances]")],
+                url: UrlOption = None) -> None:
+    """Each task's processes: state, runs and exit codes (from the Thermos status in the sandbox)."""
+    job_key, instances = _target(key)
+    result = call(scheduler_url(url, job_key.split("/")[0]), "GET", _path(job_key))
+    for task in result["tasks"]:
+        if instances is not None and task["instance"] not in instances:
+            continue
+        thermos = task.get("thermos") or {}
+        typer.echo(f"{job_key}/{task['instance']} {task['task_id']}: {task['status']}"
+                   f" (thermos {thermos.get('state', 'unknown')})")
+        for name, process in sorted((thermos.get("processes") or {}).items()):
+            codes = [r["exit_code"] for r in process["runs"]]
+            typer.echo(f"  process {name}: {process['state']}  runs {len(process['runs'])}  exit codes {codes}")
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ def health(server: Any) -> dict[str, Any] | None:
         response = http.get("/aurora/health")
     if response.status_code != 200:
         return None
-    body: dict[str, Any] = response.json()
+    body: dict[str, Any] = response.json()["result"]
     return body
 
 

@@ -1,0 +1,164 @@
+"""The JSON REST API under `/aurora/...`.
+
+Every answer has Aurora's response envelope: `responseCode` (OK, INVALID_REQUEST, ERROR),
+`details` (a list of `{"message": ...}`) and, when OK, `result`. Until the scheduler has loaded
+its state every route answers 503.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from aurora_py.scheduler.model import JobKey, KeyError_, TaskRecord
+from aurora_py.scheduler.scheduler import AuroraScheduler, JobError
+from aurora_py.thermos.status import read as read_thermos
+
+Handler = Callable[[Request], Awaitable[JSONResponse]]
+NOT_READY = JSONResponse({"responseCode": "ERROR", "details": [{"message": "scheduler is loading its state"}]},
+                         status_code=503)
+
+
+def ok(result: Any, message: str = "") -> JSONResponse:
+    details = [{"message": message}] if message else []
+    return JSONResponse({"responseCode": "OK", "details": details, "result": result})
+
+
+def refused(message: str, status: int = 400, code: str = "INVALID_REQUEST") -> JSONResponse:
+    return JSONResponse({"responseCode": code, "details": [{"message": message}]}, status_code=status)
+
+
+def validate(description: Any) -> str | None:
+    """The first problem with a job description, naming the field, or None."""
+    if not isinstance(description, dict):
+        return "the body must be a JSON job description"
+    try:
+        JobKey.parse(str(description.get("key", "")))
+    except KeyError_ as exc:
+        return f"key: {exc}"
+    instances = description.get("instances", 1)
+    if not isinstance(instances, int) or isinstance(instances, bool) or instances < 1:
+        return "instances: must be a positive integer"
+    task = description.get("task")
+    if not isinstance(task, dict):
+        return "task: required"
+    processes = task.get("processes")
+    if not isinstance(processes, list) or not processes:
+        return "task.processes: at least one Process is required"
+    for i, process in enumerate(processes):
+        if not isinstance(process, dict) or not process.get("name") or not isinstance(process.get("cmdline"), str):
+            return f"task.processes[{i}]: name and cmdline are required"
+    resources = task.get("resources")
+    if not isinstance(resources, dict):
+        return "task.resources: required"
+    for name in ("cpu", "ram", "disk"):
+        value = resources.get(name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            return f"task.resources.{name}: must be a non-negative number"
+    if resources["cpu"] <= 0 or resources["ram"] <= 0:
+        return "task.resources: cpu and ram must be positive"
+    return None
+
+
+class AuroraApi:
+    def __init__(self) -> None:
+        self.scheduler: AuroraScheduler | None = None
+
+    def routes(self) -> list[BaseRoute]:
+        key = "/aurora/jobs/{cluster}/{role}/{environment}/{name}"
+        return [
+            Route("/aurora/health", self._guard(self.health), methods=["GET"]),
+            Route("/aurora/jobs", self._guard(self.list_jobs), methods=["GET"]),
+            Route("/aurora/jobs", self._guard(self.create), methods=["POST"]),
+            Route(key, self._guard(self.status), methods=["GET"]),
+            Route(key + "/kill", self._guard(self.kill), methods=["POST"]),
+            Route(key + "/restart", self._guard(self.restart), methods=["POST"]),
+        ]
+
+    def _guard(self, handler: Handler) -> Handler:
+        async def guarded(request: Request) -> JSONResponse:
+            if self.scheduler is None:
+                return NOT_READY
+            try:
+                return await handler(request)
+            except JobError as exc:
+                return refused(str(exc), exc.http_status, exc.code)
+            except KeyError_ as exc:
+                return refused(str(exc))
+        return guarded
+
+    @property
+    def _s(self) -> AuroraScheduler:
+        assert self.scheduler is not None
+        return self.scheduler
+
+    async def health(self, request: Request) -> JSONResponse:
+        return ok({"framework_id": self._s.framework_id})
+
+    async def list_jobs(self, request: Request) -> JSONResponse:
+        role = request.query_params.get("role")
+        jobs = [self._job_summary(job.key) for job in sorted(self._s.jobs.values(), key=lambda j: j.key)
+                if role is None or job.key.role == role]
+        return ok({"jobs": jobs})
+
+    def _job_summary(self, key: JobKey) -> dict[str, Any]:
+        job = self._s.jobs[key]
+        counts: dict[str, int] = {}
+        for record in self._s.tasks_of(key):
+            counts[record.status.value] = counts.get(record.status.value, 0) + 1
+        return {"key": str(key), "instances": job.instances, "service": job.service,
+                "cron_schedule": job.description.get("cron_schedule"), "task_counts": counts}
+
+    async def create(self, request: Request) -> JSONResponse:
+        try:
+            description = json.loads(await request.body())
+        except ValueError:
+            return refused("the body is not JSON")
+        problem = validate(description)
+        if problem:
+            return refused(problem)
+        job = await self._s.create(description)
+        return ok({"key": str(job.key), "instances": job.instances}, f"Job {job.key} created")
+
+    def _key(self, request: Request) -> JobKey:
+        p = request.path_params
+        return JobKey.parse(f"{p['cluster']}/{p['role']}/{p['environment']}/{p['name']}")
+
+    def _task_json(self, record: TaskRecord) -> dict[str, Any]:
+        body = record.to_json()
+        sandbox = self._s.sandbox(record)
+        thermos = read_thermos(sandbox) if sandbox else None
+        body["sandbox"] = str(sandbox) if sandbox else None
+        body["thermos"] = thermos
+        return body
+
+    async def status(self, request: Request) -> JSONResponse:
+        key = self._key(request)
+        job = self._s.job(key)
+        tasks = [self._task_json(t) for t in self._s.tasks_of(key)]
+        return ok({"key": str(key), "job": job.description, "stopped_instances": sorted(job.stopped), "tasks": tasks})
+
+    async def _instances(self, request: Request) -> set[int] | None:
+        body = await request.body()
+        data = json.loads(body) if body else {}
+        instances = data.get("instances") if isinstance(data, dict) else None
+        if instances is None:
+            return None
+        if not isinstance(instances, list) or not all(isinstance(i, int) and i >= 0 for i in instances):
+            raise KeyError_("instances: must be a list of non-negative integers")
+        return set(instances)
+
+    async def kill(self, request: Request) -> JSONResponse:
+        key = self._key(request)
+        killed = await self._s.kill(key, await self._instances(request))
+        return ok({"instances": killed}, f"Killed instances {killed} of {key}")
+
+    async def restart(self, request: Request) -> JSONResponse:
+        key = self._key(request)
+        restarted = await self._s.restart(key, await self._instances(request))
+        return ok({"instances": restarted}, f"Restarting instances {restarted} of {key}")

@@ -1,0 +1,64 @@
+"""Finding the scheduler and calling its API from the CLI.
+
+The scheduler URL comes from `--url`, else `$TRIREME_URL`, else the job's cluster in a
+clusters file as Aurora's: a JSON list of `{"name": ..., "scheduler_uri": ...}` read from
+`$AURORA_CONFIG_ROOT/clusters.json`, `~/.aurora/clusters.json` or `/etc/aurora/clusters.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+
+
+def clusters_files() -> list[Path]:
+    files = [Path.home() / ".aurora" / "clusters.json", Path("/etc/aurora/clusters.json")]
+    root = os.environ.get("AURORA_CONFIG_ROOT")
+    return [Path(root) / "clusters.json", *files] if root else files
+
+
+def scheduler_url(url: str | None, cluster: str) -> str:
+    if url:
+        return url.rstrip("/")
+    if os.environ.get("TRIREME_URL"):
+        return os.environ["TRIREME_URL"].rstrip("/")
+    for path in clusters_files():
+        try:
+            entries = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get("name") == cluster:
+                found = entry.get("scheduler_uri") or entry.get("url")
+                if found:
+                    return str(found).rstrip("/")
+    typer.echo(f"Unknown cluster {cluster!r}: pass --url, set TRIREME_URL or list it in a clusters.json "
+               f"({', '.join(str(p) for p in clusters_files())})", err=True)
+    raise typer.Exit(1)
+
+
+def call(base: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    """The `result` of an OK answer; otherwise prints the scheduler's message and exits 1."""
+    try:
+        response = httpx.request(method, base + path, json=body, timeout=30.0)
+    except httpx.HTTPError as exc:
+        typer.echo(f"Cannot reach the scheduler at {base}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        data: dict[str, Any] = response.json()
+    except ValueError:
+        typer.echo(f"Scheduler answered {response.status_code}: {response.text[:200]}", err=True)
+        raise typer.Exit(1) from None
+    if data.get("responseCode") != "OK":
+        messages = "; ".join(d.get("message", "") for d in data.get("details", []))
+        typer.echo(f"Error: {messages or response.status_code}", err=True)
+        raise typer.Exit(1)
+    for detail in data.get("details", []):
+        typer.echo(detail.get("message", ""))
+    result: dict[str, Any] = data.get("result") or {}
+    return result

@@ -1,0 +1,1 @@
+"""Aurora's scheduler: desired jobs, observed tasks, and the loop between them."""

@@ -1,0 +1,141 @@
+"""Job keys, instance ranges and task records.
+
+Desired state is the job description the client sent (`StoredJob`); observed state is one
+`TaskRecord` per task launched. Both are JSON in the store.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from core.driver.types import TaskState
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class KeyError_(ValueError):
+    """A malformed job key or instance range."""
+
+
+@dataclass(frozen=True, order=True)
+class JobKey:
+    cluster: str
+    role: str
+    environment: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> JobKey:
+        parts = text.split("/")
+        if len(parts) != 4 or not all(_NAME.match(p) for p in parts):
+            raise KeyError_(f"job key must be cluster/role/environment/name, not {text!r}")
+        return cls(*parts)
+
+    def __str__(self) -> str:
+        return f"{self.cluster}/{self.role}/{self.environment}/{self.name}"
+
+
+def parse_instances(text: str) -> set[int]:
+    """`0-2,5` -> {0, 1, 2, 5}."""
+    found: set[int] = set()
+    for part in text.split(","):
+        low, sep, high = part.partition("-")
+        try:
+            start, stop = int(low), int(high if sep else low)
+        except ValueError:
+            raise KeyError_(f"instances must look like 0-2,5, not {text!r}") from None
+        if start < 0 or stop < start:
+            raise KeyError_(f"bad instance range {part!r}")
+        found.update(range(start, stop + 1))
+    return found
+
+
+def split_key(text: str) -> tuple[JobKey, set[int] | None]:
+    """`cluster/role/env/name[/instances]`."""
+    parts = text.split("/")
+    if len(parts) == 5:
+        return JobKey.parse("/".join(parts[:4])), parse_instances(parts[4])
+    return JobKey.parse(text), None
+
+
+class ScheduleStatus(enum.StrEnum):
+    """Aurora's task states."""
+
+    PENDING = "PENDING"
+    ASSIGNED = "ASSIGNED"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    KILLING = "KILLING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+    LOST = "LOST"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (ScheduleStatus.FINISHED, ScheduleStatus.FAILED, ScheduleStatus.KILLED, ScheduleStatus.LOST)
+
+
+FROM_MESOS = {
+    TaskState.TASK_STAGING: ScheduleStatus.ASSIGNED, TaskState.TASK_STARTING: ScheduleStatus.STARTING,
+    TaskState.TASK_RUNNING: ScheduleStatus.RUNNING, TaskState.TASK_KILLING: ScheduleStatus.KILLING,
+    TaskState.TASK_FINISHED: ScheduleStatus.FINISHED, TaskState.TASK_FAILED: ScheduleStatus.FAILED,
+    TaskState.TASK_ERROR: ScheduleStatus.FAILED, TaskState.TASK_KILLED: ScheduleStatus.KILLED,
+}
+
+
+@dataclass
+class TaskEvent:
+    timestamp: float
+    status: str
+    message: str = ""
+
+
+@dataclass
+class TaskRecord:
+    task_id: str
+    job: str
+    instance: int
+    status: ScheduleStatus
+    agent_id: str = ""
+    host: str = ""
+    ports: dict[str, int] = field(default_factory=dict)
+    events: list[TaskEvent] = field(default_factory=list)
+    failure_count: int = 0  # failures of this instance before this task
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TaskRecord:
+        fields = dict(data)
+        fields["status"] = ScheduleStatus(fields["status"])
+        fields["events"] = [TaskEvent(**e) for e in fields.get("events", [])]
+        return cls(**fields)
+
+
+@dataclass
+class StoredJob:
+    """A job as the client described it, plus the instances an operator killed or finished."""
+
+    key: JobKey
+    description: dict[str, Any]
+    stopped: set[int] = field(default_factory=set)  # not to be (re)launched
+
+    @property
+    def instances(self) -> int:
+        return int(self.description.get("instances", 1))
+
+    @property
+    def service(self) -> bool:
+        return bool(self.description.get("service", False))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": str(self.key), "description": self.description, "stopped": sorted(self.stopped)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StoredJob:
+        return cls(JobKey.parse(data["key"]), data["description"], set(data.get("stopped", [])))

@@ -1,0 +1,252 @@
+"""The Aurora scheduler loop: keeps every job's instances running (or finished) through offers.
+
+Rules:
+- Instances `0..instances-1` each have at most one active task. An instance with none is
+  pending unless it is stopped: killed by an operator, or a non-service instance that finished
+  or failed `max_task_failures` times (-1: no limit). Services are relaunched whatever the exit.
+- A task record is written to the store before its launch is sent (a crash in between shows a
+  task the master does not know; reconciliation then reports it lost and it is relaunched).
+- Offers are declined with a filter when nothing is pending, and offers are suppressed until a
+  job or a restart needs them again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aurora_py.scheduler.model import FROM_MESOS, JobKey, ScheduleStatus, StoredJob, TaskEvent, TaskRecord
+from core.driver.types import CommandInfo, Filters, Offer, TaskInfo, TaskStatus
+from core.framework import Context
+from core.placement.constraints import Placement
+from core.placement.offers import Demand, OfferSpace, Rejection
+from core.store.base import Delete, Put
+
+log = logging.getLogger(__name__)
+MB = 1024 * 1024
+IDLE_REFUSE_SECONDS = 30.0
+BUSY_REFUSE_SECONDS = 1.0
+
+
+class JobError(Exception):
+    """A request the scheduler refuses; `code` is Aurora's response code."""
+
+    def __init__(self, code: str, message: str, http_status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.http_status = code, http_status
+
+
+class AuroraScheduler:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.jobs: dict[JobKey, StoredJob] = {}
+        self.tasks: dict[str, TaskRecord] = {}
+        self.framework_id = ""
+        self.suppressed = False
+
+    # -- state ---------------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        for key in await self.ctx.store.list("jobs/"):
+            entry = await self.ctx.store.get(key)
+            if entry is not None:
+                job = StoredJob.from_json(json.loads(entry.value))
+                self.jobs[job.key] = job
+        for key in await self.ctx.store.list("tasks/"):
+            entry = await self.ctx.store.get(key)
+            if entry is not None:
+                record = TaskRecord.from_json(json.loads(entry.value))
+                self.tasks[record.task_id] = record
+
+    async def _save_job(self, job: StoredJob) -> None:
+        await self.ctx.store.commit([Put(f"jobs/{job.key}", json.dumps(job.to_json()).encode())])
+
+    async def _save_task(self, record: TaskRecord) -> None:
+        await self.ctx.store.commit([Put(f"tasks/{record.task_id}", json.dumps(record.to_json()).encode())])
+
+    async def _forget_task(self, task_id: str) -> None:
+        self.tasks.pop(task_id, None)
+        await self.ctx.store.commit([Delete(f"tasks/{task_id}")])
+
+    def tasks_of(self, key: JobKey) -> list[TaskRecord]:
+        return sorted((t for t in self.tasks.values() if t.job == str(key)), key=lambda t: (t.instance, t.task_id))
+
+    def _active(self, key: JobKey, instance: int) -> TaskRecord | None:
+        for record in self.tasks.values():
+            if record.job == str(key) and record.instance == instance and not record.status.terminal:
+                return record
+        return None
+
+    def _latest(self, key: JobKey, instance: int) -> TaskRecord | None:
+        mine = [t for t in self.tasks.values() if t.job == str(key) and t.instance == instance]
+        return max(mine, key=lambda t: t.events[0].timestamp if t.events else 0.0, default=None)
+
+    def pending(self) -> list[tuple[StoredJob, int]]:
+        return [(job, i) for job in self.jobs.values() for i in range(job.instances)
+                if i not in job.stopped and self._active(job.key, i) is None]
+
+    # -- operations ----------------------------------------------------------------------------
+
+    async def create(self, description: dict[str, Any]) -> StoredJob:
+        key = JobKey.parse(str(description.get("key", "")))
+        if key in self.jobs:
+            raise JobError("INVALID_REQUEST", f"Job {key} already exists", 409)
+        job = StoredJob(key, description)
+        self.jobs[key] = job
+        await self._save_job(job)
+        await self._wake()
+        return job
+
+    def job(self, key: JobKey) -> StoredJob:
+        if key not in self.jobs:
+            raise JobError("INVALID_REQUEST", f"No jobs found for key {key}", 404)
+        return self.jobs[key]
+
+    async def kill(self, key: JobKey, instances: set[int] | None) -> list[int]:
+        job = self.job(key)
+        chosen = set(range(job.instances)) if instances is None else instances
+        job.stopped |= chosen
+        if instances is None or job.stopped >= set(range(job.instances)):
+            del self.jobs[key]
+            await self.ctx.store.commit([Delete(f"jobs/{key}")])
+        else:
+            await self._save_job(job)
+        for record in self.tasks_of(key):
+            if record.instance in chosen:
+                await self._kill_task(record)
+        for record in self.tasks_of(key):
+            if key not in self.jobs and record.status.terminal:
+                await self._forget_task(record.task_id)
+        return sorted(chosen)
+
+    async def restart(self, key: JobKey, instances: set[int] | None) -> list[int]:
+        job = self.job(key)
+        chosen = set(range(job.instances)) if instances is None else instances & set(range(job.instances))
+        job.stopped -= chosen
+        await self._save_job(job)
+        for record in self.tasks_of(key):
+            if record.instance in chosen:
+                await self._kill_task(record)
+        await self._wake()
+        return sorted(chosen)
+
+    async def _kill_task(self, record: TaskRecord) -> None:
+        if record.status.terminal:
+            return
+        record.status = ScheduleStatus.KILLING
+        record.events.append(TaskEvent(time.time(), "KILLING", "Killed by operator"))
+        await self._save_task(record)
+        await self.ctx.driver.kill(record.task_id, record.agent_id)
+
+    async def _wake(self) -> None:
+        if self.suppressed and self.pending():
+            self.suppressed = False
+            await self.ctx.driver.revive()
+
+    # -- events --------------------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        await self.ctx.driver.reconcile([(t.task_id, t.agent_id) for t in self.tasks.values()
+                                         if not t.status.terminal])
+
+    async def on_offers(self, offers: tuple[Offer, ...]) -> None:
+        pending = self.pending()
+        if not pending:
+            await self.ctx.driver.decline([o.id for o in offers], Filters(refuse_seconds=IDLE_REFUSE_SECONDS))
+            if not self.suppressed:
+                self.suppressed = True
+                await self.ctx.driver.suppress()
+            return
+        for offer in offers:
+            space = OfferSpace(offer.resources, Placement(offer.hostname, {a.name: a.value for a in offer.attributes}))
+            launches: list[TaskInfo] = []
+            still: list[tuple[StoredJob, int]] = []
+            for job, instance in pending:
+                task = job.description["task"]
+                res = task.get("resources", {})
+                names = list(job.description.get("ports", []))
+                demand = Demand(cpus=float(res.get("cpu", 0)), mem=float(res.get("ram", 0)) / MB,
+                                disk=float(res.get("disk", 0)) / MB, ports=tuple(0 for _ in names))
+                fit = space.fit(demand, [])
+                if isinstance(fit, Rejection):
+                    still.append((job, instance))
+                    continue
+                space.place(demand, fit)
+                launches.append(await self._prepare(job, instance, offer, demand, dict(zip(names, fit.host_ports,
+                                                                                        strict=True))))
+            pending = still
+            if launches:
+                await self.ctx.driver.accept([offer.id], launches, Filters(refuse_seconds=BUSY_REFUSE_SECONDS))
+            else:
+                await self.ctx.driver.decline([offer.id], Filters(refuse_seconds=BUSY_REFUSE_SECONDS))
+
+    async def _prepare(self, job: StoredJob, instance: int, offer: Offer, demand: Demand,
+                       ports: dict[str, int]) -> TaskInfo:
+        key = job.key
+        task_id = f"{key.role}-{key.environment}-{key.name}-{instance}-{uuid.uuid4().hex[:8]}"
+        previous = self._latest(key, instance)
+        failures = previous.failure_count + (previous.status is ScheduleStatus.FAILED) if previous else 0
+        for old in [t for t in self.tasks_of(key) if t.instance == instance and t.status.terminal]:
+            if old is not previous:
+                await self._forget_task(old.task_id)
+        record = TaskRecord(task_id, str(key), instance, ScheduleStatus.ASSIGNED, offer.agent_id, offer.hostname,
+                            ports, [TaskEvent(time.time(), "ASSIGNED")], failures)
+        self.tasks[task_id] = record
+        await self._save_task(record)
+        bindings: dict[str, Any] = {"mesos.instance": instance, "mesos.hostname": offer.hostname,
+                                    "thermos.task_id": task_id, "thermos.user": key.role}
+        bindings.update({f"thermos.ports[{name}]": port for name, port in ports.items()})
+        document = json.dumps({"task": job.description["task"], "bindings": bindings})
+        command = CommandInfo(value=f"exec {shlex.quote(sys.executable)} -m aurora_py.thermos",
+                              environment=(("THERMOS_TASK", document),))
+        grace = float(job.description["task"].get("finalization_wait", 30))
+        return TaskInfo(task_id=task_id, name=f"{key}/{instance}", agent_id=offer.agent_id,
+                        resources=demand.resources(list(ports.values())), command=command, kill_grace_period=grace,
+                        labels=(("aurora.job", str(key)), ("aurora.instance", str(instance))))
+
+    async def on_update(self, status: TaskStatus) -> None:
+        record = self.tasks.get(status.task_id)
+        if record is None:
+            return
+        new = FROM_MESOS.get(status.state, ScheduleStatus.LOST)
+        if new is record.status and not new.terminal:
+            return
+        if record.status.terminal:
+            return
+        if record.status is ScheduleStatus.KILLING and not new.terminal:
+            return
+        record.status = new
+        record.events.append(TaskEvent(status.timestamp, new.value, status.message))
+        key = JobKey.parse(record.job)
+        job = self.jobs.get(key)
+        if new.terminal and job is None:
+            await self._forget_task(record.task_id)
+            return
+        await self._save_task(record)
+        if new.terminal and job is not None and record.instance not in job.stopped:
+            await self._after_exit(job, record)
+            await self._wake()
+
+    async def _after_exit(self, job: StoredJob, record: TaskRecord) -> None:
+        if job.service:
+            return
+        limit = int(job.description.get("max_task_failures", 1))
+        failures = record.failure_count + (record.status is ScheduleStatus.FAILED)
+        if record.status is ScheduleStatus.FINISHED or (limit != -1 and failures >= limit):
+            job.stopped.add(record.instance)
+            await self._save_job(job)
+
+    # -- observation ---------------------------------------------------------------------------
+
+    def sandbox(self, record: TaskRecord) -> Path | None:
+        data = self.ctx.server.data_dir
+        for pattern in (f"agents/*/sandboxes/*/{record.task_id}", f"*/agents/*/sandboxes/*/{record.task_id}"):
+            for found in data.glob(pattern):
+                return found
+        return None
