@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from aurora_py.scheduler.model import JobKey, KeyError_, TaskRecord
+from aurora_py.scheduler.quota import Usage
 from aurora_py.scheduler.scheduler import AuroraScheduler, JobError
 from aurora_py.thermos.status import read as read_thermos
 
@@ -78,6 +79,8 @@ class AuroraApi:
             Route(key, self._guard(self.status), methods=["GET"]),
             Route(key + "/kill", self._guard(self.kill), methods=["POST"]),
             Route(key + "/restart", self._guard(self.restart), methods=["POST"]),
+            Route("/aurora/quota/{role}", self._guard(self.get_quota), methods=["GET"]),
+            Route("/aurora/quota/{role}", self._guard(self.set_quota), methods=["PUT"]),
         ]
 
     def _guard(self, handler: Handler) -> Handler:
@@ -162,3 +165,25 @@ class AuroraApi:
         key = self._key(request)
         restarted = await self._s.restart(key, await self._instances(request))
         return ok({"instances": restarted}, f"Restarting instances {restarted} of {key}")
+
+    async def get_quota(self, request: Request) -> JSONResponse:
+        role = request.path_params["role"]
+        quota = self._s.quotas.get(role, Usage())
+        used = self._s.consumption(role)
+        return ok({"role": role, "quota": quota.to_json(), "prodSharedConsumption": used.to_json()})
+
+    async def set_quota(self, request: Request) -> JSONResponse:
+        role = request.path_params["role"]
+        try:
+            data = json.loads(await request.body())
+        except ValueError:
+            return refused("the body is not JSON")
+        if not isinstance(data, dict):
+            return refused("the body must be an object with numCpus, ramMb, diskMb")
+        for name in ("numCpus", "ramMb", "diskMb"):
+            value = data.get(name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                return refused(f"{name}: must be a non-negative number")
+        quota = Usage.from_json(data)
+        await self._s.set_quota(role, quota)
+        return ok({"role": role, "quota": quota.to_json()}, f"Quota of {role} set to {quota.describe()}")

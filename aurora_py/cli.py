@@ -20,7 +20,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Aurora-compa
 job_app = typer.Typer(no_args_is_help=True, help="Create, inspect and control jobs.")
 task_app = typer.Typer(no_args_is_help=True, help="Look at the tasks of a job.")
 app.add_typer(job_app, name="job")
+quota_app = typer.Typer(no_args_is_help=True, help="Role quotas (cpu, ram, disk) for production jobs.")
 app.add_typer(task_app, name="task")
+app.add_typer(quota_app, name="quota")
 UrlOption = Annotated[str | None, typer.Option("--url", help="Scheduler URL [default: $TRIREME_URL or clusters.json].")]
 
 BindOption = Annotated[list[str] | None, typer.Option("--bind", help="Bind a template name: name=value. Repeatable.")]
@@ -163,6 +165,32 @@ def task_status(key: Annotated[str, typer.Argument(help="cluster/role/env/name[/
         for name, process in sorted((thermos.get("processes") or {}).items()):
             codes = [r["exit_code"] for r in process["runs"]]
             typer.echo(f"  process {name}: {process['state']}  runs {len(process['runs'])}  exit codes {codes}")
+
+
+@quota_app.command("get")
+def quota_get(where: Annotated[str, typer.Argument(help="cluster/role")], url: UrlOption = None) -> None:
+    """A role's quota and what its production jobs consume."""
+    cluster, _, role = where.partition("/")
+    result = call(scheduler_url(url, cluster), "GET", f"/aurora/quota/{role}")
+    sections = (("Allocated", "quota"), ("Production shared pool resources consumed", "prodSharedConsumption"))
+    for title, field in sections:
+        usage = result[field]
+        typer.echo(f"{title}:\n  CPU: {usage['numCpus']:g}\n  RAM: {usage['ramMb'] / 1024:g} GB"
+                   f"\n  Disk: {usage['diskMb'] / 1024:g} GB")
+
+
+@quota_app.command("set")
+def quota_set(
+    where: Annotated[str, typer.Argument(help="cluster/role")],
+    cpu: Annotated[float, typer.Option(help="CPU cores.")],
+    ram_mb: Annotated[float, typer.Option(help="RAM in MB.")],
+    disk_mb: Annotated[float, typer.Option(help="Disk in MB.")],
+    url: UrlOption = None,
+) -> None:
+    """(admin) Set a role's quota."""
+    cluster, _, role = where.partition("/")
+    call(scheduler_url(url, cluster), "PUT", f"/aurora/quota/{role}",
+         {"numCpus": cpu, "ramMb": ram_mb, "diskMb": disk_mb})
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aurora_py.scheduler.model import FROM_MESOS, JobKey, ScheduleStatus, StoredJob, TaskEvent, TaskRecord
+from aurora_py.scheduler.quota import Usage, is_production, job_usage, refusal
 from core.driver.types import CommandInfo, Filters, Offer, TaskInfo, TaskStatus
 from core.framework import Context
 from core.placement.constraints import Placement
@@ -49,6 +50,7 @@ class AuroraScheduler:
         self.tasks: dict[str, TaskRecord] = {}
         self.framework_id = ""
         self.suppressed = False
+        self.quotas: dict[str, Usage] = {}
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -58,6 +60,10 @@ class AuroraScheduler:
             if entry is not None:
                 job = StoredJob.from_json(json.loads(entry.value))
                 self.jobs[job.key] = job
+        for key in await self.ctx.store.list("quota/"):
+            entry = await self.ctx.store.get(key)
+            if entry is not None:
+                self.quotas[key.removeprefix("quota/")] = Usage.from_json(json.loads(entry.value))
         for key in await self.ctx.store.list("tasks/"):
             entry = await self.ctx.store.get(key)
             if entry is not None:
@@ -97,11 +103,28 @@ class AuroraScheduler:
         key = JobKey.parse(str(description.get("key", "")))
         if key in self.jobs:
             raise JobError("INVALID_REQUEST", f"Job {key} already exists", 409)
+        if is_production(description):
+            problem = refusal(key.role, self.quotas.get(key.role, Usage()), self.consumption(key.role),
+                              job_usage(description))
+            if problem:
+                raise JobError("INVALID_REQUEST", problem)
         job = StoredJob(key, description)
         self.jobs[key] = job
         await self._save_job(job)
         await self._wake()
         return job
+
+    def consumption(self, role: str) -> Usage:
+        """What the role's production jobs take against its quota."""
+        total = Usage()
+        for job in self.jobs.values():
+            if job.key.role == role and is_production(job.description):
+                total = total + job_usage(job.description)
+        return total
+
+    async def set_quota(self, role: str, quota: Usage) -> None:
+        self.quotas[role] = quota
+        await self.ctx.store.commit([Put(f"quota/{role}", json.dumps(quota.to_json()).encode())])
 
     def job(self, key: JobKey) -> StoredJob:
         if key not in self.jobs:

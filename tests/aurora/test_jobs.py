@@ -162,3 +162,25 @@ def test_cluster_found_in_clusters_json(server: ServerProcess, tmp_path: Path) -
     assert result.exit_code == 1
     assert "Unknown cluster 'elsewhere'" in result.output
     assert os.environ.get("AURORA_CONFIG_ROOT") is None
+
+
+def test_production_jobs_must_fit_the_role_quota(server: ServerProcess, tmp_path: Path) -> None:
+    prod = tmp_path / "prod.aurora"
+    prod.write_text(CONFIG.format(cmdline="sleep 1000", kind="Service", name="prod", instances=2, failures=1)
+                    .replace("task=task)", "task=task, production=True)"))
+    code, output = cli(server.url, "job", "create", "devcluster/www/test/prod", str(prod))
+    assert code == 1
+    assert "Insufficient resource quota for role www" in output and "requested cpu 0.2, ram 128 MB" in output
+    code, output = cli(server.url, "quota", "set", "devcluster/www", "--cpu", "0.3", "--ram-mb", "1024",
+                       "--disk-mb", "1024")
+    assert code == 0, output
+    assert cli(server.url, "job", "create", "devcluster/www/test/prod", str(prod))[0] == 0
+    code, output = cli(server.url, "quota", "get", "devcluster/www")
+    assert code == 0 and "CPU: 0.3" in output and "CPU: 0.2" in output
+    again = tmp_path / "prod2.aurora"
+    again.write_text(prod.read_text().replace("name='prod'", "name='prod2'"))
+    code, output = cli(server.url, "job", "create", "devcluster/www/test/prod2", str(again))
+    assert code == 1
+    assert "remaining cpu 0.1" in output
+    plain = write(tmp_path, "dev", "sleep 1000", instances=2)  # non-production: no quota needed
+    assert cli(server.url, "job", "create", "devcluster/www/test/dev", str(plain))[0] == 0
