@@ -79,6 +79,7 @@ class AuroraApi:
             Route(key, self._guard(self.status), methods=["GET"]),
             Route(key + "/kill", self._guard(self.kill), methods=["POST"]),
             Route(key + "/restart", self._guard(self.restart), methods=["POST"]),
+            Route("/aurora/services", self._guard(self.services), methods=["GET"]),
             Route("/aurora/quota/{role}", self._guard(self.get_quota), methods=["GET"]),
             Route("/aurora/quota/{role}", self._guard(self.set_quota), methods=["PUT"]),
         ]
@@ -187,3 +188,7 @@ class AuroraApi:
         quota = Usage.from_json(data)
         await self._s.set_quota(role, quota)
         return ok({"role": role, "quota": quota.to_json()}, f"Quota of {role} set to {quota.describe()}")
+
+    async def services(self, request: Request) -> JSONResponse:
+        """What Aurora gives the service catalog, in Marathon's /v2/apps?embed=apps.tasks shape."""
+        return JSONResponse({"apps": await self._s.services()})

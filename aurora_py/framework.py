@@ -37,6 +37,7 @@ class AuroraFramework:
     async def run(self, ctx: Context) -> None:
         scheduler = AuroraScheduler(ctx)
         await scheduler.load()
+        ctx.services.register("aurora", scheduler.services)
         entry = await ctx.store.get(FRAMEWORK_ID_KEY)
         saved_id = entry.value.decode() if entry is not None else ""
         info = FrameworkInfo(name="aurora", id=saved_id, failover_timeout=FAILOVER_TIMEOUT)

@@ -124,6 +124,7 @@ class StoredJob:
     key: JobKey
     description: dict[str, Any]
     stopped: set[int] = field(default_factory=set)  # not to be (re)launched
+    service_port: int | None = None  # for announced jobs: the load balancer's port
 
     @property
     def instances(self) -> int:
@@ -134,8 +135,10 @@ class StoredJob:
         return bool(self.description.get("service", False))
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": str(self.key), "description": self.description, "stopped": sorted(self.stopped)}
+        return {"key": str(self.key), "description": self.description, "stopped": sorted(self.stopped),
+                "service_port": self.service_port}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StoredJob:
-        return cls(JobKey.parse(data["key"]), data["description"], set(data.get("stopped", [])))
+        return cls(JobKey.parse(data["key"]), data["description"], set(data.get("stopped", [])),
+                   data.get("service_port"))

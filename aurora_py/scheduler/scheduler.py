@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from aurora_py.scheduler.announce import app_json, free_service_port
 from aurora_py.scheduler.model import FROM_MESOS, JobKey, ScheduleStatus, StoredJob, TaskEvent, TaskRecord
 from aurora_py.scheduler.quota import Usage, is_production, job_usage, refusal
 from core.driver.types import CommandInfo, Filters, Offer, TaskInfo, TaskStatus
@@ -109,6 +110,10 @@ class AuroraScheduler:
             if problem:
                 raise JobError("INVALID_REQUEST", problem)
         job = StoredJob(key, description)
+        if description.get("announce"):
+            job.service_port = free_service_port(list(self.jobs.values()))
+            if job.service_port is None:
+                raise JobError("INVALID_REQUEST", "no free service port in 21000-21999 for the announced job")
         self.jobs[key] = job
         await self._save_job(job)
         await self._wake()
@@ -246,6 +251,7 @@ class AuroraScheduler:
             return
         record.status = new
         record.events.append(TaskEvent(status.timestamp, new.value, status.message))
+        self._publish(record)
         key = JobKey.parse(record.job)
         job = self.jobs.get(key)
         if new.terminal and job is None:
@@ -264,6 +270,15 @@ class AuroraScheduler:
         if record.status is ScheduleStatus.FINISHED or (limit != -1 and failures >= limit):
             job.stopped.add(record.instance)
             await self._save_job(job)
+
+    async def services(self) -> list[dict[str, Any]]:
+        """The service catalog provider: announced jobs as Marathon-shaped apps."""
+        return [app_json(job, self.tasks_of(job.key)) for job in sorted(self.jobs.values(), key=lambda j: j.key)
+                if job.description.get("announce") and job.service_port is not None]
+
+    def _publish(self, record: TaskRecord) -> None:
+        self.ctx.events.publish("status_update_event", {"taskId": record.task_id, "appId": record.job,
+                                                        "taskStatus": record.status.value}, source="aurora")
 
     # -- observation ---------------------------------------------------------------------------
 

@@ -184,3 +184,30 @@ def test_production_jobs_must_fit_the_role_quota(server: ServerProcess, tmp_path
     assert "remaining cpu 0.1" in output
     plain = write(tmp_path, "dev", "sleep 1000", instances=2)  # non-production: no quota needed
     assert cli(server.url, "job", "create", "devcluster/www/test/dev", str(plain))[0] == 0
+
+
+def test_announced_service_is_in_the_catalog(server: ServerProcess, tmp_path: Path) -> None:
+    config = tmp_path / "web.aurora"
+    config.write_text(CONFIG.format(cmdline="exec python3 -m http.server {{thermos.ports[http]}}", kind="Service",
+                                    name="web", instances=1, failures=1)
+                      .replace("task=task)", "task=task, announce=Announcer())"))
+    assert cli(server.url, "job", "create", "devcluster/www/test/web", str(config))[0] == 0
+    wait_until(lambda: statuses(server, "web") == ["RUNNING"], timeout=90, what="web running")
+    found = job(server, "web")
+    assert found is not None
+    port = found["tasks"][0]["ports"]["http"]
+    assert 31000 <= port <= 31099
+
+    def serving() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+    wait_until(serving, timeout=60, what="the task serves on its named port")
+    with server.client() as http:
+        apps = http.get("/aurora/services").json()["apps"]
+    assert [a["id"] for a in apps] == ["/aurora/www/test/web"]
+    service_port = apps[0]["portDefinitions"][0]["port"]
+    assert 21000 <= service_port <= 21999
+    assert apps[0]["labels"]["HAPROXY_0_PORT"] == str(service_port)
+    assert [(t["host"], t["ports"]) for t in apps[0]["tasks"]] == [(found["tasks"][0]["host"], [port])]
