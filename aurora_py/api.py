@@ -79,6 +79,7 @@ class AuroraApi:
             Route(key, self._guard(self.status), methods=["GET"]),
             Route(key + "/kill", self._guard(self.kill), methods=["POST"]),
             Route(key + "/restart", self._guard(self.restart), methods=["POST"]),
+            Route(key + "/cron/start", self._guard(self.cron_start), methods=["POST"]),
             Route("/aurora/services", self._guard(self.services), methods=["GET"]),
             Route("/aurora/quota/{role}", self._guard(self.get_quota), methods=["GET"]),
             Route("/aurora/quota/{role}", self._guard(self.set_quota), methods=["PUT"]),
@@ -192,3 +193,7 @@ class AuroraApi:
     async def services(self, request: Request) -> JSONResponse:
         """What Aurora gives the service catalog, in Marathon's /v2/apps?embed=apps.tasks shape."""
         return JSONResponse({"apps": await self._s.services()})
+
+    async def cron_start(self, request: Request) -> JSONResponse:
+        key = self._key(request)
+        return ok({"key": str(key)}, await self._s.cron_start(key))

@@ -23,6 +23,8 @@ app.add_typer(job_app, name="job")
 quota_app = typer.Typer(no_args_is_help=True, help="Role quotas (cpu, ram, disk) for production jobs.")
 app.add_typer(task_app, name="task")
 app.add_typer(quota_app, name="quota")
+cron_app = typer.Typer(no_args_is_help=True, help="Cron jobs.")
+app.add_typer(cron_app, name="cron")
 UrlOption = Annotated[str | None, typer.Option("--url", help="Scheduler URL [default: $TRIREME_URL or clusters.json].")]
 
 BindOption = Annotated[list[str] | None, typer.Option("--bind", help="Bind a template name: name=value. Repeatable.")]
@@ -191,6 +193,14 @@ def quota_set(
     cluster, _, role = where.partition("/")
     call(scheduler_url(url, cluster), "PUT", f"/aurora/quota/{role}",
          {"numCpus": cpu, "ramMb": ram_mb, "diskMb": disk_mb})
+
+
+@cron_app.command("start")
+def cron_start(key: Annotated[str, typer.Argument(help="cluster/role/environment/name")],
+               url: UrlOption = None) -> None:
+    """Run a cron job now (its collision policy applies)."""
+    job_key, _ = _target(key)
+    call(scheduler_url(url, job_key.split("/")[0]), "POST", f"{_path(job_key)}/cron/start", {})
 
 
 def main() -> None:

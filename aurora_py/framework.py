@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 import typer
@@ -17,6 +19,7 @@ from core.store.base import Put
 log = logging.getLogger(__name__)
 FAILOVER_TIMEOUT = 604800.0  # a week, as Aurora's scheduler registers
 FRAMEWORK_ID_KEY = "framework_id"
+CRON_TICK_SECONDS = 0.5
 
 
 class AuroraFramework:
@@ -41,6 +44,24 @@ class AuroraFramework:
         entry = await ctx.store.get(FRAMEWORK_ID_KEY)
         saved_id = entry.value.decode() if entry is not None else ""
         info = FrameworkInfo(name="aurora", id=saved_id, failover_timeout=FAILOVER_TIMEOUT)
+        ticker = asyncio.create_task(self._cron_ticks(scheduler))
+        try:
+            await self._serve(ctx, scheduler, info, saved_id)
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    async def _cron_ticks(self, scheduler: AuroraScheduler) -> None:
+        while True:
+            await asyncio.sleep(CRON_TICK_SECONDS)
+            if self.api.scheduler is not None:
+                try:
+                    await scheduler.fire_due_crons()
+                except Exception:
+                    log.exception("cron tick failed")
+
+    async def _serve(self, ctx: Context, scheduler: AuroraScheduler, info: FrameworkInfo, saved_id: str) -> None:
         async for event in ctx.driver.subscribe(info):
             if isinstance(event, Subscribed):
                 scheduler.framework_id = event.framework_id

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from aurora_py.scheduler import cron
 from aurora_py.scheduler.announce import app_json, free_service_port
 from aurora_py.scheduler.model import FROM_MESOS, JobKey, ScheduleStatus, StoredJob, TaskEvent, TaskRecord
 from aurora_py.scheduler.quota import Usage, is_production, job_usage, refusal
@@ -28,6 +29,7 @@ from core.driver.types import CommandInfo, Filters, Offer, TaskInfo, TaskStatus
 from core.framework import Context
 from core.placement.constraints import Placement
 from core.placement.offers import Demand, OfferSpace, Rejection
+from core.schedule.cron import CronCursor
 from core.store.base import Delete, Put
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class AuroraScheduler:
         self.framework_id = ""
         self.suppressed = False
         self.quotas: dict[str, Usage] = {}
+        self.cron_cursors: dict[JobKey, CronCursor] = {}
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -110,6 +113,13 @@ class AuroraScheduler:
             if problem:
                 raise JobError("INVALID_REQUEST", problem)
         job = StoredJob(key, description)
+        if description.get("cron_schedule"):
+            schedule = cron.parse(str(description["cron_schedule"]))
+            if isinstance(schedule, str):
+                raise JobError("INVALID_REQUEST", schedule)
+            if description.get("cron_collision_policy", "KILL_EXISTING") not in ("KILL_EXISTING", "CANCEL_NEW"):
+                raise JobError("INVALID_REQUEST", "cron_collision_policy: must be KILL_EXISTING or CANCEL_NEW")
+            job.stopped = set(range(job.instances))  # nothing runs until the schedule fires
         if description.get("announce"):
             job.service_port = free_service_port(list(self.jobs.values()))
             if job.service_port is None:
@@ -163,6 +173,34 @@ class AuroraScheduler:
                 await self._kill_task(record)
         await self._wake()
         return sorted(chosen)
+
+    async def cron_start(self, key: JobKey) -> str:
+        """Start a cron job's run now, following its collision policy."""
+        job = self.job(key)
+        active = [t for t in self.tasks_of(key) if not t.status.terminal]
+        if active and job.description.get("cron_collision_policy") == "CANCEL_NEW":
+            return f"Run of {key} cancelled: the previous run is still active (CANCEL_NEW)"
+        for record in active:
+            await self._kill_task(record)
+        job.stopped = set()
+        await self._save_job(job)
+        await self._wake()
+        return f"Cron run of {key} started" + (f", {len(active)} task(s) of the previous run killed" if active else "")
+
+    async def fire_due_crons(self) -> None:
+        now = time.time()
+        for job in list(self.jobs.values()):
+            text = job.description.get("cron_schedule")
+            if not text:
+                continue
+            cursor = self.cron_cursors.get(job.key) or cron.cursor(str(text))
+            if cursor is None:
+                continue
+            self.cron_cursors[job.key] = cursor
+            due = cursor.peek()
+            if due is not None and due <= now:
+                cursor.skip_through(now)
+                log.info("%s", await self.cron_start(job.key))
 
     async def _kill_task(self, record: TaskRecord) -> None:
         if record.status.terminal:

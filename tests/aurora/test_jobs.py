@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from aurora_py.cli import app
 from tests.conftest import StartServer
 from tests.support.server import ServerProcess, wait_until
 
-AGENT = ("--agent-resources", "cpus:4;mem:2048;disk:10000;ports:[31000-31099]")
+# Other suites on this machine run tasks on 31000+: a random range makes a port clash unlikely
+PORT_BASE = random.randrange(40000, 49000, 100)
+AGENT = ("--agent-resources", f"cpus:4;mem:2048;disk:10000;ports:[{PORT_BASE}-{PORT_BASE + 99}]")
 CONFIG = """\
 main = Process(name='main', cmdline='{cmdline}')
 task = Task(processes=[main], resources=Resources(cpu=0.1, ram=64*MB, disk=16*MB))
@@ -196,7 +199,7 @@ def test_announced_service_is_in_the_catalog(server: ServerProcess, tmp_path: Pa
     found = job(server, "web")
     assert found is not None
     port = found["tasks"][0]["ports"]["http"]
-    assert 31000 <= port <= 31099
+    assert PORT_BASE <= port <= PORT_BASE + 99
 
     def serving() -> bool:
         try:
@@ -211,3 +214,28 @@ def test_announced_service_is_in_the_catalog(server: ServerProcess, tmp_path: Pa
     assert 21000 <= service_port <= 21999
     assert apps[0]["labels"]["HAPROXY_0_PORT"] == str(service_port)
     assert [(t["host"], t["ports"]) for t in apps[0]["tasks"]] == [(found["tasks"][0]["host"], [port])]
+
+
+def test_cron_job_runs_on_its_schedule_and_collision_policies(server: ServerProcess, tmp_path: Path) -> None:
+    cron = tmp_path / "tick.aurora"
+    cron.write_text(CONFIG.format(cmdline="echo tick", kind="Job", name="tick", instances=1, failures=1)
+                    .replace("task=task)", "task=task, cron_schedule='* * * * * */2')"))
+    assert cli(server.url, "job", "create", "devcluster/www/test/tick", str(cron))[0] == 0
+    wait_until(lambda: "FINISHED" in statuses(server, "tick"), timeout=90, what="a scheduled run finished")
+
+    slow = tmp_path / "slow.aurora"
+    slow.write_text(CONFIG.format(cmdline="sleep 1000", kind="Job", name="slow", instances=1, failures=1)
+                    .replace("task=task)", "task=task, cron_schedule='0 0 1 1 *', cron_collision_policy='CANCEL_NEW')"))
+    assert cli(server.url, "job", "create", "devcluster/www/test/slow", str(slow))[0] == 0
+    assert statuses(server, "slow") == []  # nothing runs before the schedule fires
+    code, output = cli(server.url, "cron", "start", "devcluster/www/test/slow")
+    assert code == 0, output
+    wait_until(lambda: statuses(server, "slow") == ["RUNNING"], timeout=90, what="cron run running")
+    code, output = cli(server.url, "cron", "start", "devcluster/www/test/slow")
+    assert code == 0 and "cancelled" in output
+    assert statuses(server, "slow") == ["RUNNING"]
+
+    bad = tmp_path / "bad.aurora"
+    bad.write_text(cron.read_text().replace("'* * * * * */2'", "'every day'").replace("name='tick'", "name='bad'"))
+    code, output = cli(server.url, "job", "create", "devcluster/www/test/bad", str(bad))
+    assert code == 1 and "cron_schedule" in output
