@@ -9,21 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import StartServer
 from tests.marathon.conftest import deployed
-from tests.support.server import REPO, free_port, wait_until
+from tests.support.server import REPO, free_port, serves, wait_until
 
 pytestmark = pytest.mark.skipif(not Path("/usr/sbin/haproxy").exists(), reason="haproxy is not installed")
 
-
-def serves(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_render_prints_a_config(start_server: StartServer) -> None:
