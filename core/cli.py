@@ -44,6 +44,14 @@ def serve(
         help='Attributes, e.g. "rack:r1;zone:a". Repeat to give agent i the i-th; the last repeats.')] = None,
     store: Annotated[str, typer.Option(help="State backend: sqlite (in the data dir) or memory.")] = "sqlite",
     offer_timeout: Annotated[float, typer.Option(help="Seconds before an unused offer is rescinded.")] = 30.0,
+    haproxy: Annotated[bool, typer.Option("--haproxy", help="Run HAProxy for every load-balanced app.")] = False,
+    haproxy_config: Annotated[Path | None, typer.Option(help="HAProxy config path [DATA_DIR/haproxy/haproxy.cfg].")]
+    = None,
+    haproxy_bin: Annotated[str | None, typer.Option(help="The haproxy binary [from PATH].")] = None,
+    haproxy_group: Annotated[list[str] | None, typer.Option(help="HAPROXY_GROUP values to serve [external].")]
+    = None,
+    haproxy_stats_port: Annotated[int, typer.Option(help="HAProxy stats page and /metrics port.")] = 9090,
+    haproxy_http_port: Annotated[int, typer.Option(help="HAProxy's shared port for HAPROXY_n_VHOST apps.")] = 80,
     kill_tasks_on_exit: Annotated[bool, typer.Option(
         help="Kill every task when the server stops (default: leave them for the next server to adopt).")] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
@@ -75,6 +83,12 @@ def serve(
                               master=MasterConfig(offer_timeout=offer_timeout)),
         kill_tasks_on_exit=kill_tasks_on_exit,
     )
+    if haproxy:
+        from core.discovery.balancer import BalancerConfig
+
+        config.haproxy = BalancerConfig(
+            (haproxy_config or config.data_dir / "haproxy" / "haproxy.cfg").resolve(),
+            tuple(haproxy_group or ["external"]), haproxy_bin, haproxy_stats_port, haproxy_http_port)
     server = Server(config, frameworks())
     uvicorn.run(server.app, host=host, port=port, log_level=log_level.lower(), access_log=False,
                 timeout_graceful_shutdown=5)
@@ -91,6 +105,9 @@ def frameworks() -> list[Framework]:
 
 
 def main() -> None:
+    from core.discovery.cli import lb
+
+    app.add_typer(lb, name="lb")
     for fw in frameworks():
         app.add_typer(fw.cli(), name=fw.name)
     app()

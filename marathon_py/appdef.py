@@ -26,6 +26,10 @@ DEFAULTS: App = {
     "unreachableStrategy": {"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0},
     "killSelection": "YOUNGEST_FIRST", "requirePorts": False,
 }
+READINESS_DEFAULTS: dict[str, Any] = {
+    "name": "readinessCheck", "protocol": "HTTP", "path": "/", "portName": "http", "intervalSeconds": 30,
+    "timeoutSeconds": 10, "httpStatusCodesForReady": [200], "preserveLastResponse": False,
+}
 # one path segment: lowercase letters, digits, dashes and dots, not starting or ending with a dash/dot
 SEGMENT = re.compile(r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])$")
 CONSTRAINT_OPERATORS = ("UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS")
@@ -57,6 +61,15 @@ SCHEMA: dict[str, Any] = {
         "ports": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 65535}},
         "requirePorts": {"type": "boolean"},
         "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "readinessChecks": {"type": "array", "maxItems": 1, "items": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "protocol": {"enum": ["HTTP", "HTTPS"]},
+                           "path": {"type": "string"}, "portName": {"type": "string"},
+                           "intervalSeconds": {"type": "number", "exclusiveMinimum": 0},
+                           "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0},
+                           "httpStatusCodesForReady": {"type": "array", "minItems": 1, "items": {
+                               "type": "integer", "minimum": 100, "maximum": 599}},
+                           "preserveLastResponse": {"type": "boolean"}}}},
         "healthChecks": {"type": "array", "items": {
             "type": "object",
             "properties": {"protocol": {"enum": list(HEALTH_PROTOCOLS)}, "path": {"type": "string"},
@@ -190,6 +203,14 @@ def normalize(raw: Any, app_id: str | None = None) -> App:
             details.append((f"/healthChecks({i})", "COMMAND health checks need a command"))
         if check["timeoutSeconds"] >= check["intervalSeconds"] > 0:
             details.append((f"/healthChecks({i})", "timeoutSeconds must be smaller than intervalSeconds"))
+    port_names = [p.get("name") for p in app["portDefinitions"]]
+    for i, check in enumerate(app["readinessChecks"]):
+        app["readinessChecks"][i] = check = {**READINESS_DEFAULTS, **check}
+        if check["portName"] not in port_names:
+            details.append((f"/readinessChecks({i})/portName",
+                            f"no port definition is named '{check['portName']}'"))
+        if check["timeoutSeconds"] >= check["intervalSeconds"]:
+            details.append((f"/readinessChecks({i})", "timeoutSeconds must be smaller than intervalSeconds"))
     for i, dep in enumerate(app["dependencies"]):
         app["dependencies"][i] = canonical_id(dep, app["id"].rsplit("/", 1)[0] or "/")
     if details:

@@ -73,7 +73,8 @@ def watch(url: str, deployment_id: str, timeout: float = 600.0) -> None:
             queue = call(url, "GET", "/v2/queue")["queue"]
             for entry in queue:
                 if entry["app"]["id"] in dep["affectedApps"]:
-                    reasons = entry["processedOffersSummary"]["rejectSummaryLastOffers"]
+                    funnel = entry["processedOffersSummary"]["rejectSummaryLastOffers"]
+                    reasons = [r for r in funnel if r["declined"]]
                     if reasons:
                         why = ", ".join(f"{r['reason']} x{r['declined']}" for r in reasons)
                         progress.update(bar, description=f"{deployment_id}: waiting, offers declined: {why}")

@@ -52,11 +52,17 @@ class MarathonFramework:
         await self._groups.load()
         assert self._system is not None
         self._system.server = ctx.server
+        scheduler.data_dir = ctx.server.data_dir
         self.scheduler = scheduler
         ctx.services.register("marathon", self._service_apps)
+        scheduler.drain_seconds = lambda: ctx.services.drain_seconds
         await scheduler.run(ctx.driver)
 
     async def _service_apps(self) -> list[dict[str, Any]]:
         """Apps with their tasks, in `/v2/apps?embed=apps.tasks` shape, for service discovery."""
         assert self._apps is not None
-        return [self._apps.render(app, {"apps.tasks"}) for app in self._placeholder.apps.values()]
+        killing = {i.task_id for i in self._placeholder.instances.values() if i.killing}
+        apps = [self._apps.render(app, {"apps.tasks"}) for app in self._placeholder.apps.values()]
+        for app in apps:  # tasks on their way out are drained first
+            app["tasks"] = [t for t in app["tasks"] if t["id"] not in killing]
+        return apps

@@ -46,6 +46,7 @@ class Instance:
     health: list[dict[str, Any]] = field(default_factory=list)  # healthCheckResults
     killing: bool = False
     attributes: dict[str, str] = field(default_factory=dict)  # of its agent, for constraints
+    ready_checks: list[int] = field(default_factory=list)  # indexes of the readiness checks it passed
 
     @property
     def task_state(self) -> TaskState:
@@ -62,6 +63,10 @@ class Instance:
         if not has_checks:
             return True
         return bool(self.health) and all(r.get("alive") for r in self.health)
+
+    def serving(self, has_checks: bool, readiness_checks: int) -> bool:
+        """Counts toward a deployment's capacity: healthy and past every readiness check."""
+        return self.healthy(has_checks) and len(self.ready_checks) >= readiness_checks
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,7 +3,8 @@
 Rules (Marathon's, for rolling changes): with n = instances,
 - at most ceil(n * (1 + maximumOverCapacity)) tasks may exist during a change;
 - old-version tasks are killed only while at least ceil(n * minimumHealthCapacity) tasks stay
-  healthy (running, and passing health checks where the app has them), counting new ones;
+  healthy (running, passing health checks where the app has them, and past its readiness
+  checks), counting new ones;
 - if neither launching nor killing is possible and no new task is still on its way to healthy,
   one old task is killed anyway so that a change always progresses (e.g. minimumHealthCapacity 1
   with maximumOverCapacity 0);
@@ -36,6 +37,7 @@ def plan_app(app: App | None, instances: list[Instance]) -> AppChanges:
     n = int(app["instances"])
     version = app["versionInfo"]["lastConfigChangeAt"]
     has_checks = bool(app["healthChecks"])
+    readiness = len(app["readinessChecks"])
     new = [i for i in live if i.version == version]
     old = [i for i in live if i.version != version]
     if not old:
@@ -50,15 +52,15 @@ def plan_app(app: App | None, instances: list[Instance]) -> AppChanges:
     if surplus_new:
         changes.kill.extend(i.task_id for i in pick_to_kill(new, surplus_new, app["killSelection"]))
     changes.launch = max(0, min(n - len(new), max_total - len(live)))
-    healthy = sum(1 for i in live if i.healthy(has_checks))
+    healthy = sum(1 for i in live if i.serving(has_checks, readiness))
     # old tasks that are not healthy never count toward capacity: they may go at once
-    for inst in sorted(old, key=lambda i: i.healthy(has_checks)):
-        if not inst.healthy(has_checks):
+    for inst in sorted(old, key=lambda i: i.serving(has_checks, readiness)):
+        if not inst.serving(has_checks, readiness):
             changes.kill.append(inst.task_id)
         elif healthy - 1 >= min_healthy:
             changes.kill.append(inst.task_id)
             healthy -= 1
-    if changes.empty and old and all(i.healthy(has_checks) for i in new):
+    if changes.empty and old and all(i.serving(has_checks, readiness) for i in new):
         # no room to launch and no new task on its way to healthy: only a kill can make room
         changes.kill.append(pick_to_kill(old, 1, app["killSelection"])[0].task_id)
     return changes

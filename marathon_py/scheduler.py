@@ -9,12 +9,11 @@ Deployments finish when their apps have converged.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.driver.base import Driver
@@ -32,11 +31,13 @@ from core.driver.types import (
     Update,
 )
 from core.events import EventBus
-from core.health.checks import CheckSpec, CheckState, HealthMonitor
-from core.placement.constraints import Placement, satisfies
+from core.placement.constraints import Placement
+from core.placement.offers import OfferSpace, Rejection
 from core.resources import Resources
 from marathon_py.appdef import App
+from marathon_py.checks import TaskChecks
 from marathon_py.instances import Instance, iso_now, task_id_for
+from marathon_py.offers import OfferStats, demand_of
 from marathon_py.plan import plan_app
 from marathon_py.repository import Repository
 
@@ -62,15 +63,6 @@ class LaunchDelay:
         return max(0.0, self.until - time.monotonic())
 
 
-@dataclass
-class OfferStats:
-    """Why offers were declined for an app, as Marathon's processedOffersSummary reports."""
-
-    processed: int = 0
-    unused: int = 0
-    last_reasons: dict[str, int] = field(default_factory=dict)
-
-
 class MarathonScheduler:
     def __init__(self, repo: Repository, events: EventBus) -> None:
         self.repo = repo
@@ -84,11 +76,15 @@ class MarathonScheduler:
         self.driver: Driver | None = None
         self.framework_id = ""
         self.ready = asyncio.Event()
-        self._monitors: dict[str, list[HealthMonitor]] = {}
+        self.checks = TaskChecks(lambda: self.events, lambda: self.apps, lambda: self.instances, self._checked,
+                                 self._background_kill, lambda inst: self.repo.stage_instance(inst),
+                                 self._sandbox_of)
+        self.data_dir: Path | None = None  # the server's, where the embedded agents keep sandboxes
         self._pending: dict[str, int] = {}  # app id -> tasks to launch
         self._suppressed = False
         self._converge_scheduled = False
         self.on_change: list[Callable[[], None]] = []
+        self.drain_seconds: Callable[[], float] = lambda: 0.0
         self._background: set[asyncio.Future[None]] = set()
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -114,9 +110,7 @@ class MarathonScheduler:
                     await self._update(event.status)
         finally:
             ticker.cancel()
-            for monitors in self._monitors.values():
-                for monitor in monitors:
-                    monitor.stop()
+            self.checks.stop_all()
 
     async def _subscribed(self, framework_id: str) -> None:
         if framework_id != self.framework_id:
@@ -161,7 +155,7 @@ class MarathonScheduler:
                 continue
             changes = plan_app(self.apps.get(app_id), by_app.get(app_id, []))
             for task_id in changes.kill:
-                await self._kill(task_id)
+                self._background_kill(task_id)
             if changes.launch:
                 self._pending[app_id] = changes.launch
         await self._finish_deployments(by_app)
@@ -193,10 +187,22 @@ class MarathonScheduler:
     async def _kill(self, task_id: str) -> None:
         inst = self.instances[task_id]
         inst.killing = True
+        drain = self.drain_seconds() if inst.state == TaskState.TASK_RUNNING.value else 0.0
+        if drain > 0:  # leave the load balancer first: in-flight requests finish, no new ones come
+            self.events.publish("instance_changed_event", {"instanceId": task_id, "appId": inst.app_id,
+                                                           "condition": "Killing", "timestamp": iso_now()}, "marathon")
+            await asyncio.sleep(drain)
         app = self.apps.get(inst.app_id)
         grace = app.get("taskKillGracePeriodSeconds") if app else None
         assert self.driver is not None
         await self.driver.kill(task_id, inst.agent_id, None if grace is None else float(grace))
+
+    def _background_kill(self, task_id: str) -> None:
+        """Kills may wait for draining: they must not hold up planning."""
+        self.instances[task_id].killing = True
+        job = asyncio.ensure_future(self._kill(task_id))
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
 
     async def _finish_deployments(self, by_app: dict[str, list[Instance]]) -> None:
         """Advance each deployment past the steps whose apps have converged; finish it when
@@ -228,9 +234,9 @@ class MarathonScheduler:
         if app is None:
             return not live
         version = app["versionInfo"]["lastConfigChangeAt"]
-        has_checks = bool(app["healthChecks"])
+        has_checks, readiness = bool(app["healthChecks"]), len(app["readinessChecks"])
         return (len(live) == app["instances"]
-                and all(i.version == version and i.healthy(has_checks) and not i.killing for i in live))
+                and all(i.version == version and i.serving(has_checks, readiness) and not i.killing for i in live))
 
     # ---- offers ------------------------------------------------------------------------------
 
@@ -245,52 +251,32 @@ class MarathonScheduler:
                 await self.driver.decline([offer.id], Filters(refuse_seconds=DECLINE_SECONDS))
 
     def _match(self, offer: Offer) -> list[TaskInfo]:
-        remaining = offer.resources
+        space = OfferSpace(offer.resources, Placement(offer.hostname, {a.name: a.value for a in offer.attributes}))
         launches: list[TaskInfo] = []
-        free_ports = offer.resources.port_list()
         for app_id in sorted(self._pending):
             app = self.apps.get(app_id)
             if app is None or not self._launchable(app_id):
                 continue
             stats = self.offer_stats.setdefault(app_id, OfferStats())
+            demand = demand_of(app)
+            placed = [Placement(i.host, i.attributes) for i in self.instances.values()
+                      if i.app_id == app_id and i.active and not i.killing]
+            used = False
             while self._pending.get(app_id, 0) > 0:
-                stats.processed += 1
-                need = Resources.of(app["cpus"], app["mem"], app["disk"])
-                reason = self._unfit(app, remaining, need, free_ports, offer)
-                if reason is not None:
-                    stats.unused += 1
-                    stats.last_reasons[reason] = stats.last_reasons.get(reason, 0) + 1
+                fit = space.fit(demand, placed, group=app_id)
+                if isinstance(fit, Rejection):
+                    if not used:
+                        stats.record(fit.shortfall)
                     break
-                if app["requirePorts"]:
-                    host_ports = [p["port"] for p in app["portDefinitions"]]
-                else:
-                    host_ports = free_ports[:len(app["portDefinitions"])]
-                free_ports = [p for p in free_ports if p not in host_ports]
-                task = self._task_info(app, offer, host_ports)
-                remaining = remaining - task.resources
-                launches.append(task)
+                space.place(demand, fit, group=app_id)
+                launches.append(self._task_info(app, offer, list(fit.host_ports)))
                 self._pending[app_id] -= 1
+                used = True
+            if used:
+                stats.record(None)
+            if not self._pending.get(app_id):  # left the queue: the next stay starts a fresh summary
+                self.offer_stats.pop(app_id, None)
         return launches
-
-    def _unfit(self, app: App, remaining: Resources, need: Resources, free_ports: list[int],
-               offer: Offer) -> str | None:
-        for name in ("cpus", "mem", "disk"):
-            if need.scalars.get(name, 0.0) > remaining.scalars.get(name, 0.0) + 1e-9:
-                return "Insufficient" + name.capitalize()
-        wanted = [p["port"] for p in app["portDefinitions"]]
-        if app["requirePorts"] and not all(p in free_ports for p in wanted):
-            return "InsufficientPorts"
-        if len(free_ports) < len(wanted):
-            return "InsufficientPorts"
-        if not self._constraints_ok(app, offer):
-            return "UnfulfilledConstraint"
-        return None
-
-    def _constraints_ok(self, app: App, offer: Offer) -> bool:
-        placed = [Placement(i.host, i.attributes) for i in self.instances.values()
-                  if i.app_id == app["id"] and i.active and not i.killing]
-        here = Placement(offer.hostname, {a.name: a.value for a in offer.attributes})
-        return all(satisfies(c, here, placed) for c in app["constraints"])
 
     def _task_info(self, app: App, offer: Offer, host_ports: list[int]) -> TaskInfo:
         task_id = task_id_for(app["id"])
@@ -343,16 +329,15 @@ class MarathonScheduler:
             await self._ended(inst, status)
         elif previous != inst.state:
             self.repo.stage_instance(inst)
-            if status.state is TaskState.TASK_RUNNING:
-                self._start_health_checks(inst)
+        if status.state is TaskState.TASK_RUNNING and not self.checks.running(inst.task_id):
+            self.checks.start(inst)  # also after a restart, when reconciliation reports it running
         await self.driver.acknowledge(status)
         self._changed()
         self.converge()
 
     async def _ended(self, inst: Instance, status: TaskStatus) -> None:
         del self.instances[inst.task_id]
-        for monitor in self._monitors.pop(inst.task_id, []):
-            monitor.stop()
+        self.checks.stop(inst.task_id)
         await self.repo.delete_instance(inst.task_id)
         app = self.apps.get(inst.app_id)
         if status.state in (TaskState.TASK_FAILED, TaskState.TASK_ERROR, TaskState.TASK_LOST,
@@ -373,71 +358,18 @@ class MarathonScheduler:
             "appId": inst.app_id, "host": inst.host, "ports": inst.ports, "ipAddresses": [
                 {"ipAddress": inst.host, "protocol": "IPv4"}], "version": inst.version}, "marathon")
 
+    def _sandbox_of(self, inst: Instance) -> str:
+        """The task's sandbox on an embedded agent (their layout under the server's data dir), else /."""
+        if self.data_dir is not None:
+            path = self.data_dir / "agents" / inst.agent_id / "sandboxes" / self.framework_id / inst.task_id
+            if path.is_dir():
+                return str(path)
+        return "/"
+
+    def _checked(self) -> None:
+        self._changed()
+        self.converge()
+
     def _changed(self) -> None:
         for callback in self.on_change:
             callback()
-
-    # ---- health ------------------------------------------------------------------------------
-
-    def _start_health_checks(self, inst: Instance) -> None:
-        app = self.apps.get(inst.app_id)
-        if app is None or not app["healthChecks"]:
-            return
-        monitors = []
-        for index, check in enumerate(app["healthChecks"]):
-            port = check.get("port") or (inst.ports[check["portIndex"]] if check.get("portIndex") is not None
-                                         and check["portIndex"] < len(inst.ports) else 0)
-            protocol = check["protocol"].replace("MESOS_", "")
-            env = {"PATH": os.environ.get("PATH", os.defpath), "HOST": inst.host, "MESOS_TASK_ID": inst.task_id,
-                   **{f"PORT{i}": str(p) for i, p in enumerate(inst.ports)}}
-            if inst.ports:
-                env.update(PORT=str(inst.ports[0]), PORTS=",".join(map(str, inst.ports)))
-            spec = CheckSpec(protocol, inst.host, int(port), check.get("path", "/"),
-                             (check.get("command") or {}).get("value", ""), sandbox="/", env=env,
-                             grace_period=float(check["gracePeriodSeconds"]),
-                             interval=float(check["intervalSeconds"]), timeout=float(check["timeoutSeconds"]),
-                             max_consecutive_failures=int(check["maxConsecutiveFailures"]),
-                             ignore_http_1xx=bool(check.get("ignoreHttp1xx", False)))
-            monitors.append(HealthMonitor(spec, functools.partial(self._health_result, inst.task_id, index)))
-        inst.health = [{"alive": False, "consecutiveFailures": 0, "firstSuccess": None, "lastFailure": None,
-                        "lastSuccess": None, "lastFailureCause": None, "taskId": inst.task_id,
-                        "instanceId": inst.task_id} for _ in monitors]
-        self._monitors[inst.task_id] = monitors
-
-    def _health_result(self, task_id: str, index: int, state: CheckState, kill: bool) -> None:
-        inst = self.instances.get(task_id)
-        if inst is None:
-            return
-        before = inst.health[index].get("alive")
-        inst.health[index] = {
-            "alive": state.alive, "consecutiveFailures": state.consecutive_failures,
-            "firstSuccess": _iso(state.first_success), "lastSuccess": _iso(state.last_success),
-            "lastFailure": _iso(state.last_failure), "lastFailureCause": state.last_failure_cause or None,
-            "taskId": task_id, "instanceId": task_id,
-        }
-        if before != state.alive:
-            self.events.publish("health_status_changed_event", {
-                "appId": inst.app_id, "taskId": task_id, "instanceId": task_id, "version": inst.version,
-                "alive": state.alive, "timestamp": iso_now()}, "marathon")
-            self._changed()
-        if not state.alive:
-            self.events.publish("failed_health_check_event", {
-                "appId": inst.app_id, "taskId": task_id, "instanceId": task_id, "timestamp": iso_now(),
-                "healthCheck": self.apps.get(inst.app_id, {}).get("healthChecks", [{}])[index]}, "marathon")
-        if kill and not inst.killing:
-            self.events.publish("unhealthy_task_kill_event", {
-                "appId": inst.app_id, "taskId": task_id, "instanceId": task_id, "version": inst.version,
-                "reason": state.last_failure_cause, "host": inst.host, "slaveId": inst.agent_id,
-                "timestamp": iso_now()}, "marathon")
-            job = asyncio.ensure_future(self._kill(task_id))
-            self._background.add(job)
-            job.add_done_callback(self._background.discard)
-        self.converge()
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    import datetime
-
-    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,10 +19,15 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
 
     Every server started is stopped after the test and its checkpointed tasks are killed."""
     started: list[ServerProcess] = []
+    # a port range of its own (the same for every server of the test, so a restarted server
+    # offers what the first one did): other servers on this machine must not hand out the same ports
+    low = random.randrange(21000, 30800, 200)
 
     def start(*args: str, data_dir: Path | None = None, kill_tasks_on_exit: bool = True,
               port: int | None = None) -> ServerProcess:
         extra = ["--kill-tasks-on-exit"] if kill_tasks_on_exit else []
+        if "--agent-resources" not in args:
+            extra += ["--agent-resources", f"cpus:8;mem:8192;disk:10000;ports:[{low}-{low + 199}]"]
         server = ServerProcess(data_dir or tmp_path / "data", [*extra, *args], port)
         started.append(server)
         return server.start()

@@ -18,8 +18,13 @@ Provider = Callable[[], Awaitable[list[AppJSON]]]
 
 
 class ServiceCatalog:
+    """`drain_seconds`: set by a running load balancer. Frameworks take a task out of their
+    provider's answer and publish an event this long before they kill it, so that in-flight
+    requests finish and no new one reaches it."""
+
     def __init__(self) -> None:
         self._providers: dict[str, Provider] = {}
+        self.drain_seconds = 0.0
 
     def register(self, name: str, provider: Provider) -> None:
         """Register (or replace) the provider of framework `name`."""

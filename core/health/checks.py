@@ -2,7 +2,8 @@
 
 Rules, as Marathon and Aurora apply them:
 - A check runs every `interval` seconds; one that takes longer than `timeout` failed.
-- HTTP(S) passes on a 2xx or 3xx answer (1xx too with `ignore_http_1xx`); TCP on a connect;
+- HTTP(S) passes on a 2xx or 3xx answer (1xx too with `ignore_http_1xx`), or, when `ok_statuses`
+  is given, only on one of those codes; TCP on a connect;
   COMMAND on exit status 0 (run with /bin/sh in the task's sandbox, with its environment).
 - Failures during the first `grace_period` seconds are not counted until the task has passed
   once. After `max_consecutive_failures` counted failures in a row the task is declared dead
@@ -33,6 +34,7 @@ class CheckSpec:
     timeout: float = 20.0
     max_consecutive_failures: int = 3
     ignore_http_1xx: bool = False
+    ok_statuses: tuple[int, ...] = ()  # when set, HTTP(S) passes only on these codes (readiness checks)
 
 
 @dataclass
@@ -75,6 +77,8 @@ async def _probe(spec: CheckSpec) -> str | None:
         await writer.drain()
         status_line = (await reader.readline()).decode(errors="replace").split()
         code = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
+        if spec.ok_statuses:
+            return None if code in spec.ok_statuses else f"HTTP status {code}" if code else "no HTTP answer"
         if 200 <= code < 400 or (spec.ignore_http_1xx and 100 <= code < 200):
             return None
         return f"HTTP status {code}" if code else "no HTTP answer"

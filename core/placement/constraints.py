@@ -3,8 +3,10 @@
 A constraint is `[field, operator]` or `[field, operator, value]`:
 - UNIQUE: no two tasks share the field's value.
 - CLUSTER value: every task on that value (without a value: on the value of the first task).
-- GROUP_BY [n]: spread evenly over the values: a value may take a task only while no other
-  value seen so far has fewer.
+- GROUP_BY [n]: spread evenly over the values: a value not used yet always may take a task; a
+  used one only while it has no more tasks than the least used value, and only once at least n
+  values are in use (only values seen on placed tasks are known: without n, offers from one
+  value alone may all land there, as in Marathon).
 - LIKE / UNLIKE regex: the value must (not) match the whole regex.
 - MAX_PER n: at most n tasks per value.
 - IS value: the value must equal it.
@@ -43,7 +45,10 @@ def satisfies(constraint: Sequence[str], here: Placement, placed: Sequence[Place
         return value == target
     if operator == "GROUP_BY":
         counts = Counter(values)
-        return counts[value] <= min((counts[v] for v in counts if v != value), default=counts[value])
+        if value not in counts:
+            return True
+        expected = int(arg) if arg is not None and arg.isdigit() else 0
+        return len(counts) >= expected and counts[value] == min(counts.values())
     if operator == "LIKE":
         return arg is not None and re.fullmatch(arg, value) is not None
     if operator == "UNLIKE":

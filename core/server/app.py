@@ -16,7 +16,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.cluster.embedded import ClusterConfig, EmbeddedCluster
+from core.discovery.balancer import BalancerConfig, LoadBalancer
 from core.discovery.catalog import ServiceCatalog
+from core.discovery.sources import follow_bus
 from core.events import EventBus
 from core.framework import Context, Framework, ServerInfo
 from core.server.metrics import ClusterCollector
@@ -25,6 +27,7 @@ from core.store import Namespace, Store, open_store
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
+DRAIN_SECONDS = 1.0  # with a load balancer, a task leaves rotation this long before it is killed
 
 
 @dataclass
@@ -35,6 +38,7 @@ class ServerConfig:
     store: str = "sqlite"
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     kill_tasks_on_exit: bool = False
+    haproxy: BalancerConfig | None = None  # run HAProxy for the apps in the service catalog
 
 
 class Server:
@@ -48,12 +52,14 @@ class Server:
         self.services = ServiceCatalog()
         self.cluster = EmbeddedCluster(config.data_dir, config.cluster)
         self.store: Store | None = None
+        self.balancer: LoadBalancer | None = None
         self._runs: list[asyncio.Task[None]] = []
         routes: list[BaseRoute] = [
             Route("/ping", self.ping),
             Route("/metrics", self.metrics),
             Route("/master/state", self.master_state),
             Route("/state", self.master_state),
+            Route("/haproxy/status", self.haproxy_status),
         ]
         routes.extend(SchedulerAPI(lambda: self.cluster.master).routes())
         for fw in frameworks:
@@ -73,6 +79,8 @@ class Server:
         self.registry.register(ClusterCollector(master, self.bus))
         self.store = open_store(self.config.store, self.config.data_dir)
         info = ServerInfo(self.config.host, self.config.port, self.config.data_dir, VERSION, self.config.store)
+        if self.config.haproxy is not None:
+            self._runs.append(asyncio.create_task(self._balance(self.config.haproxy), name="haproxy"))
         for fw in self.frameworks:
             ctx = Context(self.cluster.driver(), Namespace(self.store, fw.name), self.bus, self.registry, info,
                           self.services)
@@ -86,6 +94,15 @@ class Server:
             raise
         except Exception:
             log.exception("framework %s stopped with an error", fw.name)
+
+    async def _balance(self, config: BalancerConfig) -> None:
+        config.config_path.parent.mkdir(parents=True, exist_ok=True)
+        self.balancer = LoadBalancer(config)
+        self.services.drain_seconds = DRAIN_SECONDS
+        try:
+            await follow_bus(self.services, self.bus, self.balancer)
+        finally:
+            self.balancer.stop()
 
     async def stop(self) -> None:
         for run in self._runs:
@@ -103,6 +120,17 @@ class Server:
 
     async def metrics(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def haproxy_status(self, request: Request) -> Response:
+        if self.balancer is None:
+            return JSONResponse({"message": "HAProxy is not enabled: start the server with --haproxy"},
+                                status_code=404)
+        return JSONResponse({
+            "config": str(self.balancer.config.config_path), "workers": await self.balancer.worker_pids(),
+            "reloads": self.balancer.reloads, "runtimeChanges": self.balancer.runtime_changes,
+            "lastError": self.balancer.last_error or None,
+            "servers": {name: [s.address for s in servers] for name, servers in self.balancer.servers().items()},
+        })
 
     async def master_state(self, request: Request) -> Response:
         if self.cluster.master is None:

@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from marathon_py.api.common import BadJSON, app_path, flag, guarded, json_body
+from marathon_py.api.common import BadJSON, app_path, flag, guarded, json_body, kill_scale
+from marathon_py.api.task_stats import task_stats
 from marathon_py.appdef import App, InvalidApp
 from marathon_py.instances import Instance, app_id_of_task, iso_now
 from marathon_py.scheduler import MarathonScheduler
@@ -61,6 +62,8 @@ class AppsAPI:
         )
         if always or "apps.tasks" in embed or "app.tasks" in embed:
             out["tasks"] = [t.task_json() for t in tasks]
+        if "apps.taskStats" in embed or "app.taskStats" in embed:
+            out["taskStats"] = task_stats(app, tasks)
         if always or "apps.lastTaskFailure" in embed or "app.lastTaskFailure" in embed:
             failure = self.s.last_failure.get(app["id"])
             if failure:
@@ -117,7 +120,8 @@ class AppsAPI:
                             headers={"Marathon-Deployment-Id": deployment["id"]})
 
     async def get_app(self, request: Request) -> Response:
-        return JSONResponse({"app": self.render(self.service.get(app_path(request)), set(), always=True)})
+        embed = set(request.query_params.getlist("embed"))
+        return JSONResponse({"app": self.render(self.service.get(app_path(request)), embed, always=True)})
 
     async def delete_app(self, request: Request) -> Response:
         deployment = await self.service.delete(app_path(request), flag(request, "force"))
@@ -187,8 +191,9 @@ class AppsAPI:
         self.service.get(app_id)
         if task_id not in self.s.instances:
             raise NotFound(f"Task '{task_id}' does not exist")
-        response = await self._kill([task_id], flag(request, "scale"), flag(request, "force"))
-        if not flag(request, "scale"):
+        scale = kill_scale(request)
+        response = await self._kill([task_id], scale, flag(request, "force"))
+        if not scale:
             return JSONResponse({"task": self.s.instances[task_id].task_json()})
         return response
 
@@ -197,7 +202,7 @@ class AppsAPI:
         self.service.get(app_id)
         host = request.query_params.get("host")
         ids = [t.task_id for t in self.tasks_of(app_id) if host in (None, "*", t.host)]
-        return await self._kill(ids, flag(request, "scale"), flag(request, "force"))
+        return await self._kill(ids, kill_scale(request), flag(request, "force"))
 
     async def delete_tasks(self, request: Request) -> Response:
         body = await json_body(request)
@@ -207,7 +212,7 @@ class AppsAPI:
         unknown = [t for t in ids if app_id_of_task(str(t)) not in self.s.apps]
         if unknown:
             raise NotFound(f"Task '{unknown[0]}' does not belong to any app")
-        return await self._kill([str(t) for t in ids], flag(request, "scale"), flag(request, "force"))
+        return await self._kill([str(t) for t in ids], kill_scale(request), flag(request, "force"))
 
 
 def label_selector_matches(selector: str, labels: dict[str, str]) -> bool:

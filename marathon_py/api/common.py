@@ -20,6 +20,19 @@ class BadJSON(Exception):
     pass
 
 
+class BadRequest(Exception):
+    """A request Marathon refuses with 400 and `{"message": ...}`."""
+
+
+def kill_scale(request: Request) -> bool:
+    """The `scale` flag of a task kill. `wipe` only kills here (no task holds reservations to
+    expunge), and Marathon refuses it together with `scale`."""
+    scale = flag(request, "scale")
+    if scale and flag(request, "wipe"):
+        raise BadRequest("You cannot use scale and wipe at the same time.")
+    return scale
+
+
 async def json_body(request: Request) -> Any:
     raw = await request.body()
     try:
@@ -47,6 +60,8 @@ def guarded(scheduler: MarathonScheduler, handler: Handler) -> Handler:
         except BadJSON as exc:
             return JSONResponse({"message": "Invalid JSON", "details": [{"path": "/", "errors": [str(exc)]}]},
                                 status_code=400)
+        except BadRequest as exc:
+            return JSONResponse({"message": str(exc)}, status_code=400)
         except InvalidApp as exc:
             return JSONResponse(exc.body(), status_code=422)
         except NotFound as exc:

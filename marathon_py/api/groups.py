@@ -31,6 +31,8 @@ class GroupsAPI:
     def routes(self) -> list[Route]:
         g = self.s
         return [
+            Route("/v2/groups/versions", guarded(g, self.versions), methods=["GET"]),
+            Route("/v2/groups/{group_id:path}/versions", guarded(g, self.versions), methods=["GET"]),
             Route("/v2/groups", guarded(g, self.get_group), methods=["GET"]),
             Route("/v2/groups", guarded(g, self.put_group), methods=["POST", "PUT"]),
             Route("/v2/groups/{group_id:path}", guarded(g, self.get_group), methods=["GET"]),
@@ -56,6 +58,17 @@ class GroupsAPI:
         embed = set(request.query_params.getlist("embed"))
         apps = [self.apps.render(a, embed) for a in self.s.apps.values()]
         return JSONResponse(tree(group_id, apps, self.explicit, iso_now()))
+
+    async def versions(self, request: Request) -> Response:
+        """The versions a group was deployed at: its own and those of the apps under it, newest first."""
+        group_id = self._path(request)
+        if not self._exists(group_id):
+            raise NotFound(f"Group '{group_id}' does not exist")
+        found = {g["version"] for g_id, g in self.explicit.items() if "version" in g
+                 and (g_id == group_id or g_id.startswith(group_id.rstrip("/") + "/"))}
+        for app_id in self._under(group_id):
+            found.update(await self.s.repo.versions(app_id))
+        return JSONResponse(sorted(found, reverse=True))
 
     async def put_group(self, request: Request) -> Response:
         body = await json_body(request)

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from core.events import BusEvent, Dropped
 from core.framework import ServerInfo
 from marathon_py.api.common import flag, guarded
+from marathon_py.offers import OfferStats
 from marathon_py.scheduler import MarathonScheduler
 from marathon_py.service import AppService
 
@@ -40,7 +41,12 @@ class SystemAPI:
         ]
 
     async def deployments(self, request: Request) -> Response:
-        return JSONResponse(list(self.s.deployments.values()))
+        out = []
+        for dep in self.s.deployments.values():
+            actions = [dict(a, readinessCheckResults=self.s.checks.readiness_results(a["app"]))
+                       for a in dep["currentActions"]]
+            out.append({**dep, "currentActions": actions})
+        return JSONResponse(out)
 
     async def cancel(self, request: Request) -> Response:
         force = flag(request, "force")
@@ -59,17 +65,11 @@ class SystemAPI:
             delay = self.s.delays.get(app_id)
             remaining = delay.remaining() if delay else 0.0
             stats = self.s.offer_stats.get(app_id)
-            reasons = stats.last_reasons if stats else {}
             queue.append({
                 "count": count, "app": app,
                 "delay": {"timeLeftSeconds": round(remaining), "overdue": remaining == 0},
                 "since": app["version"],
-                "processedOffersSummary": {
-                    "processedOffersCount": stats.processed if stats else 0,
-                    "unusedOffersCount": stats.unused if stats else 0,
-                    "rejectSummaryLastOffers": [{"reason": r, "declined": n, "processed": stats.processed}
-                                                for r, n in sorted(reasons.items())] if stats else [],
-                },
+                "processedOffersSummary": (stats or OfferStats()).summary(),
             })
         return JSONResponse({"queue": queue})
 

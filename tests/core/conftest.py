@@ -19,9 +19,9 @@ from core.driver.types import FrameworkInfo
 from core.resources import Resources
 from core.server.scheduler_api import SchedulerAPI
 from tests.support.harness import ScriptedFramework
-from tests.support.server import free_port
+from tests.support.server import free_port, port_range
 
-SMALL_AGENT = Resources.parse("cpus:4;mem:2048;disk:1000;ports:[31000-31099]")
+SMALL_AGENT = Resources.parse("cpus:4;mem:2048;disk:1000;ports:[{}-{}]".format(*port_range(100)))
 FAST = ClusterConfig(
     resources=SMALL_AGENT,
     master=MasterConfig(allocation_interval=0.1, offer_timeout=30.0),

@@ -8,10 +8,12 @@ from core.driver.mesos import MesosHTTPDriver
 from core.driver.types import FrameworkInfo, Reason, TaskState
 from tests.conftest import StartServer
 from tests.support.harness import ScriptedFramework, shell_task
+from tests.support.server import port_range
 
 
 async def test_framework_over_http_launches_kills_and_reconciles(start_server: StartServer) -> None:
-    server = start_server("--agents", "2", "--agent-resources", "cpus:2;mem:1024;disk:100;ports:[31000-31099]")
+    server = start_server("--agents", "2", "--agent-resources",
+                          "cpus:2;mem:1024;disk:100;ports:[{}-{}]".format(*port_range(100)))
     driver = MesosHTTPDriver(server.url)
     fw = await ScriptedFramework(driver, FrameworkInfo("remote", failover_timeout=60)).start()
     try:

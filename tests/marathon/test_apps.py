@@ -44,6 +44,11 @@ def test_create_serve_scale_and_delete(start_server: StartServer) -> None:
         deployed(http, resp.json()["deploymentId"])
         after = running(http, "/web", 3)
         assert {t["id"] for t in tasks} <= {t["id"] for t in after}  # scaling keeps the old tasks
+        stats = http.get("/v2/apps", params={"embed": "apps.taskStats"}).json()["apps"][0]["taskStats"]
+        assert stats["totalSummary"]["stats"]["counts"]["running"] == 3
+        assert stats["withLatestConfig"]["stats"]["counts"]["running"] == 3  # scaling is no config change
+        assert stats["startedAfterLastScaling"]["stats"]["counts"]["running"] == 1
+        assert "withOutdatedConfig" not in stats
 
         resp = http.put("/v2/apps/web", params={"partialUpdate": "true"}, json={"instances": 1})
         deployed(http, resp.json()["deploymentId"])
@@ -91,3 +96,6 @@ def test_errors_have_marathons_shapes(start_server: StartServer) -> None:
         assert slow.headers["Marathon-Deployment-Id"] not in {d["id"] for d in http.get("/v2/deployments").json()}
         # nothing half-written: the refused definitions left no app behind
         assert sorted(a["id"] for a in http.get("/v2/apps").json()["apps"]) == ["/dup", "/locked"]
+        both = http.delete("/v2/apps/dup/tasks", params={"scale": "true", "wipe": "true"})
+        assert both.status_code == 400
+        assert both.json() == {"message": "You cannot use scale and wipe at the same time."}

@@ -47,6 +47,10 @@ def test_group_deploys_dependencies_first(start_server: StartServer) -> None:
         changed = http.put("/v2/groups/prod", json=group(web_cmd="sleep 601"))
         deployed(http, changed.json()["deploymentId"], timeout=90)
         assert http.get("/v2/apps/prod/web").json()["app"]["cmd"] == "sleep 601"
+        versions = http.get("/v2/groups/prod/versions").json()
+        assert web_version in versions and versions == sorted(versions, reverse=True)
+        assert versions[0] == changed.json()["version"]
+        assert http.get("/v2/groups/none/versions").status_code == 404
         back = http.put("/v2/groups/prod", json={"version": web_version})
         deployed(http, back.json()["deploymentId"], timeout=90)
         assert http.get("/v2/apps/prod/web").json()["app"]["cmd"] == "sleep 600"

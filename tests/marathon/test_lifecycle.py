@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.conftest import StartServer
 from tests.marathon.conftest import EventRecorder, app_def, deployed, running
-from tests.support.server import REPO, wait_until
+from tests.support.server import REPO, port_range, wait_until
 
 HTTP_CHECK = {"protocol": "HTTP", "path": "/", "portIndex": 0, "gracePeriodSeconds": 30, "intervalSeconds": 1,
               "timeoutSeconds": 0.5, "maxConsecutiveFailures": 3}
@@ -72,10 +72,13 @@ def test_failing_health_checks_kill_and_replace(start_server: StartServer) -> No
 
 def test_command_health_check_sees_the_tasks_ports(start_server: StartServer) -> None:
     server = start_server()
-    check = {"protocol": "COMMAND", "command": {"value": 'test -n "$PORT0" && test "$PORT0" = "$PORT"'},
+    # runs in the task's sandbox (where the task wrote `started`), with the app's env and the task's ports
+    probe = 'test -f started && test "$COLOR" = blue && test -n "$PORT0" && test "$PORT0" = "$PORT"'
+    check = {"protocol": "COMMAND", "command": {"value": probe},
              "gracePeriodSeconds": 10, "intervalSeconds": 1, "timeoutSeconds": 0.5, "maxConsecutiveFailures": 3}
     with server.client() as http:
-        resp = http.post("/v2/apps", json=app_def("/cmdcheck", cmd="sleep 600", healthChecks=[check]))
+        resp = http.post("/v2/apps", json=app_def("/cmdcheck", cmd="touch started; exec sleep 600",
+                                                  env={"COLOR": "blue"}, healthChecks=[check]))
         deployed(http, resp.headers["Marathon-Deployment-Id"])  # finishes only once healthy
         assert http.get("/v2/apps/cmdcheck").json()["app"]["tasksHealthy"] == 1
 
@@ -100,7 +103,8 @@ def test_crash_looping_app_backs_off(start_server: StartServer) -> None:
 
 
 def test_unique_hostname_across_three_agents(start_server: StartServer) -> None:
-    server = start_server("--agents", "3", "--agent-resources", "cpus:2;mem:1024;disk:100;ports:[31000-31299]")
+    server = start_server("--agents", "3", "--agent-resources",
+                          "cpus:2;mem:1024;disk:100;ports:[{}-{}]".format(*port_range(300)))
     with server.client() as http:
         resp = http.post("/v2/apps", json=app_def("/spread", cmd="sleep 600", instances=3,
                                                   constraints=[["hostname", "UNIQUE"]]))
@@ -112,7 +116,7 @@ def test_unique_hostname_across_three_agents(start_server: StartServer) -> None:
         def stuck() -> list[Any] | None:
             queue = http.get("/v2/queue").json()["queue"]
             reasons = [r for q in queue for r in q["processedOffersSummary"]["rejectSummaryLastOffers"]]
-            return [r for r in reasons if r["reason"] == "UnfulfilledConstraint"] or None
+            return [r for r in reasons if r["reason"] == "UnfulfilledConstraint" and r["declined"] > 0] or None
 
         assert wait_until(stuck, timeout=30, what="the queue to say why the 4th task waits")
         assert len(running(http, "/spread", 3)) == 3
@@ -144,6 +148,17 @@ def test_deployment_cancel_rolls_back(start_server: StartServer) -> None:
         deployed(http, resp.headers["Marathon-Deployment-Id"])
         first = running(http, "/undo", 1)[0]["id"]
         stuck = http.put("/v2/apps/undo", json=app_def("/undo", cmd="sleep 601", mem=10**9)).json()
+
+        def declined_for_memory() -> dict[str, Any] | None:
+            entry = next((q for q in http.get("/v2/queue").json()["queue"] if q["app"]["id"] == "/undo"), None)
+            summary = entry["processedOffersSummary"] if entry else None
+            return summary if summary and summary["unusedOffersCount"] > 0 else None
+
+        summary = wait_until(declined_for_memory, timeout=30, what="the queue to show declined offers")
+        funnel = {r["reason"]: r for r in summary["rejectSummaryLastOffers"]}
+        assert funnel["InsufficientMemory"]["declined"] > 0
+        assert funnel["InsufficientCpus"]["declined"] == 0
+        assert funnel["InsufficientMemory"]["processed"] == summary["processedOffersCount"]
         cancel = http.delete(f"/v2/deployments/{stuck['deploymentId']}")
         assert cancel.status_code == 200
         deployed(http, cancel.json()["deploymentId"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -27,6 +28,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def port_range(size: int = 200) -> tuple[int, int]:
+    """A random port range for a test's agents, away from other servers' on this machine."""
+    low = random.randrange(21000, 30800 - size, 100)
+    return low, low + size - 1
 
 
 def wait_until(predicate: object, timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> object:
@@ -102,6 +109,7 @@ class ServerProcess:
     def cleanup(self) -> None:
         self.stop()
         kill_checkpointed_tasks(self.data_dir)
+        kill_haproxy(self.data_dir)
 
 
 def kill_checkpointed_tasks(data_dir: Path) -> None:
@@ -125,3 +133,16 @@ def kill_checkpointed_tasks(data_dir: Path) -> None:
         if int(fields[19]) == proc["starttime"]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc["pid"], signal.SIGKILL)
+
+
+def kill_haproxy(data_dir: Path) -> None:
+    """Stop the HAProxy master a `--haproxy` server started (its pid file), if it outlived it."""
+    pidfile = data_dir / "haproxy" / "haproxy.pid"
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            if b"haproxy" not in fh.read():
+                return
+        os.killpg(pid, signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass

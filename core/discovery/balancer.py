@@ -1,0 +1,150 @@
+"""Apply what runs to a live HAProxy: runtime API for server changes, validated reloads otherwise.
+
+Rules:
+- A new set of apps becomes services (`model.build_services_keeping`). A label that cannot be
+  used safely is refused: that app keeps its last good frontends (still following its tasks),
+  nothing of the label reaches the config, and `last_error` names the app and label.
+- If only servers changed and every backend still has enough slots, the change goes through
+  the runtime API (fill or empty slots): HAProxy is not reloaded.
+- Anything else is rendered, checked with `haproxy -c`, written over the live config and
+  reloaded seamlessly. A config HAProxy refuses never goes live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.discovery.haproxy import HAProxyError, HAProxyProcess, find_haproxy, socket_command, validate
+from core.discovery.model import Server, Service, build_services_keeping
+from core.discovery.render import RenderSettings, Slot, render
+
+log = logging.getLogger(__name__)
+
+
+class Change(enum.Enum):
+    UNCHANGED = "unchanged"
+    RUNTIME = "runtime"  # servers changed through the runtime API, no reload
+    RELOAD = "reload"
+    STARTED = "started"
+
+
+@dataclass(frozen=True)
+class BalancerConfig:
+    config_path: Path
+    groups: tuple[str, ...] = ("external",)
+    haproxy: str | None = None
+    stats_port: int = 9090
+    http_port: int = 80
+    bind: str = "*"
+
+
+@dataclass
+class LoadBalancer:
+    config: BalancerConfig
+    last_error: str = ""
+    reloads: int = 0
+    runtime_changes: int = 0
+    _proc: HAProxyProcess | None = None
+    _shapes: list[Service] = field(default_factory=list)
+    _slots: dict[str, list[Slot]] = field(default_factory=dict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def workdir(self) -> Path:
+        return self.config.config_path.parent
+
+    def settings(self) -> RenderSettings:
+        return RenderSettings(runtime_socket=self.workdir / "haproxy-runtime.sock", stats_port=self.config.stats_port,
+                              http_port=self.config.http_port, http_bind=self.config.bind)
+
+    async def apply(self, apps: list[dict[str, Any]]) -> Change:
+        async with self._lock:
+            last_good: dict[str, list[Service]] = {}
+            for shape in self._shapes:
+                last_good.setdefault(shape.app_id, []).append(shape)
+            services, refused = build_services_keeping(apps, self.config.groups, last_good)
+            try:
+                change = await self._apply(services)
+            except HAProxyError as exc:
+                self.last_error = str(exc)
+                log.error("load balancer change refused, the last good configuration keeps serving: %s", exc)
+                raise
+            self.last_error = "; ".join(str(e) for e in refused)
+            if refused:
+                log.error("labels refused (those apps keep their last good frontends): %s", self.last_error)
+                raise refused[0]
+            return change
+
+    async def _apply(self, services: list[Service]) -> Change:
+        shapes = [s.shape() for s in services]
+        if self._proc is not None and shapes == self._shapes and all(
+                len(s.servers) <= len(self._slots[s.name]) for s in services):
+            return await self._runtime(services)
+        text, slots = render(services, self.settings())
+        binary = find_haproxy(self.config.haproxy)
+        candidate = self.config.config_path.with_suffix(".candidate")
+        await asyncio.to_thread(validate, binary, text, candidate)
+        os.replace(candidate, self.config.config_path)
+        if self._proc is None:
+            proc = HAProxyProcess(binary, self.config.config_path, self.workdir)
+            proc.start()
+            try:
+                await proc.wait_ready()
+            except HAProxyError:
+                proc.stop()
+                raise
+            self._proc = proc
+            self._shapes, self._slots = shapes, slots
+            return Change.STARTED
+        self._shapes, self._slots = shapes, slots
+        await self._proc.reload()
+        self.reloads += 1
+        return Change.RELOAD
+
+    async def _runtime(self, services: list[Service]) -> Change:
+        commands: list[str] = []
+        for service in services:
+            slots = self._slots[service.name]
+            wanted = set(service.servers)
+            current = {slot.server for slot in slots if slot.server is not None}
+            for i, slot in enumerate(slots):  # servers that left: no new connections, in-flight ones finish
+                if slot.server is not None and slot.server not in wanted:
+                    commands.append(f"set server {service.name}/{slot.name} state maint")
+                    slots[i] = Slot(slot.name, None)
+            for server in sorted(wanted - current, key=lambda s: (s.host, s.port)):
+                i = next(i for i, slot in enumerate(slots) if slot.server is None)
+                slots[i] = Slot(slots[i].name, server)
+                commands.append(f"set server {service.name}/{slots[i].name} addr {server.host} port {server.port}")
+                commands.append(f"set server {service.name}/{slots[i].name} state ready")
+                if service.health is not None:
+                    # the scheduler has seen it pass its checks: don't wait for HAProxy's `rise`
+                    commands.append(f"set server {service.name}/{slots[i].name} health up")
+        if not commands:
+            return Change.UNCHANGED
+        out = await socket_command(self.settings().runtime_socket, ";".join(commands))
+        errors = [line for line in out.splitlines() if line.strip() and not line.startswith(("IP changed", "no need"))]
+        if errors:
+            raise HAProxyError(f"runtime API refused a change: {'; '.join(errors[:3])}")
+        self.runtime_changes += 1
+        return Change.RUNTIME
+
+    def servers(self) -> dict[str, list[Server]]:
+        return {name: [s.server for s in slots if s.server is not None] for name, slots in self._slots.items()}
+
+    async def worker_pids(self) -> list[int]:
+        """HAProxy's current worker processes ([] while it is not running yet)."""
+        try:
+            return [] if self._proc is None else await self._proc.worker_pids()
+        except OSError:
+            return []
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.stop()
+            self._proc = None

@@ -1,0 +1,129 @@
+"""Driving a real HAProxy: validate a config, run it in master-worker mode, reload it without
+dropping connections, and change servers through the runtime API.
+
+Rules: a config is checked with `haproxy -c` before it replaces the live one; the live file is
+only ever replaced by a config that passed. Reloads go through the master (`reload` on its
+socket), which starts a new worker that takes the listening sockets over from the old one
+(`expose-fd listeners`), so no connection is refused during a reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from core.discovery.render import section_of_line
+
+
+class HAProxyError(RuntimeError):
+    """HAProxy refused a config or a command; the message says what and where."""
+
+
+def find_haproxy(explicit: str | None = None) -> str:
+    debian = "/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None
+    found = explicit or shutil.which("haproxy") or debian
+    if not found:
+        raise HAProxyError("haproxy was not found: install it (Debian: apt-get install haproxy) or pass --haproxy")
+    return found
+
+
+def validate(binary: str, text: str, path: Path) -> None:
+    """Check `text` with `haproxy -c`; on failure say which frontend/backend (and so app) broke it."""
+    path.write_text(text)
+    result = subprocess.run([binary, "-c", "-f", str(path)], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        output = (result.stderr or result.stdout).strip()
+        lines = [int(m) for m in re.findall(r":(\d+)\]", output)]
+        where = section_of_line(text, lines[0]) if lines else "unknown section"
+        raise HAProxyError(f"haproxy -c refused the new configuration in {where}: {output[-800:]}")
+
+
+async def socket_command(socket_path: Path, command: str, timeout: float = 5.0) -> str:
+    """Send one command line to a CLI socket; the answer ends with an empty line (the master's
+    CLI keeps the connection open after it), or when the socket closes."""
+    reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(socket_path)), timeout)
+    data = b""
+    try:
+        writer.write(command.encode() + b"\n")
+        await writer.drain()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not data.endswith(b"\n\n") and loop.time() < deadline:
+            try:
+                chunk = await asyncio.wait_for(reader.read(65536), max(0.01, deadline - loop.time()))
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        writer.close()
+    return data.decode(errors="replace")
+
+
+class HAProxyProcess:
+    def __init__(self, binary: str, config: Path, workdir: Path) -> None:
+        self.binary = binary
+        self.config = config
+        self.master_socket = workdir / "haproxy-master.sock"
+        self.pidfile = workdir / "haproxy.pid"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.master_socket.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            [self.binary, "-W", "-S", str(self.master_socket), "-f", str(self.config), "-p", str(self.pidfile)],
+            stdin=subprocess.DEVNULL, start_new_session=True)
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise HAProxyError(f"haproxy exited with status {self.proc.returncode}")
+            try:
+                if await self.worker_pids():
+                    return
+            except OSError:
+                pass
+            await asyncio.sleep(0.05)
+        raise HAProxyError(f"haproxy did not start within {timeout:g}s")
+
+    async def worker_pids(self) -> list[int]:
+        """Current workers, from the master's `show proc` (old ones still draining excluded)."""
+        out = await socket_command(self.master_socket, "show proc")
+        pids: list[int] = []
+        for row in out.splitlines():
+            if row.startswith("# old workers"):
+                break
+            fields = row.split()
+            if len(fields) >= 2 and fields[1] == "worker" and fields[0].isdigit():
+                pids.append(int(fields[0]))
+        return pids
+
+    async def reload(self) -> None:
+        before = await self.worker_pids()
+        await socket_command(self.master_socket, "reload")
+        deadline = asyncio.get_running_loop().time() + 10
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                now = await self.worker_pids()
+                if now and now != before:
+                    return
+            except OSError:
+                pass
+            await asyncio.sleep(0.05)
+        raise HAProxyError("haproxy did not start a new worker after reload")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)  # soft stop: finish what is in flight
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()

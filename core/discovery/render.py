@@ -1,0 +1,77 @@
+"""Render the HAProxy configuration for a list of services (jinja2), with server slots.
+
+Each backend gets a fixed number of server slots (a power of two, at least 8, and at least
+twice its servers): servers fill the first slots, the rest are disabled placeholders. Adding or
+removing servers later only fills or empties slots through the runtime API: no reload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from core.discovery.model import Server, Service
+
+PLACEHOLDER = "127.0.0.1:1"
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                          autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+_template = _env.get_template("haproxy.cfg.j2")
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    server: Server | None
+
+    @property
+    def address(self) -> str:
+        return self.server.address if self.server else PLACEHOLDER
+
+    @property
+    def disabled(self) -> bool:
+        return self.server is None
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    runtime_socket: Path
+    stats_port: int = 9090
+    stats_bind: str = "127.0.0.1"
+    http_port: int = 80
+    http_bind: str = "*"
+    prometheus: bool = True
+
+
+def slot_count(servers: int) -> int:
+    count = 8
+    while count < 2 * servers:
+        count *= 2
+    return count
+
+
+def assign_slots(service: Service, count: int | None = None) -> list[Slot]:
+    count = count or slot_count(len(service.servers))
+    servers: list[Server | None] = [*service.servers, *([None] * (count - len(service.servers)))]
+    return [Slot(f"srv{i + 1}", s) for i, s in enumerate(servers)]
+
+
+def render(services: list[Service], settings: RenderSettings,
+           slots: dict[str, list[Slot]] | None = None) -> tuple[str, dict[str, list[Slot]]]:
+    """The configuration text and the slots it gives each backend."""
+    slots = slots if slots is not None else {s.name: assign_slots(s) for s in services}
+    text = _template.render(
+        services=services, vhost_services=[s for s in services if s.vhosts], slots=slots,
+        runtime_socket=settings.runtime_socket, stats_port=settings.stats_port, stats_bind=settings.stats_bind,
+        http_port=settings.http_port, http_bind=settings.http_bind, prometheus=settings.prometheus,
+    )
+    return text, slots
+
+
+def section_of_line(text: str, line: int) -> str:
+    """The `frontend`/`backend` section holding `line` (1-based), to name what broke a config."""
+    for row in reversed(text.splitlines()[:line]):
+        if row.startswith(("frontend ", "backend ")):
+            return row.strip()
+    return "global settings"

@@ -1,0 +1,123 @@
+"""HAProxy driven by `trireme serve --haproxy`: real tasks, real traffic, no failed request."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import StartServer
+from tests.marathon.conftest import deployed
+from tests.support.server import ServerProcess, free_port, wait_until
+
+pytestmark = pytest.mark.skipif(not Path("/usr/sbin/haproxy").exists(), reason="haproxy is not installed")
+CHECK = {"protocol": "HTTP", "path": "/", "portIndex": 0, "gracePeriodSeconds": 30, "intervalSeconds": 1,
+         "timeoutSeconds": 0.5, "maxConsecutiveFailures": 3}
+
+
+def status(server: ServerProcess) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(server.url + "/haproxy/status", timeout=10).json()
+    return body
+
+
+def in_rotation(server: ServerProcess, backend: str, count: int) -> None:
+    wait_until(lambda: len(status(server)["servers"].get(backend, [])) == count, timeout=60,
+               what=f"{count} servers in {backend}")
+
+
+class RequestLoop:
+    """Bounded requests through HAProxy until stopped (at most `limit`); counts failures."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None, limit: int = 20000) -> None:
+        self.ok = 0
+        self.failed: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(url, headers or {}, limit), daemon=True)
+        self._thread.start()
+
+    def _run(self, url: str, headers: dict[str, str], limit: int) -> None:
+        with httpx.Client(timeout=5, headers=headers) as client:
+            while not self._stop.is_set() and self.ok + len(self.failed) < limit:
+                try:
+                    resp = client.get(url)
+                    if resp.status_code == 200:
+                        self.ok += 1
+                    else:
+                        self.failed.append(f"HTTP {resp.status_code}")
+                except httpx.HTTPError as exc:
+                    self.failed.append(repr(exc))
+                time.sleep(0.005)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_traffic_scaling_rolling_restart_and_refused_labels(start_server: StartServer) -> None:
+    stats_port, vhost_port, service_port = free_port(), free_port(), free_port()
+    server = start_server("--haproxy", "--haproxy-stats-port", str(stats_port),
+                          "--haproxy-http-port", str(vhost_port))
+    backend = f"web_{service_port}"
+    app = {"id": "/web", "cmd": "python3 -m http.server $PORT0 --bind 127.0.0.1", "cpus": 0.1, "mem": 64,
+           "instances": 2, "portDefinitions": [{"port": service_port}], "healthChecks": [CHECK],
+           "labels": {"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "web.test"}}
+    with server.client() as http:
+        deployed(http, http.post("/v2/apps", json=app).headers["Marathon-Deployment-Id"], timeout=60)
+        in_rotation(server, backend, 2)
+        assert httpx.get(f"http://127.0.0.1:{service_port}/", timeout=5).status_code == 200
+        vhost = httpx.get(f"http://127.0.0.1:{vhost_port}/", headers={"Host": "web.test"}, timeout=5)
+        assert vhost.status_code == 200
+        unknown = httpx.get(f"http://127.0.0.1:{vhost_port}/", headers={"Host": "other.test"}, timeout=5)
+        assert unknown.status_code == 503
+        assert "haproxy" in httpx.get(f"http://127.0.0.1:{stats_port}/metrics", timeout=5).text
+        workers = status(server)["workers"]
+        reloads = status(server)["reloads"]
+
+        loop = RequestLoop(f"http://127.0.0.1:{service_port}/")
+        for count in (4, 1, 3):
+            resp = http.put("/v2/apps/web", params={"partialUpdate": "true"}, json={"instances": count})
+            deployed(http, resp.json()["deploymentId"], timeout=60)
+            in_rotation(server, backend, count)
+        assert status(server)["workers"] == workers and status(server)["reloads"] == reloads  # no reload
+        restart = http.post("/v2/apps/web/restart")
+        deployed(http, restart.json()["deploymentId"], timeout=90)
+        in_rotation(server, backend, 3)
+        time.sleep(1.5)  # the last old task drains and dies while requests keep coming
+        loop.stop()
+        assert loop.ok > 100 and loop.failed == [], loop.failed[:5]
+        assert status(server)["workers"] == workers
+
+        # a label trying to inject configuration is refused; the last good config keeps serving
+        evil = dict(app, labels={"HAPROXY_0_VHOST": "web.test\n  stats enable"})
+        resp = http.put("/v2/apps/web", json=evil)
+        deployed(http, resp.json()["deploymentId"], timeout=60)
+        wait_until(lambda: status(server)["lastError"], timeout=30, what="the refusal")
+        error = status(server)["lastError"]
+        assert "/web" in error and "HAPROXY_0_VHOST" in error
+        config = Path(status(server)["config"]).read_text()
+        assert "stats enable\n" not in config.split("frontend http_vhosts")[-1]
+        assert httpx.get(f"http://127.0.0.1:{service_port}/", timeout=5).status_code == 200
+
+
+def test_unhealthy_task_leaves_rotation(start_server: StartServer, tmp_path: Path) -> None:
+    service_port = free_port()
+    server = start_server("--haproxy", "--haproxy-stats-port", str(free_port()),
+                          "--haproxy-http-port", str(free_port()))
+    backend = f"flaky_{service_port}"
+    # each task serves its sandbox; deleting its index.html makes its health check fail (404)
+    app = {"id": "/flaky", "cmd": "echo ok > index.html; python3 -m http.server $PORT0 --bind 127.0.0.1",
+           "cpus": 0.1, "mem": 64, "instances": 2, "portDefinitions": [{"port": service_port}],
+           "healthChecks": [dict(CHECK, path="/index.html", maxConsecutiveFailures=100)]}
+    with server.client() as http:
+        deployed(http, http.post("/v2/apps", json=app).headers["Marathon-Deployment-Id"], timeout=60)
+        in_rotation(server, backend, 2)
+        task = http.get("/v2/apps/flaky/tasks").json()["tasks"][0]
+        sandbox = next(p for p in server.data_dir.glob(f"agents/*/sandboxes/*/{task['id']}"))
+        (sandbox / "index.html").unlink()
+        in_rotation(server, backend, 1)
+        left = status(server)["servers"][backend]
+        assert left == [a for a in left if not a.endswith(f":{task['ports'][0]}")]

@@ -1,0 +1,76 @@
+"""Services from apps, label safety, and configs the real `haproxy -c` accepts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.discovery.haproxy import HAProxyError, validate
+from core.discovery.model import LabelError, build_services
+from core.discovery.render import RenderSettings, render
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+needs_haproxy = pytest.mark.skipif(not Path(HAPROXY).exists(), reason="haproxy is not installed")
+
+
+def app(app_id: str, port: int, labels: dict[str, str] | None = None, tasks: int = 2,
+        checks: list[dict[str, Any]] | None = None, alive: bool = True) -> dict[str, Any]:
+    return {
+        "id": app_id, "labels": labels or {}, "portDefinitions": [{"port": port}], "healthChecks": checks or [],
+        "tasks": [{"id": f"{app_id}.{i}", "host": "127.0.0.1", "ports": [31000 + i], "state": "TASK_RUNNING",
+                   "healthCheckResults": [{"alive": alive}] if checks else []} for i in range(tasks)],
+    }
+
+
+def test_labels_shape_services() -> None:
+    apps = [
+        app("/web", 10001, {"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "web.example.com,www.example.com",
+                            "HAPROXY_0_BALANCE": "leastconn", "HAPROXY_0_STICKY": "true"}),
+        app("/internal", 10002, {"HAPROXY_GROUP": "internal"}),
+        app("/off", 10003, {"HAPROXY_0_ENABLED": "false"}),
+        app("/sick", 10004, checks=[{"protocol": "HTTP", "path": "/health"}], alive=False),
+    ]
+    services = {s.app_id: s for s in build_services(apps)}
+    assert sorted(services) == ["/sick", "/web"]
+    web = services["/web"]
+    assert web.vhosts == ("web.example.com", "www.example.com") and web.mode == "http"
+    assert web.balance == "leastconn" and web.sticky and len(web.servers) == 2
+    assert services["/sick"].servers == ()  # failing health checks: out of rotation
+    assert services["/sick"].health is not None and services["/sick"].health.path == "/health"
+    assert [s.app_id for s in build_services(apps, ["internal"])] == ["/internal"]
+
+
+@pytest.mark.parametrize("label,value", [
+    ("HAPROXY_0_VHOST", "ok.com\n    stats enable"),
+    ("HAPROXY_0_BALANCE", "roundrobin\nacl x always_true"),
+    ("HAPROXY_0_PATH", "/a b"),
+    ("HAPROXY_0_MODE", "udp"),
+    ("HAPROXY_0_BIND_ADDR", "0.0.0.0 transparent"),
+])
+def test_injected_labels_are_refused_with_app_and_label(label: str, value: str) -> None:
+    with pytest.raises(LabelError) as err:
+        build_services([app("/evil", 10005, {label: value})])
+    assert "/evil" in str(err.value) and label in str(err.value)
+
+
+@needs_haproxy
+def test_rendered_config_passes_haproxy_check(tmp_path: Path) -> None:
+    apps = [app(f"/app-{i}", 10100 + i, {"HAPROXY_0_VHOST": f"app{i}.example.com"},
+                checks=[{"protocol": "HTTP", "path": "/"}]) for i in range(20)]
+    text, slots = render(build_services(apps), RenderSettings(tmp_path / "rt.sock", 19090, http_port=18080))
+    validate(HAPROXY, text, tmp_path / "check.cfg")
+    assert all(len(s) == 8 for s in slots.values())
+    assert "option httpchk GET /" in text and "hdr(host),field(1,:) -i app3.example.com" in text
+
+
+@needs_haproxy
+def test_a_config_haproxy_refuses_names_the_service(tmp_path: Path) -> None:
+    apps = [app("/good", 10200), app("/clash", 10200)]  # two frontends on one port: haproxy -c refuses
+    text, _ = render(build_services(apps), RenderSettings(tmp_path / "rt.sock", 19091, http_port=18081))
+    broken = text.replace("balance roundrobin", "balance nonsense", 1)
+    with pytest.raises(HAProxyError) as err:
+        validate(HAPROXY, broken, tmp_path / "check.cfg")
+    assert "backend clash_10200" in str(err.value) or "backend good_10200" in str(err.value)
