@@ -65,10 +65,11 @@ class Service:
     health: HealthCheck | None = None
     servers: tuple[Server, ...] = field(default=(), compare=False)  # equal services may differ in servers
 
-    @property
-    def name(self) -> str:
-        """The backend's name: the app id's segments joined by '_', and the service port."""
-        return f"{self.app_id.strip('/').replace('/', '_')}_{self.frontend_port}"
+    name: str = field(init=False, compare=False, default="")
+
+    def __post_init__(self) -> None:
+        # the backend's name: the app id's segments joined by '_', and the service port
+        self.name = f"{self.app_id.strip('/').replace('/', '_')}_{self.frontend_port}"
 
     def shape(self) -> Service:
         """The service without its servers: what a change of needs a reload for."""
