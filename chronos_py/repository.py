@@ -48,6 +48,15 @@ class Repository:
     def delete_job(name: str) -> list[Op]:
         return [Delete(f"jobs/{name}"), Delete(f"history/{name}")]
 
+    @staticmethod
+    def put_queue(runs: list[JSON]) -> Op:
+        return Put("queue", json.dumps(runs).encode())
+
+    async def load_queue(self) -> list[JSON]:
+        """Runs that were due and waiting for an offer when the state was last saved."""
+        entry = await self.store.get("queue")
+        return list(json.loads(entry.value)) if entry else []
+
     async def commit(self, ops: list[Op]) -> None:
         if ops:
             await self.store.commit(ops)

@@ -49,6 +49,7 @@ class ChronosScheduler:
         self._filtered = False  # an offer was declined with a filter while runs were waiting
         self._flusher: asyncio.Task[None] | None = None
         self._children: dict[str, list[str]] | None = None
+        self._queue_dirty = False  # `waiting` changed since it was last saved
 
     # ---- loading and the driver loop ------------------------------------------------------------
 
@@ -57,6 +58,10 @@ class ChronosScheduler:
         for name in self.jobs:
             self.states.setdefault(name, {})
             self.arm(name)
+        for saved in await self.repo.load_queue():
+            if saved["job"] in self.jobs:  # queued before the restart, not launched: still due
+                self.waiting.append(Run(saved["job"], saved["due"], saved["attempt"], tuple(saved["arguments"]),
+                                        saved["reason"]))
         self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
         self.ready = True
 
@@ -139,6 +144,11 @@ class ChronosScheduler:
             self._dirty_jobs, self._dirty_history = set(), set()
             ops: list[Op] = [self.repo.put_job(self.jobs[n], self.states[n]) for n in jobs if n in self.jobs]
             ops += [self.repo.put_history(n, self.history.get(n, [])) for n in history if n in self.jobs]
+            if self._queue_dirty:
+                self._queue_dirty = False
+                ops.append(self.repo.put_queue([{"job": r.job, "due": r.due, "attempt": r.attempt,
+                                                 "arguments": list(r.arguments), "reason": r.reason}
+                                                for r in self.waiting]))
             await self.repo.commit(ops)
 
     async def _flush_loop(self) -> None:
@@ -192,6 +202,11 @@ class ChronosScheduler:
 
     def enqueue(self, run: Run) -> None:
         self.waiting.append(run)
+        self._queue_changed()
+
+    def _queue_changed(self) -> None:
+        self._queue_dirty = True
+        self._flush_wanted.set()
 
     async def want_offers(self) -> None:
         """Revive when runs wait and offers were stopped (suppressed or filtered away); suppress
@@ -208,6 +223,8 @@ class ChronosScheduler:
     async def _on_offers(self, event: Offers) -> None:
         assert self.driver is not None
         launches, left = match(event.offers, self.waiting, self.jobs.get, self.running)
+        if len(left) != len(self.waiting):
+            self._queue_changed()
         self.waiting = left
         now = self.clock()
         for offer in event.offers:
@@ -310,6 +327,7 @@ class ChronosScheduler:
 
     async def kill_job_tasks(self, name: str) -> int:
         self.waiting = [r for r in self.waiting if r.job != name]
+        self._queue_changed()
         runs = [r for r in self.running.values() if r.job == name]
         for run in runs:
             run.kill_requested = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -57,8 +58,35 @@ def read_definition(source: str) -> Any:
         raise typer.Exit(1) from None
 
 
-def watch(url: str, deployment_id: str, timeout: float = 600.0) -> None:
-    """Follow a deployment with a progress display; exit non-zero if it does not succeed."""
+class DeploymentOutcomes:
+    """Listens to /v2/events (started before the change is sent, so a quick deployment's end is
+    not missed) and remembers which deployments succeeded or failed."""
+
+    def __init__(self, url: str) -> None:
+        self.ended: dict[str, str] = {}
+        self._connected = threading.Event()
+        threading.Thread(target=self._listen, args=(url,), daemon=True).start()
+        self._connected.wait(5)
+
+    def _listen(self, url: str) -> None:
+        params = {"event_type": ["deployment_success", "deployment_failed"]}
+        try:
+            with httpx.stream("GET", url.rstrip("/") + "/v2/events", params=params, timeout=None) as resp:
+                self._connected.set()
+                kind = ""
+                for line in resp.iter_lines():
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: "):
+                        data = json.loads(line[6:])
+                        self.ended[data.get("id") or data.get("plan", {}).get("id", "")] = kind
+        except httpx.HTTPError:
+            self._connected.set()
+
+
+def watch(url: str, deployment_id: str, outcomes: DeploymentOutcomes | None = None,
+          timeout: float = 600.0) -> None:
+    """Follow a deployment with a progress display; exit non-zero if it fails or times out."""
     from rich.progress import Progress
 
     deadline = time.monotonic() + timeout
@@ -82,17 +110,25 @@ def watch(url: str, deployment_id: str, timeout: float = 600.0) -> None:
         else:
             console.print(f"[red]deployment {deployment_id} did not finish within {timeout:g}s[/red]")
             raise typer.Exit(1)
+    for _ in range(20):  # the end event follows the deployment's removal closely
+        if outcomes is None or deployment_id in outcomes.ended:
+            break
+        time.sleep(0.05)
+    if outcomes is not None and outcomes.ended.get(deployment_id) == "deployment_failed":
+        console.print(f"[red]deployment {deployment_id} failed (it was cancelled or replaced)[/red]")
+        raise typer.Exit(1)
     console.print(f"deployment {deployment_id} succeeded")
 
 
 def deploy(url: str, method: str, path: str, watch_it: bool, force: bool, **kwargs: Any) -> None:
     """A mutation that answers with a deployment: print its id, and follow it with --watch."""
     params = {"force": str(force).lower(), **kwargs.pop("params", {})}
+    outcomes = DeploymentOutcomes(url) if watch_it else None
     body = call(url, method, path, params=params, **kwargs)
     deployment_id = body.get("deploymentId") or body["deployments"][0]["id"]
     console.print(f"deployment {deployment_id}")
     if watch_it:
-        watch(url, deployment_id)
+        watch(url, deployment_id, outcomes)
 
 
 def print_apps(apps: list[dict[str, Any]]) -> None:
@@ -106,10 +142,11 @@ def print_apps(apps: list[dict[str, Any]]) -> None:
 @apps_cli.command("add")
 def app_add(source: str, url: Url = DEFAULT_URL, watch_it: Watch = False, as_json: AsJson = False) -> None:
     """Create an app from a JSON file (or - for standard input)."""
+    outcomes = DeploymentOutcomes(url) if watch_it else None
     body = call(url, "POST", "/v2/apps", json=read_definition(source))
     print(json.dumps(body)) if as_json else console.print(f"created {body['id']}")
     if watch_it:
-        watch(url, body["deployments"][0]["id"])
+        watch(url, body["deployments"][0]["id"], outcomes)
 
 
 @apps_cli.command("list")

@@ -22,7 +22,7 @@ from typing import Any
 
 from core.discovery.haproxy import HAProxyError, HAProxyProcess, find_haproxy, socket_command, validate
 from core.discovery.model import Server, Service, build_services_keeping
-from core.discovery.render import RenderSettings, Slot, render
+from core.discovery.render import RenderSettings, Slots, render, slot_name
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class LoadBalancer:
     runtime_changes: int = 0
     _proc: HAProxyProcess | None = None
     _shapes: list[Service] = field(default_factory=list)
-    _slots: dict[str, list[Slot]] = field(default_factory=dict)
+    _slots: dict[str, Slots] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -112,19 +112,20 @@ class LoadBalancer:
         for service in services:
             slots = self._slots[service.name]
             wanted = set(service.servers)
-            current = {slot.server for slot in slots if slot.server is not None}
-            for i, slot in enumerate(slots):  # servers that left: no new connections, in-flight ones finish
-                if slot.server is not None and slot.server not in wanted:
-                    commands.append(f"set server {service.name}/{slot.name} state maint")
-                    slots[i] = Slot(slot.name, None)
-            for server in sorted(wanted - current, key=lambda s: (s.host, s.port)):
-                i = next(i for i, slot in enumerate(slots) if slot.server is None)
-                slots[i] = Slot(slots[i].name, server)
-                commands.append(f"set server {service.name}/{slots[i].name} addr {server.host} port {server.port}")
-                commands.append(f"set server {service.name}/{slots[i].name} state ready")
+            current = {server for server in slots if server is not None}
+            for i, server in enumerate(slots):  # servers that left: no new connections, in-flight ones finish
+                if server is not None and server not in wanted:
+                    commands.append(f"set server {service.name}/{slot_name(i)} state maint")
+                    slots[i] = None
+            for server in sorted(wanted - current):
+                i = slots.index(None)
+                slots[i] = server
+                name = f"{service.name}/{slot_name(i)}"
+                commands.append(f"set server {name} addr {server.host} port {server.port}")
+                commands.append(f"set server {name} state ready")
                 if service.health is not None:
                     # the scheduler has seen it pass its checks: don't wait for HAProxy's `rise`
-                    commands.append(f"set server {service.name}/{slots[i].name} health up")
+                    commands.append(f"set server {name} health up")
         if not commands:
             return Change.UNCHANGED
         out = await socket_command(self.settings().runtime_socket, ";".join(commands))
@@ -135,7 +136,7 @@ class LoadBalancer:
         return Change.RUNTIME
 
     def servers(self) -> dict[str, list[Server]]:
-        return {name: [s.server for s in slots if s.server is not None] for name, slots in self._slots.items()}
+        return {name: [s for s in slots if s is not None] for name, slots in self._slots.items()}
 
     async def worker_pids(self) -> list[int]:
         """HAProxy's current worker processes ([] while it is not running yet)."""

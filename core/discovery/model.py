@@ -14,13 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 _DNS_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(\*\.)?{_DNS_LABEL}(\.{_DNS_LABEL})*$")
 PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 ADDRESS = re.compile(r"^[0-9A-Fa-f.:*]+$")
 FILE = re.compile(r"^/[A-Za-z0-9._/-]+$")
+WEIGHT = re.compile(r"^-?\d{1,3}$")
 BALANCES = ("roundrobin", "static-rr", "leastconn", "first", "source", "uri")
 MODES = ("http", "tcp")
 
@@ -29,8 +30,7 @@ class LabelError(ValueError):
     """A label that cannot be turned into configuration safely; names the app and the label."""
 
 
-@dataclass(frozen=True)
-class Server:
+class Server(NamedTuple):
     host: str
     port: int
     task_id: str
@@ -48,7 +48,7 @@ class HealthCheck:
     fall: int = 3
 
 
-@dataclass(frozen=True)
+@dataclass
 class Service:
     app_id: str
     port_index: int
@@ -63,16 +63,17 @@ class Service:
     bind_addr: str = "*"
     weight: int = 0
     health: HealthCheck | None = None
-    servers: tuple[Server, ...] = field(default=(), compare=False)
+    servers: tuple[Server, ...] = field(default=(), compare=False)  # equal services may differ in servers
 
-    @property
-    def name(self) -> str:
-        """The backend's name: the app id's segments joined by '_', and the service port."""
-        return f"{self.app_id.strip('/').replace('/', '_')}_{self.frontend_port}"
+    name: str = field(init=False, compare=False, default="")
+
+    def __post_init__(self) -> None:
+        # the backend's name: the app id's segments joined by '_', and the service port
+        self.name = f"{self.app_id.strip('/').replace('/', '_')}_{self.frontend_port}"
 
     def shape(self) -> Service:
         """The service without its servers: what a change of needs a reload for."""
-        return Service(**{k: v for k, v in self.__dict__.items() if k != "servers"})
+        return replace(self, servers=())
 
 
 def _label(labels: dict[str, str], index: int, name: str) -> str | None:
@@ -145,15 +146,16 @@ def _app_services(app: dict[str, Any], groups: set[str]) -> list[Service]:
             app_id=app_id,
             port_index=index,
             frontend_port=port,
-            mode=_check(app_id, f"HAPROXY_{index}_MODE", mode, choices=MODES),
+            mode=mode if mode in MODES else _check(app_id, f"HAPROXY_{index}_MODE", mode, choices=MODES),
             vhosts=vhosts,
             path=_check(app_id, f"HAPROXY_{index}_PATH", path, PATH) if path else "",
-            balance=_check(app_id, f"HAPROXY_{index}_BALANCE", balance, choices=BALANCES),
+            balance=balance if balance == "roundrobin" else _check(app_id, f"HAPROXY_{index}_BALANCE", balance,
+                                                                   choices=BALANCES),
             sticky=(_label(labels, index, "STICKY") or "").lower() == "true",
             redirect_to_https=(_label(labels, index, "REDIRECT_TO_HTTPS") or "").lower() == "true",
             ssl_cert=_check(app_id, f"HAPROXY_{index}_SSL_CERT", cert, FILE) if cert else "",
-            bind_addr=_check(app_id, f"HAPROXY_{index}_BIND_ADDR", bind, ADDRESS),
-            weight=int(_check(app_id, f"HAPROXY_{index}_BACKEND_WEIGHT", weight, re.compile(r"^-?\d{1,3}$"))),
+            bind_addr=bind if bind == "*" else _check(app_id, f"HAPROXY_{index}_BIND_ADDR", bind, ADDRESS),
+            weight=0 if weight == "0" else int(_check(app_id, f"HAPROXY_{index}_BACKEND_WEIGHT", weight, WEIGHT)),
             health=_health(app),
             servers=tuple(_servers(app, index, has_checks)),
         )

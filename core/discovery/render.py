@@ -20,18 +20,12 @@ _env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent /
 _template = _env.get_template("haproxy.cfg.j2")
 
 
-@dataclass(frozen=True)
-class Slot:
-    name: str
-    server: Server | None
+# A backend's slots: slot i (server name f"srv{i+1}") holds a server or is a disabled placeholder.
+Slots = list[Server | None]
 
-    @property
-    def address(self) -> str:
-        return self.server.address if self.server else PLACEHOLDER
 
-    @property
-    def disabled(self) -> bool:
-        return self.server is None
+def slot_name(index: int) -> str:
+    return f"srv{index + 1}"
 
 
 @dataclass(frozen=True)
@@ -51,22 +45,37 @@ def slot_count(servers: int) -> int:
     return count
 
 
-def assign_slots(service: Service, count: int | None = None) -> list[Slot]:
+def assign_slots(service: Service, count: int | None = None) -> Slots:
     count = count or slot_count(len(service.servers))
-    servers: list[Server | None] = [*service.servers, *([None] * (count - len(service.servers)))]
-    return [Slot(f"srv{i + 1}", s) for i, s in enumerate(servers)]
+    return [*service.servers, *([None] * (count - len(service.servers)))]
 
 
 def render(services: list[Service], settings: RenderSettings,
-           slots: dict[str, list[Slot]] | None = None) -> tuple[str, dict[str, list[Slot]]]:
+           slots: dict[str, Slots] | None = None) -> tuple[str, dict[str, Slots]]:
     """The configuration text and the slots it gives each backend."""
     slots = slots if slots is not None else {s.name: assign_slots(s) for s in services}
     text = _template.render(
-        services=services, vhost_services=[s for s in services if s.vhosts], slots=slots,
+        services=services, vhost_services=[s for s in services if s.vhosts],
+        server_lines={s.name: server_lines(s, slots[s.name]) for s in services},
         runtime_socket=settings.runtime_socket, stats_port=settings.stats_port, stats_bind=settings.stats_bind,
         http_port=settings.http_port, http_bind=settings.http_bind, prometheus=settings.prometheus,
     )
     return text, slots
+
+
+def server_lines(service: Service, slots: Slots) -> str:
+    """A backend's `server` lines (built here rather than in the template: thousands of them)."""
+    options = ""
+    if service.health is not None:
+        options += f" check inter {service.health.interval_ms} fall {service.health.fall}"
+    if service.weight:
+        options += f" weight {max(1, min(256, 100 + service.weight))}"
+    lines = []
+    for i, server in enumerate(slots):
+        name = slot_name(i)
+        address = PLACEHOLDER + " disabled" if server is None else f"{server.host}:{server.port}"
+        lines.append(f"    server {name} {address}{options}{f' cookie {name}' if service.sticky else ''}")
+    return "\n".join(lines)
 
 
 def section_of_line(text: str, line: int) -> str:

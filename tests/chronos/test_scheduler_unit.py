@@ -80,3 +80,20 @@ async def test_counted_schedule_disables_itself_at_zero() -> None:
     assert len(sched.waiting) == 2 and sched.jobs["twice"]["disabled"] is True
     assert sched.jobs["twice"]["schedule"].startswith("R0/") and "twice" not in sched.timers
     await sched.close()
+
+
+async def test_runs_waiting_for_an_offer_are_queued_again_after_a_restart() -> None:
+    now = [T0 - 5]
+    store = MemoryStore()
+    sched = ChronosScheduler(Repository(Namespace(store, "chronos")), clock=lambda: now[0])
+    await sched.load()
+    await JobService(sched).put(job("queued", schedule="R1/2030-03-17T17:46:40Z/PT10S"), dependent=False)
+    now[0] = T0 + 0.5
+    sched.timers.fire_due()
+    assert len(sched.waiting) == 1
+    await sched.close()
+    again = ChronosScheduler(Repository(Namespace(store, "chronos")), clock=lambda: now[0])
+    await again.load()
+    assert [(r.job, r.due) for r in again.waiting] == [("queued", T0)]
+    assert again.jobs["queued"]["disabled"] is True and "queued" not in again.timers
+    await again.close()

@@ -83,6 +83,11 @@ def test_traffic_scaling_rolling_restart_and_refused_labels(start_server: StartS
             deployed(http, resp.json()["deploymentId"], timeout=60)
             in_rotation(server, backend, count)
         assert status(server)["workers"] == workers and status(server)["reloads"] == reloads  # no reload
+        # a new frontend needs a reload: it happens under load without failing a request
+        other = dict(app, id="/other", portDefinitions=[{"port": free_port()}], labels={}, instances=1)
+        deployed(http, http.post("/v2/apps", json=other).headers["Marathon-Deployment-Id"], timeout=60)
+        wait_until(lambda: status(server)["reloads"] > reloads, timeout=30, what="a reload for the new frontend")
+        workers = status(server)["workers"]
         restart = http.post("/v2/apps/web/restart")
         deployed(http, restart.json()["deploymentId"], timeout=90)
         in_rotation(server, backend, 3)

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
-
 from tests.conftest import StartServer
 from tests.marathon.conftest import EventRecorder, app_def, deployed, running
-from tests.support.server import wait_until
-
-
-def serves(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+from tests.support.server import serves, wait_until
 
 
 def test_create_serve_scale_and_delete(start_server: StartServer) -> None:

@@ -188,3 +188,17 @@ def test_cli_adds_lists_and_watches(start_server: StartServer, tmp_path: Any) ->
     refused = subprocess.run([*cli, "app", "add", str(bad), *env_url], cwd=REPO, capture_output=True, text=True,
                              timeout=60)
     assert refused.returncode == 1 and "/cpus" in refused.stdout
+
+
+def test_cli_watch_fails_when_the_deployment_is_cancelled(start_server: StartServer, tmp_path: Any) -> None:
+    server = start_server()
+    spec = tmp_path / "huge.json"
+    spec.write_text('{"id": "/huge", "cmd": "sleep 600", "cpus": 0.1, "mem": 1000000000}')
+    cli = [sys.executable, "-m", "core.cli", "marathon", "app", "add", str(spec), "--url", server.url, "--watch"]
+    watcher = subprocess.Popen(cli, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with server.client() as http:
+        wait_until(lambda: http.get("/v2/deployments").json(), what="the deployment to start")
+        dep = http.get("/v2/deployments").json()[0]["id"]
+        assert http.delete(f"/v2/deployments/{dep}", params={"force": "true"}).status_code == 202
+    out, _ = watcher.communicate(timeout=60)
+    assert watcher.returncode == 1 and "failed" in out

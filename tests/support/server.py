@@ -36,6 +36,14 @@ def port_range(size: int = 200) -> tuple[int, int]:
     return low, low + size - 1
 
 
+def serves(url: str) -> bool:
+    """Whether `url` answers 200 now."""
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def wait_until(predicate: object, timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> object:
     """Poll `predicate()` until it returns something truthy; fail the test with `what` otherwise."""
     deadline = time.monotonic() + timeout
