@@ -22,7 +22,7 @@ from typing import Any
 
 from core.discovery.haproxy import HAProxyError, HAProxyProcess, find_haproxy, socket_command, validate
 from core.discovery.model import Server, Service, build_services_keeping
-from core.discovery.render import RenderSettings, Slots, render, slot_name
+from core.discovery.render import RenderSettings, Slots, render, slot_count, slot_name
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class LoadBalancer:
         if self._proc is not None and shapes == self._shapes and all(
                 len(s.servers) <= len(self._slots[s.name]) for s in services):
             return await self._runtime(services)
-        text, slots = render(services, self.settings())
+        text, slots = render(services, self.settings(), {s.name: self._keep_slots(s) for s in services})
         binary = find_haproxy(self.config.haproxy)
         candidate = self.config.config_path.with_suffix(".candidate")
         await asyncio.to_thread(validate, binary, text, candidate)
@@ -103,6 +103,9 @@ class LoadBalancer:
             self._shapes, self._slots = shapes, slots
             return Change.STARTED
         self._shapes, self._slots = shapes, slots
+        # the new worker starts its servers as the old one had them (UP stays UP, no `rise` wait)
+        state = await socket_command(self.settings().runtime_socket, "show servers state")
+        self.settings().runtime_socket.with_name("haproxy.state").write_text(state)
         await self._proc.reload()
         self.reloads += 1
         return Change.RELOAD
@@ -134,6 +137,20 @@ class LoadBalancer:
             raise HAProxyError(f"runtime API refused a change: {'; '.join(errors[:3])}")
         self.runtime_changes += 1
         return Change.RUNTIME
+
+    def _keep_slots(self, service: Service) -> Slots:
+        """Slots for a re-rendered backend: servers keep the slot they had (HAProxy carries a
+        slot's state over the reload), new ones take free slots, grown when needed."""
+        old = self._slots.get(service.name, [])
+        wanted = set(service.servers)
+        slots: Slots = [s if s in wanted else None for s in old]
+        for server in sorted(wanted - set(slots)):
+            if None not in slots:
+                slots.extend([None] * max(8, len(slots)))
+            slots[slots.index(None)] = server
+        while len(slots) < slot_count(len(service.servers)):
+            slots.append(None)
+        return slots
 
     def servers(self) -> dict[str, list[Server]]:
         return {name: [s for s in slots if s is not None] for name, slots in self._slots.items()}

@@ -57,7 +57,8 @@ def render(services: list[Service], settings: RenderSettings,
     text = _template.render(
         services=services, vhost_services=[s for s in services if s.vhosts],
         server_lines={s.name: server_lines(s, slots[s.name]) for s in services},
-        runtime_socket=settings.runtime_socket, stats_port=settings.stats_port, stats_bind=settings.stats_bind,
+        runtime_socket=settings.runtime_socket, state_file=settings.runtime_socket.with_name("haproxy.state"),
+        stats_port=settings.stats_port, stats_bind=settings.stats_bind,
         http_port=settings.http_port, http_bind=settings.http_bind, prometheus=settings.prometheus,
     )
     return text, slots

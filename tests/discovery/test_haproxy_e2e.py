@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,9 +13,10 @@ import pytest
 
 from tests.conftest import StartServer
 from tests.marathon.conftest import deployed
-from tests.support.server import ServerProcess, free_port, wait_until
+from tests.support.server import REPO, ServerProcess, free_port, wait_until
 
 pytestmark = pytest.mark.skipif(not Path("/usr/sbin/haproxy").exists(), reason="haproxy is not installed")
+BACKEND = REPO / "tests" / "support" / "backend.py"
 CHECK = {"protocol": "HTTP", "path": "/", "portIndex": 0, "gracePeriodSeconds": 30, "intervalSeconds": 1,
          "timeoutSeconds": 0.5, "maxConsecutiveFailures": 3}
 
@@ -35,6 +37,7 @@ class RequestLoop:
     def __init__(self, url: str, headers: dict[str, str] | None = None, limit: int = 20000) -> None:
         self.ok = 0
         self.failed: list[str] = []
+        self.phase = "start"  # what the test was doing, named in failures
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(url, headers or {}, limit), daemon=True)
         self._thread.start()
@@ -47,9 +50,9 @@ class RequestLoop:
                     if resp.status_code == 200:
                         self.ok += 1
                     else:
-                        self.failed.append(f"HTTP {resp.status_code}")
+                        self.failed.append(f"HTTP {resp.status_code} during {self.phase}")
                 except httpx.HTTPError as exc:
-                    self.failed.append(repr(exc))
+                    self.failed.append(f"{exc!r} during {self.phase}")
                 time.sleep(0.005)
 
     def stop(self) -> None:
@@ -62,7 +65,7 @@ def test_traffic_scaling_rolling_restart_and_refused_labels(start_server: StartS
     server = start_server("--haproxy", "--haproxy-stats-port", str(stats_port),
                           "--haproxy-http-port", str(vhost_port))
     backend = f"web_{service_port}"
-    app = {"id": "/web", "cmd": "python3 -m http.server $PORT0 --bind 127.0.0.1", "cpus": 0.1, "mem": 64,
+    app = {"id": "/web", "cmd": f"{sys.executable} {BACKEND} $HOST $PORT0", "cpus": 0.1, "mem": 64,
            "instances": 2, "portDefinitions": [{"port": service_port}], "healthChecks": [CHECK],
            "labels": {"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "web.test"}}
     with server.client() as http:
@@ -79,15 +82,18 @@ def test_traffic_scaling_rolling_restart_and_refused_labels(start_server: StartS
 
         loop = RequestLoop(f"http://127.0.0.1:{service_port}/")
         for count in (4, 1, 3):
+            loop.phase = f"scale to {count}"
             resp = http.put("/v2/apps/web", params={"partialUpdate": "true"}, json={"instances": count})
             deployed(http, resp.json()["deploymentId"], timeout=60)
             in_rotation(server, backend, count)
         assert status(server)["workers"] == workers and status(server)["reloads"] == reloads  # no reload
         # a new frontend needs a reload: it happens under load without failing a request
+        loop.phase = "reload"
         other = dict(app, id="/other", portDefinitions=[{"port": free_port()}], labels={}, instances=1)
         deployed(http, http.post("/v2/apps", json=other).headers["Marathon-Deployment-Id"], timeout=60)
         wait_until(lambda: status(server)["reloads"] > reloads, timeout=30, what="a reload for the new frontend")
         workers = status(server)["workers"]
+        loop.phase = "rolling restart"
         restart = http.post("/v2/apps/web/restart")
         deployed(http, restart.json()["deploymentId"], timeout=90)
         in_rotation(server, backend, 3)
