@@ -1,7 +1,8 @@
 """Chronos' scheduler: desired state (job definitions) and observed state (runs and their task
 updates) kept apart. Due runs come from one timer heap (no polling loop), dependent runs from
 parents' successes; runs wait for offers, launch, and end in an outcome that updates the job's
-counters, retries it, or triggers its children."""
+counters, retries it, or triggers its children. What decides whether a run happens is written
+ahead of every launch and acknowledgement (see `writeahead`)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,25 @@ from chronos_py.job import epsilon_seconds
 from chronos_py.offers import match
 from chronos_py.repository import HISTORY_LIMIT, Repository
 from chronos_py.runs import Outcome, Run, RunPhase, history_entry, iso, skipped_entry
+from chronos_py.writeahead import WriteAhead
 from core.driver.base import Driver
-from core.driver.types import Filters, FrameworkInfo, Offers, Subscribed, TaskState, Update
+from core.driver.types import (
+    Filters,
+    FrameworkInfo,
+    Offers,
+    Reason,
+    Subscribed,
+    TaskInfo,
+    TaskState,
+    TaskStatus,
+    Update,
+)
 from core.schedule import ScheduleCursor, TimerHeap, catch_up, parse_schedule
 from core.store.base import Op
 
 JSON = dict[str, Any]
 log = logging.getLogger(__name__)
 FAILOVER_TIMEOUT = 604800.0
-FLUSH_DELAY = 0.1
 
 
 class ChronosScheduler:
@@ -40,16 +51,12 @@ class ChronosScheduler:
         self.driver: Driver | None = None
         self.ready = False
         self.suppressed = False
-        self.lock = asyncio.Lock()  # one change of jobs/state at a time, so commits never interleave
+        self.writer = WriteAhead(self._ops, lambda ops: self.repo.commit(ops))
+        self.lock = self.writer.lock  # one change of jobs/state at a time, so commits never interleave
         self._pending: set[asyncio.Task[None]] = set()
-        self._dirty_jobs: set[str] = set()
-        self._dirty_history: set[str] = set()
-        self._flush_wanted = asyncio.Event()
         self._offers_poked = False
         self._filtered = False  # an offer was declined with a filter while runs were waiting
-        self._flusher: asyncio.Task[None] | None = None
         self._children: dict[str, list[str]] | None = None
-        self._queue_dirty = False  # `waiting` changed since it was last saved
 
     # ---- loading and the driver loop ------------------------------------------------------------
 
@@ -59,10 +66,16 @@ class ChronosScheduler:
             self.states.setdefault(name, {})
             self.arm(name)
         for saved in await self.repo.load_queue():
-            if saved["job"] in self.jobs:  # queued before the restart, not launched: still due
-                self.waiting.append(Run(saved["job"], saved["due"], saved["attempt"], tuple(saved["arguments"]),
-                                        saved["reason"]))
-        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+            if saved["job"] not in self.jobs:
+                continue
+            run = Run(saved["job"], saved["due"], saved["attempt"], tuple(saved["arguments"]), saved["reason"])
+            if saved.get("taskId"):  # launched before the restart: reconciled once subscribed
+                run.phase, run.task_id, run.agent_id, run.restored = (RunPhase.LAUNCHED, saved["taskId"],
+                                                                      saved.get("agentId", ""), True)
+                self.running[run.task_id] = run
+            else:  # queued, not launched: still due
+                self.waiting.append(run)
+        self.writer.start()
         self.ready = True
 
     async def run(self, driver: Driver) -> None:
@@ -75,14 +88,24 @@ class ChronosScheduler:
                     framework_id = event.framework_id
                     await self.repo.save_framework_id(framework_id)
                 await driver.reconcile([])
+                restored = [(r.task_id, r.agent_id) for r in self.running.values() if r.restored]
+                if restored:  # a task the cluster does not know was never started: launch it
+                    await driver.reconcile(restored)
                 await self.want_offers()
             elif isinstance(event, Offers):
                 await self._on_offers(event)
             elif isinstance(event, Update):
+                await self._on_update(event.status)
                 if event.status.uuid:
-                    await driver.acknowledge(event.status)
-                await self._on_update(event.status.task_id, event.status.state, event.status.message,
-                                      event.status.agent_id)
+                    self._acknowledge(driver, event.status)
+
+    def _acknowledge(self, driver: Driver, status: TaskStatus) -> None:
+        """A terminal update is acknowledged once its effect is committed (else a crash in
+        between would lose it); others at once."""
+        if status.state.is_terminal:
+            self.writer.after_commit(lambda: driver.acknowledge(status))
+        else:
+            self._spawn(driver.acknowledge(status))
 
     # ---- schedules ------------------------------------------------------------------------------
 
@@ -106,8 +129,8 @@ class ChronosScheduler:
             self.timers.set(name, due)
 
     def _on_due(self, name: str, due: float) -> None:
-        """The timer callback: decide at once (no await between the timer and the decision);
-        persisting the schedule's advance is batched by the flusher."""
+        """The timer callback: decide at once (no await between the timer and the decision).
+        The decision is written ahead of the run's launch, or lazily if nothing is launched."""
         job, cursor = self.jobs.get(name), self.cursors.get(name)
         if job is None or cursor is None:
             return
@@ -129,41 +152,22 @@ class ChronosScheduler:
             self.timers.set(name, next_due)
         self.poke_offers()
 
-    # ---- batched persistence --------------------------------------------------------------------
+    # ---- persistence (see `writeahead`) ---------------------------------------------------------
 
     def mark_dirty(self, name: str, history: bool = False) -> None:
-        self._dirty_jobs.add(name)
-        if history:
-            self._dirty_history.add(name)
-        self._flush_wanted.set()
+        self.writer.job_changed(name, history)
 
     async def flush(self) -> None:
-        """Write every changed job and history in one commit (in-memory state is the truth)."""
-        async with self.lock:
-            jobs, history = self._dirty_jobs, self._dirty_history
-            self._dirty_jobs, self._dirty_history = set(), set()
-            ops: list[Op] = [self.repo.put_job(self.jobs[n], self.states[n]) for n in jobs if n in self.jobs]
-            ops += [self.repo.put_history(n, self.history.get(n, [])) for n in history if n in self.jobs]
-            if self._queue_dirty:
-                self._queue_dirty = False
-                ops.append(self.repo.put_queue([{"job": r.job, "due": r.due, "attempt": r.attempt,
-                                                 "arguments": list(r.arguments), "reason": r.reason}
-                                                for r in self.waiting]))
-            await self.repo.commit(ops)
+        """Commit every change made so far (awaited before anything outside may act on it)."""
+        await self.writer.commit()
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await self._flush_wanted.wait()
-            self._flush_wanted.clear()
-            try:
-                await self.flush()
-                # SQLite's commit blocks the loop for an fsync: coalesce changes so that timers
-                # are rarely held up behind one (state reaches disk within FLUSH_DELAY)
-                await asyncio.sleep(FLUSH_DELAY)
-            except Exception:
-                log.exception("chronos: saving run state failed; retrying")
-                self._flush_wanted.set()
-                await asyncio.sleep(1)
+    def _ops(self, jobs: set[str], histories: set[str], runs: bool) -> list[Op]:
+        ops: list[Op] = [self.repo.put_job(self.jobs[n], self.states[n]) for n in jobs if n in self.jobs]
+        ops += [self.repo.put_history(n, self.history.get(n, [])) for n in histories if n in self.jobs]
+        if runs:
+            launched = [r for r in self.running.values() if r.phase is RunPhase.LAUNCHED]
+            ops.append(self.repo.put_queue([r.to_json() for r in [*self.waiting, *launched]]))
+        return ops
 
     def poke_offers(self) -> None:
         if self._offers_poked or self.driver is None:
@@ -205,8 +209,7 @@ class ChronosScheduler:
         self._queue_changed()
 
     def _queue_changed(self) -> None:
-        self._queue_dirty = True
-        self._flush_wanted.set()
+        self.writer.runs_changed()
 
     async def want_offers(self) -> None:
         """Revive when runs wait and offers were stopped (suppressed or filtered away); suppress
@@ -228,22 +231,51 @@ class ChronosScheduler:
         self.waiting = left
         now = self.clock()
         for offer in event.offers:
+            for run, _ in launches.get(offer.id, []):
+                run.phase, run.launched_at, run.agent_id = RunPhase.LAUNCHED, now, offer.agent_id
+        if launches and not await self._record_launches(launches):
+            launches = {}
+        for offer in event.offers:
             pairs = launches.get(offer.id)
             if pairs:
-                for run, _ in pairs:
-                    run.phase, run.launched_at, run.agent_id = RunPhase.LAUNCHED, now, offer.agent_id
                 await self.driver.accept([offer.id], [info for _, info in pairs], Filters(refuse_seconds=0))
             else:
                 self._filtered = self._filtered or bool(self.waiting)
                 await self.driver.decline([offer.id], Filters(refuse_seconds=5 if self.waiting else 60))
         await self.want_offers()
 
-    async def _on_update(self, task_id: str, state: TaskState, message: str, agent_id: str) -> None:
+    async def _record_launches(self, launches: dict[str, list[tuple[Run, TaskInfo]]]) -> bool:
+        """Write ahead: the runs about to launch (and the decisions behind them) are committed
+        before the launch is sent. If the store fails, the runs wait for the next offer."""
+        try:
+            await self.flush()
+            return True
+        except Exception:
+            log.exception("chronos: cannot record the launches; their runs wait for the next offer")
+            for pairs in launches.values():
+                for run, _ in pairs:
+                    self.running.pop(run.task_id, None)
+                    run.phase = RunPhase.WAITING
+                    self.waiting.append(run)
+            self._queue_changed()
+            return False
+
+    async def _on_update(self, status: TaskStatus) -> None:
+        task_id, state, message, agent_id = status.task_id, status.state, status.message, status.agent_id
         run = self.running.get(task_id) or self._adopt(task_id, state, agent_id)
         if run is None:
             if state.is_active and self.driver is not None:  # a task of a job since deleted
                 await self.driver.kill(task_id, agent_id)
             return
+        if (run.restored and run.started_at is None and state is TaskState.TASK_LOST
+                and status.reason is Reason.REASON_RECONCILIATION and not run.kill_requested):
+            # recorded as launched, but the launch never reached an agent before the crash
+            del self.running[task_id]
+            run.phase, run.restored = RunPhase.WAITING, False
+            self.enqueue(run)
+            await self.want_offers()
+            return
+        run.restored = False
         if state is TaskState.TASK_RUNNING and run.started_at is None:
             run.started_at = self.clock()
             return
@@ -267,12 +299,14 @@ class ChronosScheduler:
         run = Run(parts[3], int(parts[1]) / 1000, int(parts[2]), tuple(parts[4].split()), "adopted",
                   RunPhase.LAUNCHED, task_id, agent_id, started_at=self.clock())
         self.running[task_id] = run
+        self._queue_changed()
         return run
 
     async def finish(self, run: Run, ok: bool, message: str) -> None:
         """A run ended: record it, retry it, or count it and trigger children."""
         self.running.pop(run.task_id, None)
         run.phase = RunPhase.DONE
+        self._queue_changed()
         job = self.jobs.get(run.job)
         if job is None:
             return
@@ -333,16 +367,13 @@ class ChronosScheduler:
             run.kill_requested = True
             if self.driver is not None:
                 await self.driver.kill(run.task_id, run.agent_id)
+        await self.flush()
         return len(runs)
 
     async def close(self) -> None:
         """Stop timers and save what changed (tasks keep running for the next server)."""
         self.timers.close()
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-        await self.flush()
+        await self.writer.stop()
         for task in list(self._pending):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

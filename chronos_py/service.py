@@ -101,6 +101,7 @@ class JobService:
         """Run now, even if disabled or unscheduled (Chronos' manual start)."""
         self.get(name)
         self.scheduler.enqueue(Run(name, time.time(), arguments=tuple(arguments or ()), reason="manual"))
+        await self.scheduler.flush()  # the caller is told 204 only once the run cannot be lost
         await self.scheduler.want_offers()
 
     async def mark_success(self, name: str) -> None:
@@ -117,4 +118,5 @@ class JobService:
         run.async_status = status_code
         if run.process_ended:
             await self.scheduler.finish(run, status_code == 0, f"statusCode {status_code}")
+        await self.scheduler.flush()
         return True

@@ -104,6 +104,7 @@ class Master:
         self._heartbeat: asyncio.TimerHandle | None = None
         self.started_at = time.time()
         self.id = str(uuid.uuid4())
+        self._started = False  # checkpointed frameworks are loaded by start(), after agents recover
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -113,6 +114,7 @@ class Master:
 
     def start(self) -> None:
         """Load checkpointed frameworks (as disconnected) and start the periodic timers."""
+        self._started = True
         self._count_used()
         for path in sorted(self._dir.glob("*.json")):
             info = FrameworkInfo.from_json(json.loads(path.read_text()))
@@ -415,6 +417,10 @@ class Master:
 
     def forward(self, framework_id: str, status: TaskStatus) -> None:
         entry = self.frameworks.get(framework_id)
+        if entry is None and not self._started and status.state.is_terminal:
+            # an agent recovering before the frameworks are loaded: the end of a task must not
+            # be dropped (its framework may be about to come back); it is re-sent on subscribe
+            return
         if entry is None or entry.lifecycle is FrameworkLifecycle.REMOVED:
             # nobody will ever acknowledge: let the agent forget the task
             self._loop.call_soon(self.acknowledge, framework_id, status.agent_id, status.task_id, status.uuid)
