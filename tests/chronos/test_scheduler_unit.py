@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chronos_py.repository import Repository
 from chronos_py.scheduler import ChronosScheduler
 from chronos_py.service import JobService
+from core.driver.types import Filters, Offer, Offers, TaskInfo, TaskState, TaskStatus
+from core.resources import Resources
 from core.store import Namespace
+from core.store.base import Op
 from core.store.memory import MemoryStore
 
 T0 = 1_900_000_000.0  # 2030-03-17
@@ -97,3 +101,56 @@ async def test_runs_waiting_for_an_offer_are_queued_again_after_a_restart() -> N
     assert [(r.job, r.due) for r in again.waiting] == [("queued", T0)]
     assert again.jobs["queued"]["disabled"] is True and "queued" not in again.timers
     await again.close()
+
+
+class LaunchingDriver(RecordingDriver):
+    """Records launches and acknowledgements in the same log as the store's commits."""
+
+    async def accept(self, offer_ids: list[str], launches: list[TaskInfo], filters: Filters | None = None) -> None:
+        self.calls.append("accept " + " ".join(t.task_id for t in launches))
+
+    async def decline(self, offer_ids: list[str], filters: Filters | None = None) -> None:
+        self.calls.append("decline")
+
+    async def acknowledge(self, status: TaskStatus) -> None:
+        self.calls.append(f"ack {status.task_id}")
+
+
+async def test_launches_and_acknowledgements_wait_for_the_commit_that_decided_them() -> None:
+    now = [T0]
+    store = MemoryStore()
+    sched = ChronosScheduler(Repository(Namespace(store, "chronos")), clock=lambda: now[0])
+    await sched.load()
+    driver = LaunchingDriver()
+    sched.driver = driver  # type: ignore[assignment]
+    plain_commit = sched.repo.commit
+
+    async def commit(ops: list[Op]) -> None:
+        driver.calls.append("commit " + " ".join(sorted(op.key for op in ops)))
+        await plain_commit(ops)
+
+    sched.repo.commit = commit  # type: ignore[method-assign]
+    service = JobService(sched)
+    await service.put(job("parent", schedule="R0//PT1H"), dependent=False)
+    await service.put(job("child", parents=["parent"]), dependent=True)
+    await service.start_now("parent")
+    offer = Offer("o1", "fw", "agent", "127.0.0.1", Resources.of(cpus=4, mem=1024, disk=1000))
+    driver.calls.clear()
+    await sched._on_offers(Offers((offer,)))
+    [launch] = [c for c in driver.calls if c.startswith("accept")]
+    task_id = launch.split()[1]
+    assert driver.calls.index(launch) > 0 and driver.calls[driver.calls.index(launch) - 1].startswith("commit")
+    assert json.loads((await store.get("chronos/queue")).value)[0]["taskId"] == task_id  # type: ignore[union-attr]
+
+    driver.calls.clear()
+    finished = TaskStatus(task_id, TaskState.TASK_FINISHED, "agent", uuid="u1")
+    await sched._on_update(finished)
+    sched._acknowledge(driver, finished)  # type: ignore[arg-type]
+    assert not any(c.startswith("ack") for c in driver.calls)  # the child's trigger is not on disk yet
+    await sched.flush()
+    commit_call, ack = driver.calls[-2:]
+    assert ack == f"ack {task_id}"
+    assert "jobs/child" in commit_call.split() and "queue" in commit_call.split()
+    saved = json.loads((await store.get("chronos/queue")).value)  # type: ignore[union-attr]
+    assert [(r["job"], r["taskId"]) for r in saved] == [("child", "")]  # the trigger, waiting for an offer
+    await sched.close()
