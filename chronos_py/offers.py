@@ -46,23 +46,37 @@ def task_info(job: JSON, run: Run, offer: Offer) -> TaskInfo:
 
 def match(offers: tuple[Offer, ...], waiting: list[Run], job_of: Callable[[str], JSON | None],
           taken: dict[str, Run]) -> tuple[dict[str, list[tuple[Run, TaskInfo]]], list[Run]]:
-    """Place as many waiting runs as fit. Returns launches by offer id, and the runs left over."""
-    left = [r for r in waiting if job_of(r.job) is not None]
-    left.sort(key=lambda r: (not (job_of(r.job) or {}).get("highPriority", False), r.queued_at))
+    """Place as many waiting runs as fit, oldest first. Returns launches by offer id, and the
+    runs left over. High-priority runs go first, and while one of them fits no offer the other
+    runs wait too (as in Chronos, which stops at the head of its queue), so that lower-priority
+    runs cannot take the resources it waits for."""
+    left = sorted((r for r in waiting if job_of(r.job) is not None), key=lambda r: r.queued_at)
+    high = [r for r in left if (job_of(r.job) or {}).get("highPriority", False)]
+    normal = [r for r in left if not (job_of(r.job) or {}).get("highPriority", False)]
+    free = {offer.id: offer.resources for offer in offers}
     launches: dict[str, list[tuple[Run, TaskInfo]]] = {}
-    for offer in offers:
-        free = offer.resources
-        still: list[Run] = []
-        for run in left:
-            job = job_of(run.job)
-            assert job is not None
-            need = task_resources(job)
-            if free.contains(need) and fits_constraints(job, offer):
-                free = free - need
-                run.make_task_id(taken)
-                taken[run.task_id] = run
-                launches.setdefault(offer.id, []).append((run, task_info(job, run, offer)))
-            else:
-                still.append(run)
-        left = still
-    return launches, left
+    high_left = _place(high, offers, free, job_of, taken, launches)
+    if high_left:
+        return launches, high_left + normal
+    return launches, _place(normal, offers, free, job_of, taken, launches)
+
+
+def _place(runs: list[Run], offers: tuple[Offer, ...], free: dict[str, Resources],
+           job_of: Callable[[str], JSON | None], taken: dict[str, Run],
+           launches: dict[str, list[tuple[Run, TaskInfo]]]) -> list[Run]:
+    left: list[Run] = []
+    for run in runs:
+        job = job_of(run.job)
+        assert job is not None
+        need = task_resources(job)
+        for offer in offers:
+            if not free[offer.id].contains(need) or not fits_constraints(job, offer):
+                continue
+            free[offer.id] = free[offer.id] - need
+            run.make_task_id(taken)
+            taken[run.task_id] = run
+            launches.setdefault(offer.id, []).append((run, task_info(job, run, offer)))
+            break
+        else:
+            left.append(run)
+    return left

@@ -213,7 +213,8 @@ class ChronosScheduler:
 
     async def want_offers(self) -> None:
         """Revive when runs wait and offers were stopped (suppressed or filtered away); suppress
-        when nothing waits. Accepting with no filter brings leftovers back without a revive."""
+        when nothing waits. Accepting with no filter brings leftovers back without a revive.
+        Called when runs are enqueued or end: what could change whether a waiting run fits."""
         if self.driver is None:
             return
         if self.waiting and (self.suppressed or self._filtered):
@@ -242,7 +243,10 @@ class ChronosScheduler:
             else:
                 self._filtered = self._filtered or bool(self.waiting)
                 await self.driver.decline([offer.id], Filters(refuse_seconds=5 if self.waiting else 60))
-        await self.want_offers()
+        if not self.waiting:
+            await self.want_offers()
+        # else no revive here: it would bring the same offers straight back. A run enqueued or
+        # ended revives, and a filter expires after 5 s.
 
     async def _record_launches(self, launches: dict[str, list[tuple[Run, TaskInfo]]]) -> bool:
         """Write ahead: the runs about to launch (and the decisions behind them) are committed

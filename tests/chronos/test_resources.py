@@ -1,0 +1,32 @@
+"""Runs that wait for resources: a high-priority run goes ahead of the others."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.chronos.conftest import job, wait_job
+from tests.chronos.test_crash import node_state
+from tests.conftest import StartServer
+from tests.support.server import port_range, wait_until
+
+
+def test_high_priority_run_holds_back_smaller_runs_until_it_fits(start_server: StartServer, tmp_path: Path) -> None:
+    order = tmp_path / "order"
+    low, high = port_range()
+    server = start_server("--agent-resources", f"cpus:4;mem:256;disk:1000;ports:[{low}-{high}]")
+    with server.client() as client:
+        for body in (job("hog", "sleep 600", mem=156, schedule="R0//PT1H"),
+                     job("urgent", f"echo urgent >> {order}", mem=200, highPriority=True, schedule="R0//PT1H"),
+                     job("small", f"echo small >> {order}", mem=100, schedule="R0//PT1H")):
+            assert client.post("/scheduler/iso8601", json=body).status_code == 204
+        assert client.put("/scheduler/job/hog").status_code == 204
+        wait_until(lambda: node_state(client, "hog") == "running", timeout=30, what="hog to run")
+        assert client.put("/scheduler/job/urgent").status_code == 204  # 200 MB: does not fit beside hog
+        assert client.put("/scheduler/job/small").status_code == 204  # 100 MB would fit, but waits its turn
+        time.sleep(2)
+        assert not order.exists()
+        assert node_state(client, "urgent") == "queued" and node_state(client, "small") == "queued"
+        assert client.delete("/scheduler/task/kill/hog").status_code == 204
+        wait_job(client, "small", "small to run", lambda j: j["successCount"] == 1)
+        assert order.read_text().splitlines() == ["urgent", "small"]
