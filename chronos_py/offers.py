@@ -34,12 +34,13 @@ def task_info(job: JSON, run: Run, offer: Offer) -> TaskInfo:
     uris += tuple(URI(str(f["uri"]), bool(f.get("executable", False)), bool(f.get("extract", True)))
                   for f in job.get("fetch", []) if isinstance(f, dict) and f.get("uri"))
     arguments = tuple(run.arguments) or tuple(str(a) for a in job.get("arguments", []))
+    user = str(job.get("runAsUser") or "")  # applied when the server runs as root (see README)
     if job.get("shell", True):
         command = CommandInfo(value=" ".join([job["command"], *arguments]), shell=True, environment=tuple(env),
-                              uris=uris)
+                              uris=uris, user=user)
     else:
         command = CommandInfo(value=job["command"], shell=False, arguments=(job["command"], *arguments),
-                              environment=tuple(env), uris=uris)
+                              environment=tuple(env), uris=uris, user=user)
     return TaskInfo(task_id=run.task_id, name=f"ChronosTask:{job['name']}", agent_id=offer.agent_id,
                     resources=task_resources(job), command=command)
 

@@ -144,7 +144,7 @@ class Agent:
             env = self._environment(info, task.record.sandbox)
             await self._checkpoints.committed()
             program, task_argv = task_command(shell, argv, env.get("PATH", os.defpath))
-            ident = await self._launchers.spawn(task.record.sandbox, program, task_argv, env)
+            ident = await self._launchers.spawn(task.record.sandbox, program, task_argv, env, info.command.user)
         except FetchError as exc:
             self._transition(task, TaskState.TASK_FAILED, str(exc), Reason.REASON_CONTAINER_LAUNCH_FAILED)
             return

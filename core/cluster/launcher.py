@@ -118,15 +118,19 @@ class LauncherPool:
             self._launchers.append(Launcher(self))
         return self._launchers[next(self._next) % self._size]
 
-    async def spawn(self, sandbox: Path, program: str, argv: list[str], env: dict[str, str]) -> ProcessIdentity:
-        """Start `program` (searched in PATH) with `argv` as a session leader in `sandbox`;
-        raises OSError if it cannot."""
+    async def spawn(self, sandbox: Path, program: str, argv: list[str], env: dict[str, str],
+                    user: str = "") -> ProcessIdentity:
+        """Start `program` (searched in PATH) with `argv` as a session leader in `sandbox`, as
+        `user` when set and the launcher runs as root; raises OSError if it cannot."""
         request_id = next(self._next)
         future: asyncio.Future[ProcessIdentity] = self.loop.create_future()
         self._answers[request_id] = future
         launcher = self._launcher()
         launcher.requests.add(request_id)
-        launcher.send({"id": request_id, "sandbox": str(sandbox), "path": program, "argv": argv, "env": env})
+        request = {"id": request_id, "sandbox": str(sandbox), "path": program, "argv": argv, "env": env}
+        if user:
+            request["user"] = user
+        launcher.send(request)
         return await future
 
     def watch(self, pid: int, on_exit: ExitCallback, on_orphaned: Orphaned) -> None:

@@ -1,7 +1,9 @@
 """A launcher process: the parent of the tasks it spawns. It reaps them and records how they ended.
 
 Run as `python -m core.cluster.launcher_main`. Protocol, one JSON object per line:
-- stdin:  {"id": n, "sandbox": path, "path": program, "argv": [...], "env": {...}}
+- stdin:  {"id": n, "sandbox": path, "path": program, "argv": [...], "env": {...}, "user": name}
+          ("user" is optional: when set and the launcher runs as root, the task runs as that user,
+          with its groups, and owns its sandbox; otherwise the task runs as the launcher's user)
 - stdout: {"id": n, "pid": p, "starttime": t} or {"id": n, "error": "..."}   (a spawn's answer)
           {"exit": pid, "status": wait_status}                               (a task ended)
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import select
 import signal
 import sys
@@ -39,6 +42,19 @@ class Launcher:
 
     def spawn(self, request: dict[str, Any]) -> dict[str, Any]:
         sandbox = request["sandbox"]
+        user = request.get("user") or ""
+        if user and os.geteuid() == 0:
+            try:
+                account = pwd.getpwnam(user)
+            except KeyError:
+                return {"id": request["id"], "error": f"runs as user '{user}', who does not exist on this host"}
+            if account.pw_uid != 0:  # root's tasks keep the faster posix_spawn below
+                try:
+                    pid = spawn_as(account, sandbox, request["path"], request["argv"], request["env"])
+                except OSError as exc:
+                    return {"id": request["id"],
+                            "error": f"{request['path']} (as user '{user}'): {exc.strerror or exc}"}
+                return self._started(request["id"], pid, sandbox)
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, "stdout", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
@@ -52,6 +68,9 @@ class Launcher:
             return {"id": request["id"], "error": f"{request['path']}: {exc.strerror or exc}"}
         finally:
             os.chdir("/")
+        return self._started(request["id"], pid, sandbox)
+
+    def _started(self, request_id: int, pid: int, sandbox: str) -> dict[str, Any]:
         self.sandboxes[pid] = sandbox
         try:
             _write(f"{sandbox}/{PID_FILE}", str(pid))
@@ -59,7 +78,7 @@ class Launcher:
                 starttime = int(fh.read().rsplit(b")", 1)[1].split()[19])
         except OSError:
             starttime = 0
-        return {"id": request["id"], "pid": pid, "starttime": starttime}
+        return {"id": request_id, "pid": pid, "starttime": starttime}
 
     def reap(self) -> list[dict[str, Any]]:
         ended = []
@@ -76,6 +95,43 @@ class Launcher:
                     _write(f"{sandbox}/{EXIT_FILE}", str(status))
             ended.append({"exit": pid, "status": status})
         return ended
+
+
+def spawn_as(user: pwd.struct_passwd, sandbox: str, program: str, argv: list[str], env: dict[str, str]) -> int:
+    """fork+exec with the user's uid, gid and groups (posix_spawn cannot change them). The
+    sandbox and output files are given to the user first. Raises OSError if exec fails."""
+    for path in (sandbox, f"{sandbox}/stdout", f"{sandbox}/stderr"):
+        if not os.path.exists(path):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644))
+        os.chown(path, user.pw_uid, user.pw_gid)
+    errors_r, errors_w = os.pipe()  # close-on-exec: EOF without a message means exec worked
+    pid = os.fork()
+    if pid == 0:  # the child: only async-signal-safe work until exec, and never return
+        try:
+            os.close(errors_r)
+            os.setsid()
+            os.chdir(sandbox)
+            for fd, name, flags in ((0, "/dev/null", os.O_RDONLY), (1, "stdout", os.O_WRONLY | os.O_APPEND),
+                                    (2, "stderr", os.O_WRONLY | os.O_APPEND)):
+                opened = os.open(name, flags)
+                os.dup2(opened, fd)
+                os.close(opened)
+            os.initgroups(user.pw_name, user.pw_gid)
+            os.setgid(user.pw_gid)
+            os.setuid(user.pw_uid)
+            os.execvpe(program, argv, env)
+        except BaseException as exc:  # whatever failed is reported to the launcher, then exit
+            with contextlib.suppress(BaseException):
+                os.write(errors_w, f"{getattr(exc, 'errno', 0)}:{getattr(exc, 'strerror', None) or exc}".encode())
+        os._exit(127)
+    os.close(errors_w)
+    with os.fdopen(errors_r, "rb") as reader:
+        failure = reader.read().decode(errors="replace")
+    if failure:
+        os.waitpid(pid, 0)
+        code, _, message = failure.partition(":")
+        raise OSError(int(code) if code.isdigit() else 0, message)
+    return pid
 
 
 def main() -> None:

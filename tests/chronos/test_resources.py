@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.chronos.conftest import job, wait_job
 from tests.chronos.test_crash import node_state
@@ -30,3 +34,22 @@ def test_high_priority_run_holds_back_smaller_runs_until_it_fits(start_server: S
         assert client.delete("/scheduler/task/kill/hog").status_code == 204
         wait_job(client, "small", "small to run", lambda j: j["successCount"] == 1)
         assert order.read_text().splitlines() == ["urgent", "small"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs a server running as root")
+def test_run_as_user_runs_the_task_as_that_user_and_an_unknown_user_fails_clearly(start_server: StartServer,
+                                                                                   tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_server(data_dir=data)
+    with server.client() as client:
+        for body in (job("asnobody", "id -un; touch made-here", runAsUser="nobody", schedule="R0//PT1H"),
+                     job("asghost", "true", runAsUser="no-such-user-here", retries=0, schedule="R0//PT1H")):
+            assert client.post("/scheduler/iso8601", json=body).status_code == 204
+            assert client.put(f"/scheduler/job/{body['name']}").status_code == 204
+        wait_job(client, "asnobody", "the run as nobody", lambda j: j["successCount"] == 1)
+        [sandbox] = data.glob("agents/*/sandboxes/*/ct:*:asnobody:")
+        assert (sandbox / "stdout").read_text().split() == ["nobody"]
+        assert (sandbox / "made-here").stat().st_uid == pwd.getpwnam("nobody").pw_uid  # its sandbox is its own
+        wait_job(client, "asghost", "the run as an unknown user to fail", lambda j: j["errorCount"] == 1)
+        [run] = client.get("/scheduler/job/stat/asghost").json()["taskStatHistory"]
+        assert run["status"] == "failure" and "'no-such-user-here', who does not exist" in run["message"]
