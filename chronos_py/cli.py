@@ -146,5 +146,8 @@ def graph(svg: Annotated[Path | None, typer.Option(help="Render to this SVG file
     if binary is None:
         console.print("[red]--svg needs Graphviz' `dot` (apt-get install graphviz)[/red]")
         raise typer.Exit(1)
-    subprocess.run([binary, "-Tsvg", "-o", str(svg)], input=dot.encode(), check=True)
+    done = subprocess.run([binary, "-Tsvg", "-o", str(svg)], input=dot.encode(), capture_output=True, check=False)
+    if done.returncode != 0:
+        console.print(f"[red]dot failed ({done.returncode}): {done.stderr.decode(errors='replace').strip()}[/red]")
+        raise typer.Exit(1)
     console.print(f"wrote {svg}", highlight=False)

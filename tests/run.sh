@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need (Debian's haproxy; Python packages into .venv),
+# The test command: installs what the tests need (Debian's haproxy and graphviz; Python packages into .venv),
 # then runs ruff, mypy and the whole pytest suite. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,17 @@ if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >/dev/null
   else
     echo "warning: haproxy is missing and cannot be installed here; tests marked haproxy will skip" >&2
+  fi
+fi
+
+# Graphviz' dot renders `trireme chronos graph --svg` (its test skips without it)
+if ! command -v dot >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing graphviz (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz >/dev/null
+  else
+    echo "warning: graphviz (dot) is missing and cannot be installed here; the graph --svg test will skip" >&2
   fi
 fi
 

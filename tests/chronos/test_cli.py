@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
 
 from tests.chronos.conftest import job, wait_job
 from tests.conftest import StartServer
@@ -46,3 +50,22 @@ def test_cli_job_lifecycle(start_server: StartServer, tmp_path: Path) -> None:
     assert cli(server.url, "job", "remove", "nightly").returncode == 0
     assert cli(server.url, "job", "show", "nightly").returncode == 1
     assert cli("http://127.0.0.1:1", "job", "list").returncode == 2
+
+
+def test_graph_svg_renders_the_dependency_graph_with_graphviz(start_server: StartServer, tmp_path: Path) -> None:
+    server = start_server()
+    for body in (job("extract", schedule="R0//PT1H"), job("load", parents=["extract"])):
+        assert cli(server.url, "job", "add", "-", stdin=json.dumps(body)).returncode == 0
+    no_dot = subprocess.run([sys.executable, "-m", "core.cli", "chronos", "graph", "--svg", str(tmp_path / "x.svg")],
+                            text=True, capture_output=True, timeout=60,
+                            env=dict(os.environ, TRIREME_URL=server.url, PYTHONPATH=str(REPO), PATH="/nonexistent"))
+    assert no_dot.returncode == 1 and "needs Graphviz" in no_dot.stdout
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz' dot is not installed (tests/run.sh installs it when it can)")
+    out = tmp_path / "graph.svg"
+    done = cli(server.url, "graph", "--svg", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    svg = ElementTree.parse(out).getroot()
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    titles = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}title")}
+    assert {"extract", "load", "extract->load"} <= titles
