@@ -1,5 +1,6 @@
 """Chronos' REST API under `/scheduler` (2.x) and `/v1/scheduler` (3.x). Starlette routes with
-prebuilt JSON responses. Bad input is 400 with `{"message": ..., "status": "Bad Request"}`."""
+prebuilt JSON responses. Errors have the shape of Chronos' ApiResult: bad input is 400 with
+`{"status": "Bad Request", "message": ...}`, the message naming the field."""
 
 from __future__ import annotations
 
@@ -22,17 +23,18 @@ PREFIXES = ("/scheduler", "/v1/scheduler")
 
 
 def bad_request(message: str) -> Response:
-    return JSONResponse({"message": message, "status": "Bad Request"}, status_code=400)
+    return JSONResponse({"status": "Bad Request", "message": message}, status_code=400)
 
 
 def not_found(message: str) -> Response:
-    return JSONResponse({"message": message, "status": "Not Found"}, status_code=404)
+    return JSONResponse({"status": "Not Found", "message": message}, status_code=404)
 
 
 def guarded(service: JobService, handler: Handler) -> Handler:
     async def wrapped(request: Request) -> Response:
         if not service.scheduler.ready:
-            return JSONResponse({"message": "Chronos is loading its state"}, status_code=503)
+            return JSONResponse({"status": "Service Unavailable", "message": "Chronos is loading its state"},
+                                status_code=503)
         try:
             return await handler(request)
         except JobError as exc:

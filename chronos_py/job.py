@@ -99,6 +99,8 @@ def normalize(body: object, dependent: bool, now: float | None = None) -> JSON:
         if not job["schedule"]:
             raise JobError("schedule: a scheduled job needs a schedule (R[n]/start/period or a cron expression)")
         check_schedule(job["schedule"], job["scheduleTimeZone"], now)
+    if job["uris"] and job["fetch"]:
+        raise JobError("fetch: give either fetch or uris (deprecated), not both")
     for i, var in enumerate(job["environmentVariables"]):
         if not isinstance(var, dict) or not isinstance(var.get("name"), str) or "value" not in var:
             raise JobError(f"environmentVariables[{i}]: expected {{\"name\": ..., \"value\": ...}}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
+import httpx
 
 from tests.chronos.conftest import get_job, job, soon, wait_job
 from tests.conftest import StartServer
@@ -78,27 +78,52 @@ def test_state_survives_restart_mid_schedule(start_server: StartServer, tmp_path
         assert done["schedule"].startswith("R0/")
 
 
-@pytest.mark.parametrize(("path", "body", "field"), [
+BAD_DEFINITIONS: list[tuple[str, object, str]] = [
     ("/scheduler/iso8601", job("bad name!", schedule="R//PT1H"), "name"),
     ("/scheduler/iso8601", job("s1", schedule="R/tomorrow/PT1H"), "schedule"),
     ("/scheduler/iso8601", job("s2", schedule="61 * * * *"), "schedule"),
     ("/scheduler/iso8601", job("s3", schedule="R//PT1H", scheduleTimeZone="Mars/Base"), "scheduleTimeZone"),
     ("/scheduler/iso8601", job("s4", schedule="R//PT1H", parents=["a"]), "parents"),
+    ("/scheduler/iso8601", job("s5"), "schedule"),
     ("/scheduler/dependency", job("d1", schedule="R//PT1H", parents=["root"]), "schedule"),
     ("/scheduler/dependency", job("d2", parents=["nobody"]), "parents"),
+    ("/scheduler/dependency", job("d3", parents=["d3"]), "parents"),
     ("/scheduler/iso8601", {"name": "nocmd", "schedule": "R//PT1H"}, "command"),
     ("/scheduler/iso8601", job("m", schedule="R//PT1H", mem="lots"), "mem"),
+    ("/scheduler/iso8601", job("c", schedule="R//PT1H", cpus=0), "cpus/mem/disk"),
+    ("/scheduler/iso8601", job("r", schedule="R//PT1H", retries=-1), "retries"),
     ("/scheduler/iso8601", job("e", schedule="R//PT1H", epsilon="soon"), "epsilon"),
-])
-def test_bad_definitions_are_400_naming_the_field(start_server: StartServer, path: str, body: dict[str, object],
-                                                  field: str) -> None:
+    ("/scheduler/iso8601", job("f", schedule="R//PT1H", uris=["http://a/x"], fetch=[{"uri": "http://a/y"}]), "fetch"),
+    ("/scheduler/iso8601", job("v", schedule="R//PT1H", environmentVariables=[{"value": "1"}]),
+     "environmentVariables[0]"),
+    ("/scheduler/iso8601", job("k", schedule="R//PT1H", constraints=[["rack", "NEAR", "1"]]), "constraints[0]"),
+    ("/v1/scheduler/iso8601", ["not", "an", "object"], "the body"),
+]
+
+
+def assert_bad_request(resp: httpx.Response, field: str) -> None:
+    """Chronos' ApiResult: exactly `status` and `message`, the message naming the field."""
+    assert resp.status_code == 400, resp.text
+    body = resp.json()
+    assert set(body) == {"status", "message"} and body["status"] == "Bad Request", body
+    assert body["message"].startswith(field), body
+
+
+def test_every_bad_request_is_400_in_chronos_shape_naming_the_field(start_server: StartServer) -> None:
     server = start_server()
     with server.client() as client:
         assert client.post("/scheduler/iso8601", json=job("root", schedule="R//PT1H")).status_code == 204
-        resp = client.post(path, json=body)
-        assert resp.status_code == 400, resp.text
-        assert resp.json()["message"].startswith(field + ":"), resp.json()
-        assert [j["name"] for j in client.get("/scheduler/jobs").json()] == ["root"]
+        for path, body, field in BAD_DEFINITIONS:
+            assert_bad_request(client.post(path, json=body), field)
+            assert_bad_request(client.put(path, json=body), field)
+        assert_bad_request(client.post("/scheduler/iso8601", content=b"{not json"), "body")
+        assert_bad_request(client.get("/scheduler/stats/42nd"), "percentile")
+        assert_bad_request(client.get("/scheduler/jobs/search", params={"limit": "many"}), "limit/offset")
+        assert_bad_request(client.put("/scheduler/task/ct:1:0:root:", json={"statusCode": "x"}), "statusCode")
+        assert [j["name"] for j in client.get("/scheduler/jobs").json()] == ["root"]  # nothing half-stored
+        missing = client.get("/scheduler/job/nobody")
+        assert missing.status_code == 404 and missing.json() == {"status": "Not Found",
+                                                                  "message": "job 'nobody' does not exist"}
 
 
 def test_dependency_cycle_is_400(start_server: StartServer) -> None:
@@ -108,5 +133,6 @@ def test_dependency_cycle_is_400(start_server: StartServer) -> None:
         assert client.post("/scheduler/dependency", json=job("b", parents=["a"])).status_code == 204
         assert client.post("/scheduler/dependency", json=job("c", parents=["b"])).status_code == 204
         resp = client.post("/scheduler/dependency", json=job("b", parents=["c"]))
-        assert resp.status_code == 400 and "cycle" in resp.json()["message"]
+        assert_bad_request(resp, "parents")
+        assert "cycle" in resp.json()["message"]
         assert get_job(client, "b")["parents"] == ["a"]
