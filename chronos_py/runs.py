@@ -42,6 +42,7 @@ class Run:
     async_status: int | None = None  # the status code PUT to /task/{id} for an async job
     process_ended: bool = False
     restored: bool = False  # recorded as launched by the previous server, not yet seen by this one
+    unconfirmed: bool = False  # waiting until reconciliation says whether the previous server launched it
 
     def to_json(self) -> JSON:
         """What survives a restart: a waiting run (no task id yet) or a launched one."""

@@ -1,8 +1,14 @@
 """Chronos' scheduler: desired state (job definitions) and observed state (runs and their task
 updates) kept apart. Due runs come from one timer heap (no polling loop), dependent runs from
 parents' successes; runs wait for offers, launch, and end in an outcome that updates the job's
-counters, retries it, or triggers its children. What decides whether a run happens is written
-ahead of every launch and acknowledgement (see `writeahead`)."""
+counters, retries it, or triggers its children.
+
+Exactly once across crashes (see also `writeahead`): a run launches only once its task id
+follows from committed state. A manual, dependent or retried run is committed before its launch
+is sent. A scheduled run's task id (`ct:<due>:0:<job>:`) follows from the committed schedule
+position, so it launches at once and its state is written lazily; after a restart, every run
+that fell due before this server started (restored from the store, or decided again from the
+stored schedule) is first reconciled by task id, and launched only if the cluster never saw it."""
 
 from __future__ import annotations
 
@@ -51,6 +57,8 @@ class ChronosScheduler:
         self.driver: Driver | None = None
         self.ready = False
         self.suppressed = False
+        self.started_at = 0.0
+        self.unconfirmed: dict[str, Run] = {}  # waiting runs the previous server may have launched
         self.writer = WriteAhead(self._ops, lambda ops: self.repo.commit(ops))
         self.lock = self.writer.lock  # one change of jobs/state at a time, so commits never interleave
         self._pending: set[asyncio.Task[None]] = set()
@@ -61,10 +69,8 @@ class ChronosScheduler:
     # ---- loading and the driver loop ------------------------------------------------------------
 
     async def load(self) -> None:
+        self.started_at = self.clock()
         self.jobs, self.states, self.history = await self.repo.load_jobs()
-        for name in self.jobs:
-            self.states.setdefault(name, {})
-            self.arm(name)
         for saved in await self.repo.load_queue():
             if saved["job"] not in self.jobs:
                 continue
@@ -73,10 +79,22 @@ class ChronosScheduler:
                 run.phase, run.task_id, run.agent_id, run.restored = (RunPhase.LAUNCHED, saved["taskId"],
                                                                       saved.get("agentId", ""), True)
                 self.running[run.task_id] = run
-            else:  # queued, not launched: still due
+            else:  # queued, and perhaps launched without it being written
+                self._hold_until_reconciled(run)
                 self.waiting.append(run)
+        for name in self.jobs:
+            self.states.setdefault(name, {})
+            self.arm(name)
+        self.timers.fire_due()  # runs due while down are decided before any task update arrives
         self.writer.start()
         self.ready = True
+
+    def _hold_until_reconciled(self, run: Run) -> None:
+        run.make_task_id({})
+        run.unconfirmed = True
+        self.unconfirmed[run.task_id] = run
+        if self.driver is not None:
+            self._spawn(self.driver.reconcile([(run.task_id, "")]))
 
     async def run(self, driver: Driver) -> None:
         self.driver = driver
@@ -89,6 +107,7 @@ class ChronosScheduler:
                     await self.repo.save_framework_id(framework_id)
                 await driver.reconcile([])
                 restored = [(r.task_id, r.agent_id) for r in self.running.values() if r.restored]
+                restored += [(task_id, "") for task_id in self.unconfirmed]
                 if restored:  # a task the cluster does not know was never started: launch it
                     await driver.reconcile(restored)
                 await self.want_offers()
@@ -139,12 +158,17 @@ class ChronosScheduler:
         if result.skipped and result.first_skipped is not None:
             self._record(name, skipped_entry(name, result.first_skipped, result.skipped,
                                              f"{result.skipped} run(s) missed by more than epsilon"))
-        if result.run_due is not None:
+        run = None if result.run_due is None else Run(name, result.run_due)
+        if run is not None and run.due < self.started_at and run.make_task_id({}) in self.running:
+            pass  # launched by the previous server, and already known to this one
+        elif run is not None:
             if not job.get("concurrent") and self._active(name):
-                self._record(name, skipped_entry(name, result.run_due, 1,
+                self._record(name, skipped_entry(name, run.due, 1,
                                                  "the previous run is still running (concurrent=false)"))
             else:
-                self.enqueue(Run(name, result.run_due))
+                if run.due < self.started_at:  # the previous server may have launched it
+                    self._hold_until_reconciled(run)
+                self.enqueue(run)
         self._advance_schedule(name, cursor, now)
         self.mark_dirty(name, history=True)
         next_due = cursor.peek()
@@ -226,15 +250,18 @@ class ChronosScheduler:
 
     async def _on_offers(self, event: Offers) -> None:
         assert self.driver is not None
-        launches, left = match(event.offers, self.waiting, self.jobs.get, self.running)
-        if len(left) != len(self.waiting):
+        held = [r for r in self.waiting if r.unconfirmed]
+        launches, left = match(event.offers, [r for r in self.waiting if not r.unconfirmed], self.jobs.get,
+                               self.running)
+        if len(left) + len(held) != len(self.waiting):
             self._queue_changed()
-        self.waiting = left
+        self.waiting = held + left
         now = self.clock()
         for offer in event.offers:
             for run, _ in launches.get(offer.id, []):
                 run.phase, run.launched_at, run.agent_id = RunPhase.LAUNCHED, now, offer.agent_id
-        if launches and not await self._record_launches(launches):
+        unwritten = any(run.reason != "schedule" for pairs in launches.values() for run, _ in pairs)
+        if unwritten and not await self._record_launches(launches):
             launches = {}
         for offer in event.offers:
             pairs = launches.get(offer.id)
@@ -249,8 +276,9 @@ class ChronosScheduler:
         # ended revives, and a filter expires after 5 s.
 
     async def _record_launches(self, launches: dict[str, list[tuple[Run, TaskInfo]]]) -> bool:
-        """Write ahead: the runs about to launch (and the decisions behind them) are committed
-        before the launch is sent. If the store fails, the runs wait for the next offer."""
+        """Write ahead: runs whose task ids no schedule implies (manual, dependent, retried) are
+        committed, with the decisions behind them, before the launch is sent. If the store
+        fails, the runs wait for the next offer."""
         try:
             await self.flush()
             return True
@@ -266,6 +294,17 @@ class ChronosScheduler:
 
     async def _on_update(self, status: TaskStatus) -> None:
         task_id, state, message, agent_id = status.task_id, status.state, status.message, status.agent_id
+        held = self.unconfirmed.pop(task_id, None)
+        if held is not None and task_id not in self.running:
+            held.unconfirmed = False
+            if state is TaskState.TASK_LOST and status.reason is Reason.REASON_RECONCILIATION:
+                await self.want_offers()  # never launched: it may launch now
+                return
+            if held in self.waiting:  # the previous server did launch it: follow that task
+                self.waiting.remove(held)
+                held.phase, held.agent_id = RunPhase.LAUNCHED, agent_id
+                self.running[task_id] = held
+                self._queue_changed()
         run = self.running.get(task_id) or self._adopt(task_id, state, agent_id)
         if run is None:
             if state.is_active and self.driver is not None:  # a task of a job since deleted
@@ -365,6 +404,7 @@ class ChronosScheduler:
 
     async def kill_job_tasks(self, name: str) -> int:
         self.waiting = [r for r in self.waiting if r.job != name]
+        self.unconfirmed = {t: r for t, r in self.unconfirmed.items() if r.job != name}
         self._queue_changed()
         runs = [r for r in self.running.values() if r.job == name]
         for run in runs:

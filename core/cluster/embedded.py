@@ -75,6 +75,7 @@ class EmbeddedCluster:
         cluster_id = self._cluster_id()
         master = Master(self.data_dir / "master", self.config.master)
         self._launchers = LauncherPool(LAUNCHERS)
+        self._launchers.start()
         count = self.config.agents
         base = self.config.resources or machine_resources()
         for i in range(count):

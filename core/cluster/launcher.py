@@ -113,6 +113,10 @@ class LauncherPool:
         self._orphaned: dict[int, Orphaned] = {}
         self._closed = False
 
+    def start(self) -> None:
+        """Start every launcher now, so that the first tasks do not wait for Python to start one."""
+        self._launcher()
+
     def _launcher(self) -> Launcher:
         while len(self._launchers) < self._size:
             self._launchers.append(Launcher(self))

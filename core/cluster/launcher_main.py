@@ -151,7 +151,6 @@ def main() -> None:
             ready, _, _ = select.select(watched, [], [], None if stdin is not None else 1.0)
         except InterruptedError:
             continue
-        replies: list[dict[str, Any]] = []
         if wake_r in ready:
             os.read(wake_r, 4096)
         if stdin is not None and stdin in ready:
@@ -160,15 +159,24 @@ def main() -> None:
                 stdin = None  # the server is gone: keep reaping what we started
             pending += chunk
             *lines, pending = pending.split(b"\n")
-            replies.extend(launcher.spawn(json.loads(line)) for line in lines if line)
-        replies.extend(launcher.reap())
-        if replies and stdin is not None:
-            try:
-                out.write(b"".join(json.dumps(r).encode() + b"\n" for r in replies))
-                out.flush()
-            except (BrokenPipeError, OSError):
-                stdin = None
+            for line in lines:
+                # each answer goes out as soon as its process runs, not behind a whole burst
+                if line and not _send(out, [launcher.spawn(json.loads(line))], stdin):
+                    stdin = None
+        if not _send(out, launcher.reap(), stdin):
+            stdin = None
 
+
+def _send(out: Any, replies: list[dict[str, Any]], stdin: int | None) -> bool:
+    """Write replies to the server; False once it can no longer be reached."""
+    if not replies or stdin is None:
+        return stdin is not None
+    try:
+        out.write(b"".join(json.dumps(r).encode() + b"\n" for r in replies))
+        out.flush()
+    except (BrokenPipeError, OSError):
+        return False
+    return True
 
 if __name__ == "__main__":
     main()

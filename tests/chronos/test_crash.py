@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.chronos.conftest import get_job, job, wait_job
+from tests.chronos.conftest import get_job, job, soon, wait_job
 from tests.conftest import StartServer
 from tests.support.server import port_range, wait_until
 
@@ -80,3 +80,25 @@ def test_kill_9_just_after_the_parent_ends_neither_loses_nor_doubles_the_trigger
         assert child_runs.read_text().splitlines() == ["ran"], client.get("/scheduler/job/stat/child").text
         assert get_job(client, "parent")["successCount"] == 1
         assert get_job(client, "child")["successCount"] == 1
+
+
+def test_kill_9_as_a_scheduled_run_starts_runs_it_once(start_server: StartServer, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    runs = tmp_path / "runs"
+    first = start_server(data_dir=data, kill_tasks_on_exit=False)
+    assert first.proc is not None
+    # the run kills the server at once: before its (lazily written) schedule advance reaches the store
+    command = f"echo ran >> {runs}; setsid sh -c 'kill -9 {first.proc.pid}' </dev/null >/dev/null 2>&1 &"
+    with first.client() as client:
+        body = job("once", command, schedule=f"R1/{soon(2)}/PT1H", epsilon="PT5M")
+        assert client.post("/scheduler/iso8601", json=body).status_code == 204
+    wait_until(lambda: first.proc is not None and first.proc.poll() is not None, timeout=30,
+               what="the run to kill the server")
+
+    second = start_server(data_dir=data, port=first.port)
+    with second.client() as client:
+        done = wait_job(client, "once", "the run to be counted", lambda j: j["successCount"] == 1)
+        time.sleep(2)
+        assert runs.read_text().splitlines() == ["ran"]
+        assert get_job(client, "once")["successCount"] == 1
+        assert done["schedule"].startswith("R0/")

@@ -8,7 +8,7 @@ from typing import Any
 from chronos_py.repository import Repository
 from chronos_py.scheduler import ChronosScheduler
 from chronos_py.service import JobService
-from core.driver.types import Filters, Offer, Offers, TaskInfo, TaskState, TaskStatus
+from core.driver.types import Filters, Offer, Offers, Reason, TaskInfo, TaskState, TaskStatus
 from core.resources import Resources
 from core.store import Namespace
 from core.store.base import Op
@@ -154,3 +154,43 @@ async def test_launches_and_acknowledgements_wait_for_the_commit_that_decided_th
     saved = json.loads((await store.get("chronos/queue")).value)  # type: ignore[union-attr]
     assert [(r["job"], r["taskId"]) for r in saved] == [("child", "")]  # the trigger, waiting for an offer
     await sched.close()
+
+
+async def test_scheduled_run_launched_but_unwritten_is_reconciled_not_relaunched_after_a_crash() -> None:
+    now = [T0 - 5]
+    store = MemoryStore()
+    first = ChronosScheduler(Repository(Namespace(store, "chronos")), clock=lambda: now[0])
+    await first.load()
+    first.driver = driver = LaunchingDriver()  # type: ignore[assignment]
+    await JobService(first).put(job("tick", schedule="R/2030-03-17T17:46:40Z/PT1H"), dependent=False)
+    now[0] = T0 + 0.01
+    first.timers.fire_due()
+    offer = Offer("o1", "fw", "agent", "127.0.0.1", Resources.of(cpus=4, mem=1024, disk=1000))
+    await first._on_offers(Offers((offer,)))
+    [launch] = [c for c in driver.calls if c.startswith("accept")]
+    task_id = launch.split()[1]
+    crash(first)  # the launch of a scheduled run was not waited for: nothing was written
+
+    for answer, launched_again in ((TaskStatus(task_id, TaskState.TASK_RUNNING, "agent"), False),
+                                   (TaskStatus(task_id, TaskState.TASK_LOST, reason=Reason.REASON_RECONCILIATION),
+                                    True)):
+        now[0] = T0 + 2
+        again = ChronosScheduler(Repository(Namespace(store, "chronos")), clock=lambda: now[0])
+        await again.load()  # the stored schedule still says T0 is due: decided again, held back
+        again.driver = driver = LaunchingDriver()  # type: ignore[assignment]
+        assert [(r.job, r.due, r.task_id) for r in again.waiting] == [("tick", T0, task_id)]
+        await again._on_offers(Offers((offer,)))
+        assert not any(c.startswith("accept") for c in driver.calls)  # not before reconciliation answers
+        await again._on_update(answer)
+        await again._on_offers(Offers((offer,)))
+        assert any(c == f"accept {task_id}" for c in driver.calls) is launched_again
+        await again._on_update(TaskStatus(task_id, TaskState.TASK_FINISHED, "agent"))
+        assert again.jobs["tick"]["successCount"] == 1
+        crash(again)
+
+
+def crash(sched: ChronosScheduler) -> None:
+    """Stop as a killed server would: no timer fires and nothing more is written."""
+    sched.timers.close()
+    assert sched.writer._lazy is not None
+    sched.writer._lazy.cancel()
