@@ -118,9 +118,13 @@ class LauncherPool:
         self._launcher()
 
     def _launcher(self) -> Launcher:
+        """The launcher with the fewest unanswered requests: a spawn that waits for a CPU (the
+        child must exec before posix_spawn returns) does not hold up the next one."""
         while len(self._launchers) < self._size:
             self._launchers.append(Launcher(self))
-        return self._launchers[next(self._next) % self._size]
+        start = next(self._next) % self._size  # rotate among equally idle ones
+        order = self._launchers[start:] + self._launchers[:start]
+        return min(order, key=lambda launcher: len(launcher.requests))
 
     async def spawn(self, sandbox: Path, program: str, argv: list[str], env: dict[str, str],
                     user: str = "") -> ProcessIdentity:
