@@ -18,6 +18,7 @@ import logging
 import time
 from typing import Any
 
+from chronos_py.dependencies import children_index, count_outcome, parent_done
 from chronos_py.job import epsilon_seconds
 from chronos_py.offers import match
 from chronos_py.repository import HISTORY_LIMIT, Repository
@@ -170,7 +171,7 @@ class ChronosScheduler:
                     self._hold_until_reconciled(run)
                 self.enqueue(run)
         self._advance_schedule(name, cursor, now)
-        self.mark_dirty(name, history=True)
+        self.mark_dirty(name)  # the history is written only when an entry was added (_record)
         next_due = cursor.peek()
         if next_due is not None and not job.get("disabled"):
             self.timers.set(name, next_due)
@@ -225,6 +226,7 @@ class ChronosScheduler:
         runs = self.history.setdefault(name, [])
         runs.append(entry)
         del runs[:-HISTORY_LIMIT]
+        self.mark_dirty(name, history=True)
 
     # ---- runs -----------------------------------------------------------------------------------
 
@@ -366,41 +368,18 @@ class ChronosScheduler:
         """Counters, and children whose every parent has now succeeded (a softError parent's
         failure counts as done for its children)."""
         job = self.jobs[name]
-        now = iso(self.clock())
-        if ok:
-            job["successCount"] = job.get("successCount", 0) + 1
-            job["lastSuccess"] = now
-            job["errorsSinceLastSuccess"] = 0
-        else:
-            job["errorCount"] = job.get("errorCount", 0) + 1
-            job["lastError"] = now
-            job["errorsSinceLastSuccess"] = job.get("errorsSinceLastSuccess", 0) + 1
+        count_outcome(job, ok, iso(self.clock()))
         self.mark_dirty(name)
         if ok or job.get("softError"):
-            self._trigger_children(name)
+            for child in self.children_of(name):
+                if parent_done(self.jobs[child], self.states[child], name) and not self.jobs[child].get("disabled"):
+                    self.enqueue(Run(child, self.clock(), reason="dependency"))
+                self.mark_dirty(child)
 
     def children_of(self, parent: str) -> list[str]:
-        """Dependent jobs of `parent`, from an index rebuilt only after jobs change (a scan of
-        every job per finished run would cost O(jobs) at every run)."""
         if self._children is None:
-            index: dict[str, list[str]] = {}
-            for name, job in self.jobs.items():
-                for p in job.get("parents", []):
-                    index.setdefault(p, []).append(name)
-            self._children = index
+            self._children = children_index(self.jobs)
         return self._children.get(parent, [])
-
-    def _trigger_children(self, parent: str) -> None:
-        for child in self.children_of(parent):
-            cjob = self.jobs[child]
-            state = self.states[child]
-            done = set(state.get("parentsSucceeded", [])) | {parent}
-            if done >= set(cjob["parents"]):
-                done = set()
-                if not cjob.get("disabled"):
-                    self.enqueue(Run(child, self.clock(), reason="dependency"))
-            state["parentsSucceeded"] = sorted(done)
-            self.mark_dirty(child)
 
     async def kill_job_tasks(self, name: str) -> int:
         self.waiting = [r for r in self.waiting if r.job != name]

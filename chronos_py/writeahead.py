@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from core.store.base import Op
 
 log = logging.getLogger(__name__)
-LAZY_DELAY = 0.1  # SQLite's fsync blocks the loop: coalesce the writes nothing waits for
+LAZY_DELAY = 0.25  # SQLite's fsync blocks the loop: coalesce the writes nothing waits for
 
 # build_ops(changed jobs, changed histories, runs changed) -> the writes for them
 BuildOps = Callable[[set[str], set[str], bool], list[Op]]
