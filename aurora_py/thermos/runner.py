@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aurora_py.thermos import shell
 from aurora_py.thermos.status import TERMINAL, ProcessState, ProcessStatus, Run, TaskState, TaskStatus
 
 POLL_SECONDS = 0.05
@@ -78,7 +79,7 @@ class TaskRunner:
         logs.mkdir(parents=True, exist_ok=True)
         command = substitute(str(process.spec["cmdline"]), self.bindings)
         with open(logs / "stdout", "wb") as out, open(logs / "stderr", "wb") as err:
-            process.popen = subprocess.Popen(["/bin/sh", "-c", command], cwd=self.sandbox, stdout=out,
+            process.popen = subprocess.Popen(shell.argv(command, self.sandbox), cwd=self.sandbox, stdout=out,
                                              stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
         process.status.runs.append(Run(run=run_number, pid=process.popen.pid, start_time=time.time()))
         process.status.state = ProcessState.RUNNING
