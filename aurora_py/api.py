@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from aurora_py.scheduler import cron_jobs
 from aurora_py.scheduler.model import JobKey, KeyError_, TaskRecord
 from aurora_py.scheduler.quota import Usage
 from aurora_py.scheduler.scheduler import AuroraScheduler, JobError
@@ -80,6 +81,9 @@ class AuroraApi:
             Route(key + "/kill", self._guard(self.kill), methods=["POST"]),
             Route(key + "/restart", self._guard(self.restart), methods=["POST"]),
             Route(key + "/cron/start", self._guard(self.cron_start), methods=["POST"]),
+            Route(key + "/cron", self._guard(self.cron_show), methods=["GET"]),
+            Route(key + "/cron", self._guard(self.cron_schedule), methods=["PUT"]),
+            Route(key + "/cron", self._guard(self.cron_deschedule), methods=["DELETE"]),
             Route("/aurora/services", self._guard(self.services), methods=["GET"]),
             Route("/aurora/quota/{role}", self._guard(self.get_quota), methods=["GET"]),
             Route("/aurora/quota/{role}", self._guard(self.set_quota), methods=["PUT"]),
@@ -197,3 +201,25 @@ class AuroraApi:
     async def cron_start(self, request: Request) -> JSONResponse:
         key = self._key(request)
         return ok({"key": str(key)}, await self._s.cron_start(key))
+
+    async def cron_show(self, request: Request) -> JSONResponse:
+        return ok(cron_jobs.show(self._s, self._key(request)))
+
+    async def cron_schedule(self, request: Request) -> JSONResponse:
+        """Create or replace the cron job at this key from the JSON job description in the body."""
+        key = self._key(request)
+        try:
+            description = json.loads(await request.body())
+        except ValueError:
+            return refused("the body is not JSON")
+        problem = validate(description)
+        if problem:
+            return refused(problem)
+        if description["key"] != str(key):
+            return refused(f"key: the body describes {description['key']}, not {key}")
+        message = await cron_jobs.schedule(self._s, description)
+        return ok(cron_jobs.show(self._s, key), message)
+
+    async def cron_deschedule(self, request: Request) -> JSONResponse:
+        key = self._key(request)
+        return ok({"key": str(key)}, await cron_jobs.deschedule(self._s, key))
