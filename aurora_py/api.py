@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from aurora_py.scheduler import cron_jobs
+from aurora_py.scheduler import cron_jobs, tiers
 from aurora_py.scheduler.model import JobKey, KeyError_, TaskRecord
 from aurora_py.scheduler.quota import Usage
 from aurora_py.scheduler.scheduler import AuroraScheduler, JobError
@@ -64,7 +64,7 @@ def validate(description: Any) -> str | None:
             return f"task.resources.{name}: must be a non-negative number"
     if resources["cpu"] <= 0 or resources["ram"] <= 0:
         return "task.resources: cpu and ram must be positive"
-    return None
+    return tiers.problem(description)
 
 
 class AuroraApi:
@@ -150,7 +150,8 @@ class AuroraApi:
         key = self._key(request)
         job = self._s.job(key)
         tasks = [self._task_json(t) for t in self._s.tasks_of(key)]
-        return ok({"key": str(key), "job": job.description, "stopped_instances": sorted(job.stopped), "tasks": tasks})
+        return ok({"key": str(key), "job": job.description, "tier": tiers.tier_of(job.description),
+                   "stopped_instances": sorted(job.stopped), "tasks": tasks})
 
     async def _instances(self, request: Request) -> set[int] | None:
         body = await request.body()

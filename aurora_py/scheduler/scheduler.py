@@ -24,11 +24,13 @@ from typing import Any
 from aurora_py.scheduler import cron
 from aurora_py.scheduler.announce import app_json, free_service_port
 from aurora_py.scheduler.model import FROM_MESOS, JobKey, ScheduleStatus, StoredJob, TaskEvent, TaskRecord
+from aurora_py.scheduler.preemption import Preemptor
 from aurora_py.scheduler.quota import Usage, is_production, job_usage, refusal
 from core.driver.types import CommandInfo, Filters, Offer, TaskInfo, TaskStatus
 from core.framework import Context
 from core.placement.constraints import Placement
 from core.placement.offers import Demand, OfferSpace, Rejection
+from core.resources import Resources
 from core.schedule.cron import CronCursor
 from core.store.base import Delete, Put
 
@@ -55,6 +57,7 @@ class AuroraScheduler:
         self.suppressed = False
         self.quotas: dict[str, Usage] = {}
         self.cron_cursors: dict[JobKey, CronCursor] = {}
+        self.preemptor = Preemptor(self)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -229,6 +232,8 @@ class AuroraScheduler:
                 self.suppressed = True
                 await self.ctx.driver.suppress()
             return
+        pending = self.preemptor.ordered(pending)
+        left: dict[str, Resources] = {}
         for offer in offers:
             space = OfferSpace(offer.resources, Placement(offer.hostname, {a.name: a.value for a in offer.attributes}))
             launches: list[TaskInfo] = []
@@ -247,15 +252,18 @@ class AuroraScheduler:
                 launches.append(await self._prepare(job, instance, offer, demand, dict(zip(names, fit.host_ports,
                                                                                         strict=True))))
             pending = still
+            left[offer.agent_id] = space.resources
             if launches:
                 await self.ctx.driver.accept([offer.id], launches, Filters(refuse_seconds=BUSY_REFUSE_SECONDS))
             else:
                 await self.ctx.driver.decline([offer.id], Filters(refuse_seconds=BUSY_REFUSE_SECONDS))
+        await self.preemptor.after_round(pending, left)
 
     async def _prepare(self, job: StoredJob, instance: int, offer: Offer, demand: Demand,
                        ports: dict[str, int]) -> TaskInfo:
         key = job.key
-        task_id = f"{key.role}-{key.environment}-{key.name}-{instance}-{uuid.uuid4().hex[:8]}"
+        task_id = (self.preemptor.claim_task_id(key, instance)
+                   or f"{key.role}-{key.environment}-{key.name}-{instance}-{uuid.uuid4().hex[:8]}")
         previous = self._latest(key, instance)
         failures = previous.failure_count + (previous.status is ScheduleStatus.FAILED) if previous else 0
         for old in [t for t in self.tasks_of(key) if t.instance == instance and t.status.terminal]:
