@@ -123,12 +123,15 @@ class Preemptor:
         for table in (self.unplaced_since, self.reservations):
             for slot in [s for s in table if s not in current]:
                 del table[slot]
+        live: list[tuple[TaskRecord, StoredJob]] | None = None  # built once a slot is due
         for job, instance in unplaced:
             slot = (job.key, instance)
             first = self.unplaced_since.setdefault(slot, now)
             if now - first < PREEMPTION_DELAY_SECS or self._waiting(slot, now):
                 continue
-            plan = self._plan(job, left)
+            if live is None:
+                live = self._live_tasks()
+            plan = self._plan(job, left, live)
             if plan is not None:
                 agent_id, victims = plan
                 await self._preempt(job, instance, agent_id, victims, now)
@@ -142,14 +145,18 @@ class Preemptor:
                  if t is not None and not t.status.terminal]
         return bool(alive) or now - reservation.since < RESERVATION_SECS
 
-    def _plan(self, job: StoredJob, left: dict[str, Resources]) -> tuple[str, list[TaskRecord]] | None:
+    def _live_tasks(self) -> list[tuple[TaskRecord, StoredJob]]:
+        jobs = {str(key): job for key, job in self.scheduler.jobs.items()}
+        return [(record, jobs[record.job]) for record in self.scheduler.tasks.values()
+                if not record.status.terminal and record.job in jobs]
+
+    def _plan(self, job: StoredJob, left: dict[str, Resources],
+              live: list[tuple[TaskRecord, StoredJob]]) -> tuple[str, list[TaskRecord]] | None:
         need = Need.of_job(job)
         by_agent: dict[str, list[tuple[TaskRecord, StoredJob]]] = defaultdict(list)
-        for record in self.scheduler.tasks.values():
-            if record.status.terminal or record.status is ScheduleStatus.KILLING:
-                continue
-            owner = self.scheduler.jobs.get(JobKey.parse(record.job))
-            if owner is not None and may_preempt(job, owner):
+        for record, owner in live:
+            # statuses are read here, not when `live` was built: a victim chosen earlier is KILLING
+            if record.status is not ScheduleStatus.KILLING and not record.status.terminal and may_preempt(job, owner):
                 by_agent[record.agent_id].append((record, owner))
         best: tuple[str, list[TaskRecord]] | None = None
         for agent_id, candidates in by_agent.items():
