@@ -80,7 +80,7 @@ class TaskRunner:
         command = substitute(str(process.spec["cmdline"]), self.bindings)
         with open(logs / "stdout", "wb") as out, open(logs / "stderr", "wb") as err:
             process.popen = subprocess.Popen(shell.argv(command, self.sandbox), cwd=self.sandbox, stdout=out,
-                                             stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+                                             stderr=err, stdin=subprocess.DEVNULL, process_group=0)
         process.status.runs.append(Run(run=run_number, pid=process.popen.pid, start_time=time.time()))
         process.status.state = ProcessState.RUNNING
         self._save()

@@ -78,7 +78,7 @@ cleaner = Process(name='cleaner', final=True, cmdline='rm {{marker}}')
 jobs = [Job(cluster='local', role=getpass.getuser(), environment='test', name='waits',
             contact='{{role}}@localhost',
             task=Task(name='waits', processes=[sidecar, waiter, cleaner],
-                      resources=Resources(cpu=0.1, ram=8*MB, disk=8*MB)))]
+                      resources=Resources(cpu=0.1, ram=64*MB, disk=8*MB)))]
 """
 
 
