@@ -7,7 +7,9 @@ Rules:
 - A task record is written to the store before its launch is sent (a crash in between shows a
   task the master does not know; reconciliation then reports it lost and it is relaunched).
 - Offers are declined with a filter when nothing is pending, and offers are suppressed until a
-  job or a restart needs them again.
+  job or a restart needs them again. Offers are filtered for a while after a launch too; an
+  instance that becomes pending meanwhile (a task ended, a job or update changed) revives at
+  once rather than waiting for the filter to expire.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class AuroraScheduler:
         self.tasks: dict[str, TaskRecord] = {}
         self.framework_id = ""
         self.suppressed = False
+        self.filtered = False  # an accept or decline set a filter since the last revive
         self.quotas: dict[str, Usage] = {}
         self.cron_cursors: dict[JobKey, CronCursor] = {}
         self.watches: dict[str, HealthWatch] = {}
@@ -226,8 +229,8 @@ class AuroraScheduler:
         await self.ctx.driver.kill(record.task_id, record.agent_id)
 
     async def wake(self) -> None:
-        if self.suppressed and self.pending():
-            self.suppressed = False
+        if (self.suppressed or self.filtered) and self.pending():
+            self.suppressed = self.filtered = False
             await self.ctx.driver.revive()
 
     # -- events --------------------------------------------------------------------------------
@@ -262,6 +265,7 @@ class AuroraScheduler:
                 launches.append(await self._prepare(job, instance, offer, demand, dict(zip(names, fit.host_ports,
                                                                                         strict=True))))
             pending = still
+            self.filtered = True
             if launches:
                 await self.ctx.driver.accept([offer.id], launches, Filters(refuse_seconds=BUSY_REFUSE_SECONDS))
             else:

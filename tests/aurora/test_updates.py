@@ -160,3 +160,20 @@ def test_killing_the_executor_leaves_no_process_behind(server: ServerProcess, tm
     os.kill(executor_pid, signal.SIGKILL)
     wait_until(lambda: not psutil.pid_exists(web_pid) or psutil.Process(web_pid).status() == psutil.STATUS_ZOMBIE,
                timeout=30, what="the task's processes gone with its executor")
+
+
+def test_an_update_in_flight_survives_a_server_kill(start_server: StartServer, tmp_path: Path) -> None:
+    resources = ("--agent-resources", f"cpus:4;mem:2048;disk:10000;ports:[{PORT_BASE}-{PORT_BASE + 99}]")
+    first = start_server(*resources, kill_tasks_on_exit=False)
+    ready(first)
+    code, output = cli(first.url, "job", "create", KEY, str(write(tmp_path, "v1", batch=1, watch=2)), "--watch")
+    assert code == 0, output
+    assert cli(first.url, "update", "start", KEY, str(write(tmp_path, "v2", batch=1, watch=2)))[0] == 0
+    wait_until(lambda: any(e["action"] == "INSTANCE_UPDATED" for e in latest_update(first)["instance_events"]),
+               timeout=60, what="first instance updated")
+    first.kill9()
+    second = start_server(*resources, data_dir=first.data_dir)
+    ready(second)
+    wait_until(lambda: latest_update(second)["status"] == "ROLLED_FORWARD", timeout=120, what="update finished")
+    assert versions(second) == {0: "v2", 1: "v2", 2: "v2"}
+    assert [e["status"] for e in latest_update(second)["events"]] == ["ROLLING_FORWARD", "ROLLED_FORWARD"]
