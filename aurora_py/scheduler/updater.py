@@ -181,7 +181,7 @@ class JobUpdater:
                 update.set_status(UpdateStatus.FAILED, f"{update.failed_instances()} instance(s) failed")
         elif all(update.progress.get(i, Progress()).phase in (Phase.DONE, Phase.FAILED) for i in update.order):
             self._finish(update, job)
-        started = [] if update.status.paused or not update.status.active else self._next_instances(update)
+        started = [] if update.status.paused or not update.status.active else update.next_instances()
         for instance in started:
             self._move(update, job, instance)
         if started:
@@ -227,14 +227,6 @@ class JobUpdater:
     def _settle(self, update: JobUpdate, instance: int, progress: Progress, phase: Phase) -> None:
         progress.phase = phase
         update.instance_event(instance, (BACKWARD if update.status.backwards else FORWARD)[phase])
-
-    def _next_instances(self, update: JobUpdate) -> list[int]:
-        order = update.order
-        in_flight = [i for i in order if update.progress.get(i, Progress()).phase in (Phase.UPDATING, Phase.WATCHING)]
-        waiting = [i for i in order if update.progress.get(i, Progress()).phase is Phase.WAITING]
-        if update.settings.wait_for_batch_completion and in_flight:
-            return []
-        return waiting[:max(0, update.settings.batch_size - len(in_flight))]
 
     def _move(self, update: JobUpdate, job: StoredJob, instance: int) -> None:
         target = update.target(instance)

@@ -110,6 +110,17 @@ class JobUpdate:
             return sorted(self.progress, reverse=True)
         return sorted(i for i in self.new if self.old.get(i) != self.new[i])
 
+    def next_instances(self) -> list[int]:
+        """The instances to start now: at most `batch_size` in flight; with
+        `wait_for_batch_completion`, none until the whole batch in flight is done."""
+        order = self.order
+        phases = [self.progress.get(i, Progress()).phase for i in order]
+        in_flight = sum(1 for p in phases if p in (Phase.UPDATING, Phase.WATCHING))
+        if self.settings.wait_for_batch_completion and in_flight:
+            return []
+        waiting = [i for i, p in zip(order, phases, strict=True) if p is Phase.WAITING]
+        return waiting[:max(0, self.settings.batch_size - in_flight)]
+
     def target(self, instance: int) -> str | None:
         return (self.old if self.status.backwards else self.new).get(instance)
 

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from aurora_py.scheduler.health import HealthCount, Verdict
+from aurora_py.scheduler.updates import JobUpdate, Phase, Progress, Settings, UpdateStatus
 from tests.aurora.test_jobs import cli, job, ready
 from tests.conftest import StartServer
 from tests.support.server import ServerProcess, wait_until
@@ -177,3 +178,45 @@ def test_an_update_in_flight_survives_a_server_kill(start_server: StartServer, t
     wait_until(lambda: latest_update(second)["status"] == "ROLLED_FORWARD", timeout=120, what="update finished")
     assert versions(second) == {0: "v2", 1: "v2", 2: "v2"}
     assert [e["status"] for e in latest_update(second)["events"]] == ["ROLLING_FORWARD", "ROLLED_FORWARD"]
+
+
+def test_batches_slide_unless_waiting_for_batch_completion() -> None:
+    def update(wait: bool) -> JobUpdate:
+        return JobUpdate("u", KEY, UpdateStatus.ROLLING_FORWARD, Settings(batch_size=2, wait_for_batch_completion=wait),
+                         old=dict.fromkeys(range(5), "a"), new=dict.fromkeys(range(5), "b"), configs={})
+    for wait in (False, True):
+        u = update(wait)
+        assert u.next_instances() == [0, 1]
+        u.progress = {0: Progress(Phase.DONE), 1: Progress(Phase.WATCHING)}
+        assert u.next_instances() == ([] if wait else [2])
+        u.progress[1].phase = Phase.FAILED
+        assert u.next_instances() == [2, 3]
+    backwards = update(False)
+    backwards.progress = {0: Progress(), 1: Progress(), 2: Progress()}  # what the forward pass touched
+    backwards.status = UpdateStatus.ROLLING_BACK
+    assert backwards.order == [2, 1, 0] and backwards.target(1) == "a"
+
+
+def test_shell_health_check_and_a_job_killed_during_its_update(server: ServerProcess, tmp_path: Path) -> None:
+    config = tmp_path / "shell.aurora"
+    config.write_text("""\
+main = Process(name='main', cmdline='sleep 1000')
+task = Task(processes=[main], resources=Resources(cpu=0.1, ram=64*MB, disk=16*MB))
+jobs = [Service(cluster='devcluster', role='www', environment='test', name='web', task=task,
+                update_config=UpdateConfig(watch_secs=600),
+                health_check_config=HealthCheckConfig(
+                    health_checker=HealthCheckerConfig(shell=ShellHealthChecker(shell_command='test -f {name}')),
+                    initial_interval_secs=600, interval_secs=0.3))]
+""".replace("{name}", "{{mesos.instance}}.ready"))
+    assert cli(server.url, "job", "create", KEY, str(config))[0] == 0
+    sandbox = wait_until(lambda: (job(server, "web") or {"tasks": [{}]})["tasks"][0].get("sandbox"), timeout=60,
+                         what="a sandbox")
+    wait_until(lambda: job(server, "web")["tasks"][0]["status"] == "STARTING", timeout=30,  # type: ignore[index]
+               what="held in STARTING")
+    (Path(str(sandbox)) / "0.ready").touch()
+    wait_until(lambda: job(server, "web")["tasks"][0]["status"] == "RUNNING", timeout=30,  # type: ignore[index]
+               what="healthy once the file exists")
+    code, output = cli(server.url, "update", "start", KEY, str(write(tmp_path, "v2", instances=1)))
+    assert code == 0, output
+    assert cli(server.url, "job", "killall", KEY)[0] == 0
+    wait_until(lambda: latest_update(server)["status"] == "ERROR", timeout=30, what="update in ERROR")
