@@ -14,8 +14,7 @@ import typer
 
 from aurora_py.client import call, scheduler_url
 from aurora_py.config.loader import ConfigError, describe, evaluate, parse_bindings, select
-from aurora_py.scheduler.model import KeyError_, split_key
-from aurora_py.update_cli import call_quiet, diff_lines, start_update, update_app, watch_start
+from aurora_py.update_cli import call_quiet, diff_lines, start_update, target, update_app, watch_start
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Aurora-compatible jobs on Trireme.")
 job_app = typer.Typer(no_args_is_help=True, help="Create, inspect and control jobs.")
@@ -78,13 +77,16 @@ def inspect(
         typer.echo(f"\nWarning: {job['container_unsupported']}", err=True)
 
 
-def _target(text: str) -> tuple[str, list[int] | None]:
-    try:
-        key, instances = split_key(text)
-    except KeyError_ as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    return str(key), sorted(instances) if instances is not None else None
+_target = target
+
+
+def load_runnable_job(key: str, config: Path, bind: list[str] | None) -> dict[str, Any]:
+    """`load_job`, refusing (exit 1) what the embedded cluster cannot run."""
+    job = load_job(key, config, bind)
+    if "container_unsupported" in job:
+        typer.echo(f"Error: {job['container_unsupported']}", err=True)
+        raise typer.Exit(1)
+    return job
 
 
 def _path(key: str) -> str:
@@ -101,10 +103,7 @@ def create(
                                         "exit 1 if a task fails.")] = False,
 ) -> None:
     """Create a job from a config file; the config is evaluated here and sent as JSON."""
-    job = load_job(key, config, bind)
-    if "container_unsupported" in job:
-        typer.echo(f"Error: {job['container_unsupported']}", err=True)
-        raise typer.Exit(1)
+    job = load_runnable_job(key, config, bind)
     base = scheduler_url(url, job["cluster"])
     call(base, "POST", "/aurora/jobs", job)
     if watch and not job.get("cron_schedule"):
@@ -158,10 +157,7 @@ def update_start(
 ) -> None:
     """Start a rolling update of the job (or of some instances) to the config file's version."""
     job_key, instances = _target(key)
-    job = load_job(job_key, config, bind)
-    if "container_unsupported" in job:
-        typer.echo(f"Error: {job['container_unsupported']}", err=True)
-        raise typer.Exit(1)
+    job = load_runnable_job(job_key, config, bind)
     start_update(job_key, job, instances, url, message, watch)
 
 
