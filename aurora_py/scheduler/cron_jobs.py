@@ -70,9 +70,12 @@ async def schedule(scheduler: AuroraScheduler, description: dict[str, Any]) -> s
     replaced = StoredJob(key, description, service_port=existing.service_port)
     if description.get("announce") and replaced.service_port is None:
         replaced.service_port = free_service_port(list(scheduler.jobs.values()))
-    running = {t.instance for t in scheduler.tasks_of(key) if not t.status.terminal}
-    # a run in progress finishes as it is; nothing else starts before the next fire
-    replaced.stopped = set(range(replaced.instances)) - running
+    active = [t for t in scheduler.tasks_of(key) if not t.status.terminal]
+    for record in active:  # a run in progress finishes as it is, with the config it started with
+        if record.config in existing.configs:
+            replaced.configs.setdefault(record.config, existing.configs[record.config])
+    # nothing else starts before the next fire
+    replaced.stopped = set(replaced.instance_ids) - {t.instance for t in active}
     scheduler.jobs[key] = replaced
     scheduler.cron_cursors.pop(key, None)
     await scheduler._save_job(replaced)

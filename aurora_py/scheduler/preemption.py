@@ -25,7 +25,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
 
@@ -54,10 +54,15 @@ class Need:
     ports: int
 
     @classmethod
-    def of_job(cls, job: StoredJob) -> Need:
-        resources = job.description.get("task", {}).get("resources", {})
+    def of_config(cls, config: dict[str, Any]) -> Need:
+        resources = config.get("task", {}).get("resources", {})
         return cls(float(resources.get("cpu", 0)), float(resources.get("ram", 0)) / MB,
-                   float(resources.get("disk", 0)) / MB, len(job.description.get("ports", [])))
+                   float(resources.get("disk", 0)) / MB, len(config.get("ports", [])))
+
+    @classmethod
+    def of_task(cls, record: TaskRecord, job: StoredJob) -> Need:
+        """What a running task holds: the config it was launched with (updates may change it)."""
+        return cls.of_config(job.configs.get(record.config) or job.description)
 
     @classmethod
     def of_free(cls, free: Resources) -> Need:
@@ -131,7 +136,7 @@ class Preemptor:
                 continue
             if live is None:
                 live = self._live_tasks()
-            plan = self._plan(job, left, live)
+            plan = self._plan(Need.of_config(job.config_of(instance)), job, left, live)
             if plan is not None:
                 agent_id, victims = plan
                 await self._preempt(job, instance, agent_id, victims, now)
@@ -150,9 +155,8 @@ class Preemptor:
         return [(record, jobs[record.job]) for record in self.scheduler.tasks.values()
                 if not record.status.terminal and record.job in jobs]
 
-    def _plan(self, job: StoredJob, left: dict[str, Resources],
+    def _plan(self, need: Need, job: StoredJob, left: dict[str, Resources],
               live: list[tuple[TaskRecord, StoredJob]]) -> tuple[str, list[TaskRecord]] | None:
-        need = Need.of_job(job)
         by_agent: dict[str, list[tuple[TaskRecord, StoredJob]]] = defaultdict(list)
         for record, owner in live:
             # statuses are read here, not when `live` was built: a victim chosen earlier is KILLING
@@ -167,7 +171,7 @@ class Preemptor:
             for record, owner in candidates:
                 if room.covers(need):
                     break
-                room = room + Need.of_job(owner)
+                room = room + Need.of_task(record, owner)
                 chosen.append(record)
             if chosen and room.covers(need) and (best is None or len(chosen) < len(best[1])):
                 best = (agent_id, chosen)

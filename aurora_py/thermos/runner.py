@@ -78,6 +78,8 @@ class TaskRunner:
         logs = self.sandbox / ".logs" / process.status.name / str(run_number)
         logs.mkdir(parents=True, exist_ok=True)
         command = substitute(str(process.spec["cmdline"]), self.bindings)
+        # Its own process group, so a signal reaches the whole process tree; but the task's session,
+        # so the agent's sweep still finds whatever is left if this executor dies.
         with open(logs / "stdout", "wb") as out, open(logs / "stderr", "wb") as err:
             process.popen = subprocess.Popen(shell.argv(command, self.sandbox), cwd=self.sandbox, stdout=out,
                                              stderr=err, stdin=subprocess.DEVNULL, process_group=0)
