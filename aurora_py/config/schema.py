@@ -122,7 +122,7 @@ class UpdateConfig(Struct):  # type: ignore[misc]
 class HttpHealthChecker(Struct):  # type: ignore[misc]
     endpoint = Default(String, "/health")
     expected_response = Default(String, "ok")
-    expected_response_code = Default(Integer, 200)
+    expected_response_code = Default(Integer, 0)  # Aurora: 0 = check the body only
 
 
 class ShellHealthChecker(Struct):  # type: ignore[misc]

@@ -158,6 +158,8 @@ def test_update_strategies_policies_tiers_and_metadata(tmp_path: Path) -> None:
     assert tagged["executor_config"] == {"name": "AuroraExecutor", "data": "{}"}
     assert tagged["lifecycle"] == {}
     plain = shaped(tmp_path, "plain")
+    assert plain["health_check_config"]["health_checker"]["http"] == {
+        "endpoint": "/health", "expected_response": "ok", "expected_response_code": 0}
     assert plain["executor_config"] == {"name": "AuroraExecutor", "data": ""}
     assert plain["lifecycle"]["http"]["graceful_shutdown_endpoint"] == "/quitquitquit"
     assert plain["metadata"] == []
