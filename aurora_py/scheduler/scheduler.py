@@ -7,7 +7,9 @@ Rules:
 - A task record is written to the store before its launch is sent (a crash in between shows a
   task the master does not know; reconciliation then reports it lost and it is relaunched).
 - Offers are declined with a filter when nothing is pending, and offers are suppressed until a
-  job or a restart needs them again.
+  job or a restart needs them again. Offers are filtered for a while after a launch too; an
+  instance that becomes pending meanwhile (a task ended, a job or update changed) revives at
+  once rather than waiting for the filter to expire.
 """
 
 from __future__ import annotations
@@ -18,17 +20,21 @@ import shlex
 import sys
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from aurora_py.scheduler import cron
 from aurora_py.scheduler.announce import app_json, free_service_port
+from aurora_py.scheduler.gates import HealthGates
 from aurora_py.scheduler.model import FROM_MESOS, JobKey, ScheduleStatus, StoredJob, TaskEvent, TaskRecord
+from aurora_py.scheduler.preemption import Preemptor
 from aurora_py.scheduler.quota import Usage, is_production, job_usage, refusal
 from core.driver.types import CommandInfo, Filters, Offer, TaskInfo, TaskStatus
 from core.framework import Context
 from core.placement.constraints import Placement
 from core.placement.offers import Demand, OfferSpace, Rejection
+from core.resources import Resources
 from core.schedule.cron import CronCursor
 from core.store.base import Delete, Put
 
@@ -36,6 +42,7 @@ log = logging.getLogger(__name__)
 MB = 1024 * 1024
 IDLE_REFUSE_SECONDS = 30.0
 BUSY_REFUSE_SECONDS = 1.0
+ENDED_TASKS_KEPT = 5  # per instance
 
 
 class JobError(Exception):
@@ -53,8 +60,12 @@ class AuroraScheduler:
         self.tasks: dict[str, TaskRecord] = {}
         self.framework_id = ""
         self.suppressed = False
+        self.filtered = False  # an accept or decline set a filter since the last revive
         self.quotas: dict[str, Usage] = {}
         self.cron_cursors: dict[JobKey, CronCursor] = {}
+        self.gates = HealthGates(self)
+        self.task_listeners: list[Callable[[TaskRecord], None]] = []  # told of every task status change
+        self.preemptor = Preemptor(self)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -75,7 +86,11 @@ class AuroraScheduler:
                 self.tasks[record.task_id] = record
 
     async def _save_job(self, job: StoredJob) -> None:
-        await self.ctx.store.commit([Put(f"jobs/{job.key}", json.dumps(job.to_json()).encode())])
+        await self.commit_job(job)
+
+    async def commit_job(self, job: StoredJob, extra: Sequence[Put] = ()) -> None:
+        """Stores the job, with `extra` writes in the same atomic commit."""
+        await self.ctx.store.commit([Put(f"jobs/{job.key}", json.dumps(job.to_json()).encode()), *extra])
 
     async def _save_task(self, record: TaskRecord) -> None:
         await self.ctx.store.commit([Put(f"tasks/{record.task_id}", json.dumps(record.to_json()).encode())])
@@ -87,7 +102,7 @@ class AuroraScheduler:
     def tasks_of(self, key: JobKey) -> list[TaskRecord]:
         return sorted((t for t in self.tasks.values() if t.job == str(key)), key=lambda t: (t.instance, t.task_id))
 
-    def _active(self, key: JobKey, instance: int) -> TaskRecord | None:
+    def active_task(self, key: JobKey, instance: int) -> TaskRecord | None:
         for record in self.tasks.values():
             if record.job == str(key) and record.instance == instance and not record.status.terminal:
                 return record
@@ -98,8 +113,8 @@ class AuroraScheduler:
         return max(mine, key=lambda t: t.events[0].timestamp if t.events else 0.0, default=None)
 
     def pending(self) -> list[tuple[StoredJob, int]]:
-        return [(job, i) for job in self.jobs.values() for i in range(job.instances)
-                if i not in job.stopped and self._active(job.key, i) is None]
+        return [(job, i) for job in self.jobs.values() for i in job.instance_ids
+                if i not in job.stopped and self.active_task(job.key, i) is None]
 
     # -- operations ----------------------------------------------------------------------------
 
@@ -119,14 +134,14 @@ class AuroraScheduler:
                 raise JobError("INVALID_REQUEST", schedule)
             if description.get("cron_collision_policy", "KILL_EXISTING") not in ("KILL_EXISTING", "CANCEL_NEW"):
                 raise JobError("INVALID_REQUEST", "cron_collision_policy: must be KILL_EXISTING or CANCEL_NEW")
-            job.stopped = set(range(job.instances))  # nothing runs until the schedule fires
+            job.stopped = set(job.instance_ids)  # nothing runs until the schedule fires
         if description.get("announce"):
             job.service_port = free_service_port(list(self.jobs.values()))
             if job.service_port is None:
                 raise JobError("INVALID_REQUEST", "no free service port in 21000-21999 for the announced job")
         self.jobs[key] = job
         await self._save_job(job)
-        await self._wake()
+        await self.wake()
         return job
 
     def consumption(self, role: str) -> Usage:
@@ -148,16 +163,16 @@ class AuroraScheduler:
 
     async def kill(self, key: JobKey, instances: set[int] | None) -> list[int]:
         job = self.job(key)
-        chosen = set(range(job.instances)) if instances is None else instances
+        chosen = set(job.instance_ids) if instances is None else instances
         job.stopped |= chosen
-        if instances is None or job.stopped >= set(range(job.instances)):
+        if instances is None or job.stopped >= set(job.instance_ids):
             del self.jobs[key]
             await self.ctx.store.commit([Delete(f"jobs/{key}")])
         else:
             await self._save_job(job)
         for record in self.tasks_of(key):
             if record.instance in chosen:
-                await self._kill_task(record)
+                await self.kill_task(record)
         for record in self.tasks_of(key):
             if key not in self.jobs and record.status.terminal:
                 await self._forget_task(record.task_id)
@@ -165,13 +180,13 @@ class AuroraScheduler:
 
     async def restart(self, key: JobKey, instances: set[int] | None) -> list[int]:
         job = self.job(key)
-        chosen = set(range(job.instances)) if instances is None else instances & set(range(job.instances))
+        chosen = set(job.instance_ids) if instances is None else instances & set(job.instance_ids)
         job.stopped -= chosen
         await self._save_job(job)
         for record in self.tasks_of(key):
             if record.instance in chosen:
-                await self._kill_task(record)
-        await self._wake()
+                await self.kill_task(record)
+        await self.wake()
         return sorted(chosen)
 
     async def cron_start(self, key: JobKey) -> str:
@@ -181,10 +196,10 @@ class AuroraScheduler:
         if active and job.description.get("cron_collision_policy") == "CANCEL_NEW":
             return f"Run of {key} cancelled: the previous run is still active (CANCEL_NEW)"
         for record in active:
-            await self._kill_task(record)
+            await self.kill_task(record)
         job.stopped = set()
         await self._save_job(job)
-        await self._wake()
+        await self.wake()
         return f"Cron run of {key} started" + (f", {len(active)} task(s) of the previous run killed" if active else "")
 
     async def fire_due_crons(self) -> None:
@@ -202,17 +217,19 @@ class AuroraScheduler:
                 cursor.skip_through(now)
                 log.info("%s", await self.cron_start(job.key))
 
-    async def _kill_task(self, record: TaskRecord) -> None:
+    async def kill_task(self, record: TaskRecord, message: str = "Killed by operator") -> None:
         if record.status.terminal:
             return
+        self.gates.stop(record.task_id)
         record.status = ScheduleStatus.KILLING
-        record.events.append(TaskEvent(time.time(), "KILLING", "Killed by operator"))
+        record.events.append(TaskEvent(time.time(), "KILLING", message))
         await self._save_task(record)
+        self.on_task_change(record)
         await self.ctx.driver.kill(record.task_id, record.agent_id)
 
-    async def _wake(self) -> None:
-        if self.suppressed and self.pending():
-            self.suppressed = False
+    async def wake(self) -> None:
+        if (self.suppressed or self.filtered) and self.pending():
+            self.suppressed = self.filtered = False
             await self.ctx.driver.revive()
 
     # -- events --------------------------------------------------------------------------------
@@ -229,14 +246,16 @@ class AuroraScheduler:
                 self.suppressed = True
                 await self.ctx.driver.suppress()
             return
+        pending = self.preemptor.ordered(pending)
+        left: dict[str, Resources] = {}
         for offer in offers:
             space = OfferSpace(offer.resources, Placement(offer.hostname, {a.name: a.value for a in offer.attributes}))
             launches: list[TaskInfo] = []
             still: list[tuple[StoredJob, int]] = []
             for job, instance in pending:
-                task = job.description["task"]
+                task = job.config_of(instance)["task"]
                 res = task.get("resources", {})
-                names = list(job.description.get("ports", []))
+                names = list(job.config_of(instance).get("ports", []))
                 demand = Demand(cpus=float(res.get("cpu", 0)), mem=float(res.get("ram", 0)) / MB,
                                 disk=float(res.get("disk", 0)) / MB, ports=tuple(0 for _ in names))
                 fit = space.fit(demand, [])
@@ -247,48 +266,70 @@ class AuroraScheduler:
                 launches.append(await self._prepare(job, instance, offer, demand, dict(zip(names, fit.host_ports,
                                                                                         strict=True))))
             pending = still
+            self.filtered = True
+            left[offer.agent_id] = space.resources
             if launches:
                 await self.ctx.driver.accept([offer.id], launches, Filters(refuse_seconds=BUSY_REFUSE_SECONDS))
             else:
                 await self.ctx.driver.decline([offer.id], Filters(refuse_seconds=BUSY_REFUSE_SECONDS))
+        await self.preemptor.after_round(pending, left)
 
     async def _prepare(self, job: StoredJob, instance: int, offer: Offer, demand: Demand,
                        ports: dict[str, int]) -> TaskInfo:
         key = job.key
-        task_id = f"{key.role}-{key.environment}-{key.name}-{instance}-{uuid.uuid4().hex[:8]}"
+        task_id = (self.preemptor.claim_task_id(key, instance)
+                   or f"{key.role}-{key.environment}-{key.name}-{instance}-{uuid.uuid4().hex[:8]}")
         previous = self._latest(key, instance)
         failures = previous.failure_count + (previous.status is ScheduleStatus.FAILED) if previous else 0
-        for old in [t for t in self.tasks_of(key) if t.instance == instance and t.status.terminal]:
-            if old is not previous:
-                await self._forget_task(old.task_id)
+        ended = sorted((t for t in self.tasks_of(key) if t.instance == instance and t.status.terminal),
+                       key=lambda t: t.events[0].timestamp if t.events else 0.0)
+        for old in ended[:-ENDED_TASKS_KEPT]:  # the newest stay visible, e.g. why an update failed
+            await self._forget_task(old.task_id)
+        config = job.config_of(instance)
         record = TaskRecord(task_id, str(key), instance, ScheduleStatus.ASSIGNED, offer.agent_id, offer.hostname,
-                            ports, [TaskEvent(time.time(), "ASSIGNED")], failures)
+                            ports, [TaskEvent(time.time(), "ASSIGNED")], failures, job.assignment[instance])
         self.tasks[task_id] = record
         await self._save_task(record)
-        bindings: dict[str, Any] = {"mesos.instance": instance, "mesos.hostname": offer.hostname,
-                                    "thermos.task_id": task_id, "thermos.user": key.role}
-        bindings.update({f"thermos.ports[{name}]": port for name, port in ports.items()})
-        document = json.dumps({"task": job.description["task"], "bindings": bindings})
+        document = json.dumps({"task": config["task"], "bindings": self.bindings(record)})
         command = CommandInfo(value=f"exec {shlex.quote(sys.executable)} -m aurora_py.thermos",
                               environment=(("THERMOS_TASK", document),))
-        grace = float(job.description["task"].get("finalization_wait", 30))
+        grace = float(config["task"].get("finalization_wait", 30))
         return TaskInfo(task_id=task_id, name=f"{key}/{instance}", agent_id=offer.agent_id,
                         resources=demand.resources(list(ports.values())), command=command, kill_grace_period=grace,
                         labels=(("aurora.job", str(key)), ("aurora.instance", str(instance))))
 
+    @staticmethod
+    def bindings(record: TaskRecord) -> dict[str, Any]:
+        """Values for the runtime templates Thermos resolves: `{{mesos.instance}}` and the like."""
+        bindings: dict[str, Any] = {"mesos.instance": record.instance, "mesos.hostname": record.host,
+                                    "thermos.task_id": record.task_id,
+                                    "thermos.user": JobKey.parse(record.job).role}
+        bindings.update({f"thermos.ports[{name}]": port for name, port in record.ports.items()})
+        return bindings
+
     async def on_update(self, status: TaskStatus) -> None:
         record = self.tasks.get(status.task_id)
-        if record is None:
+        if record is None or record.status.terminal:
             return
         new = FROM_MESOS.get(status.state, ScheduleStatus.LOST)
-        if new is record.status and not new.terminal:
-            return
-        if record.status.terminal:
-            return
         if record.status is ScheduleStatus.KILLING and not new.terminal:
             return
+        message = status.message
+        if new.terminal:
+            cause = self.gates.failure(record.task_id)
+            if cause is not None:
+                new, message = ScheduleStatus.FAILED, f"Failed health check! {cause}"
+        elif new is ScheduleStatus.RUNNING and self.gates.gate(record):
+            if record.status is ScheduleStatus.RUNNING:
+                return  # re-adopted after a restart, already healthy
+            new, message = ScheduleStatus.STARTING, "Waiting for health checks"
+        if new is record.status and not new.terminal:
+            return
+        await self.transition(record, new, message, status.timestamp)
+
+    async def transition(self, record: TaskRecord, new: ScheduleStatus, message: str, when: float) -> None:
         record.status = new
-        record.events.append(TaskEvent(status.timestamp, new.value, status.message))
+        record.events.append(TaskEvent(when, new.value, message))
         self._publish(record)
         key = JobKey.parse(record.job)
         job = self.jobs.get(key)
@@ -298,7 +339,12 @@ class AuroraScheduler:
         await self._save_task(record)
         if new.terminal and job is not None and record.instance not in job.stopped:
             await self._after_exit(job, record)
-            await self._wake()
+            await self.wake()
+        self.on_task_change(record)
+
+    def on_task_change(self, record: TaskRecord) -> None:
+        for listener in self.task_listeners:
+            listener(record)
 
     async def _after_exit(self, job: StoredJob, record: TaskRecord) -> None:
         if job.service:
