@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ class CheckpointDB:
     Writes are staged and committed together a few milliseconds later, so launching a thousand
     tasks costs a handful of transactions. `committed()` waits until everything staged so far is
     on disk: the agent awaits it before starting a process, so no process ever runs unrecorded.
+    Commits run in a worker thread, one at a time: a commit that checkpoints the WAL waits for
+    an fsync (up to hundreds of milliseconds on a busy disk), which must not stall the event loop.
     """
 
     def __init__(self, path: Path) -> None:
@@ -73,6 +76,9 @@ class CheckpointDB:
         self._staged: dict[str, str | None] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._scheduled = False
+        self._writing = False  # a batch is being committed in the worker thread
+        self._lock = threading.Lock()  # one transaction at a time on the connection
+        self._inflight: asyncio.Task[None] | None = None
 
     def write(self, record: TaskRecord) -> None:
         self._stage(record.info.task_id, json.dumps(record.to_json()))
@@ -81,7 +87,7 @@ class CheckpointDB:
         self._stage(task_id, None)
 
     async def committed(self) -> None:
-        if not self._staged:
+        if not self._staged and not self._writing:
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -92,21 +98,57 @@ class CheckpointDB:
         if not self._scheduled:
             self._scheduled = True
             # a few ms of batching turns a burst of launches into a few transactions
-            asyncio.get_running_loop().call_later(BATCH_SECONDS, self.flush)
+            asyncio.get_running_loop().call_later(BATCH_SECONDS, self._flush_soon)
 
-    def flush(self) -> None:
+    def _flush_soon(self) -> None:
         self._scheduled = False
+        if self._writing:
+            return  # the batch being written starts the next one when it is done
         staged, self._staged = self._staged, {}
         waiters, self._waiters = self._waiters, []
+        if not staged:
+            _release(waiters)
+            return
+        self._writing = True
+        self._inflight = asyncio.get_running_loop().create_task(self._write_in_thread(staged, waiters))
+
+    async def _write_in_thread(self, staged: dict[str, str | None], waiters: list[asyncio.Future[None]]) -> None:
+        retry = False
+        try:
+            await asyncio.to_thread(self._write, staged)
+        except Exception:
+            log.exception("writing task checkpoints failed; trying again in a second")
+            for task_id, value in staged.items():
+                self._staged.setdefault(task_id, value)  # a newer value staged meanwhile wins
+            retry = True
+        finally:
+            self._writing = False
+        if not self._staged:
+            _release(waiters + self._waiters)  # what they wait for was in this batch, or before it
+            self._waiters = []
+            return
+        self._waiters[:0] = waiters  # served by the next batch
+        if retry:
+            self._scheduled = True
+            asyncio.get_running_loop().call_later(1.0, self._flush_soon)
+        elif not self._scheduled:
+            self._flush_soon()
+
+    def _write(self, staged: dict[str, str | None]) -> None:
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO tasks VALUES (?, ?)",
+                                 [(k, v) for k, v in staged.items() if v is not None])
+            self._db.executemany("DELETE FROM tasks WHERE task_id = ?",
+                                 [(k,) for k, v in staged.items() if v is None])
+
+    def flush(self) -> None:
+        """Commit what is staged now, on this thread (at shutdown)."""
+        staged, self._staged = self._staged, {}
         if staged:
-            with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO tasks VALUES (?, ?)",
-                                     [(k, v) for k, v in staged.items() if v is not None])
-                self._db.executemany("DELETE FROM tasks WHERE task_id = ?",
-                                     [(k,) for k, v in staged.items() if v is None])
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+            self._write(staged)
+        if not self._writing:
+            _release(self._waiters)
+            self._waiters = []
 
     def load(self) -> list[TaskRecord]:
         records = []
@@ -120,4 +162,11 @@ class CheckpointDB:
 
     def close(self) -> None:
         self.flush()
-        self._db.close()
+        with self._lock:  # after a batch still being written in the worker thread
+            self._db.close()
+
+
+def _release(waiters: list[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
