@@ -102,10 +102,11 @@ class LoadBalancer:
             self._proc = proc
             self._shapes, self._slots = shapes, slots
             return Change.STARTED
-        self._shapes, self._slots = shapes, slots
-        # the new worker starts its servers as the old one had them (UP stays UP, no `rise` wait)
+        # the new worker starts the servers that kept their slot as the old one had them (UP stays
+        # UP, no `rise` wait); every other slot starts as the new config says
         state = await socket_command(self.settings().runtime_socket, "show servers state")
-        self.settings().runtime_socket.with_name("haproxy.state").write_text(state)
+        self.settings().runtime_socket.with_name("haproxy.state").write_text(carried_state(state, self._slots, slots))
+        self._shapes, self._slots = shapes, slots
         await self._proc.reload()
         self.reloads += 1
         return Change.RELOAD
@@ -166,3 +167,20 @@ class LoadBalancer:
         if self._proc is not None:
             self._proc.stop()
             self._proc = None
+
+
+def carried_state(state: str, before: dict[str, Slots], after: dict[str, Slots]) -> str:
+    """The rows of `show servers state` that a reload may carry over: only slots holding the same
+    server before and after it. A slot that changed must not inherit its old state: a placeholder's
+    maintenance would otherwise keep a server the new config puts there out of rotation, unseen."""
+    kept = []
+    for line in state.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and not line.startswith("#"):
+            backend, name = fields[1], fields[3]
+            index = int(name[3:]) - 1 if name.startswith("srv") and name[3:].isdigit() else -1
+            old, new = before.get(backend, []), after.get(backend, [])
+            if not (0 <= index < min(len(old), len(new)) and old[index] is not None and old[index] == new[index]):
+                continue
+        kept.append(line)
+    return "\n".join(kept) + "\n"
