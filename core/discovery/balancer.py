@@ -106,30 +106,15 @@ class LoadBalancer:
         # UP, no `rise` wait); every other slot starts as the new config says
         state = await socket_command(self.settings().runtime_socket, "show servers state")
         self.settings().runtime_socket.with_name("haproxy.state").write_text(carried_state(state, self._slots, slots))
-        self._shapes, self._slots = shapes, slots
         await self._proc.reload()
+        self._shapes, self._slots = shapes, slots  # what HAProxy serves once the new worker runs
         self.reloads += 1
         return Change.RELOAD
 
     async def _runtime(self, services: list[Service]) -> Change:
         commands: list[str] = []
         for service in services:
-            slots = self._slots[service.name]
-            wanted = set(service.servers)
-            current = {server for server in slots if server is not None}
-            for i, server in enumerate(slots):  # servers that left: no new connections, in-flight ones finish
-                if server is not None and server not in wanted:
-                    commands.append(f"set server {service.name}/{slot_name(i)} state maint")
-                    slots[i] = None
-            for server in sorted(wanted - current):
-                i = slots.index(None)
-                slots[i] = server
-                name = f"{service.name}/{slot_name(i)}"
-                commands.append(f"set server {name} addr {server.host} port {server.port}")
-                commands.append(f"set server {name} state ready")
-                if service.health is not None:
-                    # the scheduler has seen it pass its checks: don't wait for HAProxy's `rise`
-                    commands.append(f"set server {name} health up")
+            commands.extend(self._slot_changes(service))
         if not commands:
             return Change.UNCHANGED
         out = await socket_command(self.settings().runtime_socket, ";".join(commands))
@@ -138,6 +123,35 @@ class LoadBalancer:
             raise HAProxyError(f"runtime API refused a change: {'; '.join(errors[:3])}")
         self.runtime_changes += 1
         return Change.RUNTIME
+
+    def _slot_changes(self, service: Service) -> list[str]:
+        """Runtime API commands that make a backend's slots hold `service.servers`. New servers
+        go in before the ones leaving go to maintenance (in-flight requests finish there), so a
+        backend being replaced whole (a rolling restart) never has no server in between."""
+        slots = self._slots[service.name]
+        wanted = set(service.servers)
+        leaving = [i for i, server in enumerate(slots) if server is not None and server not in wanted]
+        coming = sorted(wanted - set(slots))
+        free = [i for i, server in enumerate(slots) if server is None]
+        commands: list[str] = []
+
+        def fill(i: int, server: Server) -> None:
+            slots[i] = server
+            name = f"{service.name}/{slot_name(i)}"
+            commands.append(f"set server {name} addr {server.host} port {server.port}")
+            commands.append(f"set server {name} state ready")
+            if service.health is not None:
+                # the scheduler has seen it pass its checks: don't wait for HAProxy's `rise`
+                commands.append(f"set server {name} health up")
+
+        for i, server in zip(free, coming, strict=False):
+            fill(i, server)
+        for i in leaving:
+            commands.append(f"set server {service.name}/{slot_name(i)} state maint")
+            slots[i] = None
+        for server in coming[len(free):]:  # only when the free slots were too few
+            fill(slots.index(None), server)
+        return commands
 
     def _keep_slots(self, service: Service) -> Slots:
         """Slots for a re-rendered backend: servers keep the slot they had (HAProxy carries a

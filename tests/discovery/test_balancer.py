@@ -14,6 +14,7 @@ import pytest
 
 from core.discovery.balancer import BalancerConfig, Change, LoadBalancer
 from core.discovery.haproxy import socket_command
+from core.discovery.model import build_services
 from tests.support.server import REPO, free_port, serves, wait_until
 
 pytestmark = pytest.mark.skipif(not Path("/usr/sbin/haproxy").exists(), reason="haproxy is not installed")
@@ -81,5 +82,32 @@ async def test_a_slot_filled_by_a_reload_serves_even_if_it_was_a_placeholder(
                                      app("/more", more, [one])]) is Change.RELOAD
         assert {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(5)} == {"b"}
         assert httpx.get(f"http://127.0.0.1:{more}/", timeout=5).text == "a"
+    finally:
+        balancer.stop()
+
+
+async def test_a_backend_replaced_whole_keeps_serving(tmp_path: Path, backends: list[int]) -> None:
+    """All servers of a backend replaced in one change (a rolling restart seen in one burst):
+    the new ones are in rotation before the old ones leave, and no reload happens."""
+    one, two, three = backends
+    web = free_port()
+    (tmp_path / "lb").mkdir()
+    balancer = LoadBalancer(BalancerConfig(tmp_path / "lb" / "haproxy.cfg", stats_port=free_port(),
+                                           http_port=free_port()))
+    try:
+        assert await balancer.apply([app("/web", web, [one])]) is Change.STARTED
+        slots = balancer._slots[f"web_{web}"]
+        service = build_services([app("/web", web, [two, three])])[0]
+        commands = balancer._slot_changes(service)
+        assert commands.index(f"set server web_{web}/srv1 state maint") > max(
+            i for i, c in enumerate(commands) if c.endswith("state ready")), commands
+        assert [s.port for s in slots if s is not None] == sorted([two, three])
+        await socket_command(balancer.settings().runtime_socket, ";".join(commands))
+        assert {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(10)} == {"b", "c"}
+        states = await server_states(balancer, f"web_{web}")
+        assert states["srv1"][2] != "0" and states["srv2"][2] in ("0", "4") and states["srv3"][2] in ("0", "4")
+        # and once more through apply(), which must find nothing left to change
+        assert await balancer.apply([app("/web", web, [two, three])]) is Change.UNCHANGED
+        assert balancer.reloads == 0
     finally:
         balancer.stop()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import StartServer
 from tests.marathon.conftest import deployed
-from tests.support.server import REPO, ServerProcess, free_port, wait_until
+from tests.support.server import REPO, ServerProcess, free_port, serves, wait_until
 
 pytestmark = pytest.mark.skipif(not Path("/usr/sbin/haproxy").exists(), reason="haproxy is not installed")
 BACKEND = REPO / "tests" / "support" / "backend.py"
@@ -71,7 +71,8 @@ def test_traffic_scaling_rolling_restart_and_refused_labels(start_server: StartS
     with server.client() as http:
         deployed(http, http.post("/v2/apps", json=app).headers["Marathon-Deployment-Id"], timeout=60)
         in_rotation(server, backend, 2)
-        assert httpx.get(f"http://127.0.0.1:{service_port}/", timeout=5).status_code == 200
+        # (the servers may have come with a reload, whose old worker lets go of the port just after)
+        wait_until(lambda: serves(f"http://127.0.0.1:{service_port}/"), timeout=30, what="the service port")
         vhost = httpx.get(f"http://127.0.0.1:{vhost_port}/", headers={"Host": "web.test"}, timeout=5)
         assert vhost.status_code == 200
         unknown = httpx.get(f"http://127.0.0.1:{vhost_port}/", headers={"Host": "other.test"}, timeout=5)
