@@ -54,14 +54,24 @@ def render(services: list[Service], settings: RenderSettings,
            slots: dict[str, Slots] | None = None) -> tuple[str, dict[str, Slots]]:
     """The configuration text and the slots it gives each backend."""
     slots = slots if slots is not None else {s.name: assign_slots(s) for s in services}
+    # plain tuples, unpacked by the template's loops: no attribute lookups through jinja per field
+    sections = [(s.name, s.app_id, s.port_index, s.bind_addr, s.frontend_port, s.ssl_cert, s.mode,
+                 s.redirect_to_https, s.balance, s.sticky, _httpchk_path(s), server_lines(s, slots[s.name]))
+                for s in services]
+    vhosts = [(s.name, " ".join(s.vhosts), s.path) for s in services if s.vhosts]
     text = _template.render(
-        services=services, vhost_services=[s for s in services if s.vhosts],
-        server_lines={s.name: server_lines(s, slots[s.name]) for s in services},
+        sections=sections, vhost_services=vhosts,
         runtime_socket=settings.runtime_socket, state_file=settings.runtime_socket.with_name("haproxy.state"),
         stats_port=settings.stats_port, stats_bind=settings.stats_bind,
         http_port=settings.http_port, http_bind=settings.http_bind, prometheus=settings.prometheus,
     )
     return text, slots
+
+
+def _httpchk_path(service: Service) -> str:
+    """The path of HAProxy's HTTP check ("" for none: TCP checks, or a backend in tcp mode)."""
+    health = service.health
+    return health.path if health is not None and health.protocol == "HTTP" and service.mode == "http" else ""
 
 
 def server_lines(service: Service, slots: Slots) -> str:
@@ -71,12 +81,13 @@ def server_lines(service: Service, slots: Slots) -> str:
         options += f" check inter {service.health.interval_ms} fall {service.health.fall}"
     if service.weight:
         options += f" weight {max(1, min(256, 100 + service.weight))}"
-    lines = []
-    for i, server in enumerate(slots):
-        name = slot_name(i)
-        address = PLACEHOLDER + " disabled" if server is None else f"{server.host}:{server.port}"
-        lines.append(f"    server {name} {address}{options}{f' cookie {name}' if service.sticky else ''}")
-    return "\n".join(lines)
+    placeholder = f"{PLACEHOLDER} disabled{options}"
+    if service.sticky:
+        return "\n".join(f"    server srv{i} {placeholder} cookie srv{i}" if server is None else
+                         f"    server srv{i} {server.host}:{server.port}{options} cookie srv{i}"
+                         for i, server in enumerate(slots, 1))
+    return "\n".join(f"    server srv{i} {placeholder}" if server is None else
+                     f"    server srv{i} {server.host}:{server.port}{options}" for i, server in enumerate(slots, 1))
 
 
 def section_of_line(text: str, line: int) -> str:
