@@ -179,7 +179,9 @@ def _service(app_id: str, index: int, port: int, own: dict[str, str], health: He
     vhost = own.get("VHOST")
     if vhost:
         service.vhosts = tuple(_check(app_id, f"HAPROXY_{index}_VHOST", h.strip(), HOSTNAME) for h in vhost.split(","))
-    mode = own.get("MODE") or ("http" if service.vhosts or http_check else "tcp")
+    service.redirect_to_https = (own.get("REDIRECT_TO_HTTPS") or "").lower() == "true"
+    # a redirect is an HTTP answer: it implies http mode, like a vhost or an HTTP health check
+    mode = own.get("MODE") or ("http" if service.vhosts or http_check or service.redirect_to_https else "tcp")
     service.mode = mode if mode in MODES else _check(app_id, f"HAPROXY_{index}_MODE", mode, choices=MODES)
     if path := own.get("PATH"):
         service.path = _check(app_id, f"HAPROXY_{index}_PATH", path, PATH)
@@ -187,7 +189,6 @@ def _service(app_id: str, index: int, port: int, own: dict[str, str], health: He
     if balance and balance != "roundrobin":
         service.balance = _check(app_id, f"HAPROXY_{index}_BALANCE", balance, choices=BALANCES)
     service.sticky = (own.get("STICKY") or "").lower() == "true"
-    service.redirect_to_https = (own.get("REDIRECT_TO_HTTPS") or "").lower() == "true"
     if cert := own.get("SSL_CERT"):
         service.ssl_cert = _check(app_id, f"HAPROXY_{index}_SSL_CERT", cert, FILE)
     bind = own.get("BIND_ADDR")

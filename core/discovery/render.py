@@ -58,7 +58,7 @@ def render(services: list[Service], settings: RenderSettings,
     sections = [(s.name, s.app_id, s.port_index, s.bind_addr, s.frontend_port, s.ssl_cert, s.mode,
                  s.redirect_to_https, s.balance, s.sticky, _httpchk_path(s), server_lines(s, slots[s.name]))
                 for s in services]
-    vhosts = [(s.name, " ".join(s.vhosts), s.path) for s in services if s.vhosts]
+    vhosts = [(s.name, " ".join(s.vhosts), s.path, s.redirect_to_https) for s in services if s.vhosts]
     text = _template.render(
         sections=sections, vhost_services=vhosts,
         runtime_socket=settings.runtime_socket, state_file=settings.runtime_socket.with_name("haproxy.state"),
