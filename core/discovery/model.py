@@ -77,13 +77,14 @@ class Service:
         return replace(self, servers=())
 
 
-def _check(app_id: str, label: str, value: str, pattern: re.Pattern[str] | None = None,
+def _check(app_id: str, index: int, name: str, value: str, pattern: re.Pattern[str] | None = None,
            choices: Iterable[str] = ()) -> str:
+    """`value` of label HAPROXY_{index}_{name}, if it may be used; LabelError otherwise."""
     # not printable: newlines, tabs, NULs and other control characters (`$` in a pattern lets a final newline by)
     if not value.isprintable() or (choices and value not in choices) or (
             pattern is not None and not pattern.match(value)):
         allowed = f"one of {', '.join(choices)}" if choices else "a plain value (no spaces, newlines or directives)"
-        raise LabelError(f"app {app_id}: label {label}={value!r} is refused: it must be {allowed}")
+        raise LabelError(f"app {app_id}: label HAPROXY_{index}_{name}={value!r} is refused: it must be {allowed}")
     return value
 
 
@@ -153,13 +154,13 @@ def _app_services(app: dict[str, Any], groups: frozenset[str]) -> list[Service]:
     for index, definition in enumerate(definitions):
         own = labels.get(str(index), _NO_LABELS)
         group = own.get("GROUP", app_group) or "external"
-        if not any(g.strip() in groups for g in group.split(",")):
+        if group not in groups and not any(g.strip() in groups for g in group.split(",")):
             continue
         enabled = own.get("ENABLED")
         if enabled is not None and enabled.lower() in ("false", "0", "no"):
             continue
         port_label = own.get("PORT")
-        port = int(_check(app_id, f"HAPROXY_{index}_PORT", port_label, PORT_NUMBER)) if port_label \
+        port = int(_check(app_id, index, "PORT", port_label, PORT_NUMBER)) if port_label \
             else int(definition.get("port") or 0)
         if not port:
             continue
@@ -178,25 +179,25 @@ def _service(app_id: str, index: int, port: int, own: dict[str, str], health: He
         return service
     vhost = own.get("VHOST")
     if vhost:
-        service.vhosts = tuple(_check(app_id, f"HAPROXY_{index}_VHOST", h.strip(), HOSTNAME) for h in vhost.split(","))
+        service.vhosts = tuple([_check(app_id, index, "VHOST", h.strip(), HOSTNAME) for h in vhost.split(",")])
     service.redirect_to_https = (own.get("REDIRECT_TO_HTTPS") or "").lower() == "true"
     # a redirect is an HTTP answer: it implies http mode, like a vhost or an HTTP health check
     mode = own.get("MODE") or ("http" if service.vhosts or http_check or service.redirect_to_https else "tcp")
-    service.mode = mode if mode in MODES else _check(app_id, f"HAPROXY_{index}_MODE", mode, choices=MODES)
+    service.mode = mode if mode in MODES else _check(app_id, index, "MODE", mode, choices=MODES)
     if path := own.get("PATH"):
-        service.path = _check(app_id, f"HAPROXY_{index}_PATH", path, PATH)
+        service.path = _check(app_id, index, "PATH", path, PATH)
     balance = own.get("BALANCE")
     if balance and balance != "roundrobin":
-        service.balance = _check(app_id, f"HAPROXY_{index}_BALANCE", balance, choices=BALANCES)
+        service.balance = _check(app_id, index, "BALANCE", balance, choices=BALANCES)
     service.sticky = (own.get("STICKY") or "").lower() == "true"
     if cert := own.get("SSL_CERT"):
-        service.ssl_cert = _check(app_id, f"HAPROXY_{index}_SSL_CERT", cert, FILE)
+        service.ssl_cert = _check(app_id, index, "SSL_CERT", cert, FILE)
     bind = own.get("BIND_ADDR")
     if bind and bind != "*":
-        service.bind_addr = _check(app_id, f"HAPROXY_{index}_BIND_ADDR", bind, ADDRESS)
+        service.bind_addr = _check(app_id, index, "BIND_ADDR", bind, ADDRESS)
     weight = own.get("BACKEND_WEIGHT")
     if weight and weight != "0":
-        service.weight = int(_check(app_id, f"HAPROXY_{index}_BACKEND_WEIGHT", weight, WEIGHT))
+        service.weight = int(_check(app_id, index, "BACKEND_WEIGHT", weight, WEIGHT))
     return service
 
 
