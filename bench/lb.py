@@ -44,18 +44,19 @@ def apps_json(count: int, tasks: int, port_base: int = 10000) -> list[dict[str, 
                        for t in range(tasks)]} for i in range(count)]
 
 
-def render_figures(workdir: Path) -> tuple[float, float]:
+def render_figures(workdir: Path) -> tuple[float, float, float]:
+    """(median and best ms of 30 renders from the apps' JSON, ms of `haproxy -c` on the result)."""
     apps = apps_json(1000, 3)
     settings = RenderSettings(workdir / "rt.sock", free_port(), http_port=free_port())
     timings = []
-    for _ in range(10):
+    for _ in range(30):  # the machine is shared: the median of many, and the best as the floor
         t0 = time.perf_counter()
         render(build_services(apps), settings)
         timings.append(time.perf_counter() - t0)
     text, _ = render(build_services(apps), settings)
     t0 = time.perf_counter()
     validate(find_haproxy(), text, workdir / "check.cfg")
-    return statistics.median(timings) * 1000, (time.perf_counter() - t0) * 1000
+    return statistics.median(timings) * 1000, min(timings) * 1000, (time.perf_counter() - t0) * 1000
 
 
 def backend(directory: Path, marker: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -185,8 +186,8 @@ def rolling_restart_figures(workdir: Path, instances: int = 10) -> tuple[Loop, L
             direct = Loop(f"http://{task['host']}:{task['ports'][0]}/")
             time.sleep(loop.seconds)
             return loop, direct.stop(), restart
-    except AssertionError:
-        print(server.log()[-3000:], httpx.get(server.url + "/haproxy/status").text, file=sys.stderr)
+    except AssertionError:  # a figure could not be taken: the server's log says why
+        print(server.log()[-3000:], file=sys.stderr)
         raise
     finally:
         server.cleanup()
@@ -195,12 +196,13 @@ def rolling_restart_figures(workdir: Path, instances: int = 10) -> tuple[Loop, L
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="trireme-lb-") as tmp:
         work = Path(tmp)
-        render_ms, check_ms = render_figures(work)
+        render_ms, best_ms, check_ms = render_figures(work)
         routable_ms, through, direct = asyncio.run(live_figures(work))
         rolling, alone, restart_s = rolling_restart_figures(work)
     print(f"# bench/lb.py  {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
     print(f"{'measure':<58} {'value':>10} {'target':>8}")
     print(f"{'render 1,000 vhost apps x 3 tasks, median ms':<58} {render_ms:>10.1f} {'< 20':>8}")
+    print(f"{'render 1,000 vhost apps x 3 tasks, best of 30, ms':<58} {best_ms:>10.1f}")
     print(f"{'haproxy -c on that config, ms (baseline)':<58} {check_ms:>10.1f}")
     print(f"{'ratio render / haproxy -c':<58} {render_ms / check_ms:>10.2f}")
     print(f"{'healthy to first request through HAProxy, median ms':<58} {routable_ms:>10.1f} {'< 300':>8}")
