@@ -8,86 +8,46 @@ its state every route answers 503.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from aurora_py.envelope import NOT_READY, Handler, ok, refused, validate
 from aurora_py.scheduler.model import JobKey, KeyError_, TaskRecord
 from aurora_py.scheduler.quota import Usage
 from aurora_py.scheduler.scheduler import AuroraScheduler, JobError
+from aurora_py.scheduler.updater import JobUpdater
 from aurora_py.thermos.status import read as read_thermos
-
-Handler = Callable[[Request], Awaitable[JSONResponse]]
-NOT_READY = JSONResponse({"responseCode": "ERROR", "details": [{"message": "scheduler is loading its state"}]},
-                         status_code=503)
-
-
-def ok(result: Any, message: str = "") -> JSONResponse:
-    details = [{"message": message}] if message else []
-    return JSONResponse({"responseCode": "OK", "details": details, "result": result})
-
-
-def refused(message: str, status: int = 400, code: str = "INVALID_REQUEST") -> JSONResponse:
-    return JSONResponse({"responseCode": code, "details": [{"message": message}]}, status_code=status)
-
-
-def validate(description: Any) -> str | None:
-    """The first problem with a job description, naming the field, or None."""
-    if not isinstance(description, dict):
-        return "the body must be a JSON job description"
-    try:
-        JobKey.parse(str(description.get("key", "")))
-    except KeyError_ as exc:
-        return f"key: {exc}"
-    instances = description.get("instances", 1)
-    if not isinstance(instances, int) or isinstance(instances, bool) or instances < 1:
-        return "instances: must be a positive integer"
-    task = description.get("task")
-    if not isinstance(task, dict):
-        return "task: required"
-    processes = task.get("processes")
-    if not isinstance(processes, list) or not processes:
-        return "task.processes: at least one Process is required"
-    for i, process in enumerate(processes):
-        if not isinstance(process, dict) or not process.get("name") or not isinstance(process.get("cmdline"), str):
-            return f"task.processes[{i}]: name and cmdline are required"
-    resources = task.get("resources")
-    if not isinstance(resources, dict):
-        return "task.resources: required"
-    for name in ("cpu", "ram", "disk"):
-        value = resources.get(name)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            return f"task.resources.{name}: must be a non-negative number"
-    if resources["cpu"] <= 0 or resources["ram"] <= 0:
-        return "task.resources: cpu and ram must be positive"
-    return None
+from aurora_py.update_api import UpdateApi
 
 
 class AuroraApi:
     def __init__(self) -> None:
         self.scheduler: AuroraScheduler | None = None
+        self.updater: JobUpdater | None = None
+        self.updates = UpdateApi(self)
 
     def routes(self) -> list[BaseRoute]:
         key = "/aurora/jobs/{cluster}/{role}/{environment}/{name}"
         return [
-            Route("/aurora/health", self._guard(self.health), methods=["GET"]),
-            Route("/aurora/jobs", self._guard(self.list_jobs), methods=["GET"]),
-            Route("/aurora/jobs", self._guard(self.create), methods=["POST"]),
-            Route(key, self._guard(self.status), methods=["GET"]),
-            Route(key + "/kill", self._guard(self.kill), methods=["POST"]),
-            Route(key + "/restart", self._guard(self.restart), methods=["POST"]),
-            Route(key + "/cron/start", self._guard(self.cron_start), methods=["POST"]),
-            Route("/aurora/services", self._guard(self.services), methods=["GET"]),
-            Route("/aurora/quota/{role}", self._guard(self.get_quota), methods=["GET"]),
-            Route("/aurora/quota/{role}", self._guard(self.set_quota), methods=["PUT"]),
+            Route("/aurora/health", self.guard(self.health), methods=["GET"]),
+            Route("/aurora/jobs", self.guard(self.list_jobs), methods=["GET"]),
+            Route("/aurora/jobs", self.guard(self.create), methods=["POST"]),
+            Route(key, self.guard(self.status), methods=["GET"]),
+            Route(key + "/kill", self.guard(self.kill), methods=["POST"]),
+            Route(key + "/restart", self.guard(self.restart), methods=["POST"]),
+            Route(key + "/cron/start", self.guard(self.cron_start), methods=["POST"]),
+            *self.updates.routes(),
+            Route("/aurora/services", self.guard(self.services), methods=["GET"]),
+            Route("/aurora/quota/{role}", self.guard(self.get_quota), methods=["GET"]),
+            Route("/aurora/quota/{role}", self.guard(self.set_quota), methods=["PUT"]),
         ]
 
-    def _guard(self, handler: Handler) -> Handler:
+    def guard(self, handler: Handler) -> Handler:
         async def guarded(request: Request) -> JSONResponse:
-            if self.scheduler is None:
+            if self.scheduler is None or self.updater is None:
                 return NOT_READY
             try:
                 return await handler(request)
@@ -98,23 +58,23 @@ class AuroraApi:
         return guarded
 
     @property
-    def _s(self) -> AuroraScheduler:
+    def sched(self) -> AuroraScheduler:
         assert self.scheduler is not None
         return self.scheduler
 
     async def health(self, request: Request) -> JSONResponse:
-        return ok({"framework_id": self._s.framework_id})
+        return ok({"framework_id": self.sched.framework_id})
 
     async def list_jobs(self, request: Request) -> JSONResponse:
         role = request.query_params.get("role")
-        jobs = [self._job_summary(job.key) for job in sorted(self._s.jobs.values(), key=lambda j: j.key)
+        jobs = [self._job_summary(job.key) for job in sorted(self.sched.jobs.values(), key=lambda j: j.key)
                 if role is None or job.key.role == role]
         return ok({"jobs": jobs})
 
     def _job_summary(self, key: JobKey) -> dict[str, Any]:
-        job = self._s.jobs[key]
+        job = self.sched.jobs[key]
         counts: dict[str, int] = {}
-        for record in self._s.tasks_of(key):
+        for record in self.sched.tasks_of(key):
             counts[record.status.value] = counts.get(record.status.value, 0) + 1
         return {"key": str(key), "instances": job.instances, "service": job.service,
                 "cron_schedule": job.description.get("cron_schedule"), "task_counts": counts}
@@ -127,26 +87,27 @@ class AuroraApi:
         problem = validate(description)
         if problem:
             return refused(problem)
-        job = await self._s.create(description)
+        job = await self.sched.create(description)
         return ok({"key": str(job.key), "instances": job.instances}, f"Job {job.key} created")
 
-    def _key(self, request: Request) -> JobKey:
+    def key_of(self, request: Request) -> JobKey:
         p = request.path_params
         return JobKey.parse(f"{p['cluster']}/{p['role']}/{p['environment']}/{p['name']}")
 
     def _task_json(self, record: TaskRecord) -> dict[str, Any]:
         body = record.to_json()
-        sandbox = self._s.sandbox(record)
+        sandbox = self.sched.sandbox(record)
         thermos = read_thermos(sandbox) if sandbox else None
         body["sandbox"] = str(sandbox) if sandbox else None
         body["thermos"] = thermos
         return body
 
     async def status(self, request: Request) -> JSONResponse:
-        key = self._key(request)
-        job = self._s.job(key)
-        tasks = [self._task_json(t) for t in self._s.tasks_of(key)]
-        return ok({"key": str(key), "job": job.description, "stopped_instances": sorted(job.stopped), "tasks": tasks})
+        key = self.key_of(request)
+        job = self.sched.job(key)
+        tasks = [self._task_json(t) for t in self.sched.tasks_of(key)]
+        return ok({"key": str(key), "job": job.description, "stopped_instances": sorted(job.stopped), "tasks": tasks,
+                   "configs": job.configs, "assignment": {str(i): c for i, c in sorted(job.assignment.items())}})
 
     async def _instances(self, request: Request) -> set[int] | None:
         body = await request.body()
@@ -159,19 +120,19 @@ class AuroraApi:
         return set(instances)
 
     async def kill(self, request: Request) -> JSONResponse:
-        key = self._key(request)
-        killed = await self._s.kill(key, await self._instances(request))
+        key = self.key_of(request)
+        killed = await self.sched.kill(key, await self._instances(request))
         return ok({"instances": killed}, f"Killed instances {killed} of {key}")
 
     async def restart(self, request: Request) -> JSONResponse:
-        key = self._key(request)
-        restarted = await self._s.restart(key, await self._instances(request))
+        key = self.key_of(request)
+        restarted = await self.sched.restart(key, await self._instances(request))
         return ok({"instances": restarted}, f"Restarting instances {restarted} of {key}")
 
     async def get_quota(self, request: Request) -> JSONResponse:
         role = request.path_params["role"]
-        quota = self._s.quotas.get(role, Usage())
-        used = self._s.consumption(role)
+        quota = self.sched.quotas.get(role, Usage())
+        used = self.sched.consumption(role)
         return ok({"role": role, "quota": quota.to_json(), "prodSharedConsumption": used.to_json()})
 
     async def set_quota(self, request: Request) -> JSONResponse:
@@ -187,13 +148,13 @@ class AuroraApi:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 return refused(f"{name}: must be a non-negative number")
         quota = Usage.from_json(data)
-        await self._s.set_quota(role, quota)
+        await self.sched.set_quota(role, quota)
         return ok({"role": role, "quota": quota.to_json()}, f"Quota of {role} set to {quota.describe()}")
 
     async def services(self, request: Request) -> JSONResponse:
         """What Aurora gives the service catalog, in Marathon's /v2/apps?embed=apps.tasks shape."""
-        return JSONResponse({"apps": await self._s.services()})
+        return JSONResponse({"apps": await self.sched.services()})
 
     async def cron_start(self, request: Request) -> JSONResponse:
-        key = self._key(request)
-        return ok({"key": str(key)}, await self._s.cron_start(key))
+        key = self.key_of(request)
+        return ok({"key": str(key)}, await self.sched.cron_start(key))

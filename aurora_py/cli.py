@@ -14,7 +14,7 @@ import typer
 
 from aurora_py.client import call, scheduler_url
 from aurora_py.config.loader import ConfigError, describe, evaluate, parse_bindings, select
-from aurora_py.scheduler.model import KeyError_, split_key
+from aurora_py.update_cli import call_quiet, diff_lines, start_update, target, update_app, watch_start
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Aurora-compatible jobs on Trireme.")
 job_app = typer.Typer(no_args_is_help=True, help="Create, inspect and control jobs.")
@@ -25,6 +25,7 @@ app.add_typer(task_app, name="task")
 app.add_typer(quota_app, name="quota")
 cron_app = typer.Typer(no_args_is_help=True, help="Cron jobs.")
 app.add_typer(cron_app, name="cron")
+app.add_typer(update_app, name="update")
 UrlOption = Annotated[str | None, typer.Option("--url", help="Scheduler URL [default: $TRIREME_URL or clusters.json].")]
 
 BindOption = Annotated[list[str] | None, typer.Option("--bind", help="Bind a template name: name=value. Repeatable.")]
@@ -76,13 +77,16 @@ def inspect(
         typer.echo(f"\nWarning: {job['container_unsupported']}", err=True)
 
 
-def _target(text: str) -> tuple[str, list[int] | None]:
-    try:
-        key, instances = split_key(text)
-    except KeyError_ as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    return str(key), sorted(instances) if instances is not None else None
+_target = target
+
+
+def load_runnable_job(key: str, config: Path, bind: list[str] | None) -> dict[str, Any]:
+    """`load_job`, refusing (exit 1) what the embedded cluster cannot run."""
+    job = load_job(key, config, bind)
+    if "container_unsupported" in job:
+        typer.echo(f"Error: {job['container_unsupported']}", err=True)
+        raise typer.Exit(1)
+    return job
 
 
 def _path(key: str) -> str:
@@ -95,13 +99,66 @@ def create(
     config: Annotated[Path, typer.Argument(help="The .aurora file.")],
     bind: BindOption = None,
     url: UrlOption = None,
+    watch: Annotated[bool, typer.Option("--watch", "--wait", help="Show progress until every instance is up; "
+                                        "exit 1 if a task fails.")] = False,
 ) -> None:
     """Create a job from a config file; the config is evaluated here and sent as JSON."""
+    job = load_runnable_job(key, config, bind)
+    base = scheduler_url(url, job["cluster"])
+    call(base, "POST", "/aurora/jobs", job)
+    if watch and not job.get("cron_schedule"):
+        watch_start(base, job["key"], int(job["instances"]), bool(job["service"]))
+
+
+@job_app.command("diff")
+def diff(
+    key: Annotated[str, typer.Argument(help="cluster/role/environment/name")],
+    config: Annotated[Path, typer.Argument(help="The .aurora file.")],
+    bind: BindOption = None,
+    url: UrlOption = None,
+) -> None:
+    """Differences between the job as scheduled and as the config file describes it (exit 0 either way)."""
     job = load_job(key, config, bind)
-    if "container_unsupported" in job:
-        typer.echo(f"Error: {job['container_unsupported']}", err=True)
-        raise typer.Exit(1)
-    call(scheduler_url(url, job["cluster"]), "POST", "/aurora/jobs", job)
+    status = call_quiet(scheduler_url(url, job["cluster"]), f"/aurora/jobs/{job['key']}")
+    configs: dict[str, Any] = status["configs"]
+    assignment: dict[str, str] = status["assignment"]
+    shown = False
+    for ident in sorted(set(assignment.values())):
+        instances = sorted(int(i) for i, c in assignment.items() if c == ident)
+        for line in diff_lines(configs[ident], job, f"(instances {_ranges(instances)})"):
+            typer.echo(line, nl=False)
+            shown = True
+    if len(assignment) != int(job["instances"]):
+        typer.echo(f"instances: {len(assignment)} scheduled, {job['instances']} in the config")
+        shown = True
+    if not shown:
+        typer.echo("No differences.")
+
+
+def _ranges(instances: list[int]) -> str:
+    parts: list[str] = []
+    for i in instances:
+        if parts and parts[-1].split("-")[-1] == str(i - 1):
+            parts[-1] = f"{parts[-1].split('-')[0]}-{i}"
+        else:
+            parts.append(str(i))
+    return ",".join(parts)
+
+
+@update_app.command("start")
+def update_start(
+    key: Annotated[str, typer.Argument(help="cluster/role/environment/name[/instances, e.g. 0-1 for a canary]")],
+    config: Annotated[Path, typer.Argument(help="The .aurora file.")],
+    bind: BindOption = None,
+    url: UrlOption = None,
+    message: Annotated[str, typer.Option("--message", help="A note kept with the update.")] = "",
+    watch: Annotated[bool, typer.Option("--watch", "--wait", help="Show progress until the update ends; "
+                                        "exit 1 unless it rolled forward.")] = False,
+) -> None:
+    """Start a rolling update of the job (or of some instances) to the config file's version."""
+    job_key, instances = _target(key)
+    job = load_runnable_job(job_key, config, bind)
+    start_update(job_key, job, instances, url, message, watch)
 
 
 @job_app.command("status")

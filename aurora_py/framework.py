@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute
 from aurora_py.api import AuroraApi
 from aurora_py.cli import app as cli_app
 from aurora_py.scheduler.scheduler import AuroraScheduler
+from aurora_py.scheduler.updater import JobUpdater
 from core.driver.types import FrameworkInfo, Offers, Subscribed, Update
 from core.framework import Context
 from core.store.base import Put
@@ -40,17 +41,21 @@ class AuroraFramework:
     async def run(self, ctx: Context) -> None:
         scheduler = AuroraScheduler(ctx)
         await scheduler.load()
+        updater = JobUpdater(scheduler)
+        await updater.load()
+        self.api.updater = updater
         ctx.services.register("aurora", scheduler.services)
         entry = await ctx.store.get(FRAMEWORK_ID_KEY)
         saved_id = entry.value.decode() if entry is not None else ""
         info = FrameworkInfo(name="aurora", id=saved_id, failover_timeout=FAILOVER_TIMEOUT)
-        ticker = asyncio.create_task(self._cron_ticks(scheduler))
+        background = [asyncio.create_task(self._cron_ticks(scheduler)), asyncio.create_task(updater.run())]
         try:
             await self._serve(ctx, scheduler, info, saved_id)
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _cron_ticks(self, scheduler: AuroraScheduler) -> None:
         while True:

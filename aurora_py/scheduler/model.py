@@ -7,6 +7,8 @@ Desired state is the job description the client sent (`StoredJob`); observed sta
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -105,6 +107,7 @@ class TaskRecord:
     ports: dict[str, int] = field(default_factory=dict)
     events: list[TaskEvent] = field(default_factory=list)
     failure_count: int = 0  # failures of this instance before this task
+    config: str = ""  # id of the configuration it was launched with (StoredJob.configs)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,18 +120,51 @@ class TaskRecord:
         return cls(**fields)
 
 
+def config_id(description: dict[str, Any]) -> str:
+    """A stable id for a job configuration: the same JSON gives the same id."""
+    return hashlib.sha1(json.dumps(description, sort_keys=True).encode()).hexdigest()[:12]
+
+
 @dataclass
 class StoredJob:
-    """A job as the client described it, plus the instances an operator killed or finished."""
+    """A job as the client described it, plus the instances an operator killed or finished.
+
+    `description` is the job's configuration as last created or fully updated. During and after
+    an update, instances may run different configurations: `assignment` maps every instance of
+    the job to the id of its configuration in `configs` (configurations are kept once each).
+    """
 
     key: JobKey
     description: dict[str, Any]
     stopped: set[int] = field(default_factory=set)  # not to be (re)launched
     service_port: int | None = None  # for announced jobs: the load balancer's port
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    assignment: dict[int, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.assignment:
+            ident = self.remember(self.description)
+            self.assignment = {i: ident for i in range(int(self.description.get("instances", 1)))}
+
+    def remember(self, description: dict[str, Any]) -> str:
+        ident = config_id(description)
+        self.configs.setdefault(ident, description)
+        return ident
+
+    def config_of(self, instance: int) -> dict[str, Any]:
+        return self.configs[self.assignment[instance]]
+
+    def forget_unused_configs(self) -> None:
+        used = set(self.assignment.values()) | {config_id(self.description)}
+        self.configs = {k: v for k, v in self.configs.items() if k in used}
+
+    @property
+    def instance_ids(self) -> list[int]:
+        return sorted(self.assignment)
 
     @property
     def instances(self) -> int:
-        return int(self.description.get("instances", 1))
+        return len(self.assignment)
 
     @property
     def service(self) -> bool:
@@ -136,9 +172,11 @@ class StoredJob:
 
     def to_json(self) -> dict[str, Any]:
         return {"key": str(self.key), "description": self.description, "stopped": sorted(self.stopped),
-                "service_port": self.service_port}
+                "service_port": self.service_port, "configs": self.configs,
+                "assignment": {str(i): c for i, c in self.assignment.items()}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StoredJob:
+        assignment = {int(i): c for i, c in data.get("assignment", {}).items()}
         return cls(JobKey.parse(data["key"]), data["description"], set(data.get("stopped", [])),
-                   data.get("service_port"))
+                   data.get("service_port"), dict(data.get("configs", {})), assignment)

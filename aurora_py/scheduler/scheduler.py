@@ -7,24 +7,30 @@ Rules:
 - A task record is written to the store before its launch is sent (a crash in between shows a
   task the master does not know; reconciliation then reports it lost and it is relaunched).
 - Offers are declined with a filter when nothing is pending, and offers are suppressed until a
-  job or a restart needs them again.
+  job or a restart needs them again. Offers are filtered for a while after a launch too; an
+  instance that becomes pending meanwhile (a task ended, a job or update changed) revives at
+  once rather than waiting for the filter to expire.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shlex
 import sys
 import time
 import uuid
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from aurora_py.scheduler import cron
 from aurora_py.scheduler.announce import app_json, free_service_port
+from aurora_py.scheduler.health import HealthWatch, Verdict, check_spec, health_count
 from aurora_py.scheduler.model import FROM_MESOS, JobKey, ScheduleStatus, StoredJob, TaskEvent, TaskRecord
 from aurora_py.scheduler.quota import Usage, is_production, job_usage, refusal
+from aurora_py.thermos.runner import substitute
 from core.driver.types import CommandInfo, Filters, Offer, TaskInfo, TaskStatus
 from core.framework import Context
 from core.placement.constraints import Placement
@@ -36,6 +42,7 @@ log = logging.getLogger(__name__)
 MB = 1024 * 1024
 IDLE_REFUSE_SECONDS = 30.0
 BUSY_REFUSE_SECONDS = 1.0
+ENDED_TASKS_KEPT = 5  # per instance
 
 
 class JobError(Exception):
@@ -53,8 +60,13 @@ class AuroraScheduler:
         self.tasks: dict[str, TaskRecord] = {}
         self.framework_id = ""
         self.suppressed = False
+        self.filtered = False  # an accept or decline set a filter since the last revive
         self.quotas: dict[str, Usage] = {}
         self.cron_cursors: dict[JobKey, CronCursor] = {}
+        self.watches: dict[str, HealthWatch] = {}
+        self.health_failed: dict[str, str] = {}  # task id -> cause, until its terminal update
+        self._background: set[asyncio.Task[None]] = set()
+        self.task_listeners: list[Callable[[TaskRecord], None]] = []  # told of every task status change
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -75,7 +87,11 @@ class AuroraScheduler:
                 self.tasks[record.task_id] = record
 
     async def _save_job(self, job: StoredJob) -> None:
-        await self.ctx.store.commit([Put(f"jobs/{job.key}", json.dumps(job.to_json()).encode())])
+        await self.commit_job(job)
+
+    async def commit_job(self, job: StoredJob, extra: Sequence[Put] = ()) -> None:
+        """Stores the job, with `extra` writes in the same atomic commit."""
+        await self.ctx.store.commit([Put(f"jobs/{job.key}", json.dumps(job.to_json()).encode()), *extra])
 
     async def _save_task(self, record: TaskRecord) -> None:
         await self.ctx.store.commit([Put(f"tasks/{record.task_id}", json.dumps(record.to_json()).encode())])
@@ -87,7 +103,7 @@ class AuroraScheduler:
     def tasks_of(self, key: JobKey) -> list[TaskRecord]:
         return sorted((t for t in self.tasks.values() if t.job == str(key)), key=lambda t: (t.instance, t.task_id))
 
-    def _active(self, key: JobKey, instance: int) -> TaskRecord | None:
+    def active_task(self, key: JobKey, instance: int) -> TaskRecord | None:
         for record in self.tasks.values():
             if record.job == str(key) and record.instance == instance and not record.status.terminal:
                 return record
@@ -98,8 +114,8 @@ class AuroraScheduler:
         return max(mine, key=lambda t: t.events[0].timestamp if t.events else 0.0, default=None)
 
     def pending(self) -> list[tuple[StoredJob, int]]:
-        return [(job, i) for job in self.jobs.values() for i in range(job.instances)
-                if i not in job.stopped and self._active(job.key, i) is None]
+        return [(job, i) for job in self.jobs.values() for i in job.instance_ids
+                if i not in job.stopped and self.active_task(job.key, i) is None]
 
     # -- operations ----------------------------------------------------------------------------
 
@@ -119,14 +135,14 @@ class AuroraScheduler:
                 raise JobError("INVALID_REQUEST", schedule)
             if description.get("cron_collision_policy", "KILL_EXISTING") not in ("KILL_EXISTING", "CANCEL_NEW"):
                 raise JobError("INVALID_REQUEST", "cron_collision_policy: must be KILL_EXISTING or CANCEL_NEW")
-            job.stopped = set(range(job.instances))  # nothing runs until the schedule fires
+            job.stopped = set(job.instance_ids)  # nothing runs until the schedule fires
         if description.get("announce"):
             job.service_port = free_service_port(list(self.jobs.values()))
             if job.service_port is None:
                 raise JobError("INVALID_REQUEST", "no free service port in 21000-21999 for the announced job")
         self.jobs[key] = job
         await self._save_job(job)
-        await self._wake()
+        await self.wake()
         return job
 
     def consumption(self, role: str) -> Usage:
@@ -148,16 +164,16 @@ class AuroraScheduler:
 
     async def kill(self, key: JobKey, instances: set[int] | None) -> list[int]:
         job = self.job(key)
-        chosen = set(range(job.instances)) if instances is None else instances
+        chosen = set(job.instance_ids) if instances is None else instances
         job.stopped |= chosen
-        if instances is None or job.stopped >= set(range(job.instances)):
+        if instances is None or job.stopped >= set(job.instance_ids):
             del self.jobs[key]
             await self.ctx.store.commit([Delete(f"jobs/{key}")])
         else:
             await self._save_job(job)
         for record in self.tasks_of(key):
             if record.instance in chosen:
-                await self._kill_task(record)
+                await self.kill_task(record)
         for record in self.tasks_of(key):
             if key not in self.jobs and record.status.terminal:
                 await self._forget_task(record.task_id)
@@ -165,13 +181,13 @@ class AuroraScheduler:
 
     async def restart(self, key: JobKey, instances: set[int] | None) -> list[int]:
         job = self.job(key)
-        chosen = set(range(job.instances)) if instances is None else instances & set(range(job.instances))
+        chosen = set(job.instance_ids) if instances is None else instances & set(job.instance_ids)
         job.stopped -= chosen
         await self._save_job(job)
         for record in self.tasks_of(key):
             if record.instance in chosen:
-                await self._kill_task(record)
-        await self._wake()
+                await self.kill_task(record)
+        await self.wake()
         return sorted(chosen)
 
     async def cron_start(self, key: JobKey) -> str:
@@ -181,10 +197,10 @@ class AuroraScheduler:
         if active and job.description.get("cron_collision_policy") == "CANCEL_NEW":
             return f"Run of {key} cancelled: the previous run is still active (CANCEL_NEW)"
         for record in active:
-            await self._kill_task(record)
+            await self.kill_task(record)
         job.stopped = set()
         await self._save_job(job)
-        await self._wake()
+        await self.wake()
         return f"Cron run of {key} started" + (f", {len(active)} task(s) of the previous run killed" if active else "")
 
     async def fire_due_crons(self) -> None:
@@ -202,17 +218,19 @@ class AuroraScheduler:
                 cursor.skip_through(now)
                 log.info("%s", await self.cron_start(job.key))
 
-    async def _kill_task(self, record: TaskRecord) -> None:
+    async def kill_task(self, record: TaskRecord, message: str = "Killed by operator") -> None:
         if record.status.terminal:
             return
+        self._unwatch(record.task_id)
         record.status = ScheduleStatus.KILLING
-        record.events.append(TaskEvent(time.time(), "KILLING", "Killed by operator"))
+        record.events.append(TaskEvent(time.time(), "KILLING", message))
         await self._save_task(record)
+        self.on_task_change(record)
         await self.ctx.driver.kill(record.task_id, record.agent_id)
 
-    async def _wake(self) -> None:
-        if self.suppressed and self.pending():
-            self.suppressed = False
+    async def wake(self) -> None:
+        if (self.suppressed or self.filtered) and self.pending():
+            self.suppressed = self.filtered = False
             await self.ctx.driver.revive()
 
     # -- events --------------------------------------------------------------------------------
@@ -234,9 +252,9 @@ class AuroraScheduler:
             launches: list[TaskInfo] = []
             still: list[tuple[StoredJob, int]] = []
             for job, instance in pending:
-                task = job.description["task"]
+                task = job.config_of(instance)["task"]
                 res = task.get("resources", {})
-                names = list(job.description.get("ports", []))
+                names = list(job.config_of(instance).get("ports", []))
                 demand = Demand(cpus=float(res.get("cpu", 0)), mem=float(res.get("ram", 0)) / MB,
                                 disk=float(res.get("disk", 0)) / MB, ports=tuple(0 for _ in names))
                 fit = space.fit(demand, [])
@@ -247,6 +265,7 @@ class AuroraScheduler:
                 launches.append(await self._prepare(job, instance, offer, demand, dict(zip(names, fit.host_ports,
                                                                                         strict=True))))
             pending = still
+            self.filtered = True
             if launches:
                 await self.ctx.driver.accept([offer.id], launches, Filters(refuse_seconds=BUSY_REFUSE_SECONDS))
             else:
@@ -258,37 +277,56 @@ class AuroraScheduler:
         task_id = f"{key.role}-{key.environment}-{key.name}-{instance}-{uuid.uuid4().hex[:8]}"
         previous = self._latest(key, instance)
         failures = previous.failure_count + (previous.status is ScheduleStatus.FAILED) if previous else 0
-        for old in [t for t in self.tasks_of(key) if t.instance == instance and t.status.terminal]:
-            if old is not previous:
-                await self._forget_task(old.task_id)
+        ended = sorted((t for t in self.tasks_of(key) if t.instance == instance and t.status.terminal),
+                       key=lambda t: t.events[0].timestamp if t.events else 0.0)
+        for old in ended[:-ENDED_TASKS_KEPT]:  # the newest stay visible, e.g. why an update failed
+            await self._forget_task(old.task_id)
+        config = job.config_of(instance)
         record = TaskRecord(task_id, str(key), instance, ScheduleStatus.ASSIGNED, offer.agent_id, offer.hostname,
-                            ports, [TaskEvent(time.time(), "ASSIGNED")], failures)
+                            ports, [TaskEvent(time.time(), "ASSIGNED")], failures, job.assignment[instance])
         self.tasks[task_id] = record
         await self._save_task(record)
-        bindings: dict[str, Any] = {"mesos.instance": instance, "mesos.hostname": offer.hostname,
-                                    "thermos.task_id": task_id, "thermos.user": key.role}
-        bindings.update({f"thermos.ports[{name}]": port for name, port in ports.items()})
-        document = json.dumps({"task": job.description["task"], "bindings": bindings})
+        document = json.dumps({"task": config["task"], "bindings": self._bindings(record)})
         command = CommandInfo(value=f"exec {shlex.quote(sys.executable)} -m aurora_py.thermos",
                               environment=(("THERMOS_TASK", document),))
-        grace = float(job.description["task"].get("finalization_wait", 30))
+        grace = float(config["task"].get("finalization_wait", 30))
         return TaskInfo(task_id=task_id, name=f"{key}/{instance}", agent_id=offer.agent_id,
                         resources=demand.resources(list(ports.values())), command=command, kill_grace_period=grace,
                         labels=(("aurora.job", str(key)), ("aurora.instance", str(instance))))
 
+    @staticmethod
+    def _bindings(record: TaskRecord) -> dict[str, Any]:
+        """Values for the runtime templates Thermos resolves: `{{mesos.instance}}` and the like."""
+        bindings: dict[str, Any] = {"mesos.instance": record.instance, "mesos.hostname": record.host,
+                                    "thermos.task_id": record.task_id,
+                                    "thermos.user": JobKey.parse(record.job).role}
+        bindings.update({f"thermos.ports[{name}]": port for name, port in record.ports.items()})
+        return bindings
+
     async def on_update(self, status: TaskStatus) -> None:
         record = self.tasks.get(status.task_id)
-        if record is None:
+        if record is None or record.status.terminal:
             return
         new = FROM_MESOS.get(status.state, ScheduleStatus.LOST)
-        if new is record.status and not new.terminal:
-            return
-        if record.status.terminal:
-            return
         if record.status is ScheduleStatus.KILLING and not new.terminal:
             return
+        message = status.message
+        if new.terminal:
+            self._unwatch(record.task_id)
+            cause = self.health_failed.pop(record.task_id, None)
+            if cause is not None:
+                new, message = ScheduleStatus.FAILED, f"Failed health check! {cause}"
+        elif new is ScheduleStatus.RUNNING and self._watch(record):
+            if record.status is ScheduleStatus.RUNNING:
+                return  # re-adopted after a restart, already healthy
+            new, message = ScheduleStatus.STARTING, "Waiting for health checks"
+        if new is record.status and not new.terminal:
+            return
+        await self._transition(record, new, message, status.timestamp)
+
+    async def _transition(self, record: TaskRecord, new: ScheduleStatus, message: str, when: float) -> None:
         record.status = new
-        record.events.append(TaskEvent(status.timestamp, new.value, status.message))
+        record.events.append(TaskEvent(when, new.value, message))
         self._publish(record)
         key = JobKey.parse(record.job)
         job = self.jobs.get(key)
@@ -298,7 +336,54 @@ class AuroraScheduler:
         await self._save_task(record)
         if new.terminal and job is not None and record.instance not in job.stopped:
             await self._after_exit(job, record)
-            await self._wake()
+            await self.wake()
+        self.on_task_change(record)
+
+    def _watch(self, record: TaskRecord) -> bool:
+        """Starts health checking `record` if its configuration has a check; True when it has."""
+        if record.task_id in self.watches:
+            return True
+        job = self.jobs.get(JobKey.parse(record.job))
+        config = job.configs.get(record.config) if job else None
+        if config is None:
+            return False
+        bindings = {k: str(v) for k, v in self._bindings(record).items()}
+        sandbox = self.sandbox(record)
+        spec = check_spec(config, record.host, record.ports, str(sandbox or "."),
+                          lambda text: substitute(text, bindings))
+        if spec is None:
+            return False
+        count = health_count(config)
+        count.running = record.status is ScheduleStatus.RUNNING
+        self.watches[record.task_id] = HealthWatch(spec, count,
+                                                   lambda verdict, cause: self._spawn(
+                                                       self._on_health(record, verdict, cause)))
+        return True
+
+    def _unwatch(self, task_id: str) -> None:
+        watch = self.watches.pop(task_id, None)
+        if watch is not None:
+            watch.stop()
+
+    async def _on_health(self, record: TaskRecord, verdict: Verdict, cause: str) -> None:
+        if record.status.terminal or record.status is ScheduleStatus.KILLING:
+            return
+        if verdict is Verdict.HEALTHY:
+            await self._transition(record, ScheduleStatus.RUNNING, "Health checks passed", time.time())
+        elif verdict is Verdict.FAILED:
+            self.health_failed[record.task_id] = cause
+            self._unwatch(record.task_id)
+            await self.kill_task(record, f"Failed health check! {cause}")
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Runs `work` on the loop, keeping a reference until it ends (the loop keeps only weak ones)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def on_task_change(self, record: TaskRecord) -> None:
+        for listener in self.task_listeners:
+            listener(record)
 
     async def _after_exit(self, job: StoredJob, record: TaskRecord) -> None:
         if job.service:

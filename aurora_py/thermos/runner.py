@@ -77,9 +77,11 @@ class TaskRunner:
         logs = self.sandbox / ".logs" / process.status.name / str(run_number)
         logs.mkdir(parents=True, exist_ok=True)
         command = substitute(str(process.spec["cmdline"]), self.bindings)
+        # Its own process group, so a signal reaches the whole process tree; but the task's session,
+        # so the agent's sweep still finds whatever is left if this executor dies.
         with open(logs / "stdout", "wb") as out, open(logs / "stderr", "wb") as err:
             process.popen = subprocess.Popen(["/bin/sh", "-c", command], cwd=self.sandbox, stdout=out,
-                                             stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+                                             stderr=err, stdin=subprocess.DEVNULL, process_group=0)
         process.status.runs.append(Run(run=run_number, pid=process.popen.pid, start_time=time.time()))
         process.status.state = ProcessState.RUNNING
         self._save()

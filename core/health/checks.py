@@ -35,6 +35,7 @@ class CheckSpec:
     max_consecutive_failures: int = 3
     ignore_http_1xx: bool = False
     ok_statuses: tuple[int, ...] = ()  # when set, HTTP(S) passes only on these codes (readiness checks)
+    expected_body: str = ""  # when set, HTTP(S) also needs this body (stripped, case-insensitive)
 
 
 @dataclass
@@ -78,14 +79,29 @@ async def _probe(spec: CheckSpec) -> str | None:
         status_line = (await reader.readline()).decode(errors="replace").split()
         code = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
         if spec.ok_statuses:
-            return None if code in spec.ok_statuses else f"HTTP status {code}" if code else "no HTTP answer"
-        if 200 <= code < 400 or (spec.ignore_http_1xx and 100 <= code < 200):
-            return None
-        return f"HTTP status {code}" if code else "no HTTP answer"
+            if code not in spec.ok_statuses:
+                return f"HTTP status {code}" if code else "no HTTP answer"
+        elif not (200 <= code < 400 or (spec.ignore_http_1xx and 100 <= code < 200)):
+            return f"HTTP status {code}" if code else "no HTTP answer"
+        if spec.expected_body:
+            return await _body_problem(reader, spec.expected_body)
+        return None
     finally:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+
+
+async def _body_problem(reader: asyncio.StreamReader, expected: str) -> str | None:
+    """Reads the rest of a `Connection: close` answer and compares its body with `expected`."""
+    rest = b""
+    while len(rest) < 65536 and (chunk := await reader.read(8192)):
+        rest += chunk
+    _, _, body = rest.partition(b"\r\n\r\n")
+    text = body.decode(errors="replace").strip()
+    if text.lower() == expected.strip().lower():
+        return None
+    return f"expected response {expected!r}, got {text[:60]!r}"
 
 
 class HealthMonitor:

@@ -1,0 +1,159 @@
+"""Job updates: Aurora's update states, the settings an update runs with, and its record.
+
+An update moves instances of a job from the configuration they run (`old`) to a new one
+(`new`); `None` on either side means the instance does not exist there (it is added or removed).
+Its record is kept in the store under `updates/<id>` and outlives the update, for `update info`.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class UpdateStatus(enum.StrEnum):
+    ROLLING_FORWARD = "ROLLING_FORWARD"
+    ROLL_FORWARD_PAUSED = "ROLL_FORWARD_PAUSED"
+    ROLLING_BACK = "ROLLING_BACK"
+    ROLL_BACK_PAUSED = "ROLL_BACK_PAUSED"
+    ROLLED_FORWARD = "ROLLED_FORWARD"
+    ROLLED_BACK = "ROLLED_BACK"
+    ABORTED = "ABORTED"
+    FAILED = "FAILED"
+    ERROR = "ERROR"
+
+    @property
+    def active(self) -> bool:
+        return self in (UpdateStatus.ROLLING_FORWARD, UpdateStatus.ROLL_FORWARD_PAUSED,
+                        UpdateStatus.ROLLING_BACK, UpdateStatus.ROLL_BACK_PAUSED)
+
+    @property
+    def paused(self) -> bool:
+        return self in (UpdateStatus.ROLL_FORWARD_PAUSED, UpdateStatus.ROLL_BACK_PAUSED)
+
+    @property
+    def backwards(self) -> bool:
+        return self in (UpdateStatus.ROLLING_BACK, UpdateStatus.ROLL_BACK_PAUSED)
+
+
+class Phase(enum.StrEnum):
+    """Where one instance is in the current direction of an update."""
+
+    WAITING = "WAITING"  # not started
+    UPDATING = "UPDATING"  # old task killed / new one starting
+    WATCHING = "WATCHING"  # new task RUNNING (healthy), watched for watch_secs
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+class InstanceAction(enum.StrEnum):
+    """Aurora's JobInstanceUpdateEvent actions."""
+
+    INSTANCE_UPDATING = "INSTANCE_UPDATING"
+    INSTANCE_UPDATED = "INSTANCE_UPDATED"
+    INSTANCE_UPDATE_FAILED = "INSTANCE_UPDATE_FAILED"
+    INSTANCE_ROLLING_BACK = "INSTANCE_ROLLING_BACK"
+    INSTANCE_ROLLED_BACK = "INSTANCE_ROLLED_BACK"
+    INSTANCE_ROLLBACK_FAILED = "INSTANCE_ROLLBACK_FAILED"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """`UpdateConfig`, with Aurora's defaults."""
+
+    batch_size: int = 1
+    watch_secs: float = 45.0
+    max_per_shard_failures: int = 0
+    max_total_failures: int = 0
+    rollback_on_failure: bool = True
+    wait_for_batch_completion: bool = False
+
+    @classmethod
+    def of(cls, description: dict[str, Any]) -> Settings:
+        config = description.get("update_config") or {}
+        return cls(batch_size=max(1, int(config.get("batch_size", 1))),
+                   watch_secs=float(config.get("watch_secs", 45)),
+                   max_per_shard_failures=int(config.get("max_per_shard_failures", 0)),
+                   max_total_failures=int(config.get("max_total_failures", 0)),
+                   rollback_on_failure=bool(config.get("rollback_on_failure", True)),
+                   wait_for_batch_completion=bool(config.get("wait_for_batch_completion", False)))
+
+
+@dataclass
+class Progress:
+    phase: Phase = Phase.WAITING
+    failures: int = 0
+    task_id: str = ""  # the task with the target configuration being waited for or watched
+    since: float = 0.0  # when WATCHING began
+
+
+@dataclass
+class JobUpdate:
+    id: str
+    job: str
+    status: UpdateStatus
+    settings: Settings
+    old: dict[int, str | None]  # instance -> config id before the update
+    new: dict[int, str | None]  # instance -> config id the update moves it to
+    configs: dict[str, dict[str, Any]]  # the configurations named in old and new
+    progress: dict[int, Progress] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    instance_events: list[dict[str, Any]] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def order(self) -> list[int]:
+        """The instances that change, in the order the current direction takes them."""
+        if self.status.backwards:  # what the forward direction touched, last touched first
+            return sorted(self.progress, reverse=True)
+        return sorted(i for i in self.new if self.old.get(i) != self.new[i])
+
+    def next_instances(self) -> list[int]:
+        """The instances to start now: at most `batch_size` in flight; with
+        `wait_for_batch_completion`, none until the whole batch in flight is done."""
+        order = self.order
+        phases = [self.progress.get(i, Progress()).phase for i in order]
+        in_flight = sum(1 for p in phases if p in (Phase.UPDATING, Phase.WATCHING))
+        if self.settings.wait_for_batch_completion and in_flight:
+            return []
+        waiting = [i for i, p in zip(order, phases, strict=True) if p is Phase.WAITING]
+        return waiting[:max(0, self.settings.batch_size - in_flight)]
+
+    def target(self, instance: int) -> str | None:
+        return (self.old if self.status.backwards else self.new).get(instance)
+
+    def set_status(self, status: UpdateStatus, message: str = "") -> None:
+        self.status = status
+        self.events.append({"status": status.value, "timestamp": time.time(), "message": message})
+
+    def instance_event(self, instance: int, action: InstanceAction) -> None:
+        self.instance_events.append({"instance": instance, "action": action.value, "timestamp": time.time()})
+
+    def failed_instances(self) -> int:
+        return sum(1 for p in self.progress.values() if p.phase is Phase.FAILED)
+
+    def summary(self) -> dict[str, Any]:
+        first = self.events[0]["timestamp"] if self.events else 0.0
+        return {"update_id": self.id, "job": self.job, "status": self.status.value, "created": first,
+                "last_modified": self.events[-1]["timestamp"] if self.events else first,
+                "instances": sorted(self.new), "message": self.message}
+
+    def to_json(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["old"] = {str(i): c for i, c in self.old.items()}
+        body["new"] = {str(i): c for i, c in self.new.items()}
+        body["progress"] = {str(i): asdict(p) for i, p in self.progress.items()}
+        return body
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobUpdate:
+        return cls(id=data["id"], job=data["job"], status=UpdateStatus(data["status"]),
+                   settings=Settings(**data["settings"]),
+                   old={int(i): c for i, c in data["old"].items()}, new={int(i): c for i, c in data["new"].items()},
+                   configs=data["configs"],
+                   progress={int(i): Progress(Phase(p["phase"]), p["failures"], p["task_id"], p["since"])
+                             for i, p in data.get("progress", {}).items()},
+                   events=data.get("events", []), instance_events=data.get("instance_events", []),
+                   message=data.get("message", ""))
