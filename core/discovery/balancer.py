@@ -25,6 +25,7 @@ from core.discovery.model import Server, Service, build_services_keeping
 from core.discovery.render import RenderSettings, Slots, render, slot_count, slot_name
 
 log = logging.getLogger(__name__)
+RUNTIME_BATCH = 100  # commands per CLI line: a line must fit HAProxy's buffer (16 kB by default)
 
 
 class Change(enum.Enum):
@@ -117,7 +118,10 @@ class LoadBalancer:
             commands.extend(self._slot_changes(service))
         if not commands:
             return Change.UNCHANGED
-        out = await socket_command(self.settings().runtime_socket, ";".join(commands))
+        out = ""
+        for start in range(0, len(commands), RUNTIME_BATCH):  # in order: new servers in before old ones leave
+            out += await socket_command(self.settings().runtime_socket,
+                                        ";".join(commands[start:start + RUNTIME_BATCH]))
         errors = [line for line in out.splitlines() if line.strip() and not line.startswith(("IP changed", "no need"))]
         if errors:
             raise HAProxyError(f"runtime API refused a change: {'; '.join(errors[:3])}")

@@ -111,3 +111,21 @@ async def test_a_backend_replaced_whole_keeps_serving(tmp_path: Path, backends: 
         assert balancer.reloads == 0
     finally:
         balancer.stop()
+
+
+async def test_every_command_of_a_large_change_is_applied(tmp_path: Path) -> None:
+    """A change of many servers goes to HAProxy as one command line: every command of it must run
+    (HAProxy drops the rest of a line when the client stops reading at the first answer)."""
+    web = free_port()
+    (tmp_path / "lb").mkdir()
+    balancer = LoadBalancer(BalancerConfig(tmp_path / "lb" / "haproxy.cfg", stats_port=free_port(),
+                                           http_port=free_port()))
+    old, new = list(range(40001, 40301)), list(range(41001, 41301))  # addresses only: no check, no traffic
+    try:
+        await balancer.apply([app("/web", web, old)])
+        assert await balancer.apply([app("/web", web, new)]) is Change.RUNTIME
+        states = await server_states(balancer, f"web_{web}")
+        ready = sorted(int(address.split(":")[1]) for address, _, admin in states.values() if admin in ("0", "4"))
+        assert ready == new, states
+    finally:
+        balancer.stop()
