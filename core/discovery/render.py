@@ -7,6 +7,7 @@ removing servers later only fills or empties slots through the runtime API: no r
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,13 +82,26 @@ def server_lines(service: Service, slots: Slots) -> str:
         options += f" check inter {service.health.interval_ms} fall {service.health.fall}"
     if service.weight:
         options += f" weight {max(1, min(256, 100 + service.weight))}"
-    placeholder = f"{PLACEHOLDER} disabled{options}"
-    if service.sticky:
-        return "\n".join(f"    server srv{i} {placeholder} cookie srv{i}" if server is None else
-                         f"    server srv{i} {server.host}:{server.port}{options} cookie srv{i}"
-                         for i, server in enumerate(slots, 1))
-    return "\n".join(f"    server srv{i} {placeholder}" if server is None else
-                     f"    server srv{i} {server.host}:{server.port}{options}" for i, server in enumerate(slots, 1))
+    used = len(slots)
+    while used and slots[used - 1] is None:
+        used -= 1
+    cookie = service.sticky
+    lines = [_placeholder(i, options, cookie) if server is None else
+             f"    server srv{i} {server.host}:{server.port}{options}{f' cookie srv{i}' if cookie else ''}"
+             for i, server in enumerate(slots[:used], 1)]
+    if used < len(slots):  # the free slots at the end: the same lines in most backends
+        lines.append(_placeholders(used + 1, len(slots), options, cookie))
+    return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=4096)
+def _placeholder(number: int, options: str, cookie: bool) -> str:
+    return f"    server srv{number} {PLACEHOLDER} disabled{options}{f' cookie srv{number}' if cookie else ''}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _placeholders(first: int, last: int, options: str, cookie: bool) -> str:
+    return "\n".join(_placeholder(number, options, cookie) for number in range(first, last + 1))
 
 
 def section_of_line(text: str, line: int) -> str:
