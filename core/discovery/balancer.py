@@ -54,6 +54,7 @@ class LoadBalancer:
     _proc: HAProxyProcess | None = None
     _shapes: list[Service] = field(default_factory=list)
     _slots: dict[str, Slots] = field(default_factory=dict)
+    _state_known: bool = True  # whether HAProxy's servers are what `_slots` says
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -105,10 +106,14 @@ class LoadBalancer:
             return Change.STARTED
         # the new worker starts the servers that kept their slot as the old one had them (UP stays
         # UP, no `rise` wait); every other slot starts as the new config says
-        state = await socket_command(self.settings().runtime_socket, "show servers state")
-        self.settings().runtime_socket.with_name("haproxy.state").write_text(carried_state(state, self._slots, slots))
+        carried = ""
+        if self._state_known:
+            state = await socket_command(self.settings().runtime_socket, "show servers state")
+            carried = carried_state(state, self._slots, slots)
+        self.settings().runtime_socket.with_name("haproxy.state").write_text(carried)
         await self._proc.reload()
         self._shapes, self._slots = shapes, slots  # what HAProxy serves once the new worker runs
+        self._state_known = True
         self.reloads += 1
         return Change.RELOAD
 
@@ -118,13 +123,19 @@ class LoadBalancer:
             commands.extend(self._slot_changes(service))
         if not commands:
             return Change.UNCHANGED
-        out = ""
-        for start in range(0, len(commands), RUNTIME_BATCH):  # in order: new servers in before old ones leave
-            out += await socket_command(self.settings().runtime_socket,
-                                        ";".join(commands[start:start + RUNTIME_BATCH]))
-        errors = [line for line in out.splitlines() if line.strip() and not line.startswith(("IP changed", "no need"))]
-        if errors:
-            raise HAProxyError(f"runtime API refused a change: {'; '.join(errors[:3])}")
+        try:
+            out = ""
+            for start in range(0, len(commands), RUNTIME_BATCH):  # in order: new servers in before old ones leave
+                out += await socket_command(self.settings().runtime_socket,
+                                            ";".join(commands[start:start + RUNTIME_BATCH]))
+            errors = [line for line in out.splitlines()
+                      if line.strip() and not line.startswith(("IP changed", "no need"))]
+            if errors:
+                raise HAProxyError(f"runtime API refused a change: {'; '.join(errors[:3])}")
+        except (OSError, HAProxyError) as exc:
+            # what HAProxy holds is unknown now: the next change reloads from the config alone
+            self._shapes, self._state_known = [], False
+            raise HAProxyError(str(exc)) from exc
         self.runtime_changes += 1
         return Change.RUNTIME
 

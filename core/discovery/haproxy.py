@@ -63,10 +63,12 @@ async def socket_command(socket_path: Path, command: str, timeout: float = 5.0, 
             except TimeoutError:
                 break
             if not chunk:
-                break
+                return data.decode(errors="replace")
             data += chunk
     finally:
         writer.close()
+    if until_closed:  # not all of the line may have run
+        raise HAProxyError(f"no complete answer from {socket_path} within {timeout:g}s to: {command[:200]}")
     return data.decode(errors="replace")
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from core.discovery.balancer import BalancerConfig, Change, LoadBalancer
-from core.discovery.haproxy import socket_command
+from core.discovery.haproxy import HAProxyError, socket_command
 from core.discovery.model import build_services
 from tests.support.server import REPO, free_port, serves, wait_until
 
@@ -127,5 +127,28 @@ async def test_every_command_of_a_large_change_is_applied(tmp_path: Path) -> Non
         states = await server_states(balancer, f"web_{web}")
         ready = sorted(int(address.split(":")[1]) for address, _, admin in states.values() if admin in ("0", "4"))
         assert ready == new, states
+    finally:
+        balancer.stop()
+
+
+async def test_a_failed_runtime_change_is_made_good_by_a_reload(tmp_path: Path, backends: list[int]) -> None:
+    """When the runtime API cannot be reached, what HAProxy holds is unknown: the change is
+    refused, and the next one reloads from the config alone (no state carried over)."""
+    one, two, _ = backends
+    web = free_port()
+    (tmp_path / "lb").mkdir()
+    balancer = LoadBalancer(BalancerConfig(tmp_path / "lb" / "haproxy.cfg", stats_port=free_port(),
+                                           http_port=free_port()))
+    try:
+        assert await balancer.apply([app("/web", web, [one])]) is Change.STARTED
+        runtime = balancer.settings().runtime_socket
+        runtime.rename(runtime.with_name("moved.sock"))
+        with pytest.raises(HAProxyError):
+            await balancer.apply([app("/web", web, [one, two])])
+        runtime.with_name("moved.sock").rename(runtime)
+        assert await balancer.apply([app("/web", web, [one, two])]) is Change.RELOAD
+        assert balancer.last_error == ""
+        wait_until(lambda: {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(6)} == {"a", "b"},
+                   timeout=30, what="both servers in rotation")
     finally:
         balancer.stop()
