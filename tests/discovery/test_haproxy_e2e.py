@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
 import time
@@ -27,8 +28,25 @@ def status(server: ServerProcess) -> dict[str, Any]:
 
 
 def in_rotation(server: ServerProcess, backend: str, count: int) -> None:
+    """`count` servers in `backend`, as the balancer says and as HAProxy itself has them."""
     wait_until(lambda: len(status(server)["servers"].get(backend, [])) == count, timeout=60,
                what=f"{count} servers in {backend}")
+    wait_until(lambda: haproxy_ready(server, backend) == sorted(status(server)["servers"][backend]), timeout=30,
+               what=f"HAProxy's own view of {backend} to match")
+
+
+def haproxy_ready(server: ServerProcess, backend: str) -> list[str]:
+    """Addresses of `backend`'s servers that HAProxy has up and out of maintenance (`show servers state`)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(server.data_dir / "haproxy" / "haproxy-runtime.sock"))
+        sock.sendall(b"show servers state " + backend.encode() + b"\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    rows = [line.split() for line in data.decode().splitlines() if not line.startswith("#")]
+    # fields: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ... srv_port (19th)
+    return sorted(f"{r[4]}:{r[18]}" for r in rows if len(r) > 18 and r[5] == "2" and not int(r[6]) & 1)
 
 
 class RequestLoop:
