@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from aurora_py.envelope import NOT_READY, Handler, ok, refused, validate
+from aurora_py.scheduler import cron_jobs, tiers
 from aurora_py.scheduler.model import JobKey, KeyError_, TaskRecord
 from aurora_py.scheduler.quota import Usage
 from aurora_py.scheduler.scheduler import AuroraScheduler, JobError
@@ -39,6 +40,9 @@ class AuroraApi:
             Route(key + "/kill", self.guard(self.kill), methods=["POST"]),
             Route(key + "/restart", self.guard(self.restart), methods=["POST"]),
             Route(key + "/cron/start", self.guard(self.cron_start), methods=["POST"]),
+            Route(key + "/cron", self.guard(self.cron_show), methods=["GET"]),
+            Route(key + "/cron", self.guard(self.cron_schedule), methods=["PUT"]),
+            Route(key + "/cron", self.guard(self.cron_deschedule), methods=["DELETE"]),
             *self.updates.routes(),
             Route("/aurora/services", self.guard(self.services), methods=["GET"]),
             Route("/aurora/quota/{role}", self.guard(self.get_quota), methods=["GET"]),
@@ -87,6 +91,9 @@ class AuroraApi:
         problem = validate(description)
         if problem:
             return refused(problem)
+        if description.get("cron_schedule"):  # Aurora's createJob refuses them the same way
+            return refused("Cron jobs may only be created/updated by calling scheduleCronJob "
+                           "(aurora cron schedule KEY CONFIG)")
         job = await self.sched.create(description)
         return ok({"key": str(job.key), "instances": job.instances}, f"Job {job.key} created")
 
@@ -106,7 +113,8 @@ class AuroraApi:
         key = self.key_of(request)
         job = self.sched.job(key)
         tasks = [self._task_json(t) for t in self.sched.tasks_of(key)]
-        return ok({"key": str(key), "job": job.description, "stopped_instances": sorted(job.stopped), "tasks": tasks,
+        return ok({"key": str(key), "job": job.description, "tier": tiers.tier_of(job.description),
+                   "stopped_instances": sorted(job.stopped), "tasks": tasks,
                    "configs": job.configs, "assignment": {str(i): c for i, c in sorted(job.assignment.items())}})
 
     async def _instances(self, request: Request) -> set[int] | None:
@@ -158,3 +166,25 @@ class AuroraApi:
     async def cron_start(self, request: Request) -> JSONResponse:
         key = self.key_of(request)
         return ok({"key": str(key)}, await self.sched.cron_start(key))
+
+    async def cron_show(self, request: Request) -> JSONResponse:
+        return ok(cron_jobs.show(self.sched, self.key_of(request)))
+
+    async def cron_schedule(self, request: Request) -> JSONResponse:
+        """Create or replace the cron job at this key from the JSON job description in the body."""
+        key = self.key_of(request)
+        try:
+            description = json.loads(await request.body())
+        except ValueError:
+            return refused("the body is not JSON")
+        problem = validate(description)
+        if problem:
+            return refused(problem)
+        if description["key"] != str(key):
+            return refused(f"key: the body describes {description['key']}, not {key}")
+        message = await cron_jobs.schedule(self.sched, description)
+        return ok(cron_jobs.show(self.sched, key), message)
+
+    async def cron_deschedule(self, request: Request) -> JSONResponse:
+        key = self.key_of(request)
+        return ok({"key": str(key)}, await cron_jobs.deschedule(self.sched, key))

@@ -260,6 +260,39 @@ def cron_start(key: Annotated[str, typer.Argument(help="cluster/role/environment
     call(scheduler_url(url, job_key.split("/")[0]), "POST", f"{_path(job_key)}/cron/start", {})
 
 
+@cron_app.command("schedule")
+def cron_schedule(
+    key: Annotated[str, typer.Argument(help="cluster/role/environment/name")],
+    config: Annotated[Path, typer.Argument(help="The .aurora file.")],
+    bind: BindOption = None,
+    url: UrlOption = None,
+) -> None:
+    """Create a cron job, or replace the config and schedule of an existing one."""
+    job = load_job(key, config, bind)
+    if "container_unsupported" in job:
+        typer.echo(f"Error: {job['container_unsupported']}", err=True)
+        raise typer.Exit(1)
+    call(scheduler_url(url, job["cluster"]), "PUT", f"{_path(job['key'])}/cron", job)
+
+
+@cron_app.command("deschedule")
+def cron_deschedule(key: Annotated[str, typer.Argument(help="cluster/role/environment/name")],
+                    url: UrlOption = None) -> None:
+    """Remove a cron job's schedule; tasks of a run in progress keep running."""
+    job_key, _ = _target(key)
+    call(scheduler_url(url, job_key.split("/")[0]), "DELETE", f"{_path(job_key)}/cron")
+
+
+@cron_app.command("show")
+def cron_show(key: Annotated[str, typer.Argument(help="cluster/role/environment/name")],
+              url: UrlOption = None) -> None:
+    """A cron job's schedule, collision policy and next run time."""
+    job_key, _ = _target(key)
+    result = call(scheduler_url(url, job_key.split("/")[0]), "GET", f"{_path(job_key)}/cron")
+    typer.echo(f"{result['key']}\t {result['cronSchedule']}\t {result['cronCollisionPolicy']}"
+               f"\t next run {result['nextRunTime'] or 'never'}")
+
+
 def main() -> None:
     app(prog_name="aurora")
     sys.exit(0)

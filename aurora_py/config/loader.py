@@ -25,6 +25,7 @@ from typing import Any
 from pystachio import Environment, Ref, String
 from pystachio.composite import Structural
 
+from aurora_py.config.binders import helper_bindings
 from aurora_py.config.schema import DSL_NAMES, Job
 
 RUNTIME_SCOPES = ("mesos", "thermos")
@@ -172,7 +173,11 @@ def job_key(job: Any) -> str:
 def select(jobs: list[Any], key: str, path: Path) -> Any:
     """The job whose cluster/role/environment/name is `key`."""
     for job in jobs:
-        if job_key(job) == key:
+        try:
+            found = job_key(job)
+        except Exception as exc:  # pystachio raises its own errors on self-referencing templates
+            raise ConfigError(str(path), _jobs_line(path), f"{type(exc).__name__}: {exc}") from None
+        if found == key:
             return job
     known = ", ".join(job_key(j) for j in jobs)
     raise ConfigError(str(path), None, f"no job {key} in the config (it has: {known})")
@@ -231,6 +236,10 @@ def describe(job: Any, bindings: dict[str, str], path: Path, evaluation: _Evalua
     if bindings:
         job = job.bind(Environment(bindings))
     _, refs = job.interpolate()
+    helped = helper_bindings(str(r.address()) for r in refs)
+    if helped:
+        job = job.bind(Environment(helped))
+        _, refs = job.interpolate()
     unbound = sorted({str(r.address()) for r in refs if str(r.address()).split(".")[0].split("[")[0]
                       not in RUNTIME_SCOPES})
     if unbound:

@@ -15,6 +15,7 @@ from pystachio import (
     Choice,
     Default,
     Empty,
+    Enum,
     Float,
     Integer,
     List,
@@ -23,6 +24,10 @@ from pystachio import (
     String,
     Struct,
 )
+
+from aurora_py.config import choice_check
+
+choice_check.install()
 
 MB = 1024 * 1024
 GB = 1024 * MB
@@ -51,6 +56,21 @@ class Constraint(Struct):  # type: ignore[misc]
     order = List(String)
 
 
+class RotatePolicy(Struct):  # type: ignore[misc]
+    log_size = Default(Integer, 100 * MB)
+    backups = Default(Integer, 5)
+
+
+LoggerDestination = Enum("LoggerDestination", ("file", "console", "both", "none"))
+LoggerMode = Enum("LoggerMode", ("standard", "rotate"))
+
+
+class Logger(Struct):  # type: ignore[misc]
+    destination = LoggerDestination
+    mode = LoggerMode
+    rotate = RotatePolicy
+
+
 class Process(Struct):  # type: ignore[misc]
     cmdline = Required(String)
     name = Required(String)
@@ -59,6 +79,7 @@ class Process(Struct):  # type: ignore[misc]
     ephemeral = Default(Boolean, False)
     min_duration = Default(Integer, 5)
     final = Default(Boolean, False)
+    logger = Logger
 
 
 class Task(Struct):  # type: ignore[misc]
@@ -72,24 +93,40 @@ class Task(Struct):  # type: ignore[misc]
     user = String
 
 
+class QueueUpdateStrategy(Struct):  # type: ignore[misc]
+    batch_size = Default(Integer, 1)
+
+
+class BatchUpdateStrategy(Struct):  # type: ignore[misc]
+    batch_size = Default(Integer, 1)
+    autopause_after_batch = Default(Boolean, False)
+
+
+class VariableBatchUpdateStrategy(Struct):  # type: ignore[misc]
+    batch_sizes = Required(List(Integer))
+    autopause_after_batch = Default(Boolean, False)
+
+
 class UpdateConfig(Struct):  # type: ignore[misc]
     batch_size = Default(Integer, 1)
+    update_strategy = Choice([QueueUpdateStrategy, BatchUpdateStrategy, VariableBatchUpdateStrategy])
     watch_secs = Default(Integer, 45)
     max_per_shard_failures = Default(Integer, 0)
     max_total_failures = Default(Integer, 0)
     rollback_on_failure = Default(Boolean, True)
     wait_for_batch_completion = Default(Boolean, False)
     pulse_interval_secs = Integer
+    sla_aware = Default(Boolean, False)
 
 
 class HttpHealthChecker(Struct):  # type: ignore[misc]
     endpoint = Default(String, "/health")
     expected_response = Default(String, "ok")
-    expected_response_code = Default(Integer, 200)
+    expected_response_code = Default(Integer, 0)  # Aurora: 0 = check the body only
 
 
 class ShellHealthChecker(Struct):  # type: ignore[misc]
-    shell_command = String
+    shell_command = Required(String)
 
 
 class HealthCheckerConfig(Struct):  # type: ignore[misc]
@@ -109,20 +146,26 @@ class HealthCheckConfig(Struct):  # type: ignore[misc]
     timeout_secs = Default(Float, 1.0)
 
 
+class HttpLifecycleConfig(Struct):  # type: ignore[misc]
+    port = Default(String, "health")
+    graceful_shutdown_endpoint = Default(String, "/quitquitquit")
+    shutdown_endpoint = Default(String, "/abortabortabort")
+    graceful_shutdown_wait_secs = Default(Integer, 5)
+    shutdown_wait_secs = Default(Integer, 5)
+
+
+class LifecycleConfig(Struct):  # type: ignore[misc]
+    http = HttpLifecycleConfig
+
+
+DisableLifecycle = LifecycleConfig()
+DefaultLifecycleConfig = LifecycleConfig(http=HttpLifecycleConfig())
+
+
 class Announcer(Struct):  # type: ignore[misc]
     primary_port = Default(String, "http")
     portmap = Default(Map(String, String), {"aurora": "{{primary_port}}"})
-    zk_path = Default(String, "")
-
-
-class Mode(Struct):  # type: ignore[misc]
-    pass
-
-
-class Volume(Struct):  # type: ignore[misc]
-    container_path = Required(String)
-    host_path = Required(String)
-    mode = Default(String, "RO")
+    zk_path = String
 
 
 class Parameter(Struct):  # type: ignore[misc]
@@ -135,6 +178,12 @@ class Docker(Struct):  # type: ignore[misc]
     parameters = Default(List(Parameter), [])
 
 
+class Container(Struct):  # type: ignore[misc]
+    """The older spelling: `container=Container(docker=Docker(...))`."""
+
+    docker = Docker
+
+
 class DockerImage(Struct):  # type: ignore[misc]
     name = Required(String)
     tag = Required(String)
@@ -145,23 +194,48 @@ class AppcImage(Struct):  # type: ignore[misc]
     image_id = Required(String)
 
 
+Mode = Enum("Mode", ("RO", "RW"))
+
+
+class Volume(Struct):  # type: ignore[misc]
+    container_path = Required(String)
+    host_path = Required(String)
+    mode = Required(Mode)
+
+
 class Mesos(Struct):  # type: ignore[misc]
     image = Choice([AppcImage, DockerImage])
     volumes = Default(List(Volume), [])
 
 
-class BatchUpdateStrategy(Struct):  # type: ignore[misc]
-    batch_size = Default(Integer, 1)
-    autopause_after_batch = Default(Boolean, False)
+class PartitionPolicy(Struct):  # type: ignore[misc]
+    reschedule = Default(Boolean, True)
+    delay_secs = Default(Integer, 0)
 
 
-class QueueUpdateStrategy(Struct):  # type: ignore[misc]
-    batch_size = Default(Integer, 1)
+class Metadata(Struct):  # type: ignore[misc]
+    key = Required(String)
+    value = Required(String)
 
 
-class VariableBatchUpdateStrategy(Struct):  # type: ignore[misc]
-    batch_sizes = Required(List(Integer))
-    autopause_after_batch = Default(Boolean, False)
+class CountSlaPolicy(Struct):  # type: ignore[misc]
+    count = Required(Integer)
+    duration_secs = Required(Integer)
+
+
+class PercentageSlaPolicy(Struct):  # type: ignore[misc]
+    percentage = Required(Float)
+    duration_secs = Required(Integer)
+
+
+class CoordinatorSlaPolicy(Struct):  # type: ignore[misc]
+    coordinator_url = Required(String)
+    status_key = Default(String, "drain")
+
+
+class ExecutorConfig(Struct):  # type: ignore[misc]
+    name = Default(String, "AuroraExecutor")
+    data = Default(String, "")
 
 
 class Job(Struct):  # type: ignore[misc]
@@ -178,15 +252,19 @@ class Job(Struct):  # type: ignore[misc]
     cron_collision_policy = Default(String, "KILL_EXISTING")
     update_config = Default(UpdateConfig, UpdateConfig())
     constraints = Map(String, String)
+    metadata = Default(List(Metadata), [])
     service = Default(Boolean, False)
     max_task_failures = Default(Integer, 1)
     production = Default(Boolean, False)
     priority = Default(Integer, 0)
     health_check_config = Default(HealthCheckConfig, HealthCheckConfig())
-    container = Choice([Docker, Mesos])
+    lifecycle = Default(LifecycleConfig, DefaultLifecycleConfig)
+    task_links = Map(String, String)
     enable_hooks = Default(Boolean, False)
-    lifecycle = Map(String, String)
-    metadata = Map(String, String)
+    partition_policy = PartitionPolicy
+    sla_policy = Choice([CountSlaPolicy, PercentageSlaPolicy, CoordinatorSlaPolicy])
+    executor_config = Default(ExecutorConfig, ExecutorConfig())
+    container = Choice([Container, Docker, Mesos])
 
 
 # Aurora defines Service as a Job value, not a subclass; `Service(...)` overrides its fields.
@@ -234,7 +312,13 @@ DSL_NAMES: dict[str, Any] = {
     "HttpHealthChecker": HttpHealthChecker, "ShellHealthChecker": ShellHealthChecker,
     "HealthCheckerConfig": HealthCheckerConfig, "DefaultHealthChecker": DefaultHealthChecker,
     "Announcer": Announcer, "Volume": Volume, "Mode": Mode, "Docker": Docker, "Parameter": Parameter,
-    "Mesos": Mesos, "DockerImage": DockerImage, "AppcImage": AppcImage,
+    "Container": Container, "Mesos": Mesos, "DockerImage": DockerImage, "AppcImage": AppcImage,
     "BatchUpdateStrategy": BatchUpdateStrategy, "QueueUpdateStrategy": QueueUpdateStrategy,
     "VariableBatchUpdateStrategy": VariableBatchUpdateStrategy,
+    "Logger": Logger, "LoggerDestination": LoggerDestination, "LoggerMode": LoggerMode, "RotatePolicy": RotatePolicy,
+    "HttpLifecycleConfig": HttpLifecycleConfig, "LifecycleConfig": LifecycleConfig,
+    "DefaultLifecycleConfig": DefaultLifecycleConfig, "DisableLifecycle": DisableLifecycle,
+    "PartitionPolicy": PartitionPolicy, "Metadata": Metadata, "CountSlaPolicy": CountSlaPolicy,
+    "PercentageSlaPolicy": PercentageSlaPolicy, "CoordinatorSlaPolicy": CoordinatorSlaPolicy,
+    "ExecutorConfig": ExecutorConfig,
 }

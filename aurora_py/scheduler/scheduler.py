@@ -14,27 +14,27 @@ Rules:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import shlex
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from aurora_py.scheduler import cron
 from aurora_py.scheduler.announce import app_json, free_service_port
-from aurora_py.scheduler.health import HealthWatch, Verdict, check_spec, health_count
+from aurora_py.scheduler.gates import HealthGates
 from aurora_py.scheduler.model import FROM_MESOS, JobKey, ScheduleStatus, StoredJob, TaskEvent, TaskRecord
+from aurora_py.scheduler.preemption import Preemptor
 from aurora_py.scheduler.quota import Usage, is_production, job_usage, refusal
-from aurora_py.thermos.runner import substitute
 from core.driver.types import CommandInfo, Filters, Offer, TaskInfo, TaskStatus
 from core.framework import Context
 from core.placement.constraints import Placement
 from core.placement.offers import Demand, OfferSpace, Rejection
+from core.resources import Resources
 from core.schedule.cron import CronCursor
 from core.store.base import Delete, Put
 
@@ -63,10 +63,9 @@ class AuroraScheduler:
         self.filtered = False  # an accept or decline set a filter since the last revive
         self.quotas: dict[str, Usage] = {}
         self.cron_cursors: dict[JobKey, CronCursor] = {}
-        self.watches: dict[str, HealthWatch] = {}
-        self.health_failed: dict[str, str] = {}  # task id -> cause, until its terminal update
-        self._background: set[asyncio.Task[None]] = set()
+        self.gates = HealthGates(self)
         self.task_listeners: list[Callable[[TaskRecord], None]] = []  # told of every task status change
+        self.preemptor = Preemptor(self)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -221,7 +220,7 @@ class AuroraScheduler:
     async def kill_task(self, record: TaskRecord, message: str = "Killed by operator") -> None:
         if record.status.terminal:
             return
-        self._unwatch(record.task_id)
+        self.gates.stop(record.task_id)
         record.status = ScheduleStatus.KILLING
         record.events.append(TaskEvent(time.time(), "KILLING", message))
         await self._save_task(record)
@@ -247,6 +246,8 @@ class AuroraScheduler:
                 self.suppressed = True
                 await self.ctx.driver.suppress()
             return
+        pending = self.preemptor.ordered(pending)
+        left: dict[str, Resources] = {}
         for offer in offers:
             space = OfferSpace(offer.resources, Placement(offer.hostname, {a.name: a.value for a in offer.attributes}))
             launches: list[TaskInfo] = []
@@ -266,15 +267,18 @@ class AuroraScheduler:
                                                                                         strict=True))))
             pending = still
             self.filtered = True
+            left[offer.agent_id] = space.resources
             if launches:
                 await self.ctx.driver.accept([offer.id], launches, Filters(refuse_seconds=BUSY_REFUSE_SECONDS))
             else:
                 await self.ctx.driver.decline([offer.id], Filters(refuse_seconds=BUSY_REFUSE_SECONDS))
+        await self.preemptor.after_round(pending, left)
 
     async def _prepare(self, job: StoredJob, instance: int, offer: Offer, demand: Demand,
                        ports: dict[str, int]) -> TaskInfo:
         key = job.key
-        task_id = f"{key.role}-{key.environment}-{key.name}-{instance}-{uuid.uuid4().hex[:8]}"
+        task_id = (self.preemptor.claim_task_id(key, instance)
+                   or f"{key.role}-{key.environment}-{key.name}-{instance}-{uuid.uuid4().hex[:8]}")
         previous = self._latest(key, instance)
         failures = previous.failure_count + (previous.status is ScheduleStatus.FAILED) if previous else 0
         ended = sorted((t for t in self.tasks_of(key) if t.instance == instance and t.status.terminal),
@@ -286,7 +290,7 @@ class AuroraScheduler:
                             ports, [TaskEvent(time.time(), "ASSIGNED")], failures, job.assignment[instance])
         self.tasks[task_id] = record
         await self._save_task(record)
-        document = json.dumps({"task": config["task"], "bindings": self._bindings(record)})
+        document = json.dumps({"task": config["task"], "bindings": self.bindings(record)})
         command = CommandInfo(value=f"exec {shlex.quote(sys.executable)} -m aurora_py.thermos",
                               environment=(("THERMOS_TASK", document),))
         grace = float(config["task"].get("finalization_wait", 30))
@@ -295,7 +299,7 @@ class AuroraScheduler:
                         labels=(("aurora.job", str(key)), ("aurora.instance", str(instance))))
 
     @staticmethod
-    def _bindings(record: TaskRecord) -> dict[str, Any]:
+    def bindings(record: TaskRecord) -> dict[str, Any]:
         """Values for the runtime templates Thermos resolves: `{{mesos.instance}}` and the like."""
         bindings: dict[str, Any] = {"mesos.instance": record.instance, "mesos.hostname": record.host,
                                     "thermos.task_id": record.task_id,
@@ -312,19 +316,18 @@ class AuroraScheduler:
             return
         message = status.message
         if new.terminal:
-            self._unwatch(record.task_id)
-            cause = self.health_failed.pop(record.task_id, None)
+            cause = self.gates.failure(record.task_id)
             if cause is not None:
                 new, message = ScheduleStatus.FAILED, f"Failed health check! {cause}"
-        elif new is ScheduleStatus.RUNNING and self._watch(record):
+        elif new is ScheduleStatus.RUNNING and self.gates.gate(record):
             if record.status is ScheduleStatus.RUNNING:
                 return  # re-adopted after a restart, already healthy
             new, message = ScheduleStatus.STARTING, "Waiting for health checks"
         if new is record.status and not new.terminal:
             return
-        await self._transition(record, new, message, status.timestamp)
+        await self.transition(record, new, message, status.timestamp)
 
-    async def _transition(self, record: TaskRecord, new: ScheduleStatus, message: str, when: float) -> None:
+    async def transition(self, record: TaskRecord, new: ScheduleStatus, message: str, when: float) -> None:
         record.status = new
         record.events.append(TaskEvent(when, new.value, message))
         self._publish(record)
@@ -338,48 +341,6 @@ class AuroraScheduler:
             await self._after_exit(job, record)
             await self.wake()
         self.on_task_change(record)
-
-    def _watch(self, record: TaskRecord) -> bool:
-        """Starts health checking `record` if its configuration has a check; True when it has."""
-        if record.task_id in self.watches:
-            return True
-        job = self.jobs.get(JobKey.parse(record.job))
-        config = job.configs.get(record.config) if job else None
-        if config is None:
-            return False
-        bindings = {k: str(v) for k, v in self._bindings(record).items()}
-        sandbox = self.sandbox(record)
-        spec = check_spec(config, record.host, record.ports, str(sandbox or "."),
-                          lambda text: substitute(text, bindings))
-        if spec is None:
-            return False
-        count = health_count(config)
-        count.running = record.status is ScheduleStatus.RUNNING
-        self.watches[record.task_id] = HealthWatch(spec, count,
-                                                   lambda verdict, cause: self._spawn(
-                                                       self._on_health(record, verdict, cause)))
-        return True
-
-    def _unwatch(self, task_id: str) -> None:
-        watch = self.watches.pop(task_id, None)
-        if watch is not None:
-            watch.stop()
-
-    async def _on_health(self, record: TaskRecord, verdict: Verdict, cause: str) -> None:
-        if record.status.terminal or record.status is ScheduleStatus.KILLING:
-            return
-        if verdict is Verdict.HEALTHY:
-            await self._transition(record, ScheduleStatus.RUNNING, "Health checks passed", time.time())
-        elif verdict is Verdict.FAILED:
-            self.health_failed[record.task_id] = cause
-            self._unwatch(record.task_id)
-            await self.kill_task(record, f"Failed health check! {cause}")
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Runs `work` on the loop, keeping a reference until it ends (the loop keeps only weak ones)."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     def on_task_change(self, record: TaskRecord) -> None:
         for listener in self.task_listeners:

@@ -33,7 +33,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from aurora_py.scheduler.model import JobKey, ScheduleStatus, StoredJob, config_id
-from aurora_py.scheduler.quota import is_production, job_usage, refusal
+from aurora_py.scheduler.quota import Usage, is_production, job_usage, refusal
 from aurora_py.scheduler.scheduler import JobError
 from aurora_py.scheduler.updates import InstanceAction, JobUpdate, Phase, Progress, Settings, UpdateStatus
 from core.store.base import Put
@@ -118,7 +118,7 @@ class JobUpdater:
         used = self.s.consumption(role)
         if is_production(job.description):
             used = used - job_usage(job.description)
-        problem = refusal(role, self.s.quotas.get(role) or type(used)(), used, job_usage(description))
+        problem = refusal(role, self.s.quotas.get(role, Usage()), used, job_usage(description))
         if problem:
             raise UpdateError(problem)
 

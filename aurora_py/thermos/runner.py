@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aurora_py.thermos import shell
 from aurora_py.thermos.status import TERMINAL, ProcessState, ProcessStatus, Run, TaskState, TaskStatus
 
 POLL_SECONDS = 0.05
@@ -80,7 +81,7 @@ class TaskRunner:
         # Its own process group, so a signal reaches the whole process tree; but the task's session,
         # so the agent's sweep still finds whatever is left if this executor dies.
         with open(logs / "stdout", "wb") as out, open(logs / "stderr", "wb") as err:
-            process.popen = subprocess.Popen(["/bin/sh", "-c", command], cwd=self.sandbox, stdout=out,
+            process.popen = subprocess.Popen(shell.argv(command, self.sandbox), cwd=self.sandbox, stdout=out,
                                              stderr=err, stdin=subprocess.DEVNULL, process_group=0)
         process.status.runs.append(Run(run=run_number, pid=process.popen.pid, start_time=time.time()))
         process.status.state = ProcessState.RUNNING

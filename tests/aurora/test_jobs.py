@@ -220,13 +220,15 @@ def test_cron_job_runs_on_its_schedule_and_collision_policies(server: ServerProc
     cron = tmp_path / "tick.aurora"
     cron.write_text(CONFIG.format(cmdline="echo tick", kind="Job", name="tick", instances=1, failures=1)
                     .replace("task=task)", "task=task, cron_schedule='* * * * * */2')"))
-    assert cli(server.url, "job", "create", "devcluster/www/test/tick", str(cron))[0] == 0
+    code, output = cli(server.url, "job", "create", "devcluster/www/test/tick", str(cron))
+    assert code == 1 and "Cron jobs may only be created/updated by calling scheduleCronJob" in output
+    assert cli(server.url, "cron", "schedule", "devcluster/www/test/tick", str(cron))[0] == 0
     wait_until(lambda: "FINISHED" in statuses(server, "tick"), timeout=90, what="a scheduled run finished")
 
     slow = tmp_path / "slow.aurora"
     slow.write_text(CONFIG.format(cmdline="sleep 1000", kind="Job", name="slow", instances=1, failures=1)
                     .replace("task=task)", "task=task, cron_schedule='0 0 1 1 *', cron_collision_policy='CANCEL_NEW')"))
-    assert cli(server.url, "job", "create", "devcluster/www/test/slow", str(slow))[0] == 0
+    assert cli(server.url, "cron", "schedule", "devcluster/www/test/slow", str(slow))[0] == 0
     assert statuses(server, "slow") == []  # nothing runs before the schedule fires
     code, output = cli(server.url, "cron", "start", "devcluster/www/test/slow")
     assert code == 0, output
@@ -237,5 +239,5 @@ def test_cron_job_runs_on_its_schedule_and_collision_policies(server: ServerProc
 
     bad = tmp_path / "bad.aurora"
     bad.write_text(cron.read_text().replace("'* * * * * */2'", "'every day'").replace("name='tick'", "name='bad'"))
-    code, output = cli(server.url, "job", "create", "devcluster/www/test/bad", str(bad))
+    code, output = cli(server.url, "cron", "schedule", "devcluster/www/test/bad", str(bad))
     assert code == 1 and "cron_schedule" in output

@@ -1,0 +1,80 @@
+"""Aurora's own end-to-end scenario for an ephemeral daemon and a final process, with a config of
+the same shape: `--bind` names a marker file, the main process (bash `[[ ]]`) waits for it, the
+final process removes it, and the job finishes while the daemon is left behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.aurora.test_config_shapes import STOP_AND_FINAL, owner
+from tests.aurora.test_jobs import AGENT, cli, ready
+from tests.conftest import StartServer
+from tests.support.server import wait_until
+
+
+def test_marker_bound_on_the_command_line_stops_main_and_final_removes_it(start_server: StartServer,
+                                                                          tmp_path: Path) -> None:
+    server = start_server(*AGENT)
+    ready(server)
+    config = tmp_path / "waits.aurora"
+    config.write_text(STOP_AND_FINAL)
+    marker = tmp_path / "marker"
+    key = f"local/{owner()}/test/waits"
+    code, output = cli(server.url, "job", "create", key, str(config), "--bind", f"marker={marker}")
+    assert code == 0, output
+
+    def processes() -> dict[str, str]:
+        with server.client() as http:
+            tasks = http.get(f"/aurora/jobs/{key}").json()["result"]["tasks"]
+        thermos = (tasks[0].get("thermos") or {}) if tasks else {}
+        return {name: p["state"] for name, p in (thermos.get("processes") or {}).items()}
+
+    wait_until(lambda: processes().get("waiter") == "RUNNING", timeout=90, what="main waiting for the marker")
+    marker.touch()
+    wait_until(lambda: not marker.exists(), timeout=90, what="the final process removed the marker")
+
+    def finished() -> bool:
+        with server.client() as http:
+            tasks = http.get(f"/aurora/jobs/{key}").json()["result"]["tasks"]
+        return [t["status"] for t in tasks] == ["FINISHED"]
+
+    wait_until(finished, timeout=90, what="the task finished")
+    states = processes()
+    assert (states["waiter"], states["cleaner"]) == ("SUCCESS", "SUCCESS")
+    assert states["sidecar"] == "KILLED"  # ephemeral: not waited for
+
+
+HOG = """\
+sidecar = Process(name='sidecar', cmdline='sleep 600')
+hog = Process(name='hog', cmdline='sleep 2; python3 -c "x = bytearray(300 * 2**20); import time; time.sleep(600)"')
+jobs = [Job(cluster='local', role='www', environment='test', name='hog',
+            task=Task(processes=[sidecar, hog], resources=Resources(cpu=0.1, ram=96*MB, disk=8*MB)))]
+"""
+
+
+def test_processes_die_with_a_task_killed_for_memory(start_server: StartServer, tmp_path: Path) -> None:
+    """Thermos keeps its processes in the task's session, so the agent's memory accounting sees
+    them and its sweep of a killed task's session leaves none behind."""
+    server = start_server(*AGENT)
+    ready(server)
+    config = tmp_path / "hog.aurora"
+    config.write_text(HOG)
+    key = "local/www/test/hog"
+    assert cli(server.url, "job", "create", key, str(config))[0] == 0
+
+    def tasks() -> list[dict[str, Any]]:
+        with server.client() as http:
+            found: list[dict[str, Any]] = http.get(f"/aurora/jobs/{key}").json()["result"]["tasks"]
+        return found
+
+    def sidecar_pid() -> int | None:
+        found = tasks()
+        runs = ((found[0].get("thermos") or {}).get("processes") or {}).get("sidecar", {}).get("runs") if found else []
+        return int(runs[0]["pid"]) if runs else None
+
+    pid = wait_until(sidecar_pid, timeout=90, what="the sidecar started")
+    assert isinstance(pid, int)
+    wait_until(lambda: [t["status"] for t in tasks()] == ["FAILED"], timeout=90, what="the task failed")
+    assert "Memory limit exceeded" in tasks()[0]["events"][-1]["message"]
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=60, what="the sidecar gone with its task")
