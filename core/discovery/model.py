@@ -4,7 +4,8 @@ One `Service` per (app, port index) in the wanted groups, with the marathon-lb l
 already write (`HAPROXY_GROUP`, `HAPROXY_{n}_VHOST`, `_PATH`, `_MODE`, `_PORT`, `_BALANCE`,
 `_STICKY`, `_REDIRECT_TO_HTTPS`, `_SSL_CERT`, `_BIND_ADDR`, `_BACKEND_WEIGHT`, `_ENABLED`,
 `_GROUP`). Label values are data, never configuration: each is checked against what it may
-contain, and a bad one is refused with the app and label named (`LabelError`).
+contain, and a bad one is refused with the app and label named (`LabelError`). Without
+`_MODE`, a port is http when it has vhosts, an HTTP first health check or `_REDIRECT_TO_HTTPS`.
 
 Only tasks that are running and, where the app has health checks, passing them, are servers.
 """
