@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -16,13 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
+from aurora_py.scheduler.announce import SERVICE_PORTS_ENV
 from tests.conftest import StartServer
 from tests.discovery.test_haproxy_e2e import BACKEND, in_rotation, status
 from tests.marathon.conftest import deployed
 from tests.support.server import REPO, ServerProcess, free_port, wait_until
 
 pytestmark = pytest.mark.skipif(not Path("/usr/sbin/haproxy").exists(), reason="haproxy is not installed")
-AURORA_SERVICE_PORTS = range(21000, 22000)  # where Aurora gives announced jobs their service port
+# where Aurora gives announced jobs their service ports: a random block, unlikely to be taken
+AURORA_BASE = random.randrange(50000, 59000, 100)
+AURORA_SERVICE_PORTS = range(AURORA_BASE, AURORA_BASE + 100)
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -92,16 +94,6 @@ def aurora_cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess
                           text=True, timeout=120, env=dict(os.environ, TRIREME_URL=server.url, PYTHONPATH=str(REPO)))
 
 
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-        return True
-
-
 AURORA_CONFIG = """\
 web = Process(name='web', cmdline='echo instance {{mesos.instance}} > index.html; exec python3 -m http.server \
 {{thermos.ports[http]}} --bind 127.0.0.1')
@@ -111,9 +103,9 @@ jobs = [Service(cluster='devcluster', role='www', environment='prod', name='site
 """
 
 
-def test_aurora_announced_service_is_routed_through_haproxy(start_server: StartServer, tmp_path: Path) -> None:
-    if not port_free(AURORA_SERVICE_PORTS[0]):
-        pytest.skip(f"port {AURORA_SERVICE_PORTS[0]}, Aurora's first service port, is taken on this machine")
+def test_aurora_announced_service_is_routed_through_haproxy(start_server: StartServer, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SERVICE_PORTS_ENV, f"{AURORA_SERVICE_PORTS[0]}-{AURORA_SERVICE_PORTS[-1]}")
     low = random.randrange(40000, 49000, 100)  # task ports away from Aurora's service ports
     server = start_server("--haproxy", "--haproxy-stats-port", str(free_port()),
                           "--haproxy-http-port", str(free_port()),
