@@ -91,6 +91,9 @@ class AuroraApi:
         problem = validate(description)
         if problem:
             return refused(problem)
+        if description.get("cron_schedule"):  # Aurora's createJob refuses them the same way
+            return refused("Cron jobs may only be created/updated by calling scheduleCronJob "
+                           "(aurora cron schedule KEY CONFIG)")
         job = await self.sched.create(description)
         return ok({"key": str(job.key), "instances": job.instances}, f"Job {job.key} created")
 

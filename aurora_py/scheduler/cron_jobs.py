@@ -69,7 +69,7 @@ async def schedule(scheduler: AuroraScheduler, description: dict[str, Any]) -> s
             raise JobError("INVALID_REQUEST", refused)
     replaced = StoredJob(key, description, service_port=existing.service_port)
     if description.get("announce") and replaced.service_port is None:
-        replaced.service_port = free_service_port(list(scheduler.jobs.values()))
+        replaced.service_port = free_service_port(list(scheduler.jobs.values()), description)
     active = [t for t in scheduler.tasks_of(key) if not t.status.terminal]
     for record in active:  # a run in progress finishes as it is, with the config it started with
         if record.config in existing.configs:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from aurora_py.scheduler import cron
-from aurora_py.scheduler.announce import app_json, free_service_port
+from aurora_py.scheduler.announce import app_json, free_service_port, service_port_range
 from aurora_py.scheduler.gates import HealthGates
 from aurora_py.scheduler.model import FROM_MESOS, JobKey, ScheduleStatus, StoredJob, TaskEvent, TaskRecord
 from aurora_py.scheduler.preemption import Preemptor
@@ -136,9 +136,11 @@ class AuroraScheduler:
                 raise JobError("INVALID_REQUEST", "cron_collision_policy: must be KILL_EXISTING or CANCEL_NEW")
             job.stopped = set(job.instance_ids)  # nothing runs until the schedule fires
         if description.get("announce"):
-            job.service_port = free_service_port(list(self.jobs.values()))
+            job.service_port = free_service_port(list(self.jobs.values()), description)
             if job.service_port is None:
-                raise JobError("INVALID_REQUEST", "no free service port in 21000-21999 for the announced job")
+                pool = service_port_range()
+                raise JobError("INVALID_REQUEST",
+                               f"announce: no free service ports left in {pool.start}-{pool.stop - 1}")
         self.jobs[key] = job
         await self._save_job(job)
         await self.wake()

@@ -19,7 +19,7 @@ Rules:
 - Paused updates start no instance (those in flight are still watched); `resume` continues,
   `abort` leaves every instance as it is (ABORTED), `rollback` turns an active update back.
 - Updates are driven by task changes and by a short timer while any is active, and are resumed
-  from the store after a restart.
+  from the store after a restart. A job keeps its newest `UPDATES_KEPT` updates.
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ from aurora_py.scheduler.model import JobKey, ScheduleStatus, StoredJob, config_
 from aurora_py.scheduler.quota import Usage, is_production, job_usage, refusal
 from aurora_py.scheduler.scheduler import JobError
 from aurora_py.scheduler.updates import InstanceAction, JobUpdate, Phase, Progress, Settings, UpdateStatus
-from core.store.base import Put
+from core.store.base import Delete, Put
 
 if TYPE_CHECKING:
     from aurora_py.scheduler.scheduler import AuroraScheduler
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.1
+UPDATES_KEPT = 20  # per job, the newest
 FORWARD = {Phase.DONE: InstanceAction.INSTANCE_UPDATED, Phase.FAILED: InstanceAction.INSTANCE_UPDATE_FAILED,
            Phase.UPDATING: InstanceAction.INSTANCE_UPDATING}
 BACKWARD = {Phase.DONE: InstanceAction.INSTANCE_ROLLED_BACK, Phase.FAILED: InstanceAction.INSTANCE_ROLLBACK_FAILED,
@@ -107,7 +108,10 @@ class JobUpdater:
                            old, new, configs, message=message)
         update.set_status(UpdateStatus.ROLLING_FORWARD, message)
         self.updates[update.id] = update
-        await self._save(update)
+        pruned = [u for u in self.of_job(key) if not u.status.active][UPDATES_KEPT - 1:]
+        for gone in pruned:  # the history is bounded, as Aurora prunes it
+            del self.updates[gone.id]
+        await self.s.ctx.store.commit([self._put(update), *(Delete(f"updates/{u.id}") for u in pruned)])
         self._wake.set()
         return update
 

@@ -25,6 +25,7 @@ from core.discovery.model import Server, Service, build_services_keeping
 from core.discovery.render import RenderSettings, Slots, render, slot_count, slot_name
 
 log = logging.getLogger(__name__)
+RUNTIME_BATCH = 100  # commands per CLI line: a line must fit HAProxy's buffer (16 kB by default)
 
 
 class Change(enum.Enum):
@@ -53,6 +54,7 @@ class LoadBalancer:
     _proc: HAProxyProcess | None = None
     _shapes: list[Service] = field(default_factory=list)
     _slots: dict[str, Slots] = field(default_factory=dict)
+    _state_known: bool = True  # whether HAProxy's servers are what `_slots` says
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -102,41 +104,69 @@ class LoadBalancer:
             self._proc = proc
             self._shapes, self._slots = shapes, slots
             return Change.STARTED
-        self._shapes, self._slots = shapes, slots
-        # the new worker starts its servers as the old one had them (UP stays UP, no `rise` wait)
-        state = await socket_command(self.settings().runtime_socket, "show servers state")
-        self.settings().runtime_socket.with_name("haproxy.state").write_text(state)
+        # the new worker starts the servers that kept their slot as the old one had them (UP stays
+        # UP, no `rise` wait); every other slot starts as the new config says
+        carried = ""
+        if self._state_known:
+            state = await socket_command(self.settings().runtime_socket, "show servers state")
+            carried = carried_state(state, self._slots, slots)
+        self.settings().runtime_socket.with_name("haproxy.state").write_text(carried)
         await self._proc.reload()
+        self._shapes, self._slots = shapes, slots  # what HAProxy serves once the new worker runs
+        self._state_known = True
         self.reloads += 1
         return Change.RELOAD
 
     async def _runtime(self, services: list[Service]) -> Change:
         commands: list[str] = []
         for service in services:
-            slots = self._slots[service.name]
-            wanted = set(service.servers)
-            current = {server for server in slots if server is not None}
-            for i, server in enumerate(slots):  # servers that left: no new connections, in-flight ones finish
-                if server is not None and server not in wanted:
-                    commands.append(f"set server {service.name}/{slot_name(i)} state maint")
-                    slots[i] = None
-            for server in sorted(wanted - current):
-                i = slots.index(None)
-                slots[i] = server
-                name = f"{service.name}/{slot_name(i)}"
-                commands.append(f"set server {name} addr {server.host} port {server.port}")
-                commands.append(f"set server {name} state ready")
-                if service.health is not None:
-                    # the scheduler has seen it pass its checks: don't wait for HAProxy's `rise`
-                    commands.append(f"set server {name} health up")
+            commands.extend(self._slot_changes(service))
         if not commands:
             return Change.UNCHANGED
-        out = await socket_command(self.settings().runtime_socket, ";".join(commands))
-        errors = [line for line in out.splitlines() if line.strip() and not line.startswith(("IP changed", "no need"))]
-        if errors:
-            raise HAProxyError(f"runtime API refused a change: {'; '.join(errors[:3])}")
+        try:
+            out = ""
+            for start in range(0, len(commands), RUNTIME_BATCH):  # in order: new servers in before old ones leave
+                out += await socket_command(self.settings().runtime_socket,
+                                            ";".join(commands[start:start + RUNTIME_BATCH]))
+            errors = [line for line in out.splitlines()
+                      if line.strip() and not line.startswith(("IP changed", "no need"))]
+            if errors:
+                raise HAProxyError(f"runtime API refused a change: {'; '.join(errors[:3])}")
+        except (OSError, HAProxyError) as exc:
+            # what HAProxy holds is unknown now: the next change reloads from the config alone
+            self._shapes, self._state_known = [], False
+            raise HAProxyError(str(exc)) from exc
         self.runtime_changes += 1
         return Change.RUNTIME
+
+    def _slot_changes(self, service: Service) -> list[str]:
+        """Runtime API commands that make a backend's slots hold `service.servers`. New servers
+        go in before the ones leaving go to maintenance (in-flight requests finish there), so a
+        backend being replaced whole (a rolling restart) never has no server in between."""
+        slots = self._slots[service.name]
+        wanted = set(service.servers)
+        leaving = [i for i, server in enumerate(slots) if server is not None and server not in wanted]
+        coming = sorted(wanted - set(slots))
+        free = [i for i, server in enumerate(slots) if server is None]
+        commands: list[str] = []
+
+        def fill(i: int, server: Server) -> None:
+            slots[i] = server
+            name = f"{service.name}/{slot_name(i)}"
+            commands.append(f"set server {name} addr {server.host} port {server.port}")
+            commands.append(f"set server {name} state ready")
+            if service.health is not None:
+                # the scheduler has seen it pass its checks: don't wait for HAProxy's `rise`
+                commands.append(f"set server {name} health up")
+
+        for i, server in zip(free, coming, strict=False):
+            fill(i, server)
+        for i in leaving:
+            commands.append(f"set server {service.name}/{slot_name(i)} state maint")
+            slots[i] = None
+        for server in coming[len(free):]:  # only when the free slots were too few
+            fill(slots.index(None), server)
+        return commands
 
     def _keep_slots(self, service: Service) -> Slots:
         """Slots for a re-rendered backend: servers keep the slot they had (HAProxy carries a
@@ -166,3 +196,20 @@ class LoadBalancer:
         if self._proc is not None:
             self._proc.stop()
             self._proc = None
+
+
+def carried_state(state: str, before: dict[str, Slots], after: dict[str, Slots]) -> str:
+    """The rows of `show servers state` that a reload may carry over: only slots holding the same
+    server before and after it. A slot that changed must not inherit its old state: a placeholder's
+    maintenance would otherwise keep a server the new config puts there out of rotation, unseen."""
+    kept = []
+    for line in state.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and not line.startswith("#"):
+            backend, name = fields[1], fields[3]
+            index = int(name[3:]) - 1 if name.startswith("srv") and name[3:].isdigit() else -1
+            old, new = before.get(backend, []), after.get(backend, [])
+            if not (0 <= index < min(len(old), len(new)) and old[index] is not None and old[index] == new[index]):
+                continue
+        kept.append(line)
+    return "\n".join(kept) + "\n"

@@ -43,9 +43,13 @@ def validate(binary: str, text: str, path: Path) -> None:
         raise HAProxyError(f"haproxy -c refused the new configuration in {where}: {output[-800:]}")
 
 
-async def socket_command(socket_path: Path, command: str, timeout: float = 5.0) -> str:
-    """Send one command line to a CLI socket; the answer ends with an empty line (the master's
-    CLI keeps the connection open after it), or when the socket closes."""
+async def socket_command(socket_path: Path, command: str, timeout: float = 5.0, *, until_closed: bool = True) -> str:
+    """Send one command line (commands joined by ';') to a CLI socket and return the answer.
+
+    A worker's stats socket answers a non-interactive line and then closes: the answer is read
+    to the close, because each command's answer ends with a blank line and closing the connection
+    at the first one makes HAProxy drop the rest of the line. The master's CLI keeps the
+    connection open after some commands (`reload`): `until_closed=False` stops at a blank line."""
     reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(socket_path)), timeout)
     data = b""
     try:
@@ -53,16 +57,18 @@ async def socket_command(socket_path: Path, command: str, timeout: float = 5.0) 
         await writer.drain()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not data.endswith(b"\n\n") and loop.time() < deadline:
+        while (until_closed or not data.endswith(b"\n\n")) and loop.time() < deadline:
             try:
                 chunk = await asyncio.wait_for(reader.read(65536), max(0.01, deadline - loop.time()))
             except TimeoutError:
                 break
             if not chunk:
-                break
+                return data.decode(errors="replace")
             data += chunk
     finally:
         writer.close()
+    if until_closed:  # not all of the line may have run
+        raise HAProxyError(f"no complete answer from {socket_path} within {timeout:g}s to: {command[:200]}")
     return data.decode(errors="replace")
 
 
@@ -95,7 +101,7 @@ class HAProxyProcess:
 
     async def worker_pids(self) -> list[int]:
         """Current workers, from the master's `show proc` (old ones still draining excluded)."""
-        out = await socket_command(self.master_socket, "show proc")
+        out = await socket_command(self.master_socket, "show proc", until_closed=False)
         pids: list[int] = []
         for row in out.splitlines():
             if row.startswith("# old workers"):
@@ -107,7 +113,7 @@ class HAProxyProcess:
 
     async def reload(self) -> None:
         before = await self.worker_pids()
-        await socket_command(self.master_socket, "reload")
+        await socket_command(self.master_socket, "reload", until_closed=False)
         deadline = asyncio.get_running_loop().time() + 10
         while asyncio.get_running_loop().time() < deadline:
             try:

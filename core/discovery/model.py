@@ -4,7 +4,8 @@ One `Service` per (app, port index) in the wanted groups, with the marathon-lb l
 already write (`HAPROXY_GROUP`, `HAPROXY_{n}_VHOST`, `_PATH`, `_MODE`, `_PORT`, `_BALANCE`,
 `_STICKY`, `_REDIRECT_TO_HTTPS`, `_SSL_CERT`, `_BIND_ADDR`, `_BACKEND_WEIGHT`, `_ENABLED`,
 `_GROUP`). Label values are data, never configuration: each is checked against what it may
-contain, and a bad one is refused with the app and label named (`LabelError`).
+contain, and a bad one is refused with the app and label named (`LabelError`). Without
+`_MODE`, a port is http when it has vhosts, an HTTP first health check or `_REDIRECT_TO_HTTPS`.
 
 Only tasks that are running and, where the app has health checks, passing them, are servers.
 """
@@ -22,6 +23,7 @@ PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 ADDRESS = re.compile(r"^[0-9A-Fa-f.:*]+$")
 FILE = re.compile(r"^/[A-Za-z0-9._/-]+$")
 WEIGHT = re.compile(r"^-?\d{1,3}$")
+PORT_NUMBER = re.compile(r"^\d{1,5}$")
 BALANCES = ("roundrobin", "static-rr", "leastconn", "first", "source", "uri")
 MODES = ("http", "tcp")
 
@@ -48,7 +50,7 @@ class HealthCheck:
     fall: int = 3
 
 
-@dataclass
+@dataclass(slots=True)
 class Service:
     app_id: str
     port_index: int
@@ -76,16 +78,14 @@ class Service:
         return replace(self, servers=())
 
 
-def _label(labels: dict[str, str], index: int, name: str) -> str | None:
-    return labels.get(f"HAPROXY_{index}_{name}", labels.get(f"HAPROXY_{name}") if name == "GROUP" else None)
-
-
-def _check(app_id: str, label: str, value: str, pattern: re.Pattern[str] | None = None,
+def _check(app_id: str, index: int, name: str, value: str, pattern: re.Pattern[str] | None = None,
            choices: Iterable[str] = ()) -> str:
-    if any(c in value for c in "\n\r\t\0") or (choices and value not in choices) or (
+    """`value` of label HAPROXY_{index}_{name}, if it may be used; LabelError otherwise."""
+    # not printable: newlines, tabs, NULs and other control characters (`$` in a pattern lets a final newline by)
+    if not value.isprintable() or (choices and value not in choices) or (
             pattern is not None and not pattern.match(value)):
         allowed = f"one of {', '.join(choices)}" if choices else "a plain value (no spaces, newlines or directives)"
-        raise LabelError(f"app {app_id}: label {label}={value!r} is refused: it must be {allowed}")
+        raise LabelError(f"app {app_id}: label HAPROXY_{index}_{name}={value!r} is refused: it must be {allowed}")
     return value
 
 
@@ -102,7 +102,7 @@ def build_services_keeping(apps: list[dict[str, Any]], groups: Iterable[str],
                            last_good: dict[str, list[Service]]) -> tuple[list[Service], list[LabelError]]:
     """Like `build_services`, but an app whose labels are refused keeps its last good frontends
     (from `last_good`, by app id) with its current servers, and the refusals are returned."""
-    wanted = set(groups)
+    wanted = frozenset(groups)
     services: list[Service] = []
     errors: list[LabelError] = []
     for app in apps:
@@ -110,57 +110,96 @@ def build_services_keeping(apps: list[dict[str, Any]], groups: Iterable[str],
             services.extend(_app_services(app, wanted))
         except LabelError as exc:
             errors.append(exc)
-            has_checks = bool(app.get("healthChecks"))
-            services.extend(replace(s, servers=tuple(_servers(app, s.port_index, has_checks)))
+            tasks = _eligible_tasks(app)
+            services.extend(replace(s, servers=_servers(tasks, s.port_index))
                             for s in last_good.get(str(app["id"]), []))
-    return sorted(services, key=lambda s: (s.frontend_port, s.name)), errors
+    services.sort(key=_by_port_and_name)
+    return services, errors
 
 
-def _app_services(app: dict[str, Any], groups: set[str]) -> list[Service]:
-    app_id = str(app["id"])
-    labels = {str(k): str(v) for k, v in (app.get("labels") or {}).items()}
-    has_checks = bool(app.get("healthChecks"))
-    out = []
-    for index, definition in enumerate(app.get("portDefinitions") or []):
-        group = _label(labels, index, "GROUP") or "external"
-        if not set(g.strip() for g in group.split(",")) & groups:
+def _by_port_and_name(service: Service) -> tuple[int, str]:
+    return service.frontend_port, service.name
+
+
+_NO_LABELS: dict[str, str] = {}
+
+
+def _haproxy_labels(app: dict[str, Any]) -> tuple[dict[str, dict[str, str]], str | None]:
+    """The app's `HAPROXY_{n}_NAME` labels by port index (as written: "0", "1", ...) and name,
+    and its app-wide `HAPROXY_GROUP`. Read once per app: most labels are not marathon-lb's."""
+    by_index: dict[str, dict[str, str]] = {}
+    group = None
+    for key, value in (app.get("labels") or _NO_LABELS).items():
+        key = str(key)
+        if not key.startswith("HAPROXY_"):
             continue
-        enabled = _label(labels, index, "ENABLED")
+        if key == "HAPROXY_GROUP":
+            group = str(value)
+            continue
+        index, sep, name = key[8:].partition("_")
+        if sep:
+            by_index.setdefault(index, {})[name] = str(value)
+    return by_index, group
+
+
+def _app_services(app: dict[str, Any], groups: frozenset[str]) -> list[Service]:
+    definitions = app.get("portDefinitions")
+    if not definitions:
+        return []
+    app_id = str(app["id"])
+    labels, app_group = _haproxy_labels(app)
+    out = []
+    tasks: list[_Task] | None = None
+    health: HealthCheck | None = None
+    http_check = False
+    for index, definition in enumerate(definitions):
+        own = labels.get(str(index), _NO_LABELS)
+        group = own.get("GROUP", app_group) or "external"
+        if group not in groups and not any(g.strip() in groups for g in group.split(",")):
+            continue
+        enabled = own.get("ENABLED")
         if enabled is not None and enabled.lower() in ("false", "0", "no"):
             continue
-        port_label = _label(labels, index, "PORT")
-        port = int(_check(app_id, f"HAPROXY_{index}_PORT", port_label, re.compile(r"^\d{1,5}$"))) if port_label \
+        port_label = own.get("PORT")
+        port = int(_check(app_id, index, "PORT", port_label, PORT_NUMBER)) if port_label \
             else int(definition.get("port") or 0)
         if not port:
             continue
-        vhost = _label(labels, index, "VHOST")
-        vhosts = tuple(_check(app_id, f"HAPROXY_{index}_VHOST", h.strip(), HOSTNAME)
-                       for h in vhost.split(",")) if vhost else ()
-        mode = _label(labels, index, "MODE") or ("http" if vhosts or _has_http_check(app) else "tcp")
-        path = _label(labels, index, "PATH") or ""
-        balance = _label(labels, index, "BALANCE") or "roundrobin"
-        cert = _label(labels, index, "SSL_CERT") or ""
-        bind = _label(labels, index, "BIND_ADDR") or "*"
-        weight = _label(labels, index, "BACKEND_WEIGHT") or "0"
-        service = Service(
-            app_id=app_id,
-            port_index=index,
-            frontend_port=port,
-            mode=mode if mode in MODES else _check(app_id, f"HAPROXY_{index}_MODE", mode, choices=MODES),
-            vhosts=vhosts,
-            path=_check(app_id, f"HAPROXY_{index}_PATH", path, PATH) if path else "",
-            balance=balance if balance == "roundrobin" else _check(app_id, f"HAPROXY_{index}_BALANCE", balance,
-                                                                   choices=BALANCES),
-            sticky=(_label(labels, index, "STICKY") or "").lower() == "true",
-            redirect_to_https=(_label(labels, index, "REDIRECT_TO_HTTPS") or "").lower() == "true",
-            ssl_cert=_check(app_id, f"HAPROXY_{index}_SSL_CERT", cert, FILE) if cert else "",
-            bind_addr=bind if bind == "*" else _check(app_id, f"HAPROXY_{index}_BIND_ADDR", bind, ADDRESS),
-            weight=0 if weight == "0" else int(_check(app_id, f"HAPROXY_{index}_BACKEND_WEIGHT", weight, WEIGHT)),
-            health=_health(app),
-            servers=tuple(_servers(app, index, has_checks)),
-        )
-        out.append(service)
+        if tasks is None:  # per app, not per port
+            tasks, health, http_check = _eligible_tasks(app), _health(app), _has_http_check(app)
+        out.append(_service(app_id, index, port, own, health, http_check, _servers(tasks, index)))
     return out
+
+
+def _service(app_id: str, index: int, port: int, own: dict[str, str], health: HealthCheck | None,
+             http_check: bool, servers: tuple[Server, ...]) -> Service:
+    """One port's service; each label present is checked (the common case, none, costs nothing)."""
+    service = Service(app_id, index, port, health=health, servers=servers)
+    if not own:
+        service.mode = "http" if http_check else "tcp"
+        return service
+    vhost = own.get("VHOST")
+    if vhost:
+        service.vhosts = tuple([_check(app_id, index, "VHOST", h.strip(), HOSTNAME) for h in vhost.split(",")])
+    service.redirect_to_https = (own.get("REDIRECT_TO_HTTPS") or "").lower() == "true"
+    # a redirect is an HTTP answer: it implies http mode, like a vhost or an HTTP health check
+    mode = own.get("MODE") or ("http" if service.vhosts or http_check or service.redirect_to_https else "tcp")
+    service.mode = mode if mode in MODES else _check(app_id, index, "MODE", mode, choices=MODES)
+    if path := own.get("PATH"):
+        service.path = _check(app_id, index, "PATH", path, PATH)
+    balance = own.get("BALANCE")
+    if balance and balance != "roundrobin":
+        service.balance = _check(app_id, index, "BALANCE", balance, choices=BALANCES)
+    service.sticky = (own.get("STICKY") or "").lower() == "true"
+    if cert := own.get("SSL_CERT"):
+        service.ssl_cert = _check(app_id, index, "SSL_CERT", cert, FILE)
+    bind = own.get("BIND_ADDR")
+    if bind and bind != "*":
+        service.bind_addr = _check(app_id, index, "BIND_ADDR", bind, ADDRESS)
+    weight = own.get("BACKEND_WEIGHT")
+    if weight and weight != "0":
+        service.weight = int(_check(app_id, index, "BACKEND_WEIGHT", weight, WEIGHT))
+    return service
 
 
 def _has_http_check(app: dict[str, Any]) -> bool:
@@ -181,15 +220,29 @@ def _health(app: dict[str, Any]) -> HealthCheck | None:
     return None
 
 
-def _servers(app: dict[str, Any], index: int, has_checks: bool) -> list[Server]:
-    servers = []
-    for task in app.get("tasks") or []:
+_Task = tuple[str, list[Any], str]  # host, ports, task id
+_new_server = tuple.__new__  # Server(...) without NamedTuple's Python-level __new__: thousands per render
+
+
+def _eligible_tasks(app: dict[str, Any]) -> list[_Task]:
+    """Tasks that may serve: running and, where the app has health checks, passing all of them."""
+    has_checks = bool(app.get("healthChecks"))
+    tasks = []
+    for task in app.get("tasks") or ():
         if task.get("state", "TASK_RUNNING") != "TASK_RUNNING":
             continue
-        results = task.get("healthCheckResults") or []
-        if has_checks and not (results and all(r.get("alive") for r in results)):
-            continue
-        ports = task.get("ports") or []
-        if index < len(ports) and task.get("host"):
-            servers.append(Server(str(task["host"]), int(ports[index]), str(task.get("id", ""))))
-    return sorted(servers, key=lambda s: (s.host, s.port))
+        if has_checks:
+            results = task.get("healthCheckResults")
+            if not results or not all(r.get("alive") for r in results):
+                continue
+        host = task.get("host")
+        if host:
+            tasks.append((str(host), task.get("ports") or [], str(task.get("id", ""))))
+    return tasks
+
+
+def _servers(tasks: list[_Task], index: int) -> tuple[Server, ...]:
+    servers = [_new_server(Server, (host, int(ports[index]), task_id))
+               for host, ports, task_id in tasks if index < len(ports)]
+    servers.sort()
+    return tuple(servers)

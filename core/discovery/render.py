@@ -7,6 +7,7 @@ removing servers later only fills or empties slots through the runtime API: no r
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,14 +55,24 @@ def render(services: list[Service], settings: RenderSettings,
            slots: dict[str, Slots] | None = None) -> tuple[str, dict[str, Slots]]:
     """The configuration text and the slots it gives each backend."""
     slots = slots if slots is not None else {s.name: assign_slots(s) for s in services}
+    # plain tuples, unpacked by the template's loops: no attribute lookups through jinja per field
+    sections = [(s.name, s.app_id, s.port_index, s.bind_addr, s.frontend_port, s.ssl_cert, s.mode,
+                 s.redirect_to_https, s.balance, s.sticky, _httpchk_path(s), server_lines(s, slots[s.name]))
+                for s in services]
+    vhosts = [(s.name, " ".join(s.vhosts), s.path, s.redirect_to_https) for s in services if s.vhosts]
     text = _template.render(
-        services=services, vhost_services=[s for s in services if s.vhosts],
-        server_lines={s.name: server_lines(s, slots[s.name]) for s in services},
+        sections=sections, vhost_services=vhosts,
         runtime_socket=settings.runtime_socket, state_file=settings.runtime_socket.with_name("haproxy.state"),
         stats_port=settings.stats_port, stats_bind=settings.stats_bind,
         http_port=settings.http_port, http_bind=settings.http_bind, prometheus=settings.prometheus,
     )
     return text, slots
+
+
+def _httpchk_path(service: Service) -> str:
+    """The path of HAProxy's HTTP check ("" for none: TCP checks, or a backend in tcp mode)."""
+    health = service.health
+    return health.path if health is not None and health.protocol == "HTTP" and service.mode == "http" else ""
 
 
 def server_lines(service: Service, slots: Slots) -> str:
@@ -71,12 +82,26 @@ def server_lines(service: Service, slots: Slots) -> str:
         options += f" check inter {service.health.interval_ms} fall {service.health.fall}"
     if service.weight:
         options += f" weight {max(1, min(256, 100 + service.weight))}"
-    lines = []
-    for i, server in enumerate(slots):
-        name = slot_name(i)
-        address = PLACEHOLDER + " disabled" if server is None else f"{server.host}:{server.port}"
-        lines.append(f"    server {name} {address}{options}{f' cookie {name}' if service.sticky else ''}")
+    used = len(slots)
+    while used and slots[used - 1] is None:
+        used -= 1
+    cookie = service.sticky
+    lines = [_placeholder(i, options, cookie) if server is None else
+             f"    server srv{i} {server.host}:{server.port}{options}{f' cookie srv{i}' if cookie else ''}"
+             for i, server in enumerate(slots[:used], 1)]
+    if used < len(slots):  # the free slots at the end: the same lines in most backends
+        lines.append(_placeholders(used + 1, len(slots), options, cookie))
     return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=4096)
+def _placeholder(number: int, options: str, cookie: bool) -> str:
+    return f"    server srv{number} {PLACEHOLDER} disabled{options}{f' cookie srv{number}' if cookie else ''}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _placeholders(first: int, last: int, options: str, cookie: bool) -> str:
+    return "\n".join(_placeholder(number, options, cookie) for number in range(first, last + 1))
 
 
 def section_of_line(text: str, line: int) -> str:

@@ -191,14 +191,15 @@ def test_production_jobs_must_fit_the_role_quota(server: ServerProcess, tmp_path
 
 def test_announced_service_is_in_the_catalog(server: ServerProcess, tmp_path: Path) -> None:
     config = tmp_path / "web.aurora"
-    config.write_text(CONFIG.format(cmdline="exec python3 -m http.server {{thermos.ports[http]}}", kind="Service",
+    config.write_text(CONFIG.format(cmdline="echo {{thermos.ports[admin]}} > admin; "
+                                    "exec python3 -m http.server {{thermos.ports[http]}}", kind="Service",
                                     name="web", instances=1, failures=1)
-                      .replace("task=task)", "task=task, announce=Announcer())"))
+                      .replace("task=task)", "task=task, announce=Announcer(portmap={'admin': 'admin'}))"))
     assert cli(server.url, "job", "create", "devcluster/www/test/web", str(config))[0] == 0
     wait_until(lambda: statuses(server, "web") == ["RUNNING"], timeout=90, what="web running")
     found = job(server, "web")
     assert found is not None
-    port = found["tasks"][0]["ports"]["http"]
+    port, admin = found["tasks"][0]["ports"]["http"], found["tasks"][0]["ports"]["admin"]
     assert PORT_BASE <= port <= PORT_BASE + 99
 
     def serving() -> bool:
@@ -210,23 +211,36 @@ def test_announced_service_is_in_the_catalog(server: ServerProcess, tmp_path: Pa
     with server.client() as http:
         apps = http.get("/aurora/services").json()["apps"]
     assert [a["id"] for a in apps] == ["/aurora/www/test/web"]
-    service_port = apps[0]["portDefinitions"][0]["port"]
-    assert 21000 <= service_port <= 21999
-    assert apps[0]["labels"]["HAPROXY_0_PORT"] == str(service_port)
-    assert [(t["host"], t["ports"]) for t in apps[0]["tasks"]] == [(found["tasks"][0]["host"], [port])]
+    definitions = apps[0]["portDefinitions"]
+    assert [d["name"] for d in definitions] == ["http", "admin"]  # the primary port, then the alias
+    first = definitions[0]["port"]
+    assert 21000 <= first <= 21998 and definitions[1]["port"] == first + 1
+    assert apps[0]["labels"]["HAPROXY_0_PORT"] == str(first)
+    assert apps[0]["labels"]["HAPROXY_1_PORT"] == str(first + 1)
+    assert [(t["host"], t["ports"]) for t in apps[0]["tasks"]] == [(found["tasks"][0]["host"], [port, admin])]
+
+    other = tmp_path / "other.aurora"
+    other.write_text(config.read_text().replace("name='web'", "name='other'"))
+    assert cli(server.url, "job", "create", "devcluster/www/test/other", str(other))[0] == 0
+    with server.client() as http:
+        apps = http.get("/aurora/services").json()["apps"]
+    ports = {a["id"]: [d["port"] for d in a["portDefinitions"]] for a in apps}
+    assert ports["/aurora/www/test/other"] == [first + 2, first + 3]  # blocks never overlap
 
 
 def test_cron_job_runs_on_its_schedule_and_collision_policies(server: ServerProcess, tmp_path: Path) -> None:
     cron = tmp_path / "tick.aurora"
     cron.write_text(CONFIG.format(cmdline="echo tick", kind="Job", name="tick", instances=1, failures=1)
                     .replace("task=task)", "task=task, cron_schedule='* * * * * */2')"))
-    assert cli(server.url, "job", "create", "devcluster/www/test/tick", str(cron))[0] == 0
+    code, output = cli(server.url, "job", "create", "devcluster/www/test/tick", str(cron))
+    assert code == 1 and "Cron jobs may only be created/updated by calling scheduleCronJob" in output
+    assert cli(server.url, "cron", "schedule", "devcluster/www/test/tick", str(cron))[0] == 0
     wait_until(lambda: "FINISHED" in statuses(server, "tick"), timeout=90, what="a scheduled run finished")
 
     slow = tmp_path / "slow.aurora"
     slow.write_text(CONFIG.format(cmdline="sleep 1000", kind="Job", name="slow", instances=1, failures=1)
                     .replace("task=task)", "task=task, cron_schedule='0 0 1 1 *', cron_collision_policy='CANCEL_NEW')"))
-    assert cli(server.url, "job", "create", "devcluster/www/test/slow", str(slow))[0] == 0
+    assert cli(server.url, "cron", "schedule", "devcluster/www/test/slow", str(slow))[0] == 0
     assert statuses(server, "slow") == []  # nothing runs before the schedule fires
     code, output = cli(server.url, "cron", "start", "devcluster/www/test/slow")
     assert code == 0, output
@@ -237,5 +251,5 @@ def test_cron_job_runs_on_its_schedule_and_collision_policies(server: ServerProc
 
     bad = tmp_path / "bad.aurora"
     bad.write_text(cron.read_text().replace("'* * * * * */2'", "'every day'").replace("name='tick'", "name='bad'"))
-    code, output = cli(server.url, "job", "create", "devcluster/www/test/bad", str(bad))
+    code, output = cli(server.url, "cron", "schedule", "devcluster/www/test/bad", str(bad))
     assert code == 1 and "cron_schedule" in output

@@ -43,8 +43,22 @@ def test_labels_shape_services() -> None:
     assert [s.app_id for s in build_services(apps, ["internal"])] == ["/internal"]
 
 
+def test_port_labels_override_app_labels_per_port_index() -> None:
+    two_ports = dict(app("/two", 10010, {"HAPROXY_GROUP": "internal", "HAPROXY_1_GROUP": "external",
+                                         "HAPROXY_1_VHOST": "two.example.com", "HAPROXY_01_PORT": "1"}),
+                     portDefinitions=[{"port": 10010}, {"port": 10011}])
+    two_ports["tasks"] = [{"id": "t", "host": "10.0.0.9", "ports": [31000, 31001], "state": "TASK_RUNNING"}]
+    external = build_services([two_ports])
+    assert [(s.port_index, s.frontend_port, s.vhosts) for s in external] == [(1, 10011, ("two.example.com",))]
+    assert [srv.address for srv in external[0].servers] == ["10.0.0.9:31001"]
+    internal = build_services([two_ports], ["internal"])
+    assert [(s.port_index, s.mode) for s in internal] == [(0, "tcp")]
+
+
 @pytest.mark.parametrize("label,value", [
     ("HAPROXY_0_VHOST", "ok.com\n    stats enable"),
+    ("HAPROXY_0_PATH", "/ok\n"),
+    ("HAPROXY_0_PORT", "8080\n"),
     ("HAPROXY_0_BALANCE", "roundrobin\nacl x always_true"),
     ("HAPROXY_0_PATH", "/a b"),
     ("HAPROXY_0_MODE", "udp"),
