@@ -61,7 +61,11 @@ class InstanceAction(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Settings:
-    """`UpdateConfig`, with Aurora's defaults."""
+    """`UpdateConfig`, with Aurora's defaults. An `update_strategy` takes precedence over
+    `batch_size` and `wait_for_batch_completion`: QueueUpdateStrategy(batch_size) slides,
+    BatchUpdateStrategy(batch_size, autopause_after_batch) waits for each batch,
+    VariableBatchUpdateStrategy(batch_sizes, autopause_after_batch) waits for batches of those sizes
+    (the last size repeats). `autopause` pauses the update after every batch."""
 
     batch_size: int = 1
     watch_secs: float = 45.0
@@ -69,16 +73,41 @@ class Settings:
     max_total_failures: int = 0
     rollback_on_failure: bool = True
     wait_for_batch_completion: bool = False
+    batch_sizes: tuple[int, ...] = ()
+    autopause: bool = False
 
     @classmethod
     def of(cls, description: dict[str, Any]) -> Settings:
         config = description.get("update_config") or {}
-        return cls(batch_size=max(1, int(config.get("batch_size", 1))),
-                   watch_secs=float(config.get("watch_secs", 45)),
+        batch_size = max(1, int(config.get("batch_size", 1)))
+        wait = bool(config.get("wait_for_batch_completion", False))
+        sizes: tuple[int, ...] = ()
+        autopause = False
+        strategy = config.get("update_strategy") or {}
+        if "batch_sizes" in strategy:  # VariableBatchUpdateStrategy
+            sizes = tuple(max(1, int(n)) for n in strategy["batch_sizes"]) or (1,)
+            wait, autopause = True, bool(strategy.get("autopause_after_batch", False))
+        elif "autopause_after_batch" in strategy:  # BatchUpdateStrategy
+            batch_size, wait = max(1, int(strategy.get("batch_size", 1))), True
+            autopause = bool(strategy["autopause_after_batch"])
+        elif "batch_size" in strategy:  # QueueUpdateStrategy
+            batch_size, wait = max(1, int(strategy["batch_size"])), False
+        return cls(batch_size=batch_size, watch_secs=float(config.get("watch_secs", 45)),
                    max_per_shard_failures=int(config.get("max_per_shard_failures", 0)),
                    max_total_failures=int(config.get("max_total_failures", 0)),
                    rollback_on_failure=bool(config.get("rollback_on_failure", True)),
-                   wait_for_batch_completion=bool(config.get("wait_for_batch_completion", False)))
+                   wait_for_batch_completion=wait, batch_sizes=sizes, autopause=autopause)
+
+    def batch(self, started: int) -> int:
+        """The size of the batch that starts after `started` instances."""
+        if not self.batch_sizes:
+            return self.batch_size
+        done = 0
+        for size in self.batch_sizes:
+            if done >= started:
+                return size
+            done += size
+        return self.batch_sizes[-1]
 
 
 @dataclass
@@ -102,6 +131,7 @@ class JobUpdate:
     events: list[dict[str, Any]] = field(default_factory=list)
     instance_events: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
+    autopaused_at: int = 0  # instances started when the update last paused itself after a batch
 
     @property
     def order(self) -> list[int]:
@@ -116,10 +146,21 @@ class JobUpdate:
         order = self.order
         phases = [self.progress.get(i, Progress()).phase for i in order]
         in_flight = sum(1 for p in phases if p in (Phase.UPDATING, Phase.WATCHING))
-        if self.settings.wait_for_batch_completion and in_flight:
-            return []
         waiting = [i for i, p in zip(order, phases, strict=True) if p is Phase.WAITING]
-        return waiting[:max(0, self.settings.batch_size - in_flight)]
+        if not self.settings.wait_for_batch_completion:
+            return waiting[:max(0, self.settings.batch_size - in_flight)]
+        if in_flight:
+            return []
+        return waiting[:self.settings.batch(len(order) - len(waiting))]
+
+    def batch_ended(self) -> bool:
+        """True when a batch has just ended and the update should pause itself (autopause)."""
+        if not (self.settings.autopause and self.settings.wait_for_batch_completion):
+            return False
+        phases = [self.progress.get(i, Progress()).phase for i in self.order]
+        started = sum(1 for p in phases if p is not Phase.WAITING)
+        in_flight = any(p in (Phase.UPDATING, Phase.WATCHING) for p in phases)
+        return 0 < started < len(phases) and not in_flight and started != self.autopaused_at
 
     def target(self, instance: int) -> str | None:
         return (self.old if self.status.backwards else self.new).get(instance)
@@ -150,10 +191,11 @@ class JobUpdate:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobUpdate:
         return cls(id=data["id"], job=data["job"], status=UpdateStatus(data["status"]),
-                   settings=Settings(**data["settings"]),
+                   settings=Settings(**{**data["settings"],
+                                        "batch_sizes": tuple(data["settings"].get("batch_sizes", ()))}),
                    old={int(i): c for i, c in data["old"].items()}, new={int(i): c for i, c in data["new"].items()},
                    configs=data["configs"],
                    progress={int(i): Progress(Phase(p["phase"]), p["failures"], p["task_id"], p["since"])
                              for i, p in data.get("progress", {}).items()},
                    events=data.get("events", []), instance_events=data.get("instance_events", []),
-                   message=data.get("message", ""))
+                   message=data.get("message", ""), autopaused_at=data.get("autopaused_at", 0))

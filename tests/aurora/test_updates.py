@@ -220,3 +220,45 @@ jobs = [Service(cluster='devcluster', role='www', environment='test', name='web'
     assert code == 0, output
     assert cli(server.url, "job", "killall", KEY)[0] == 0
     wait_until(lambda: latest_update(server)["status"] == "ERROR", timeout=30, what="update in ERROR")
+
+
+def test_update_strategies_set_the_batches() -> None:
+    def settings(strategy: dict[str, Any]) -> Settings:
+        return Settings.of({"update_config": {"batch_size": 5, "update_strategy": strategy}})
+    queue, batch = settings({"batch_size": 2}), settings({"batch_size": 2, "autopause_after_batch": True})
+    variable = settings({"batch_sizes": [1, 3], "autopause_after_batch": False})
+    assert (queue.batch_size, queue.wait_for_batch_completion, queue.autopause) == (2, False, False)
+    assert (batch.batch_size, batch.wait_for_batch_completion, batch.autopause) == (2, True, True)
+    assert [variable.batch(n) for n in (0, 1, 4, 7)] == [1, 3, 3, 3]
+    assert Settings.of({"update_config": {"batch_size": 5}}).batch_size == 5
+
+    update = JobUpdate("u", KEY, UpdateStatus.ROLLING_FORWARD, variable,
+                       old=dict.fromkeys(range(6), "a"), new=dict.fromkeys(range(6), "b"), configs={})
+    assert update.next_instances() == [0]
+    update.progress = {0: Progress(Phase.DONE)}
+    assert update.next_instances() == [1, 2, 3]
+    paused = JobUpdate("p", KEY, UpdateStatus.ROLLING_FORWARD, batch,
+                       old=dict.fromkeys(range(4), "a"), new=dict.fromkeys(range(4), "b"), configs={})
+    assert not paused.batch_ended()
+    paused.progress = {0: Progress(Phase.DONE), 1: Progress(Phase.WATCHING)}
+    assert not paused.batch_ended()
+    paused.progress[1].phase = Phase.DONE
+    assert paused.batch_ended()
+    paused.autopaused_at = 2  # paused once after this batch; resumed
+    assert not paused.batch_ended()
+    assert JobUpdate.from_json(paused.to_json()).settings == batch
+
+
+def test_autopause_after_each_batch(server: ServerProcess, tmp_path: Path) -> None:
+    code, output = cli(server.url, "job", "create", KEY, str(write(tmp_path, "v1", instances=2)), "--watch")
+    assert code == 0, output
+    v2 = write(tmp_path, "v2", instances=2)
+    strategy = "update_strategy=BatchUpdateStrategy(batch_size=1, autopause_after_batch=True)"
+    v2.write_text(v2.read_text().replace("max_total_failures=0)", f"max_total_failures=0,\n    {strategy})"))
+    assert cli(server.url, "update", "start", KEY, str(v2))[0] == 0
+    wait_until(lambda: latest_update(server)["status"] == "ROLL_FORWARD_PAUSED", timeout=60,
+               what="paused after batch 1")
+    assert versions(server) == {0: "v2", 1: "v1"}
+    assert cli(server.url, "update", "resume", KEY)[0] == 0
+    wait_until(lambda: latest_update(server)["status"] == "ROLLED_FORWARD", timeout=60, what="rolled forward")
+    assert versions(server) == {0: "v2", 1: "v2"}
