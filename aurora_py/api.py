@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from aurora_py.envelope import NOT_READY, Handler, ok, refused, validate
+from aurora_py.envelope import NOT_READY, Handler, description_from, ok, refused
 from aurora_py.scheduler import cron_jobs, tiers
 from aurora_py.scheduler.model import JobKey, KeyError_, TaskRecord
 from aurora_py.scheduler.quota import Usage
@@ -84,13 +84,9 @@ class AuroraApi:
                 "cron_schedule": job.description.get("cron_schedule"), "task_counts": counts}
 
     async def create(self, request: Request) -> JSONResponse:
-        try:
-            description = json.loads(await request.body())
-        except ValueError:
-            return refused("the body is not JSON")
-        problem = validate(description)
-        if problem:
-            return refused(problem)
+        description = description_from(await request.body())
+        if isinstance(description, str):
+            return refused(description)
         if description.get("cron_schedule"):  # Aurora's createJob refuses them the same way
             return refused("Cron jobs may only be created/updated by calling scheduleCronJob "
                            "(aurora cron schedule KEY CONFIG)")
@@ -173,13 +169,9 @@ class AuroraApi:
     async def cron_schedule(self, request: Request) -> JSONResponse:
         """Create or replace the cron job at this key from the JSON job description in the body."""
         key = self.key_of(request)
-        try:
-            description = json.loads(await request.body())
-        except ValueError:
-            return refused("the body is not JSON")
-        problem = validate(description)
-        if problem:
-            return refused(problem)
+        description = description_from(await request.body())
+        if isinstance(description, str):
+            return refused(description)
         if description["key"] != str(key):
             return refused(f"key: the body describes {description['key']}, not {key}")
         message = await cron_jobs.schedule(self.sched, description)

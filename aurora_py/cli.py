@@ -268,10 +268,7 @@ def cron_schedule(
     url: UrlOption = None,
 ) -> None:
     """Create a cron job, or replace the config and schedule of an existing one."""
-    job = load_job(key, config, bind)
-    if "container_unsupported" in job:
-        typer.echo(f"Error: {job['container_unsupported']}", err=True)
-        raise typer.Exit(1)
+    job = load_runnable_job(key, config, bind)
     call(scheduler_url(url, job["cluster"]), "PUT", f"{_path(job['key'])}/cron", job)
 
 

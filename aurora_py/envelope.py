@@ -6,6 +6,7 @@ Every answer has `responseCode` (OK, INVALID_REQUEST, ERROR), `details` (a list 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -61,3 +62,15 @@ def validate(description: Any) -> str | None:
     return tiers.problem(description)
 
 
+
+
+def description_from(body: bytes) -> dict[str, Any] | str:
+    """The JSON job description in a request body, or the problem with it (naming the field)."""
+    try:
+        description = json.loads(body)
+    except ValueError:
+        return "the body is not JSON"
+    problem = validate(description)
+    if problem or not isinstance(description, dict):
+        return problem or "the body must be a JSON job description"
+    return description
