@@ -10,14 +10,13 @@ Rules (the checking itself is `health`):
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aurora_py.scheduler.health import HealthWatch, Verdict, check_spec, health_count
 from aurora_py.scheduler.model import JobKey, ScheduleStatus, TaskRecord
 from aurora_py.thermos.runner import substitute
+from core.background import Background
 
 if TYPE_CHECKING:
     from aurora_py.scheduler.scheduler import AuroraScheduler
@@ -28,7 +27,7 @@ class HealthGates:
         self.s = scheduler
         self.watches: dict[str, HealthWatch] = {}
         self.failed: dict[str, str] = {}  # task id -> cause, until its terminal update
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     def gate(self, record: TaskRecord) -> bool:
         """Starts checking `record` if its configuration has a check; True when it has."""
@@ -47,7 +46,7 @@ class HealthGates:
         count = health_count(config)
         count.running = record.status is ScheduleStatus.RUNNING
         self.watches[record.task_id] = HealthWatch(
-            spec, count, lambda verdict, cause: self._spawn(self._on_verdict(record, verdict, cause)))
+            spec, count, lambda verdict, cause: self._background.spawn(self._on_verdict(record, verdict, cause)))
         return True
 
     def stop(self, task_id: str) -> None:
@@ -68,9 +67,3 @@ class HealthGates:
         elif verdict is Verdict.FAILED:
             self.failed[record.task_id] = cause
             await self.s.kill_task(record, f"Failed health check! {cause}")
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Runs `work` on the loop, keeping a reference until it ends (the loop keeps only weak ones)."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)

@@ -14,6 +14,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shlex
@@ -30,6 +31,7 @@ from aurora_py.scheduler.gates import HealthGates
 from aurora_py.scheduler.model import FROM_MESOS, JobKey, ScheduleStatus, StoredJob, TaskEvent, TaskRecord
 from aurora_py.scheduler.preemption import Preemptor
 from aurora_py.scheduler.quota import Usage, is_production, job_usage, refusal
+from core.background import Background
 from core.driver.types import CommandInfo, Filters, Offer, TaskInfo, TaskStatus
 from core.framework import Context
 from core.placement.constraints import Placement
@@ -64,6 +66,7 @@ class AuroraScheduler:
         self.quotas: dict[str, Usage] = {}
         self.cron_cursors: dict[JobKey, CronCursor] = {}
         self.gates = HealthGates(self)
+        self._background = Background()
         self.task_listeners: list[Callable[[TaskRecord], None]] = []  # told of every task status change
         self.preemptor = Preemptor(self)
 
@@ -220,13 +223,26 @@ class AuroraScheduler:
                 log.info("%s", await self.cron_start(job.key))
 
     async def kill_task(self, record: TaskRecord, message: str = "Killed by operator") -> None:
+        """KILLING at once; a RUNNING task of an announced job leaves the load balancer first
+        (`drain_seconds`, in the background) so that its in-flight requests finish."""
         if record.status.terminal:
             return
+        was_serving = record.status is ScheduleStatus.RUNNING
         self.gates.stop(record.task_id)
         record.status = ScheduleStatus.KILLING
         record.events.append(TaskEvent(time.time(), "KILLING", message))
         await self._save_task(record)
+        self._publish(record)
         self.on_task_change(record)
+        job = self.jobs.get(JobKey.parse(record.job))
+        drain = self.ctx.services.drain_seconds if was_serving and job and job.description.get("announce") else 0.0
+        if drain > 0:
+            self._background.spawn(self._kill_after(record, drain))
+        else:
+            await self.ctx.driver.kill(record.task_id, record.agent_id)
+
+    async def _kill_after(self, record: TaskRecord, seconds: float) -> None:
+        await asyncio.sleep(seconds)
         await self.ctx.driver.kill(record.task_id, record.agent_id)
 
     async def wake(self) -> None:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from aurora_py.scheduler.announce import SERVICE_PORTS_ENV
+from core.server.app import DRAIN_SECONDS
 from tests.conftest import StartServer
 from tests.discovery.test_haproxy_e2e import BACKEND, in_rotation, status
 from tests.marathon.conftest import deployed
@@ -138,6 +139,20 @@ def test_aurora_announced_service_is_routed_through_haproxy(start_server: StartS
         return seen
     wait_until(lambda: answers() == {"instance 0", "instance 1"}, timeout=60, what="both instances through HAProxy")
     assert status(server)["lastError"] is None
+
+    # a killed instance is drained first: out of rotation, then (DRAIN_SECONDS later) killed
+    killed = aurora_cli(server, "job", "kill", "devcluster/www/prod/site/1")
+    assert killed.returncode == 0, killed.stdout + killed.stderr
+
+    def ended() -> dict[str, Any] | None:
+        job = httpx.get(server.url + "/aurora/jobs/devcluster/www/prod/site", timeout=5).json()["result"]
+        task = next(t for t in job["tasks"] if t["instance"] == 1)
+        return task if task["status"] == "KILLED" else None
+    task = wait_until(ended, timeout=60, what="instance 1 killed")
+    assert isinstance(task, dict)
+    times = {e["status"]: e["timestamp"] for e in task["events"]}
+    assert times["KILLED"] - times["KILLING"] >= DRAIN_SECONDS
+    wait_until(lambda: answers() == {"instance 0"}, timeout=60, what="instance 0 alone through HAProxy")
 
     # a killed job leaves rotation
     killed = aurora_cli(server, "job", "killall", "devcluster/www/prod/site")
