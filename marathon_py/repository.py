@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
+from core.background import Background
 from core.store import Delete, Namespace, Op, Put
 from marathon_py.appdef import App
 from marathon_py.instances import Instance
@@ -25,7 +26,7 @@ class Repository:
         self._store = store
         self._staged: dict[str, Instance] = {}
         self._flush_scheduled = False
-        self._jobs: set[asyncio.Future[None]] = set()
+        self._jobs = Background()
 
     async def _load_all(self, prefix: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -103,12 +104,7 @@ class Repository:
         self._staged[instance.task_id] = instance
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._start_flush)
-
-    def _start_flush(self) -> None:
-        job = asyncio.ensure_future(self._flush())
-        self._jobs.add(job)
-        job.add_done_callback(self._jobs.discard)
+            asyncio.get_running_loop().call_soon(lambda: self._jobs.spawn(self._flush()))
 
     async def _flush(self) -> None:
         self._flush_scheduled = False

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.background import Background
 from core.driver.base import Driver
 from core.driver.types import (
     URI,
@@ -85,7 +86,7 @@ class MarathonScheduler:
         self._converge_scheduled = False
         self.on_change: list[Callable[[], None]] = []
         self.drain_seconds: Callable[[], float] = lambda: 0.0
-        self._background: set[asyncio.Future[None]] = set()
+        self._background = Background()
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -134,12 +135,8 @@ class MarathonScheduler:
         if not self._converge_scheduled:
             self._converge_scheduled = True
             # a burst of updates (a thousand tasks starting) is planned once, not once per update
-            asyncio.get_running_loop().call_later(CONVERGE_BATCH_SECONDS, self._start_converge)
-
-    def _start_converge(self) -> None:
-        job = asyncio.ensure_future(self._converge())
-        self._background.add(job)
-        job.add_done_callback(self._background.discard)
+            asyncio.get_running_loop().call_later(CONVERGE_BATCH_SECONDS,
+                                                  lambda: self._background.spawn(self._converge()))
 
     async def _converge(self) -> None:
         self._converge_scheduled = False
@@ -200,9 +197,7 @@ class MarathonScheduler:
     def _background_kill(self, task_id: str) -> None:
         """Kills may wait for draining: they must not hold up planning."""
         self.instances[task_id].killing = True
-        job = asyncio.ensure_future(self._kill(task_id))
-        self._background.add(job)
-        job.add_done_callback(self._background.discard)
+        self._background.spawn(self._kill(task_id))
 
     async def _finish_deployments(self, by_app: dict[str, list[Instance]]) -> None:
         """Advance each deployment past the steps whose apps have converged; finish it when
