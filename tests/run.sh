@@ -4,25 +4,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+# install_missing PACKAGE WHAT-SKIPS: installs a Debian package when run as root with apt-get, else warns
+install_missing() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing haproxy (apt-get)"
+    echo "installing $1 (apt-get)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null
   else
-    echo "warning: haproxy is missing and cannot be installed here; tests marked haproxy will skip" >&2
+    echo "warning: $1 is missing and cannot be installed here; $2 will skip" >&2
   fi
-fi
+}
 
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+  install_missing haproxy "tests marked haproxy"
+fi
 # Graphviz' dot renders `trireme chronos graph --svg` (its test skips without it)
 if ! command -v dot >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing graphviz (apt-get)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz >/dev/null
-  else
-    echo "warning: graphviz (dot) is missing and cannot be installed here; the graph --svg test will skip" >&2
-  fi
+  install_missing graphviz "the graph --svg test"
 fi
 
 if [ ! -x .venv/bin/python ]; then
