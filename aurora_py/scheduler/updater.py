@@ -186,7 +186,7 @@ class JobUpdater:
         elif all(update.progress.get(i, Progress()).phase in (Phase.DONE, Phase.FAILED) for i in update.order):
             self._finish(update, job)
         if update.status is UpdateStatus.ROLLING_FORWARD and update.batch_ended():
-            update.autopaused_at = sum(1 for p in update.progress.values() if p.phase is not Phase.WAITING)
+            update.autopaused_at = update.started()
             update.set_status(UpdateStatus.ROLL_FORWARD_PAUSED, "Paused after a batch (autopause_after_batch)")
         started = [] if update.status.paused or not update.status.active else update.next_instances()
         for instance in started:

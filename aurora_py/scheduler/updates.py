@@ -153,13 +153,17 @@ class JobUpdate:
             return []
         return waiting[:self.settings.batch(len(order) - len(waiting))]
 
+    def started(self) -> int:
+        """How many instances of the current direction have been started."""
+        return sum(1 for p in self.progress.values() if p.phase is not Phase.WAITING)
+
     def batch_ended(self) -> bool:
         """True when a batch has just ended and the update should pause itself (autopause)."""
         if not (self.settings.autopause and self.settings.wait_for_batch_completion):
             return False
         phases = [self.progress.get(i, Progress()).phase for i in self.order]
-        started = sum(1 for p in phases if p is not Phase.WAITING)
         in_flight = any(p in (Phase.UPDATING, Phase.WATCHING) for p in phases)
+        started = self.started()
         return 0 < started < len(phases) and not in_flight and started != self.autopaused_at
 
     def target(self, instance: int) -> str | None:
