@@ -130,10 +130,9 @@ class Agent:
     async def _run(self, task: AgentTask) -> None:
         info = task.record.info
         try:
-            task.record.sandbox.mkdir(parents=True, exist_ok=True)
             self._checkpoints.write(task.record)
             self._transition(task, TaskState.TASK_STARTING)
-            if info.command.uris:
+            if info.command.uris:  # the launcher creates the sandbox (off the loop) when none is fetched
                 await asyncio.to_thread(fetch_all, info.command.uris, task.record.sandbox)
             if task.wants_kill():
                 self._transition(task, TaskState.TASK_KILLED, "Task killed before it started",
@@ -257,9 +256,15 @@ class Agent:
 
     def _check_memory(self) -> None:
         self._memory_timer = None
+        # a task is first measured once it has run a whole interval: a scan of /proc for tasks that
+        # live a few milliseconds (most batch runs) would cost more than it could ever catch
+        young = time.time() - self.config.memory_check_seconds
         limited = {t.record.process.pid: t for t in self.tasks.values()
                    if t.record.process is not None and t.state is TaskState.TASK_RUNNING
-                   and t.record.info.resources.mem > 0 and not t.memory_exceeded}
+                   and t.record.info.resources.mem > 0 and not t.memory_exceeded and t.started_at <= young}
+        if not limited and any(t.state is TaskState.TASK_RUNNING for t in self.tasks.values()):
+            self._ensure_memory_monitor()  # young tasks only: look again next interval
+            return
         if not limited:
             return
         for session, members in procfs.scan_sessions(set(limited)).items():

@@ -27,6 +27,8 @@ class FetchError(RuntimeError):
 
 
 def fetch_all(uris: tuple[URI, ...], sandbox: Path) -> None:
+    """Fetch every URI into `sandbox` (created if missing)."""
+    sandbox.mkdir(parents=True, exist_ok=True)
     for uri in uris:
         fetch(uri, sandbox)
 

@@ -107,6 +107,7 @@ class LauncherPool:
         self._size = size
         self._launchers: list[Launcher] = []
         self._next = itertools.count()
+        self._turn = itertools.count()
         self._answers: dict[int, asyncio.Future[ProcessIdentity]] = {}
         self._on_exit: dict[int, ExitCallback] = {}
         self._early: dict[int, int] = {}
@@ -122,7 +123,7 @@ class LauncherPool:
         child must exec before posix_spawn returns) does not hold up the next one."""
         while len(self._launchers) < self._size:
             self._launchers.append(Launcher(self))
-        start = next(self._next) % self._size  # rotate among equally idle ones
+        start = next(self._turn) % self._size  # rotate among equally idle ones
         order = self._launchers[start:] + self._launchers[:start]
         return min(order, key=lambda launcher: len(launcher.requests))
 

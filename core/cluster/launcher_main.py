@@ -7,7 +7,7 @@ Run as `python -m core.cluster.launcher_main`. Protocol, one JSON object per lin
 - stdout: {"id": n, "pid": p, "starttime": t} or {"id": n, "error": "..."}   (a spawn's answer)
           {"exit": pid, "status": wait_status}                               (a task ended)
 
-Each task starts in its sandbox as the leader of a new session, with stdout/stderr files there.
+Each task starts in its sandbox (created if missing) as the leader of a new session, with stdout/stderr files there.
 The launcher writes the task's pid (`.trireme-pid`) as soon as it runs and its wait status
 (`.trireme-exit`) when it ends. When its stdin closes (the server stopped or crashed) it keeps
 reaping until its last task has ended, so a task that ends while no server runs still leaves
@@ -43,6 +43,10 @@ class Launcher:
     def spawn(self, request: dict[str, Any]) -> dict[str, Any]:
         sandbox = request["sandbox"]
         user = request.get("user") or ""
+        try:
+            os.makedirs(sandbox, exist_ok=True)
+        except OSError as exc:
+            return {"id": request["id"], "error": f"cannot create the sandbox {sandbox}: {exc.strerror or exc}"}
         if user and os.geteuid() == 0:
             try:
                 account = pwd.getpwnam(user)

@@ -175,3 +175,15 @@ def test_plain_commands_skip_the_shell_and_others_keep_it() -> None:
                        "'sleep' 1", "no-such-program-here 1", "cd /tmp", "sleep *"):
         assert task_command(shell_only, [], path) == ("/bin/sh", ["sh", "-c", shell_only]), shell_only
     assert task_command(None, ["python3", "-c", "1"], path) == ("python3", ["python3", "-c", "1"])
+
+
+async def test_a_sandbox_that_cannot_be_created_fails_the_task(cluster: EmbeddedCluster,
+                                                                make_framework: MakeFramework) -> None:
+    fw = await make_framework(cluster)
+    agent_dir = next(cluster.data_dir.glob("agents/*"))
+    (agent_dir / "sandboxes").mkdir(exist_ok=True)
+    (agent_dir / "sandboxes" / fw.framework_id).write_text("a file where the framework's sandboxes go")
+    await fw.launch(shell_task("nowhere", "true"))
+    failed = await fw.wait_state("nowhere", TaskState.TASK_FAILED)
+    assert "cannot create the sandbox" in failed.message
+    assert failed.reason is Reason.REASON_CONTAINER_LAUNCH_FAILED
