@@ -31,6 +31,7 @@ from chronos_py.scheduler import ChronosScheduler
 from chronos_py.service import JobService
 from core.cluster.embedded import ClusterConfig, EmbeddedCluster
 from core.resources import Resources
+from core.server.gc_tuning import tune_gc
 from core.store import Namespace, open_store
 
 IDLE_SECONDS = 20.0
@@ -165,6 +166,7 @@ def main() -> None:
     parser.add_argument("--period", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
+    tune_gc()  # as `trireme serve` does
     base_idle = asyncio.run(idle_loop())
     ours = asyncio.run(chronos(args.jobs, args.period, args.seconds))
     theirs = asyncio.run(apscheduler(args.jobs, args.period, args.seconds))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 from pathlib import Path
@@ -63,6 +62,7 @@ def serve(
     from core.cluster.embedded import ClusterConfig
     from core.cluster.master import MasterConfig
     from core.server.app import Server, ServerConfig
+    from core.server.gc_tuning import tune_gc
 
     try:
         resources = ResourceVector.parse(agent_resources) if agent_resources is not None else None
@@ -91,10 +91,7 @@ def serve(
             (haproxy_config or config.data_dir / "haproxy" / "haproxy.cfg").resolve(),
             tuple(haproxy_group or ["external"]), haproxy_bin, haproxy_stats_port, haproxy_http_port)
     server = Server(config, frameworks())
-    # Full collections walk every object the server holds (tens of ms with 10,000 jobs) and stall
-    # the loop: what start-up made is frozen out of them and they run a tenth as often.
-    gc.freeze()
-    gc.set_threshold(700, 10, 100)
+    tune_gc()
     uvicorn.run(server.app, host=host, port=port, log_level=log_level.lower(), access_log=False,
                 timeout_graceful_shutdown=5)
 
