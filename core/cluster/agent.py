@@ -14,7 +14,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -26,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.background import Background
 from core.cluster import procfs
 from core.cluster.checkpoint import CheckpointDB, TaskRecord
 from core.cluster.fetcher import FetchError, fetch_all
@@ -40,6 +40,7 @@ from core.cluster.process import (
     sweep_sessions,
     task_command,
 )
+from core.cluster.sandbox_gc import SandboxGC
 from core.cluster.updates import UpdateStream
 from core.driver.types import Attribute, Reason, Source, TaskInfo, TaskState, TaskStatus
 from core.resources import Resources
@@ -56,6 +57,8 @@ class AgentConfig:
     update_retry_seconds: float = 10.0
     memory_check_seconds: float = 1.0
     sweep_delay_seconds: float = 0.05
+    sandbox_gc_delay: float = 7 * 24 * 3600.0  # an ended task's sandbox is removed after this (Mesos' --gc_delay)
+    sandboxes_kept: int = COMPLETED_TASKS_KEPT  # ... or sooner, when more ended ones are on disk (newest kept)
 
 
 @dataclass
@@ -103,10 +106,11 @@ class Agent:
         self._loop = asyncio.get_running_loop()
         self._watcher = ExitWatcher(self._loop, launchers)
         self._checkpoints = CheckpointDB(work_dir / "checkpoint.sqlite")
+        self._sandbox_gc = SandboxGC(work_dir / "sandboxes", self.config.sandbox_gc_delay, self.config.sandboxes_kept)
         self._sweep_pending: set[int] = set()
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._memory_timer: asyncio.TimerHandle | None = None
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     # ---- queries ------------------------------------------------------------------------------
 
@@ -123,9 +127,7 @@ class Agent:
         task = AgentTask(record, self._new_stream(framework_id))
         self.tasks[info.task_id] = task
         self.used = self.used + info.resources
-        job = self._loop.create_task(self._run(task))
-        self._background.add(job)
-        job.add_done_callback(self._background.discard)
+        self._background.spawn(self._run(task))
 
     async def _run(self, task: AgentTask) -> None:
         info = task.record.info
@@ -307,6 +309,7 @@ class Agent:
             task.record.pending = []
             self.completed.append(task.record)
             self._checkpoints.remove(task_id)
+            self._sandbox_gc.ended(task.record.sandbox)
 
     def resend_updates(self, framework_id: str) -> None:
         for task in self.tasks.values():
@@ -349,6 +352,7 @@ class Agent:
                 self._transition(task, TaskState.TASK_RUNNING)
             self._watcher.watch(record.process, record.sandbox, False, functools.partial(self._exited, task))
         self._ensure_memory_monitor()
+        self._background.spawn(self._sandbox_gc.adopt(r.sandbox for r in records))
         return records
 
     async def terminate_all(self, timeout: float = 10.0) -> None:
@@ -364,10 +368,7 @@ class Agent:
 
     async def shutdown(self) -> None:
         """Stop supervising (tasks keep running, to be re-adopted by the next server)."""
-        for job in list(self._background):
-            job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
+        await self._background.cancel_all()
         for task in self.tasks.values():
             task.stream.close()
             self._cancel_kill_timer(task)
@@ -376,6 +377,7 @@ class Agent:
                 timer.cancel()
         self._watcher.close()
         self._checkpoints.close()
+        await self._sandbox_gc.close()
 
     def identity_of(self, task_id: str) -> ProcessIdentity | None:
         task = self.tasks.get(task_id)
