@@ -106,7 +106,8 @@ class Agent:
         self._loop = asyncio.get_running_loop()
         self._watcher = ExitWatcher(self._loop, launchers)
         self._checkpoints = CheckpointDB(work_dir / "checkpoint.sqlite")
-        self._sandbox_gc = SandboxGC(work_dir / "sandboxes", self.config.sandbox_gc_delay, self.config.sandboxes_kept)
+        self._sandbox_gc = SandboxGC(work_dir / "sandboxes", self.config.sandbox_gc_delay, self.config.sandboxes_kept,
+                                     launchers.remove)
         self._sweep_pending: set[int] = set()
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._memory_timer: asyncio.TimerHandle | None = None
@@ -377,7 +378,7 @@ class Agent:
                 timer.cancel()
         self._watcher.close()
         self._checkpoints.close()
-        await self._sandbox_gc.close()
+        self._sandbox_gc.close()
 
     def identity_of(self, task_id: str) -> ProcessIdentity | None:
         task = self.tasks.get(task_id)

@@ -142,6 +142,11 @@ class LauncherPool:
         launcher.send(request)
         return await future
 
+    def remove(self, directories: list[Path]) -> None:
+        """Have a launcher remove these directories (in its own process: no I/O or GIL time here)."""
+        if directories:
+            self._launcher().send({"remove": [str(d) for d in directories]})
+
     def watch(self, pid: int, on_exit: ExitCallback, on_orphaned: Orphaned) -> None:
         if pid in self._early:
             status = self._early.pop(pid)

@@ -4,11 +4,13 @@ Run as `python -m core.cluster.launcher_main`. Protocol, one JSON object per lin
 - stdin:  {"id": n, "sandbox": path, "path": program, "argv": [...], "env": {...}, "user": name}
           ("user" is optional: when set and the launcher runs as root, the task runs as that user,
           with its groups, and owns its sandbox; otherwise the task runs as the launcher's user)
+          {"remove": [path, ...]}: remove these directories (ended tasks' sandboxes), one at a
+          time and only while no spawn request waits, so a removal never holds up a spawn
 - stdout: {"id": n, "pid": p, "starttime": t} or {"id": n, "error": "..."}   (a spawn's answer)
           {"exit": pid, "status": wait_status}                               (a task ended)
 
-Each task starts in its sandbox (created if missing) as the leader of a new session, with stdout/stderr files there.
-The launcher writes the task's pid (`.trireme-pid`) as soon as it runs and its wait status
+Each task starts in its sandbox (created if missing) as the leader of a new session, with
+stdout/stderr files there. The launcher writes the task's pid (`.trireme-pid`) as soon as it runs and its wait status
 (`.trireme-exit`) when it ends. When its stdin closes (the server stopped or crashed) it keeps
 reaping until its last task has ended, so a task that ends while no server runs still leaves
 its real status for the next server, which re-adopts the others.
@@ -21,8 +23,10 @@ import json
 import os
 import pwd
 import select
+import shutil
 import signal
 import sys
+from collections import deque
 from typing import Any
 
 PID_FILE = ".trireme-pid"
@@ -149,10 +153,12 @@ def main() -> None:
     stdin: int | None = sys.stdin.buffer.fileno()
     out = sys.stdout.buffer
     pending = b""
+    removals: deque[str] = deque()
     while stdin is not None or launcher.sandboxes:
         watched = [wake_r] if stdin is None else [stdin, wake_r]
+        timeout = 0.0 if removals and stdin is not None else None if stdin is not None else 1.0
         try:
-            ready, _, _ = select.select(watched, [], [], None if stdin is not None else 1.0)
+            ready, _, _ = select.select(watched, [], [], timeout)
         except InterruptedError:
             continue
         if wake_r in ready:
@@ -164,11 +170,16 @@ def main() -> None:
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
+                request = json.loads(line) if line else None
+                if request is not None and "remove" in request:
+                    removals.extend(request["remove"])
                 # each answer goes out as soon as its process runs, not behind a whole burst
-                if line and not _send(out, [launcher.spawn(json.loads(line))], stdin):
+                elif request is not None and not _send(out, [launcher.spawn(request)], stdin):
                     stdin = None
         if not _send(out, launcher.reap(), stdin):
             stdin = None
+        if removals and stdin is not None and stdin not in ready:
+            shutil.rmtree(removals.popleft(), ignore_errors=True)
 
 
 def _send(out: Any, replies: list[dict[str, Any]], stdin: int | None) -> bool:

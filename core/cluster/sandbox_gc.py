@@ -7,7 +7,8 @@ Rules:
   otherwise fill the disk with millions of directories.
 - Sandboxes that an earlier server left on disk (their tasks ended while it was down, or it
   kept them) join the queue at start, oldest first by modification time (`adopt`).
-- Directories are removed in a worker thread, in batches, never on the event loop. Nothing is
+- Directories are removed by `remove` in batches, never on the event loop: the agent hands them
+  to a launcher process, so neither the I/O nor the GIL time falls on the server. Nothing is
   armed while nothing waits: an idle agent has no timer.
 """
 
@@ -15,28 +16,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
-import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-log = logging.getLogger(__name__)
 BATCH_SECONDS = 1.0  # removals due within this long go together
 
 
 class SandboxGC:
-    def __init__(self, root: Path, delay: float, keep: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, root: Path, delay: float, keep: int, remove: Callable[[list[Path]], None],
+                 clock: Callable[[], float] = time.time) -> None:
         self.root = root  # <agent work dir>/sandboxes: <framework id>/<task id> below it
         self.delay = delay
         self.keep = keep
+        self._remove = remove
         self._clock = clock
         self._loop = asyncio.get_running_loop()
         self._queue: deque[tuple[float, Path]] = deque()  # (ended at, sandbox), oldest first
         self._timer: asyncio.TimerHandle | None = None
-        self._removing: asyncio.Future[None] | None = None
         self._closed = False
 
     @property
@@ -59,7 +58,7 @@ class SandboxGC:
         self._arm()
 
     def _arm(self) -> None:
-        if self._closed or self._removing is not None or not self._queue:
+        if self._closed or not self._queue:
             return
         if len(self._queue) > self.keep:
             due = self._loop.time() + BATCH_SECONDS  # gather a second's worth of overflow
@@ -77,27 +76,16 @@ class SandboxGC:
         doomed: list[Path] = []
         while self._queue and (len(self._queue) > self.keep or self._queue[0][0] <= expired_before):
             doomed.append(self._queue.popleft()[1])
-        if not doomed:
-            self._arm()
-            return
-        self._removing = asyncio.ensure_future(asyncio.to_thread(_remove, doomed))
-        self._removing.add_done_callback(self._removed)
-
-    def _removed(self, done: asyncio.Future[None]) -> None:
-        self._removing = None
-        if not done.cancelled() and done.exception() is not None:
-            log.error("removing sandboxes failed: %s", done.exception())
+        if doomed:
+            self._remove(doomed)
         self._arm()
 
-    async def close(self) -> None:
+    def close(self) -> None:
         """Stop collecting (what is queued stays on disk for the next server to adopt)."""
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._removing is not None:
-            with contextlib.suppress(Exception):
-                await self._removing
 
 
 def _scan(root: Path, live: set[Path]) -> list[tuple[float, Path]]:
@@ -113,8 +101,3 @@ def _scan(root: Path, live: set[Path]) -> list[tuple[float, Path]]:
                         with contextlib.suppress(OSError):
                             found.append((task.stat(follow_symlinks=False).st_mtime, path))
     return found
-
-
-def _remove(paths: list[Path]) -> None:
-    for path in paths:
-        shutil.rmtree(path, ignore_errors=True)

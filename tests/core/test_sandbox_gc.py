@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,11 @@ async def eventually(check: Callable[[], bool], seconds: float = 5.0) -> None:
     assert check()
 
 
+def remove(paths: list[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path)
+
+
 def sandboxes(root: Path, names: list[str]) -> list[Path]:
     paths = [root / "fw" / name for name in names]
     for path in paths:
@@ -41,7 +47,7 @@ def quick_batches(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_only_the_newest_ended_sandboxes_are_kept(tmp_path: Path) -> None:
-    gc = SandboxGC(tmp_path, delay=3600, keep=2)
+    gc = SandboxGC(tmp_path, delay=3600, keep=2, remove=remove)
     paths = sandboxes(tmp_path, ["a", "b", "c", "d"])
     for path in paths:
         gc.ended(path)
@@ -49,12 +55,12 @@ async def test_only_the_newest_ended_sandboxes_are_kept(tmp_path: Path) -> None:
     assert paths[2].exists() and paths[3].exists()
     await asyncio.sleep(0.2)
     assert paths[2].exists() and paths[3].exists() and gc.waiting == 2
-    await gc.close()
+    gc.close()
 
 
 async def test_ended_sandboxes_go_after_the_delay(tmp_path: Path) -> None:
     now = [1000.0]
-    gc = SandboxGC(tmp_path, delay=0.3, keep=100, clock=lambda: now[0])
+    gc = SandboxGC(tmp_path, delay=0.3, keep=100, remove=remove, clock=lambda: now[0])
     first, second = sandboxes(tmp_path, ["first", "second"])
     gc.ended(first)
     now[0] += 0.2
@@ -67,19 +73,19 @@ async def test_ended_sandboxes_go_after_the_delay(tmp_path: Path) -> None:
     now[0] += 0.2
     await eventually(lambda: not second.exists())
     assert gc.waiting == 0
-    await gc.close()
+    gc.close()
 
 
 async def test_sandboxes_left_on_disk_are_adopted_oldest_first(tmp_path: Path) -> None:
     paths = sandboxes(tmp_path, ["old", "older", "live", "recent"])
     for path, age in zip(paths, (200, 300, 400, 100), strict=True):
         os.utime(path, (path.stat().st_atime, path.stat().st_mtime - age))
-    gc = SandboxGC(tmp_path, delay=3600, keep=1)
+    gc = SandboxGC(tmp_path, delay=3600, keep=1, remove=remove)
     await gc.adopt([paths[2]])
     await eventually(lambda: not paths[0].exists() and not paths[1].exists())
     assert paths[2].exists(), "a live task's sandbox is never adopted"
     assert paths[3].exists(), "the newest one is kept"
-    await gc.close()
+    gc.close()
 
 
 async def test_the_agent_removes_acknowledged_sandboxes_beyond_the_limit(
