@@ -61,6 +61,9 @@ class Repository:
         if ops:
             await self.store.commit(ops)
 
+    async def durable(self) -> None:
+        await self.store.durable()
+
     async def framework_id(self) -> str:
         entry = await self.store.get("framework_id")
         return entry.value.decode() if entry else ""

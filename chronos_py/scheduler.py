@@ -60,7 +60,7 @@ class ChronosScheduler:
         self.suppressed = False
         self.started_at = 0.0
         self.unconfirmed: dict[str, Run] = {}  # waiting runs the previous server may have launched
-        self.writer = WriteAhead(self._ops, lambda ops: self.repo.commit(ops))
+        self.writer = WriteAhead(self._ops, lambda ops: self.repo.commit(ops), self.repo.durable)
         self.lock = self.writer.lock  # one change of jobs/state at a time, so commits never interleave
         self._pending: set[asyncio.Task[None]] = set()
         self._offers_poked = False

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from core.store.base import Op
 
 log = logging.getLogger(__name__)
-LAZY_DELAY = 0.25  # SQLite's fsync blocks the loop: coalesce the writes nothing waits for
+LAZY_DELAY = 0.25  # coalesce the writes nothing waits for
 
 # build_ops(changed jobs, changed histories, runs changed) -> the writes for them
 BuildOps = Callable[[set[str], set[str], bool], list[Op]]
@@ -33,9 +33,11 @@ AfterCommit = Callable[[], Awaitable[None]]
 
 
 class WriteAhead:
-    def __init__(self, build_ops: BuildOps, commit: Callable[[list[Op]], Awaitable[None]]) -> None:
+    def __init__(self, build_ops: BuildOps, commit: Callable[[list[Op]], Awaitable[None]],
+                 durable: Callable[[], Awaitable[None]]) -> None:
         self._build_ops = build_ops
         self._commit = commit
+        self._durable = durable
         self.lock = asyncio.Lock()  # one change of jobs/state at a time, so commits never interleave
         self._jobs: set[str] = set()
         self._histories: set[str] = set()
@@ -73,6 +75,8 @@ class WriteAhead:
                 self._after[:0] = after
                 self._wanted.set()
                 raise
+        if after:  # what an acknowledgement promises must survive a power loss too
+            await self._durable()
         for action in after:
             try:
                 await action()

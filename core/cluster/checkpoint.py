@@ -17,6 +17,7 @@ from typing import Any
 
 from core.cluster.process import ProcessIdentity
 from core.driver.types import TaskInfo, TaskState, TaskStatus
+from core.store.wal import WalSync, connect_writer
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 500  # commits between WAL checkpoints (in a worker thread)
@@ -58,34 +59,26 @@ class TaskRecord:
 
 
 class CheckpointDB:
-    """Task records in one SQLite database per agent (WAL, synchronous=NORMAL: a commit survives
-    a crash of the server, which is what re-adoption needs).
+    """Task records in one SQLite database per agent.
 
     Rules:
-    - `write` and `remove` commit at once, on the caller's thread: a one-row WAL commit without
-      fsync takes tens of microseconds, less than a hop to a thread would. When `write` returns,
-      a restarted server finds the record (unless the commit failed: see below).
-    - The fsync lives in WAL checkpoints, which the writing connection never runs
-      (`wal_autocheckpoint=0`): a second connection in a worker thread checkpoints once
-      `CHECKPOINT_EVERY` commits have accumulated, so a slow disk never stalls the event loop.
+    - `write` and `remove` commit at once, on the caller's thread: a one-row commit into the WAL,
+      without fsync (`core.store.wal`), takes tens of microseconds, less than a hop to a thread
+      would. When `write` returns, a restarted server finds the record (unless the commit
+      failed: see below). Safety from a power loss is not needed: the tasks die with the machine.
+    - WAL checkpoints, and their fsyncs, run in a worker thread every `CHECKPOINT_EVERY` commits,
+      so a slow disk never stalls the event loop.
     - A commit that fails is kept and tried again every second; `committed()` waits until
       nothing failed is left, so the agent never starts a process it could not record.
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._db = connect_writer(path)
         self._db.execute("CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, record TEXT NOT NULL)")
+        self._wal = WalSync(path, CHECKPOINT_EVERY)
         self._failed: dict[str, str | None] = {}  # commits to try again (newest value per task)
         self._waiters: list[asyncio.Future[None]] = []
         self._retry: asyncio.TimerHandle | None = None
-        self._since_checkpoint = 0
-        self._checkpointing: asyncio.Future[None] | None = None
-        self._closed = False
 
     def write(self, record: TaskRecord) -> None:
         self._commit({record.info.task_id: json.dumps(record.to_json())})
@@ -112,9 +105,7 @@ class CheckpointDB:
             self._failed.update(changes)
             self._retry = asyncio.get_running_loop().call_later(RETRY_SECONDS, self._try_again)
             return
-        self._since_checkpoint += 1
-        if self._since_checkpoint >= CHECKPOINT_EVERY and self._checkpointing is None:
-            self._checkpoint_in_thread()
+        self._wal.committed()
 
     def _try_again(self) -> None:
         self._retry = None
@@ -125,22 +116,16 @@ class CheckpointDB:
             self._waiters = []
 
     def _write(self, changes: dict[str, str | None]) -> None:
-        with self._db:
+        self._db.execute("BEGIN")
+        try:
             self._db.executemany("INSERT OR REPLACE INTO tasks VALUES (?, ?)",
                                  [(k, v) for k, v in changes.items() if v is not None])
             self._db.executemany("DELETE FROM tasks WHERE task_id = ?",
                                  [(k,) for k, v in changes.items() if v is None])
-
-    def _checkpoint_in_thread(self) -> None:
-        self._since_checkpoint = 0
-        loop = asyncio.get_running_loop()
-        self._checkpointing = loop.run_in_executor(None, checkpoint_wal, self._path)
-        self._checkpointing.add_done_callback(self._checkpointed)
-
-    def _checkpointed(self, done: asyncio.Future[None]) -> None:
-        self._checkpointing = None
-        if not done.cancelled() and done.exception() is not None:
-            log.error("checkpointing the task records' WAL failed: %s", done.exception())
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def load(self) -> list[TaskRecord]:
         records = []
@@ -160,19 +145,8 @@ class CheckpointDB:
             with contextlib.suppress(sqlite3.Error):
                 self._write(self._failed)
         _release(self._waiters)
-        with contextlib.suppress(sqlite3.Error):
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._wal.close(self._db)
         self._db.close()
-
-
-def checkpoint_wal(path: Path) -> None:
-    """Copy the WAL's committed pages into the database (PASSIVE: never waits for, nor blocks,
-    the writer), on a connection of its own, so that the next commit can start the WAL over."""
-    db = sqlite3.connect(path, isolation_level=None, timeout=1.0)
-    try:
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    finally:
-        db.close()
 
 
 def _release(waiters: list[asyncio.Future[None]]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -21,6 +22,7 @@ from core.discovery.catalog import ServiceCatalog
 from core.discovery.sources import follow_bus
 from core.events import EventBus
 from core.framework import Context, Framework, ServerInfo
+from core.server.durability import DurableAnswers
 from core.server.metrics import ClusterCollector
 from core.server.scheduler_api import SchedulerAPI
 from core.store import Namespace, Store, open_store
@@ -64,7 +66,8 @@ class Server:
         routes.extend(SchedulerAPI(lambda: self.cluster.master).routes())
         for fw in frameworks:
             routes.extend(fw.routes())
-        self.app = Starlette(routes=routes, lifespan=self._lifespan)
+        self.app = Starlette(routes=routes, lifespan=self._lifespan,
+                             middleware=[Middleware(DurableAnswers, store=lambda: self.store)])
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:

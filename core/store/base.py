@@ -5,8 +5,11 @@ Rules every backend keeps:
 - `commit(ops)` applies all of `ops` or none. A Put/Delete with `expected_version` fails the
   whole commit with `Conflict` unless the key's current version equals it (0: "must not
   exist"). Ops without `expected_version` always apply.
-- A returned commit is durable: a new store opened on the same data survives a crash of this
-  process (SQLite: WAL with synchronous=FULL by default; ZooKeeper: a quorum write).
+- A returned commit is durable: a new store opened on the same data after a crash of this
+  process finds it. `durable()` returns once every commit made before the call also survives a
+  power loss (SQLite: an fsync of its WAL in a worker thread, shared by every commit before it);
+  it is awaited before a promise leaves the server (an API answer that changed state, an
+  acknowledged status update), never by the commit itself, so no fsync stalls the event loop.
 - Keys are '/'-separated paths without a leading '/'; `list(prefix)` returns every key that
   starts with `prefix`, sorted. `namespace(name)` gives a view whose keys live under `name/`.
 """
@@ -58,6 +61,8 @@ class Store(Protocol):
 
     async def commit(self, ops: Sequence[Op]) -> None: ...
 
+    async def durable(self) -> None: ...
+
     async def close(self) -> None: ...
 
 
@@ -76,6 +81,9 @@ class Namespace:
 
     async def commit(self, ops: Sequence[Op]) -> None:
         await self._store.commit([_prefixed(op, self._prefix) for op in ops])
+
+    async def durable(self) -> None:
+        await self._store.durable()
 
     async def close(self) -> None:
         """A view does not own the store: closing it does nothing."""

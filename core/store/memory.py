@@ -30,5 +30,8 @@ class MemoryStore:
                 staged.pop(op.key, None)
         self._data = staged
 
+    async def durable(self) -> None:
+        """Nothing outlives the process."""
+
     async def close(self) -> None:
         self._data = {}

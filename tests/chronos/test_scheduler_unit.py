@@ -130,6 +130,11 @@ async def test_launches_and_acknowledgements_wait_for_the_commit_that_decided_th
         await plain_commit(ops)
 
     sched.repo.commit = commit  # type: ignore[method-assign]
+
+    async def durable() -> None:
+        driver.calls.append("durable")
+
+    sched.writer._durable = durable
     service = JobService(sched)
     await service.put(job("parent", schedule="R0//PT1H"), dependent=False)
     await service.put(job("child", parents=["parent"]), dependent=True)
@@ -148,8 +153,8 @@ async def test_launches_and_acknowledgements_wait_for_the_commit_that_decided_th
     sched._acknowledge(driver, finished)  # type: ignore[arg-type]
     assert not any(c.startswith("ack") for c in driver.calls)  # the child's trigger is not on disk yet
     await sched.flush()
-    commit_call, ack = driver.calls[-2:]
-    assert ack == f"ack {task_id}"
+    commit_call, durable_call, ack = driver.calls[-3:]
+    assert durable_call == "durable" and ack == f"ack {task_id}"  # on disk, safe from a power loss
     assert "jobs/child" in commit_call.split() and "queue" in commit_call.split()
     saved = json.loads((await store.get("chronos/queue")).value)  # type: ignore[union-attr]
     assert [(r["job"], r["taskId"]) for r in saved] == [("child", "")]  # the trigger, waiting for an offer

@@ -1,0 +1,37 @@
+"""What the server tells a client survives a power loss.
+
+Rule: an answer to a request that may have changed state (any method but GET, HEAD, OPTIONS)
+starts only once every commit made before it is durable (`Store.durable`: one fsync in a worker
+thread, shared by all the commits before it). Commits themselves never wait for the disk, so
+the event loop keeps running while the answer waits; read-only answers go at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.store.base import Store
+
+READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class DurableAnswers:
+    def __init__(self, app: ASGIApp, store: Callable[[], Store | None]) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in READ_ONLY:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_when_durable(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                store = self.store()
+                if store is not None:
+                    await store.durable()
+            await send(message)
+
+        await self.app(scope, receive, send_when_durable)
