@@ -353,7 +353,7 @@ class Agent:
                 self._transition(task, TaskState.TASK_RUNNING)
             self._watcher.watch(record.process, record.sandbox, False, functools.partial(self._exited, task))
         self._ensure_memory_monitor()
-        self._background.spawn(self._sandbox_gc.adopt(r.sandbox for r in records))
+        self._background.spawn(self._sandbox_gc.adopt(lambda: [t.record.sandbox for t in self.tasks.values()]))
         return records
 
     async def terminate_all(self, timeout: float = 10.0) -> None:

@@ -47,14 +47,15 @@ class SandboxGC:
         self._queue.append((self._clock() if when is None else when, sandbox))
         self._arm()
 
-    async def adopt(self, live: Iterable[Path]) -> None:
-        """Queue the sandboxes found on disk that belong to no task in `live` (scanned in a thread)."""
-        keep = set(live)
-        found = await asyncio.to_thread(_scan, self.root, keep)
+    async def adopt(self, live: Callable[[], Iterable[Path]]) -> None:
+        """Queue the sandboxes found on disk (scanned in a thread) that belong to no task in
+        `live()`, asked once the scan is done: tasks launched meanwhile are live too."""
+        found = await asyncio.to_thread(_scan, self.root)
         if self._closed:
             return
+        known = set(live()) | {path for _, path in self._queue}
         queued = list(self._queue)
-        self._queue = deque(sorted(found) + queued)  # found ones are older than any queued now
+        self._queue = deque(sorted(item for item in found if item[1] not in known) + queued)
         self._arm()
 
     def _arm(self) -> None:
@@ -88,7 +89,7 @@ class SandboxGC:
             self._timer = None
 
 
-def _scan(root: Path, live: set[Path]) -> list[tuple[float, Path]]:
+def _scan(root: Path) -> list[tuple[float, Path]]:
     found = []
     with contextlib.suppress(OSError):
         for framework in os.scandir(root):
@@ -97,7 +98,7 @@ def _scan(root: Path, live: set[Path]) -> list[tuple[float, Path]]:
             with contextlib.suppress(OSError):
                 for task in os.scandir(framework.path):
                     path = Path(task.path)
-                    if task.is_dir(follow_symlinks=False) and path not in live:
+                    if task.is_dir(follow_symlinks=False):
                         with contextlib.suppress(OSError):
                             found.append((task.stat(follow_symlinks=False).st_mtime, path))
     return found

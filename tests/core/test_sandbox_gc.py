@@ -81,7 +81,7 @@ async def test_sandboxes_left_on_disk_are_adopted_oldest_first(tmp_path: Path) -
     for path, age in zip(paths, (200, 300, 400, 100), strict=True):
         os.utime(path, (path.stat().st_atime, path.stat().st_mtime - age))
     gc = SandboxGC(tmp_path, delay=3600, keep=1, remove=remove)
-    await gc.adopt([paths[2]])
+    await gc.adopt(lambda: [paths[2]])
     await eventually(lambda: not paths[0].exists() and not paths[1].exists())
     assert paths[2].exists(), "a live task's sandbox is never adopted"
     assert paths[3].exists(), "the newest one is kept"
@@ -100,3 +100,22 @@ async def test_the_agent_removes_acknowledged_sandboxes_beyond_the_limit(
     root = next(cluster.data_dir.glob("agents/*/sandboxes/*"))
     await eventually(lambda: not (root / "one").exists())
     assert (root / "two").exists() and (root / "runs").exists()
+
+
+async def test_tasks_launched_while_the_disk_is_scanned_count_as_live(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    [old] = sandboxes(tmp_path, ["old"])
+    launched: list[Path] = []
+    plain_scan = sandbox_gc._scan
+
+    def scan_while_a_task_starts(root: Path) -> list[tuple[float, Path]]:
+        launched.extend(sandboxes(tmp_path, ["started-during-scan"]))  # the launcher made it meanwhile
+        return plain_scan(root)
+
+    monkeypatch.setattr(sandbox_gc, "_scan", scan_while_a_task_starts)
+    gc = SandboxGC(tmp_path, delay=3600, keep=0, remove=remove)
+    await gc.adopt(lambda: launched)
+    await eventually(lambda: not old.exists())
+    await asyncio.sleep(0.1)
+    assert launched[0].exists()
+    gc.close()
