@@ -56,7 +56,7 @@ class AgentConfig:
     default_kill_grace: float = 3.0
     update_retry_seconds: float = 10.0
     memory_check_seconds: float = 1.0
-    sweep_delay_seconds: float = 0.05
+    sweep_delay_seconds: float = 0.25  # exits within this long share one scan of /proc
     sandbox_gc_delay: float = 7 * 24 * 3600.0  # an ended task's sandbox is removed after this (Mesos' --gc_delay)
     sandboxes_kept: int = COMPLETED_TASKS_KEPT  # ... or sooner, when more ended ones are on disk (newest kept)
 

@@ -39,7 +39,7 @@ def connect_writer(path: Path) -> sqlite3.Connection:
 
 
 class WalSync:
-    def __init__(self, path: Path, checkpoint_every: int = 1000) -> None:
+    def __init__(self, path: Path, checkpoint_every: int = 500) -> None:
         self._path = path
         self._checkpoint_every = checkpoint_every
         self._commits = 0  # commits made so far
