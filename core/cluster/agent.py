@@ -265,10 +265,9 @@ class Agent:
         limited = {t.record.process.pid: t for t in self.tasks.values()
                    if t.record.process is not None and t.state is TaskState.TASK_RUNNING
                    and t.record.info.resources.mem > 0 and not t.memory_exceeded and t.started_at <= young}
-        if not limited and any(t.state is TaskState.TASK_RUNNING for t in self.tasks.values()):
-            self._ensure_memory_monitor()  # young tasks only: look again next interval
-            return
         if not limited:
+            if any(t.state is TaskState.TASK_RUNNING for t in self.tasks.values()):
+                self._ensure_memory_monitor()  # young ones only: look again next interval
             return
         for session, members in procfs.scan_sessions(set(limited)).items():
             task = limited[session]

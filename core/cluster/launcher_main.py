@@ -10,10 +10,10 @@ Run as `python -m core.cluster.launcher_main`. Protocol, one JSON object per lin
           {"exit": pid, "status": wait_status}                               (a task ended)
 
 Each task starts in its sandbox (created if missing) as the leader of a new session, with
-stdout/stderr files there. The launcher writes the task's pid (`.trireme-pid`) as soon as it runs and its wait status
-(`.trireme-exit`) when it ends. When its stdin closes (the server stopped or crashed) it keeps
-reaping until its last task has ended, so a task that ends while no server runs still leaves
-its real status for the next server, which re-adopts the others.
+stdout/stderr files there. The launcher writes the task's pid (`.trireme-pid`) as soon as it
+runs and its wait status (`.trireme-exit`) when it ends. When its stdin closes (the server
+stopped or crashed) it keeps reaping until its last task has ended, so a task that ends while
+no server runs still leaves its real status for the next server, which re-adopts the others.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """What the server tells a client survives a power loss.
 
-Rule: an answer to a request that may have changed state (any method but GET, HEAD, OPTIONS)
+Rule: an answer to a request that may have changed state (any method but GET, HEAD, OPTIONS;
+not the Mesos scheduler API under /api/v1/, whose state is the master's, not the store's)
 starts only once every commit made before it is durable (`Store.durable`: one fsync in a worker
 thread, shared by all the commits before it). Commits themselves never wait for the disk, so
 the event loop keeps running while the answer waits; read-only answers go at once.
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.store.base import Store
 
 READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
+NOT_IN_STORE = "/api/v1/"
 
 
 class DurableAnswers:
@@ -23,7 +25,7 @@ class DurableAnswers:
         self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in READ_ONLY:
+        if scope["type"] != "http" or scope["method"] in READ_ONLY or scope["path"].startswith(NOT_IN_STORE):
             await self.app(scope, receive, send)
             return
 

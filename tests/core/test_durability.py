@@ -24,7 +24,7 @@ async def answer(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"{}"})
 
 
-async def call(app: DurableAnswers, method: str) -> list[Message]:
+async def call(app: DurableAnswers, method: str, path: str = "/v2/apps") -> list[Message]:
     sent: list[Message] = []
 
     async def receive() -> Message:
@@ -33,7 +33,7 @@ async def call(app: DurableAnswers, method: str) -> list[Message]:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await app({"type": "http", "method": method, "path": "/v2/apps", "headers": []}, receive, send)
+    await app({"type": "http", "method": method, "path": path, "headers": []}, receive, send)
     return sent
 
 
@@ -52,4 +52,11 @@ async def test_a_read_is_answered_at_once() -> None:
     disk = SlowDisk()
     app = DurableAnswers(answer, lambda: disk)  # type: ignore[arg-type]
     sent = await asyncio.wait_for(call(app, "GET"), 1)
+    assert sent[0]["status"] == 201 and disk.calls == 0
+
+
+async def test_the_mesos_scheduler_api_is_answered_at_once() -> None:
+    disk = SlowDisk()
+    app = DurableAnswers(answer, lambda: disk)  # type: ignore[arg-type]
+    sent = await asyncio.wait_for(call(app, "POST", "/api/v1/scheduler"), 1)
     assert sent[0]["status"] == 201 and disk.calls == 0
