@@ -108,8 +108,12 @@ class LoadBalancer:
         # UP, no `rise` wait); every other slot starts as the new config says
         carried = ""
         if self._state_known:
-            state = await socket_command(self.settings().runtime_socket, "show servers state")
-            carried = carried_state(state, self._slots, slots)
+            try:
+                state = await socket_command(self.settings().runtime_socket, "show servers state")
+                carried = carried_state(state, self._slots, slots)
+            except (OSError, HAProxyError) as exc:  # e.g. a worker just replaced: its socket not yet bound
+                log.warning("no server state carried over this reload (every slot starts as the config "
+                            "says): %s", exc)
         self.settings().runtime_socket.with_name("haproxy.state").write_text(carried)
         await self._proc.reload()
         self._shapes, self._slots = shapes, slots  # what HAProxy serves once the new worker runs

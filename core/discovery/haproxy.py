@@ -112,8 +112,11 @@ class HAProxyProcess:
         return pids
 
     async def reload(self) -> None:
-        before = await self.worker_pids()
-        await socket_command(self.master_socket, "reload", until_closed=False)
+        try:
+            before = await self.worker_pids()
+            await socket_command(self.master_socket, "reload", until_closed=False)
+        except OSError as exc:
+            raise HAProxyError(f"cannot reach haproxy's master socket to reload: {exc}") from exc
         deadline = asyncio.get_running_loop().time() + 10
         while asyncio.get_running_loop().time() < deadline:
             try:

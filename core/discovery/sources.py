@@ -18,13 +18,13 @@ import httpx
 
 from core.discovery.balancer import LoadBalancer
 from core.discovery.catalog import ServiceCatalog
-from core.discovery.haproxy import HAProxyError
 from core.discovery.model import LabelError
 from core.events import EventBus
 
 log = logging.getLogger(__name__)
 COALESCE_SECONDS = 0.05
 RESYNC_SECONDS = 30.0
+RETRY_SECONDS = 1.0  # after a change that failed (HAProxy busy, socket gone, server unreachable)
 Apps = list[dict[str, Any]]
 
 
@@ -36,7 +36,8 @@ async def fetch_apps(client: httpx.AsyncClient) -> Apps:
 
 
 class Refresher:
-    """Runs `apply(await snapshot())` after a poke, at most once per burst of pokes."""
+    """Runs `apply(await snapshot())` after a poke, at most once per burst of pokes. A change that
+    fails (other than for bad labels) is tried again `RETRY_SECONDS` later; no error stops it."""
 
     def __init__(self, snapshot: Callable[[], Awaitable[Apps]], balancer: LoadBalancer) -> None:
         self._snapshot = snapshot
@@ -54,8 +55,11 @@ class Refresher:
             self._poked.clear()
             try:
                 await self._balancer.apply(await self._snapshot())
-            except (LabelError, HAProxyError, httpx.HTTPError) as exc:
-                log.error("load balancer not updated: %s", exc)
+            except LabelError as exc:
+                log.error("load balancer not updated: %s", exc)  # until the apps' labels change
+            except Exception as exc:  # the follower outlives any failure, and tries again soon
+                log.error("load balancer not updated, trying again in %gs: %s", RETRY_SECONDS, exc)
+                asyncio.get_running_loop().call_later(RETRY_SECONDS, self._poked.set)
 
 
 async def follow_bus(catalog: ServiceCatalog, bus: EventBus, balancer: LoadBalancer) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from core.discovery import balancer as balancer_module
 from core.discovery.balancer import BalancerConfig, Change, LoadBalancer
 from core.discovery.haproxy import HAProxyError, socket_command
 from core.discovery.model import build_services
@@ -140,3 +141,24 @@ async def test_a_failed_runtime_change_is_made_good_by_a_reload(balancer: LoadBa
     assert balancer.last_error == ""
     wait_until(lambda: {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(6)} == {"a", "b"},
                timeout=30, what="both servers in rotation")
+
+
+async def test_a_reload_while_the_runtime_socket_is_away_still_applies(balancer: LoadBalancer, backends: list[int],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker just replaced may not have its stats socket bound yet: the next reload goes ahead
+    without carrying server state instead of failing."""
+    one, two, _ = backends
+    web, api = free_port(), free_port()
+    assert await balancer.apply([app("/web", web, [one])]) is Change.STARTED
+    plain = balancer_module.socket_command
+
+    async def not_yet_bound(path: Path, command: str, *args: Any, **kwargs: Any) -> str:
+        if command == "show servers state":
+            raise ConnectionRefusedError(111, "Connection refused")
+        return await plain(path, command, *args, **kwargs)
+
+    monkeypatch.setattr(balancer_module, "socket_command", not_yet_bound)
+    assert await balancer.apply([app("/web", web, [one]), app("/api", api, [two])]) is Change.RELOAD
+    assert {s.address for s in balancer.servers()[f"web_{web}"]} == {f"127.0.0.1:{one}"}
+    wait_until(lambda: httpx.get(f"http://127.0.0.1:{api}/", timeout=5).text == "b", timeout=30,
+               what="the new backend served after the reload")
