@@ -12,8 +12,6 @@ stored schedule) is first reconciled by task id, and launched only if the cluste
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -24,6 +22,7 @@ from chronos_py.offers import match
 from chronos_py.repository import HISTORY_LIMIT, Repository
 from chronos_py.runs import Outcome, Run, RunPhase, history_entry, iso, skipped_entry
 from chronos_py.writeahead import WriteAhead
+from core.background import Background
 from core.driver.base import Driver
 from core.driver.types import (
     Filters,
@@ -62,7 +61,7 @@ class ChronosScheduler:
         self.unconfirmed: dict[str, Run] = {}  # waiting runs the previous server may have launched
         self.writer = WriteAhead(self._ops, lambda ops: self.repo.commit(ops), self.repo.durable)
         self.lock = self.writer.lock  # one change of jobs/state at a time, so commits never interleave
-        self._pending: set[asyncio.Task[None]] = set()
+        self._background = Background()  # acknowledgements, reconciliations, offer pokes
         self._offers_poked = False
         self._filtered = False  # an offer was declined with a filter while runs were waiting
         self._children: dict[str, list[str]] | None = None
@@ -95,7 +94,7 @@ class ChronosScheduler:
         run.unconfirmed = True
         self.unconfirmed[run.task_id] = run
         if self.driver is not None:
-            self._spawn(self.driver.reconcile([(run.task_id, "")]))
+            self._background.spawn(self.driver.reconcile([(run.task_id, "")]))
 
     async def run(self, driver: Driver) -> None:
         self.driver = driver
@@ -125,7 +124,7 @@ class ChronosScheduler:
         if status.state.is_terminal:
             self.writer.after_commit(lambda: driver.acknowledge(status))
         else:
-            self._spawn(driver.acknowledge(status))
+            self._background.spawn(driver.acknowledge(status))
 
     # ---- schedules ------------------------------------------------------------------------------
 
@@ -202,12 +201,7 @@ class ChronosScheduler:
         async def poke() -> None:
             self._offers_poked = False
             await self.want_offers()
-        self._spawn(poke())
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._background.spawn(poke())
 
     def _advance_schedule(self, name: str, cursor: ScheduleCursor, now: float) -> None:
         job = self.jobs[name]
@@ -397,7 +391,4 @@ class ChronosScheduler:
         """Stop timers and save what changed (tasks keep running for the next server)."""
         self.timers.close()
         await self.writer.stop()
-        for task in list(self._pending):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.cancel_all()
