@@ -156,7 +156,7 @@ def main() -> None:
     removals: deque[str] = deque()
     while stdin is not None or launcher.sandboxes:
         watched = [wake_r] if stdin is None else [stdin, wake_r]
-        timeout = 0.0 if removals and stdin is not None else None if stdin is not None else 1.0
+        timeout = 1.0 if stdin is None else 0.0 if removals else None  # removals run while idle
         try:
             ready, _, _ = select.select(watched, [], [], timeout)
         except InterruptedError:
