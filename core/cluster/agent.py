@@ -121,9 +121,13 @@ class Agent:
 
     # ---- launch -------------------------------------------------------------------------------
 
+    def sandbox_path(self, framework_id: str, task_id: str) -> Path:
+        """Where a task's sandbox is (or would be) on this agent."""
+        return self.work_dir / "sandboxes" / framework_id / task_id
+
     def launch(self, framework_id: str, info: TaskInfo) -> None:
         """Start `info` (already validated against an offer of this agent by the master)."""
-        sandbox = self.work_dir / "sandboxes" / framework_id / info.task_id
+        sandbox = self.sandbox_path(framework_id, info.task_id)
         record = TaskRecord(framework_id, info, sandbox, TaskState.TASK_STAGING)
         task = AgentTask(record, self._new_stream(framework_id))
         self.tasks[info.task_id] = task

@@ -98,6 +98,14 @@ class EmbeddedCluster:
         self.master = master
         return master
 
+    def sandbox_of(self, agent_id: str, framework_id: str, task_id: str) -> Path | None:
+        """The sandbox of a task on one of these agents, when it exists."""
+        agent = self.master.agents.get(agent_id) if self.master is not None else None
+        if agent is None:
+            return None
+        path = agent.sandbox_path(framework_id, task_id)
+        return path if path.is_dir() else None
+
     def driver(self) -> LocalDriver:
         if self.master is None:
             raise RuntimeError("The cluster is not started: await start() first")

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from core.discovery.ports import ServicePorts
+
 AppJSON = dict[str, Any]
 Provider = Callable[[], Awaitable[list[AppJSON]]]
 
@@ -20,18 +22,16 @@ Provider = Callable[[], Awaitable[list[AppJSON]]]
 class ServiceCatalog:
     """`drain_seconds`: set by a running load balancer. Frameworks take a task out of their
     provider's answer and publish an event this long before they kill it, so that in-flight
-    requests finish and no new one reaches it."""
+    requests finish and no new one reaches it. `ports`: the one pool of service ports."""
 
-    def __init__(self) -> None:
+    def __init__(self, ports: ServicePorts | None = None) -> None:
         self._providers: dict[str, Provider] = {}
         self.drain_seconds = 0.0
+        self.ports = ports or ServicePorts()
 
     def register(self, name: str, provider: Provider) -> None:
         """Register (or replace) the provider of framework `name`."""
         self._providers[name] = provider
-
-    def unregister(self, name: str) -> None:
-        self._providers.pop(name, None)
 
     async def snapshot(self) -> list[AppJSON]:
         """Every provider's apps, providers in name order."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from core.discovery.balancer import BalancerConfig, LoadBalancer
 from core.discovery.catalog import ServiceCatalog
 from core.discovery.sources import follow_bus
 from core.events import EventBus
-from core.framework import Context, Framework, ServerInfo
+from core.framework import Context, Framework, FrameworkState, ServerInfo, Supervisor
 from core.server.durability import DurableAnswers
 from core.server.metrics import ClusterCollector
 from core.server.scheduler_api import SchedulerAPI
@@ -56,8 +57,10 @@ class Server:
         self.store: Store | None = None
         self.balancer: LoadBalancer | None = None
         self._runs: list[asyncio.Task[None]] = []
+        self.supervisors: dict[str, Supervisor] = {}
         routes: list[BaseRoute] = [
             Route("/ping", self.ping),
+            Route("/health", self.health),
             Route("/metrics", self.metrics),
             Route("/master/state", self.master_state),
             Route("/state", self.master_state),
@@ -85,18 +88,16 @@ class Server:
         if self.config.haproxy is not None:
             self._runs.append(asyncio.create_task(self._balance(self.config.haproxy), name="haproxy"))
         for fw in self.frameworks:
-            ctx = Context(self.cluster.driver(), Namespace(self.store, fw.name), self.bus, self.registry, info,
-                          self.services)
-            self._runs.append(asyncio.create_task(self._run(fw, ctx), name=f"framework-{fw.name}"))
+            supervisor = Supervisor(fw.name, functools.partial(self._run, fw, info))
+            self.supervisors[fw.name] = supervisor
+            self._runs.append(asyncio.create_task(supervisor.run(), name=f"framework-{fw.name}"))
 
-    @staticmethod
-    async def _run(fw: Framework, ctx: Context) -> None:
-        try:
-            await fw.run(ctx)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("framework %s stopped with an error", fw.name)
+    async def _run(self, fw: Framework, info: ServerInfo) -> None:
+        """One run of a framework, on a fresh connection to the cluster (a restart resubscribes)."""
+        assert self.store is not None
+        ctx = Context(self.cluster.driver(), Namespace(self.store, fw.name), self.bus, self.registry, info,
+                      self.services, sandboxes=self.cluster)
+        await fw.run(ctx)
 
     async def _balance(self, config: BalancerConfig) -> None:
         config.config_path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +121,12 @@ class Server:
 
     async def ping(self, request: Request) -> Response:
         return PlainTextResponse("pong")
+
+    async def health(self, request: Request) -> Response:
+        """Each framework's supervision state; 200 when all run, else 503."""
+        frameworks = {name: sup.health.to_json() for name, sup in sorted(self.supervisors.items())}
+        healthy = all(sup.health.state is FrameworkState.RUNNING for sup in self.supervisors.values())
+        return JSONResponse({"healthy": healthy, "frameworks": frameworks}, status_code=200 if healthy else 503)
 
     async def metrics(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

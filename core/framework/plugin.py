@@ -8,7 +8,7 @@ The core never imports a framework; frameworks never import each other.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from core.discovery.catalog import ServiceCatalog
 from core.driver.base import Driver
 from core.events import EventBus
+from core.framework.clock import Clock, SystemClock
 from core.store.base import Namespace
 
 ENTRY_POINT_GROUP = "trireme.frameworks"
@@ -41,14 +42,31 @@ class ServerInfo:
         return f"http://{self.host}:{self.port}"
 
 
+class SandboxLocator(Protocol):
+    def sandbox_of(self, agent_id: str, framework_id: str, task_id: str) -> Path | None:
+        """The task's sandbox directory when it is on this machine, else None."""
+        ...
+
+
+class NoSandboxes:
+    """For clusters whose sandboxes are not on this machine (a remote Mesos)."""
+
+    def sandbox_of(self, agent_id: str, framework_id: str, task_id: str) -> Path | None:
+        return None
+
+
 @dataclass(frozen=True)
 class Context:
+    """What the server gives a framework: its connection to the cluster and shared services."""
+
     driver: Driver  # this framework's own connection to the cluster
     store: Namespace  # keys under the framework's name
     events: EventBus  # shared by every framework and the discovery component
     metrics: CollectorRegistry
     server: ServerInfo
-    services: ServiceCatalog  # register the framework's load-balanced services here
+    services: ServiceCatalog  # load-balanced services and their service ports
+    sandboxes: SandboxLocator = field(default_factory=NoSandboxes)
+    clock: Clock = field(default_factory=SystemClock)
 
 
 class Framework(Protocol):
