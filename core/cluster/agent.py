@@ -4,7 +4,7 @@ Rules:
 - A task's state only moves forward; once terminal it never changes (`_transition` guards it).
 - Every state change after STAGING produces a status update on the task's `UpdateStream`
   (at least once, in order). A task is forgotten only after its terminal update is acknowledged.
-- What runs is checkpointed (`CheckpointDir`), so `recover()` after a crash re-adopts live
+- What runs is checkpointed (`CheckpointDB`, `checkpoint.sqlite`), so `recover()` after a crash re-adopts live
   processes (same pids; pid reuse is ruled out by start time and boot id) and reports those that
   ended meanwhile with the status their wrapper left in the sandbox.
 - Kill: SIGTERM to the process group, SIGKILL after the grace period, and finally a sweep of the
@@ -33,7 +33,6 @@ from core.cluster.launcher import LauncherPool
 from core.cluster.process import (
     ExitStatus,
     ExitWatcher,
-    ProcessIdentity,
     find_started,
     read_exit_file,
     signal_session,
@@ -382,10 +381,6 @@ class Agent:
         self._watcher.close()
         self._checkpoints.close()
         self._sandbox_gc.close()
-
-    def identity_of(self, task_id: str) -> ProcessIdentity | None:
-        task = self.tasks.get(task_id)
-        return None if task is None else task.record.process
 
 
 def stderr_tail(sandbox: Path, max_bytes: int = 1024, lines: int = 5) -> str:

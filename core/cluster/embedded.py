@@ -17,9 +17,9 @@ from pathlib import Path
 import psutil
 
 from core.cluster.agent import Agent, AgentConfig
+from core.cluster.driver import LocalDriver
 from core.cluster.launcher import LauncherPool
 from core.cluster.master import Master, MasterConfig
-from core.driver.local import LocalDriver
 from core.resources import Resources
 
 DEFAULT_PORTS = (31000, 32000)

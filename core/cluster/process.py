@@ -17,13 +17,10 @@ import signal
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from core.cluster import procfs
 from core.cluster.launcher_main import EXIT_FILE, PID_FILE
-
-if TYPE_CHECKING:
-    from core.cluster.launcher import LauncherPool
 
 EXIT_STATUS_WAIT = 2.0  # how long an adopted task's launcher may take to record its status
 
@@ -121,6 +118,14 @@ def read_exit_file(sandbox: Path) -> ExitStatus | None:
         return None
 
 
+class Reaper(Protocol):
+    """Who reaps the tasks it started (`core.cluster.launcher.LauncherPool`)."""
+
+    def watch(self, pid: int, on_exit: Callable[[int], None], on_orphaned: Callable[[int], None]) -> None:
+        """`on_exit(wait status)` when child `pid` is reaped; `on_orphaned(pid)` if its parent dies first."""
+        ...
+
+
 class ExitWatcher:
     """Calls back once when a watched process ends.
 
@@ -130,7 +135,7 @@ class ExitWatcher:
     from the exit file their wrapper wrote.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, launchers: LauncherPool | None = None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, launchers: Reaper | None = None) -> None:
         self._loop = loop
         self._launchers = launchers
         self._fds: dict[int, int] = {}
