@@ -27,7 +27,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol
+from typing import Generic
 
 from core.background import Background
 from core.driver.base import Driver
@@ -55,33 +55,35 @@ FAILOVER_TIMEOUT = 604800.0  # a week, as Marathon, Chronos and Aurora register
 FRAMEWORK_ID_KEY = "framework_id"
 
 
-class SchedulerHooks(Protocol[R]):
-    """What a framework plugs into the loop. Hooks run on the event loop, one at a time."""
+class SchedulerHooks(Generic[R]):
+    """What a framework plugs into the loop: subclass and override. Hooks run on the event
+    loop, one at a time; the defaults do nothing."""
 
     def reconcile_also(self) -> list[tuple[str, str]]:
         """(task id, agent id) of tasks the framework knows but the tracker does not (e.g. runs
         the previous server may have launched without recording them)."""
-        ...
+        return []
 
     async def subscribed(self) -> None:
         """Reconciliation has been asked for: plan from here on."""
-        ...
 
     def adopt(self, status: TaskStatus) -> R | None:
         """A record for a task the tracker does not know, or None to treat it as an orphan."""
-        ...
+        return None
 
     async def update(self, record: R, status: TaskStatus) -> None:
         """Apply a status update to `record` (change it through the tracker)."""
-        ...
+        raise NotImplementedError
 
     def siblings(self, group: str) -> Sequence[Placement]:
         """Where the running tasks of `group` are, for placement constraints."""
-        ...
+        return []
 
     def dropped(self, task_ids: list[str]) -> None:
         """Launches recorded but never sent (the commit before them failed): plan them again."""
-        ...
+
+    async def offered(self, result: Match) -> None:
+        """After an offer round: what was placed, what was left (e.g. to decide preemption)."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,7 @@ class SchedulerLoop(Generic[R]):
         launches = self._build(result)
         if launches and not await self._record(launches):
             launches = {}
+        await self.hooks.offered(result)
         busy = bool(self.queue.launchable(now))
         for offer in offers:
             infos = launches.get(offer.id)

@@ -7,7 +7,16 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from core.driver.types import CommandInfo, Offer, TaskInfo, TaskState, TaskStatus
-from core.framework import LaunchQueue, LaunchRequest, LoopConfig, ObjectFaults, SchedulerLoop, TaskTracker, WriteAhead
+from core.framework import (
+    LaunchQueue,
+    LaunchRequest,
+    LoopConfig,
+    ObjectFaults,
+    SchedulerHooks,
+    SchedulerLoop,
+    TaskTracker,
+    WriteAhead,
+)
 from core.framework.testing import FakeDriver, ManualClock
 from core.placement.constraints import Placement
 from core.placement.offers import Demand, Fit
@@ -28,8 +37,9 @@ class ToyTask:
         return not TaskState(self.state).is_terminal
 
 
-class ToyHooks:
+class ToyHooks(SchedulerHooks[ToyTask]):
     def __init__(self) -> None:
+        super().__init__()
         self.loop: SchedulerLoop[ToyTask] | None = None
         self.updates: list[tuple[str, TaskState]] = []
         self.dropped_ids: list[str] = []
