@@ -8,15 +8,17 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chronos_py.job import JobError
+from chronos_py.model import Job
 from chronos_py.report import PERCENTILES, graph_csv, graph_dot, job_stat, stats
-from chronos_py.runs import RunPhase
 from chronos_py.service import JobService, UnknownJob
+from chronos_py.validation import JobError
 from core.framework import ServerInfo
+from core.framework.ready import Readiness
 
 Handler = Callable[[Request], Awaitable[Response]]
 PREFIXES = ("/scheduler", "/v1/scheduler")
@@ -30,11 +32,14 @@ def not_found(message: str) -> Response:
     return JSONResponse({"status": "Not Found", "message": message}, status_code=404)
 
 
-def guarded(service: JobService, handler: Handler) -> Handler:
+def unavailable(message: str) -> dict[str, Any]:
+    return {"status": "Service Unavailable", "message": message}
+
+
+def guarded(ready: Readiness, handler: Handler) -> Handler:
     async def wrapped(request: Request) -> Response:
-        if not service.scheduler.ready:
-            return JSONResponse({"status": "Service Unavailable", "message": "Chronos is loading its state"},
-                                status_code=503)
+        if not ready.ready:
+            return ready.not_ready()
         try:
             return await handler(request)
         except JobError as exc:
@@ -45,9 +50,20 @@ def guarded(service: JobService, handler: Handler) -> Handler:
 
 
 class ChronosAPI:
-    def __init__(self, service: JobService) -> None:
-        self.service = service
+    """The routes exist from the start; they answer 503 until a scheduler is loaded (`use`)."""
+
+    def __init__(self) -> None:
+        self._service: JobService | None = None
         self.server: ServerInfo | None = None
+        self.ready = Readiness("Chronos", unavailable)
+
+    def use(self, service: JobService | None) -> None:
+        self._service = service
+
+    @property
+    def service(self) -> JobService:
+        assert self._service is not None, "routes answer 503 until a scheduler is in use"
+        return self._service
 
     def routes(self) -> list[BaseRoute]:
         table: list[tuple[str, Handler, list[str]]] = [
@@ -67,11 +83,13 @@ class ChronosAPI:
             ("/graph/csv", self.csv, ["GET"]),
             ("/leader", self.leader, ["GET"]),
         ]
-        return [Route(prefix + path, guarded(self.service, handler), methods=methods)
+        return [Route(prefix + path, guarded(self.ready, handler), methods=methods)
                 for prefix in PREFIXES for path, handler, methods in table]
 
-    def render(self, job: dict[str, Any]) -> dict[str, Any]:
-        return dict(job)
+    @staticmethod
+    def render(job: Job) -> dict[str, Any]:
+        rendered: dict[str, Any] = msgspec.to_builtins(job)
+        return rendered
 
     async def _body(self, request: Request) -> Any:
         try:
@@ -95,8 +113,8 @@ class ChronosAPI:
         name, command, anything = (q.get(k, "").lower() for k in ("name", "command", "any"))
         found = []
         for job_name, job in sorted(self.service.jobs.items()):
-            text = " ".join(str(job.get(f, "")) for f in ("name", "command", "description", "owner")).lower()
-            if (name and name not in job_name.lower()) or (command and command not in job["command"].lower()):
+            text = " ".join((job.name, job.command, job.description, job.owner)).lower()
+            if (name and name not in job_name.lower()) or (command and command not in job.command.lower()):
                 continue
             if anything and anything not in text:
                 continue
@@ -130,9 +148,7 @@ class ChronosAPI:
         return JSONResponse(job_stat(self.service.scheduler.history.get(name, [])))
 
     async def kill_tasks(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        self.service.get(name)
-        await self.service.scheduler.kill_job_tasks(name)
+        await self.service.kill_tasks(request.path_params["name"])
         return Response(status_code=204)
 
     async def task_status(self, request: Request) -> Response:
@@ -155,8 +171,8 @@ class ChronosAPI:
 
     async def csv(self, request: Request) -> Response:
         sched = self.service.scheduler
-        states = {r.job: "queued" for r in sched.waiting}
-        states.update({r.job: "running" for r in sched.running.values() if r.phase is RunPhase.LAUNCHED})
+        states = {r.job: "queued" for r in sched.waiting.values()}
+        states.update({r.job: "running" for r in sched.running.values()})
         return PlainTextResponse(graph_csv(self.service.jobs, states))
 
     async def leader(self, request: Request) -> Response:

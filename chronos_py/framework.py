@@ -6,21 +6,16 @@ import typer
 from starlette.routing import BaseRoute
 
 from chronos_py.api import ChronosAPI
-from chronos_py.repository import Repository
-from chronos_py.scheduler import ChronosScheduler
+from chronos_py.scheduler import assemble
 from chronos_py.service import JobService
 from core.framework import Context
-from core.store import Namespace
-from core.store.memory import MemoryStore
 
 
 class ChronosFramework:
     name = "chronos"
 
     def __init__(self) -> None:
-        # routes exist before `run` has the server's store; they answer 503 until `load` is done
-        self.scheduler = ChronosScheduler(Repository(Namespace(MemoryStore(), "chronos")))
-        self.api = ChronosAPI(JobService(self.scheduler))
+        self.api = ChronosAPI()  # answers 503 until `run` has loaded a scheduler
 
     def routes(self) -> list[BaseRoute]:
         return self.api.routes()
@@ -31,10 +26,19 @@ class ChronosFramework:
         return app
 
     async def run(self, ctx: Context) -> None:
-        self.scheduler.repo = Repository(ctx.store)
+        """One run: load from the store, subscribe, serve; a restart builds everything afresh."""
+        scheduler = assemble(ctx.store, ctx.driver, ctx.clock)
+        loop = scheduler.loop
+        assert loop is not None
         self.api.server = ctx.server
-        await self.scheduler.load()
+        await scheduler.load()
+        scheduler.repo.writer.start()
+        self.api.use(JobService(scheduler))
+        loop.on_ready = self.api.ready.set
         try:
-            await self.scheduler.run(ctx.driver)
+            await loop.run()
         finally:
-            await self.scheduler.close()
+            self.api.ready.clear()
+            scheduler.close()
+            await loop.close()
+            await scheduler.repo.writer.stop()

@@ -1,132 +1,167 @@
-"""Chronos' scheduler: desired state (job definitions) and observed state (runs and their task
-updates) kept apart. Due runs come from one timer heap (no polling loop), dependent runs from
-parents' successes; runs wait for offers, launch, and end in an outcome that updates the job's
-counters, retries it, or triggers its children.
+"""Chronos on the framework kit: jobs' due runs from one timer heap, dependent runs from their
+parents' successes, and runs from launch to outcome through the kit's loop.
 
-Exactly once across crashes (see also `writeahead`): a run launches only once its task id
-follows from committed state. A manual, dependent or retried run is committed before its launch
-is sent. A scheduled run's task id (`ct:<due>:0:<job>:`) follows from the committed schedule
-position, so it launches at once and its state is written lazily; after a restart, every run
-that fell due before this server started (restored from the store, or decided again from the
-stored schedule) is first reconciled by task id, and launched only if the cluster never saw it."""
+Rules:
+- Due runs come from the timer heap (no polling): the decision (`planner.on_due`) is taken in
+  the timer's callback, with no await between the timer and the decision.
+- A run waits in the kit's launch queue (high-priority jobs first, holding back the rest while
+  they fit nowhere) until an offer fits it; it is then a task record, committed before its
+  launch is sent (the kit's loop does that), and its end is acknowledged only after the commit
+  that records its outcome, retry or triggered children.
+- Exactly once across crashes: a run due before this server started may have been launched by
+  the previous one without being written. It is held back and reconciled by its task id (which
+  follows from the due instant), and launched only if the cluster never saw it. A run recorded
+  as launched whose task the cluster does not know never reached an agent: it runs again.
+"""
 
 from __future__ import annotations
 
-import logging
-import time
-from typing import Any
+import asyncio
+from collections.abc import Container
 
-from chronos_py.dependencies import children_index, count_outcome, parent_done
-from chronos_py.job import epsilon_seconds
-from chronos_py.offers import match
-from chronos_py.repository import HISTORY_LIMIT, Repository
-from chronos_py.runs import Outcome, Run, RunPhase, history_entry, iso, skipped_entry
-from chronos_py.writeahead import WriteAhead
-from core.background import Background
+from chronos_py.command import task_info
+from chronos_py.model import HistoryEntry, Job, JobState, Run, RunPhase, RunReason
+from chronos_py.planner import children_index, counted, on_due, on_end, parent_done
+from chronos_py.repository import HISTORY_LIMIT, Repository, decode_run, encode_run
 from core.driver.base import Driver
-from core.driver.types import (
-    Filters,
-    FrameworkInfo,
-    Offers,
-    Reason,
-    Subscribed,
-    TaskInfo,
-    TaskState,
-    TaskStatus,
-    Update,
+from core.driver.types import Offer, Reason, TaskInfo, TaskState, TaskStatus
+from core.framework import (
+    Clock,
+    LaunchQueue,
+    LaunchRequest,
+    LoopConfig,
+    ObjectFaults,
+    SchedulerHooks,
+    SchedulerLoop,
+    SystemClock,
+    TaskTracker,
+    WriteAhead,
 )
-from core.schedule import ScheduleCursor, TimerHeap, catch_up, parse_schedule
-from core.store.base import Op
+from core.placement.offers import Demand, Fit
+from core.schedule import ScheduleCursor, TimerHeap, parse_schedule
+from core.store import Namespace
 
-JSON = dict[str, Any]
-log = logging.getLogger(__name__)
-FAILOVER_TIMEOUT = 604800.0
+LOOP = LoopConfig("chronos", busy_refuse_seconds=5.0, idle_refuse_seconds=60.0)
 
 
-class ChronosScheduler:
-    def __init__(self, repo: Repository, clock: Any = time.time) -> None:
+class _Taken(Container[str]):
+    """Task ids in use: waiting runs and launched ones."""
+
+    def __init__(self, scheduler: ChronosScheduler) -> None:
+        self._s = scheduler
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._s.waiting or task_id in self._s.tracker
+
+
+class ChronosScheduler(SchedulerHooks[Run]):
+    def __init__(self, repo: Repository, tracker: TaskTracker[Run], queue: LaunchQueue, faults: ObjectFaults,
+                 clock: Clock) -> None:
         self.repo = repo
+        self.tracker = tracker
+        self.queue = queue
+        self.faults = faults
         self.clock = clock
-        self.jobs: dict[str, JSON] = {}
-        self.states: dict[str, JSON] = {}  # per job: lastDue (cron), parentsSucceeded (dependent)
-        self.history: dict[str, list[JSON]] = {}
+        self.loop: SchedulerLoop[Run] | None = None
+        self.jobs: dict[str, Job] = {}
+        self.states: dict[str, JobState] = {}
+        self.history: dict[str, list[HistoryEntry]] = {}
         self.cursors: dict[str, ScheduleCursor] = {}
-        self.timers: TimerHeap[str] = TimerHeap(self._on_due, clock=clock)
-        self.waiting: list[Run] = []
-        self.running: dict[str, Run] = {}
-        self.driver: Driver | None = None
-        self.ready = False
-        self.suppressed = False
-        self.started_at = 0.0
+        self.timers: TimerHeap[str] = TimerHeap(self._on_due, clock=clock.time)
+        self.waiting: dict[str, Run] = {}  # by task id, in the order they became due
         self.unconfirmed: dict[str, Run] = {}  # waiting runs the previous server may have launched
-        self.writer = WriteAhead(self._ops, lambda ops: self.repo.commit(ops), self.repo.durable)
-        self.lock = self.writer.lock  # one change of jobs/state at a time, so commits never interleave
-        self._background = Background()  # acknowledgements, reconciliations, offer pokes
-        self._offers_poked = False
-        self._filtered = False  # an offer was declined with a filter while runs were waiting
+        self.started_at = 0.0
         self._children: dict[str, list[str]] | None = None
+        self._taken = _Taken(self)
 
-    # ---- loading and the driver loop ------------------------------------------------------------
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Held by a request that checks the jobs, changes them and commits (see WriteAhead)."""
+        return self.repo.writer.lock
+
+    @property
+    def running(self) -> dict[str, Run]:
+        return {r.task_id: r for r in self.tracker if r.phase is RunPhase.LAUNCHED}
+
+    # ---- loading ---------------------------------------------------------------------------------
 
     async def load(self) -> None:
-        self.started_at = self.clock()
-        self.jobs, self.states, self.history = await self.repo.load_jobs()
-        for saved in await self.repo.load_queue():
-            if saved["job"] not in self.jobs:
-                continue
-            run = Run(saved["job"], saved["due"], saved["attempt"], tuple(saved["arguments"]), saved["reason"])
-            if saved.get("taskId"):  # launched before the restart: reconciled once subscribed
-                run.phase, run.task_id, run.agent_id, run.restored = (RunPhase.LAUNCHED, saved["taskId"],
-                                                                      saved.get("agentId", ""), True)
-                self.running[run.task_id] = run
-            else:  # queued, and perhaps launched without it being written
-                self._hold_until_reconciled(run)
-                self.waiting.append(run)
+        self.started_at = self.clock.time()
+        await self.tracker.load(self.repo.store)
+        self.jobs, self.states, self.history, waiting = await self.repo.load()
+        for record in list(self.tracker):
+            if record.job not in self.jobs or not record.active:
+                self.tracker.forget(record.task_id)
+        for run in waiting:
+            if run.job in self.jobs and run.task_id not in self.tracker:
+                self.enqueue(run, hold=True)  # perhaps launched without it being written
         for name in self.jobs:
-            self.states.setdefault(name, {})
+            self.states.setdefault(name, JobState())
             self.arm(name)
         self.timers.fire_due()  # runs due while down are decided before any task update arrives
-        self.writer.start()
-        self.ready = True
 
-    def _hold_until_reconciled(self, run: Run) -> None:
-        run.make_task_id({})
-        run.unconfirmed = True
-        self.unconfirmed[run.task_id] = run
-        if self.driver is not None:
-            self._background.spawn(self.driver.reconcile([(run.task_id, "")]))
+    # ---- the kit's hooks -------------------------------------------------------------------------
 
-    async def run(self, driver: Driver) -> None:
-        self.driver = driver
-        framework_id = await self.repo.framework_id()
-        info = FrameworkInfo(name="chronos", id=framework_id, failover_timeout=FAILOVER_TIMEOUT)
-        async for event in driver.subscribe(info):
-            if isinstance(event, Subscribed):
-                if event.framework_id != framework_id:
-                    framework_id = event.framework_id
-                    await self.repo.save_framework_id(framework_id)
-                await driver.reconcile([])
-                restored = [(r.task_id, r.agent_id) for r in self.running.values() if r.restored]
-                restored += [(task_id, "") for task_id in self.unconfirmed]
-                if restored:  # a task the cluster does not know was never started: launch it
-                    await driver.reconcile(restored)
-                await self.want_offers()
-            elif isinstance(event, Offers):
-                await self._on_offers(event)
-            elif isinstance(event, Update):
-                await self._on_update(event.status)
-                if event.status.uuid:
-                    self._acknowledge(driver, event.status)
+    def reconcile_also(self) -> list[tuple[str, str]]:
+        return [(task_id, "") for task_id in self.unconfirmed]
 
-    def _acknowledge(self, driver: Driver, status: TaskStatus) -> None:
-        """A terminal update is acknowledged once its effect is committed (else a crash in
-        between would lose it); others at once."""
-        if status.state.is_terminal:
-            self.writer.after_commit(lambda: driver.acknowledge(status))
+    def adopt(self, status: TaskStatus) -> Run | None:
+        held = self.unconfirmed.pop(status.task_id, None)
+        if held is not None:
+            held.unconfirmed = False
+            if status.state is TaskState.TASK_LOST and status.reason is Reason.REASON_RECONCILIATION:
+                self._queue_request(held)  # never launched: it may launch now
+                return None
+            self.waiting.pop(held.task_id, None)  # the previous server did launch it: follow it
+            held.phase, held.agent_id = RunPhase.LAUNCHED, status.agent_id
+            self.tracker.add(held)
+            self.repo.put_queue(self.waiting)
+            return held
+        parts = status.task_id.split(":", 4)
+        if len(parts) != 5 or parts[0] != "ct" or parts[3] not in self.jobs or not status.state.is_active:
+            return None
+        # still running from before a restart, with no record: follow it to its end
+        run = Run(job=parts[3], due=int(parts[1]) / 1000, attempt=int(parts[2]), arguments=tuple(parts[4].split()),
+                  reason=RunReason.ADOPTED, phase=RunPhase.LAUNCHED, task_id=status.task_id,
+                  agent_id=status.agent_id, started_at=self.clock.time())
+        self.tracker.add(run)
+        return run
+
+    async def update(self, run: Run, status: TaskStatus) -> None:
+        state = status.state
+        if (run.restored and run.started_at is None and state is TaskState.TASK_LOST
+                and status.reason is Reason.REASON_RECONCILIATION and not run.kill_requested):
+            # recorded as launched, but the launch never reached an agent before the crash
+            self.tracker.forget(run.task_id)
+            run.phase, run.restored, run.agent_id = RunPhase.WAITING, False, ""
+            self.enqueue(run)
+            return
+        run.restored = False
+        if state is TaskState.TASK_RUNNING and run.started_at is None:
+            run.started_at = self.clock.time()
+            self.tracker.changed(run, status)
+            return
+        if not state.is_terminal:
+            return
+        run.process_ended = True
+        job = self.jobs.get(run.job)
+        if job is not None and job.async_ and state is TaskState.TASK_FINISHED and run.async_status is None:
+            self.tracker.changed(run, status)
+            return  # an async job ends when PUT /task/{id} reports its status
+        if job is not None and job.async_ and run.async_status is not None:
+            ok = run.async_status == 0
         else:
-            self._background.spawn(driver.acknowledge(status))
+            ok = state is TaskState.TASK_FINISHED
+        self.finish(run, ok, status.message or state.value)
 
-    # ---- schedules ------------------------------------------------------------------------------
+    def dropped(self, task_ids: list[str]) -> None:
+        for task_id in task_ids:
+            run = self.running.get(task_id) or self.tracker.get(task_id)
+            if run is not None:
+                run.phase = RunPhase.WAITING
+                self.enqueue(run)
+
+    # ---- schedules -------------------------------------------------------------------------------
 
     def arm(self, name: str) -> None:
         """(Re)build the job's cursor from its stored schedule and set its timer."""
@@ -134,261 +169,160 @@ class ChronosScheduler:
         self.cursors.pop(name, None)
         self._children = None  # jobs changed
         job = self.jobs[name]
-        if not job.get("schedule") or job.get("parents") or job.get("disabled"):
+        if not job.schedule or job.parents or job.disabled:
             return
-        schedule = parse_schedule(job["schedule"], job.get("scheduleTimeZone", ""))
-        last_due = self.states[name].get("lastDue")
-        if job["schedule"].startswith("R"):
+        schedule = parse_schedule(job.schedule, job.schedule_time_zone)
+        last_due = self.states[name].last_due
+        if job.schedule.startswith("R"):
             cursor = schedule.cursor(0.0)  # the stored text starts at the next due occurrence
         else:
-            cursor = schedule.cursor(last_due + 0.001 if last_due else self.clock())
+            cursor = schedule.cursor(last_due + 0.001 if last_due else self.clock.time())
         self.cursors[name] = cursor
         due = cursor.peek()
         if due is not None:
             self.timers.set(name, due)
 
     def _on_due(self, name: str, due: float) -> None:
-        """The timer callback: decide at once (no await between the timer and the decision).
-        The decision is written ahead of the run's launch, or lazily if nothing is launched."""
+        """The timer callback: decide at once. The decision is written ahead of the run's launch."""
         job, cursor = self.jobs.get(name), self.cursors.get(name)
         if job is None or cursor is None:
             return
-        now = self.clock()
-        result = catch_up(cursor, now, epsilon_seconds(job))
-        if result.skipped and result.first_skipped is not None:
-            self._record(name, skipped_entry(name, result.first_skipped, result.skipped,
-                                             f"{result.skipped} run(s) missed by more than epsilon"))
-        run = None if result.run_due is None else Run(name, result.run_due)
-        if run is not None and run.due < self.started_at and run.make_task_id({}) in self.running:
+        now = self.clock.time()
+        decision = self.faults.guard(name, lambda: on_due(job, cursor, now, self._active(name)))
+        if decision is None:
+            return
+        for entry in decision.history:
+            self._record(name, entry)
+        run = decision.run
+        if run is not None and run.due < self.started_at and run.make_task_id(()) in self.tracker:
             pass  # launched by the previous server, and already known to this one
         elif run is not None:
-            if not job.get("concurrent") and self._active(name):
-                self._record(name, skipped_entry(name, run.due, 1,
-                                                 "the previous run is still running (concurrent=false)"))
-            else:
-                if run.due < self.started_at:  # the previous server may have launched it
-                    self._hold_until_reconciled(run)
-                self.enqueue(run)
-        self._advance_schedule(name, cursor, now)
-        self.mark_dirty(name)  # the history is written only when an entry was added (_record)
-        next_due = cursor.peek()
-        if next_due is not None and not job.get("disabled"):
-            self.timers.set(name, next_due)
-        self.poke_offers()
-
-    # ---- persistence (see `writeahead`) ---------------------------------------------------------
-
-    def mark_dirty(self, name: str, history: bool = False) -> None:
-        self.writer.job_changed(name, history)
-
-    async def flush(self) -> None:
-        """Commit every change made so far (awaited before anything outside may act on it)."""
-        await self.writer.commit()
-
-    def _ops(self, jobs: set[str], histories: set[str], runs: bool) -> list[Op]:
-        ops: list[Op] = [self.repo.put_job(self.jobs[n], self.states[n]) for n in jobs if n in self.jobs]
-        ops += [self.repo.put_history(n, self.history.get(n, [])) for n in histories if n in self.jobs]
-        if runs:
-            launched = [r for r in self.running.values() if r.phase is RunPhase.LAUNCHED]
-            ops.append(self.repo.put_queue([r.to_json() for r in [*self.waiting, *launched]]))
-        return ops
-
-    def poke_offers(self) -> None:
-        if self._offers_poked or self.driver is None:
-            return
-        self._offers_poked = True
-
-        async def poke() -> None:
-            self._offers_poked = False
-            await self.want_offers()
-        self._background.spawn(poke())
-
-    def _advance_schedule(self, name: str, cursor: ScheduleCursor, now: float) -> None:
-        job = self.jobs[name]
-        text = getattr(cursor, "text", None)
-        if callable(text):  # a repeating interval: Chronos rewrites R<n>/<next start>/<period>
-            job["schedule"] = text()
-            if cursor.peek() is None:
-                job["disabled"] = True
-        else:
-            self.states[name]["lastDue"] = now
+            self.enqueue(run, hold=run.due < self.started_at)  # the previous server may have launched it
+        if decision.schedule is not None:
+            job.schedule = decision.schedule
+            job.disabled = job.disabled or decision.disable
+        if decision.last_due is not None:
+            self.states[name].last_due = decision.last_due
+        self.mark_dirty(name)
+        if decision.next_due is not None and not job.disabled:
+            self.timers.set(name, decision.next_due)
 
     def _active(self, name: str) -> bool:
-        return any(r.job == name for r in self.waiting) or any(r.job == name for r in self.running.values())
+        return any(r.job == name for r in self.waiting.values()) or bool(
+            [r for r in self.tracker.of_group(name) if r.active])
 
-    def _record(self, name: str, entry: JSON) -> None:
-        runs = self.history.setdefault(name, [])
-        runs.append(entry)
-        del runs[:-HISTORY_LIMIT]
-        self.mark_dirty(name, history=True)
+    # ---- runs ------------------------------------------------------------------------------------
 
-    # ---- runs -----------------------------------------------------------------------------------
-
-    def enqueue(self, run: Run) -> None:
-        self.waiting.append(run)
-        self._queue_changed()
-
-    def _queue_changed(self) -> None:
-        self.writer.runs_changed()
-
-    async def want_offers(self) -> None:
-        """Revive when runs wait and offers were stopped (suppressed or filtered away); suppress
-        when nothing waits. Accepting with no filter brings leftovers back without a revive.
-        Called when runs are enqueued or end: what could change whether a waiting run fits."""
-        if self.driver is None:
-            return
-        if self.waiting and (self.suppressed or self._filtered):
-            self.suppressed = self._filtered = False
-            await self.driver.revive()
-        elif not self.waiting and not self.suppressed:
-            self.suppressed = True
-            await self.driver.suppress()
-
-    async def _on_offers(self, event: Offers) -> None:
-        assert self.driver is not None
-        held = [r for r in self.waiting if r.unconfirmed]
-        launches, left = match(event.offers, [r for r in self.waiting if not r.unconfirmed], self.jobs.get,
-                               self.running)
-        if len(left) + len(held) != len(self.waiting):
-            self._queue_changed()
-        self.waiting = held + left
-        now = self.clock()
-        for offer in event.offers:
-            for run, _ in launches.get(offer.id, []):
-                run.phase, run.launched_at, run.agent_id = RunPhase.LAUNCHED, now, offer.agent_id
-        unwritten = any(run.reason != "schedule" for pairs in launches.values() for run, _ in pairs)
-        if unwritten and not await self._record_launches(launches):
-            launches = {}
-        for offer in event.offers:
-            pairs = launches.get(offer.id)
-            if pairs:
-                await self.driver.accept([offer.id], [info for _, info in pairs], Filters(refuse_seconds=0))
-            else:
-                self._filtered = self._filtered or bool(self.waiting)
-                await self.driver.decline([offer.id], Filters(refuse_seconds=5 if self.waiting else 60))
-        if not self.waiting:
-            await self.want_offers()
-        # else no revive here: it would bring the same offers straight back. A run enqueued or
-        # ended revives, and a filter expires after 5 s.
-
-    async def _record_launches(self, launches: dict[str, list[tuple[Run, TaskInfo]]]) -> bool:
-        """Write ahead: runs whose task ids no schedule implies (manual, dependent, retried) are
-        committed, with the decisions behind them, before the launch is sent. If the store
-        fails, the runs wait for the next offer."""
-        try:
-            await self.flush()
-            return True
-        except Exception:
-            log.exception("chronos: cannot record the launches; their runs wait for the next offer")
-            for pairs in launches.values():
-                for run, _ in pairs:
-                    self.running.pop(run.task_id, None)
-                    run.phase = RunPhase.WAITING
-                    self.waiting.append(run)
-            self._queue_changed()
-            return False
-
-    async def _on_update(self, status: TaskStatus) -> None:
-        task_id, state, message, agent_id = status.task_id, status.state, status.message, status.agent_id
-        held = self.unconfirmed.pop(task_id, None)
-        if held is not None and task_id not in self.running:
-            held.unconfirmed = False
-            if state is TaskState.TASK_LOST and status.reason is Reason.REASON_RECONCILIATION:
-                await self.want_offers()  # never launched: it may launch now
-                return
-            if held in self.waiting:  # the previous server did launch it: follow that task
-                self.waiting.remove(held)
-                held.phase, held.agent_id = RunPhase.LAUNCHED, agent_id
-                self.running[task_id] = held
-                self._queue_changed()
-        run = self.running.get(task_id) or self._adopt(task_id, state, agent_id)
-        if run is None:
-            if state.is_active and self.driver is not None:  # a task of a job since deleted
-                await self.driver.kill(task_id, agent_id)
-            return
-        if (run.restored and run.started_at is None and state is TaskState.TASK_LOST
-                and status.reason is Reason.REASON_RECONCILIATION and not run.kill_requested):
-            # recorded as launched, but the launch never reached an agent before the crash
-            del self.running[task_id]
-            run.phase, run.restored = RunPhase.WAITING, False
-            self.enqueue(run)
-            await self.want_offers()
-            return
-        run.restored = False
-        if state is TaskState.TASK_RUNNING and run.started_at is None:
-            run.started_at = self.clock()
-            return
-        if not state.is_terminal:
-            return
-        run.process_ended = True
-        job = self.jobs.get(run.job)
-        if job is not None and job.get("async") and state is TaskState.TASK_FINISHED and run.async_status is None:
-            return  # an async job ends when PUT /task/{id} reports its status
-        if job is not None and job.get("async") and run.async_status is not None:
-            ok = run.async_status == 0
+    def enqueue(self, run: Run, hold: bool = False) -> None:
+        """A run that is due: it waits for an offer (a held one first for reconciliation)."""
+        if not run.task_id or run.task_id in self._taken:
+            run.make_task_id(self._taken)
+        run.phase = RunPhase.WAITING
+        run.queued_at = run.queued_at or self.clock.time()
+        self.waiting[run.task_id] = run
+        self.repo.put_queue(self.waiting)
+        if hold:
+            run.unconfirmed = True
+            self.unconfirmed[run.task_id] = run
+            if self.loop is not None:
+                self.loop.reconcile([(run.task_id, "")])
         else:
-            ok = state is TaskState.TASK_FINISHED
-        await self.finish(run, ok, message or state.value)
+            self._queue_request(run)
 
-    def _adopt(self, task_id: str, state: TaskState, agent_id: str) -> Run | None:
-        """A task still running from before a restart (reconciliation): follow it to its end."""
-        parts = task_id.split(":", 4)
-        if len(parts) != 5 or parts[0] != "ct" or parts[3] not in self.jobs or not state.is_active:
-            return None
-        run = Run(parts[3], int(parts[1]) / 1000, int(parts[2]), tuple(parts[4].split()), "adopted",
-                  RunPhase.LAUNCHED, task_id, agent_id, started_at=self.clock())
-        self.running[task_id] = run
-        self._queue_changed()
-        return run
-
-    async def finish(self, run: Run, ok: bool, message: str) -> None:
-        """A run ended: record it, retry it, or count it and trigger children."""
-        self.running.pop(run.task_id, None)
-        run.phase = RunPhase.DONE
-        self._queue_changed()
+    def _queue_request(self, run: Run) -> None:
         job = self.jobs.get(run.job)
         if job is None:
             return
-        outcome = Outcome.SUCCESS if ok else (Outcome.KILLED if run.kill_requested else Outcome.FAILURE)
-        self._record(run.job, history_entry(run, outcome, message, self.clock()))
-        self.mark_dirty(run.job, history=True)
-        if not ok and not run.kill_requested and run.attempt < int(job.get("retries", 2)):
-            self.enqueue(Run(run.job, run.due, run.attempt + 1, run.arguments, "retry"))
-        else:
-            self.count_outcome(run.job, ok)
-        await self.want_offers()
+        # Chronos' EQUALS is the placement matcher's IS
+        constraints = tuple((field, "IS" if op == "EQUALS" else op, value) for field, op, value in job.constraints)
+        demand = Demand(job.cpus, job.mem, job.disk, constraints=constraints)
+        priority = 1 if job.high_priority else 0
+        self.queue.put(LaunchRequest(run.task_id, run.job, demand, lambda offer, fit: self._launch(run, offer, fit),
+                                     priority=priority, holds_queue=job.high_priority, since=run.queued_at))
+
+    def _launch(self, run: Run, offer: Offer, fit: Fit) -> TaskInfo:
+        """An offer fits the run: it becomes a task record (committed before the launch is sent)."""
+        job = self.jobs[run.job]
+        info = task_info(job, run, offer)
+        self.waiting.pop(run.task_id, None)
+        run.phase, run.launched_at, run.agent_id = RunPhase.LAUNCHED, self.clock.time(), offer.agent_id
+        self.tracker.add(run)
+        self.repo.put_queue(self.waiting)
+        return info
+
+    def finish(self, run: Run, ok: bool, message: str) -> None:
+        """A run ended: record it, retry it, or count it and trigger children."""
+        self.tracker.forget(run.task_id)
+        run.phase = RunPhase.DONE
+        job = self.jobs.get(run.job)
+        if job is None:
+            return
+        decision = on_end(job, run, ok, message, self.clock.time())
+        self._record(run.job, decision.history)
+        if decision.retry is not None:
+            self.enqueue(decision.retry)
+        elif decision.counted is not None:
+            self.count_outcome(run.job, decision.counted)
 
     def count_outcome(self, name: str, ok: bool) -> None:
         """Counters, and children whose every parent has now succeeded (a softError parent's
         failure counts as done for its children)."""
         job = self.jobs[name]
-        count_outcome(job, ok, iso(self.clock()))
-        self.mark_dirty(name)
-        if ok or job.get("softError"):
+        if counted(job, ok, self.clock.time()):
             for child in self.children_of(name):
-                if parent_done(self.jobs[child], self.states[child], name) and not self.jobs[child].get("disabled"):
-                    self.enqueue(Run(child, self.clock(), reason="dependency"))
+                child_job = self.jobs[child]
+                if parent_done(child_job, self.states[child], name) and not child_job.disabled:
+                    self.enqueue(Run(job=child, due=self.clock.time(), reason=RunReason.DEPENDENCY))
                 self.mark_dirty(child)
+        self.mark_dirty(name)
 
     def children_of(self, parent: str) -> list[str]:
         if self._children is None:
             self._children = children_index(self.jobs)
         return self._children.get(parent, [])
 
-    async def kill_job_tasks(self, name: str) -> int:
-        self.waiting = [r for r in self.waiting if r.job != name]
-        self.unconfirmed = {t: r for t, r in self.unconfirmed.items() if r.job != name}
-        self._queue_changed()
-        runs = [r for r in self.running.values() if r.job == name]
+    def kill_job_tasks(self, name: str) -> int:
+        """Drop the job's waiting runs and kill its running ones; returns how many were killed."""
+        for task_id in [t for t, r in self.waiting.items() if r.job == name]:
+            self.waiting.pop(task_id)
+            self.unconfirmed.pop(task_id, None)
+            self.queue.withdraw(task_id)
+        self.repo.put_queue(self.waiting)
+        runs = [r for r in self.tracker.of_group(name) if r.phase is RunPhase.LAUNCHED]
         for run in runs:
             run.kill_requested = True
-            if self.driver is not None:
-                await self.driver.kill(run.task_id, run.agent_id)
-        await self.flush()
+            self.tracker.changed(run)
+            if self.loop is not None:
+                self.loop.killer.kill_soon(run.task_id, run.agent_id)
         return len(runs)
 
-    async def close(self) -> None:
-        """Stop timers and save what changed (tasks keep running for the next server)."""
+    # ---- persistence -----------------------------------------------------------------------------
+
+    def mark_dirty(self, name: str) -> None:
+        if name in self.jobs:
+            self.repo.put_job(self.jobs[name], self.states[name])
+
+    def _record(self, name: str, entry: HistoryEntry) -> None:
+        runs = self.history.setdefault(name, [])
+        runs.append(entry)
+        del runs[:-HISTORY_LIMIT]
+        self.repo.put_history(name, runs)
+
+    async def flush(self) -> None:
+        """Commit every change made so far (awaited before anything outside may act on it)."""
+        await self.repo.writer.commit()
+
+    def close(self) -> None:
         self.timers.close()
-        await self.writer.stop()
-        await self._background.cancel_all()
+
+
+def assemble(store: Namespace, driver: Driver, clock: Clock | None = None) -> ChronosScheduler:
+    """A scheduler with its kit parts: write-ahead, tracker, launch queue, faults and loop."""
+    clock = clock or SystemClock()
+    writer = WriteAhead(store, name="chronos")
+    tracker: TaskTracker[Run] = TaskTracker(writer, encode_run, decode_run)
+    queue = LaunchQueue()
+    faults = ObjectFaults("chronos", clock)
+    scheduler = ChronosScheduler(Repository(store, writer), tracker, queue, faults, clock)
+    scheduler.loop = SchedulerLoop(driver, store, scheduler, tracker, queue, LOOP, faults, clock)
+    return scheduler

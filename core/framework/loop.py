@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic
 
@@ -44,6 +44,7 @@ from core.driver.types import (
 )
 from core.framework.clock import Clock, SystemClock, TimerHandle
 from core.framework.faults import ObjectFaults
+from core.framework.killing import Killer
 from core.framework.launch_queue import LaunchQueue
 from core.framework.matching import Match, match
 from core.framework.tracker import R, TaskTracker
@@ -98,7 +99,8 @@ class LoopConfig:
 
 class SchedulerLoop(Generic[R]):
     def __init__(self, driver: Driver, store: Namespace, hooks: SchedulerHooks[R], tracker: TaskTracker[R],
-                 queue: LaunchQueue, config: LoopConfig, faults: ObjectFaults, clock: Clock | None = None) -> None:
+                 queue: LaunchQueue, config: LoopConfig, faults: ObjectFaults, clock: Clock | None = None,
+                 drain_seconds: Callable[[], float] = lambda: 0.0) -> None:
         self.driver = driver
         self.store = store
         self.hooks = hooks
@@ -108,12 +110,17 @@ class SchedulerLoop(Generic[R]):
         self.faults = faults
         self.clock = clock or SystemClock()
         self.writer = tracker.writer
+        self.killer = Killer(driver, drain_seconds)
         self.framework_id = ""
         self.ready = asyncio.Event()
+        self.on_ready: Callable[[], None] = lambda: None  # e.g. the API's 503 guard opens
         self.suppressed = False
         self.filtered = False
         self._background = Background()
         self._interest_due = False
+        # an offer round and an interest change never interleave: a SUPPRESS sent while a round
+        # awaits its commit would rescind the very offers it is about to accept
+        self._round = asyncio.Lock()
         self._wakeup: TimerHandle | None = None
         self._wakeup_at: float | None = None
         queue.on_change = self.queue_changed
@@ -156,18 +163,26 @@ class SchedulerLoop(Generic[R]):
         await self.driver.reconcile([])  # and learn of tasks no record names
         await self.hooks.subscribed()
         self.ready.set()
+        self.on_ready()
         await self.update_interest()
 
     # ---- offers ----------------------------------------------------------------------------------
 
     async def _offers(self, offers: Sequence[Offer]) -> None:
+        async with self._round:
+            await self._offer_round(offers)
+        await self.update_interest()
+
+    async def _offer_round(self, offers: Sequence[Offer]) -> None:
         now = self.clock.time()
         requests = self.queue.launchable(now)
         if not requests or not self.ready.is_set():
             await self._decline(offers, self.config.idle_refuse_seconds)
-            await self.update_interest()
             return
         result = match(offers, requests, self.hooks.siblings)
+        for request, exc in result.failed:
+            self.faults.record(request.group, exc)
+            self.queue.withdraw(request.key)
         for request, shortfall, detail in result.seen:
             self.queue.funnel_for(request.key).record(shortfall, now, detail)
         launches = self._build(result)
@@ -182,7 +197,6 @@ class SchedulerLoop(Generic[R]):
             else:
                 await self._decline([offer], self.config.busy_refuse_seconds if busy
                                     else self.config.idle_refuse_seconds)
-        await self.update_interest()
 
     def _build(self, result: Match) -> dict[str, list[TaskInfo]]:
         launches: dict[str, list[TaskInfo]] = {}
@@ -257,6 +271,10 @@ class SchedulerLoop(Generic[R]):
         self._interest_due = False
         if not self.ready.is_set():
             return
+        async with self._round:
+            await self._update_interest()
+
+    async def _update_interest(self) -> None:
         now = self.clock.time()
         wanted = bool(self.queue.launchable(now))
         if wanted and (self.suppressed or self.filtered):
@@ -281,9 +299,16 @@ class SchedulerLoop(Generic[R]):
         self._wakeup = self._wakeup_at = None
         self._background.spawn(self.update_interest())
 
+    def reconcile(self, tasks: list[tuple[str, str]]) -> None:
+        """Ask for the state of tasks the framework learnt of after subscribing (answers arrive
+        as updates); before that, `hooks.reconcile_also` covers them."""
+        if tasks and self.ready.is_set():
+            self._background.spawn(self.driver.reconcile(tasks))
+
     async def settle(self) -> None:
         """Wait for the acknowledgements and interest checks started so far (tests)."""
         await self._background.settle()
 
     async def close(self) -> None:
         await self._background.cancel_all()
+        await self.killer.close()

@@ -10,6 +10,8 @@ Rules:
   round (Chronos' high-priority head of line): they must not take what it waits for.
 - For each offer a request saw, the result says whether it was used or at which check it
   failed first (`seen`), for the request's `OfferFunnel`.
+- A request whose matching raises (a constraint that cannot be evaluated) is set aside in
+  `failed` with its error, and the other requests are matched as if it were not there.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Match:
     placed: list[tuple[LaunchRequest, Offer, Fit]] = field(default_factory=list)
     seen: list[tuple[LaunchRequest, Shortfall | None, str]] = field(default_factory=list)
     left: dict[str, Resources] = field(default_factory=dict)  # by offer id: what no request took
+    failed: list[tuple[LaunchRequest, Exception]] = field(default_factory=list)  # matching it raised
 
     def used(self, offer_id: str) -> list[tuple[LaunchRequest, Fit]]:
         return [(r, f) for r, o, f in self.placed if o.id == offer_id]
@@ -60,7 +63,12 @@ def match(offers: Sequence[Offer], requests: Sequence[LaunchRequest], siblings: 
                     placed = known.get(request.group)
                     if placed is None:
                         placed = known[request.group] = list(siblings(request.group))
-                    fit = space.fit(request.demand, placed)
+                    try:
+                        fit = space.fit(request.demand, placed)
+                    except Exception as exc:
+                        result.failed.append((request, exc))
+                        wanted[request.key] = 0
+                        break
                     if isinstance(fit, Rejection):
                         first = fit if wanted[request.key] == before else None
                         break
@@ -69,6 +77,8 @@ def match(offers: Sequence[Offer], requests: Sequence[LaunchRequest], siblings: 
                     placed.append(space.here)
                     result.placed.append((request, offer, fit))
                     wanted[request.key] -= 1
+                if result.failed and result.failed[-1][0] is request:
+                    continue
                 used = wanted[request.key] < before
                 result.seen.append((request, None if used else first.shortfall if first else None,
                                     "" if used or first is None else first.detail))

@@ -95,6 +95,7 @@ class FakeDriver:
     revives: int = 0
     suppresses: int = 0
     torn_down: bool = False
+    log: list[str] = field(default_factory=list)  # every call in order: "accept offer-1", "suppress" ...
     _events: asyncio.Queue[Event | None] | None = None
 
     @property
@@ -113,6 +114,7 @@ class FakeDriver:
         self.acknowledged.clear()
         self.reconciled.clear()
         self.revives = self.suppresses = 0
+        self.log.clear()
 
     def feed(self, event: Event) -> None:
         self._queue().put_nowait(event)
@@ -134,24 +136,31 @@ class FakeDriver:
 
     async def accept(self, offer_ids: list[str], launches: list[TaskInfo], filters: Filters | None = None) -> None:
         self.accepted.append((list(offer_ids), list(launches), filters))
+        self.log.append("accept " + " ".join(offer_ids))
 
     async def decline(self, offer_ids: list[str], filters: Filters | None = None) -> None:
         self.declined.append((list(offer_ids), filters))
+        self.log.append("decline " + " ".join(offer_ids))
 
     async def revive(self) -> None:
         self.revives += 1
+        self.log.append("revive")
 
     async def suppress(self) -> None:
         self.suppresses += 1
+        self.log.append("suppress")
 
     async def kill(self, task_id: str, agent_id: str = "", grace: float | None = None) -> None:
         self.killed.append((task_id, agent_id, grace))
+        self.log.append(f"kill {task_id}")
 
     async def acknowledge(self, status: TaskStatus) -> None:
         self.acknowledged.append(status)
+        self.log.append(f"acknowledge {status.task_id}")
 
     async def reconcile(self, tasks: list[tuple[str, str]]) -> None:
         self.reconciled.append(list(tasks))
+        self.log.append("reconcile " + " ".join(t for t, _ in tasks))
 
     async def teardown(self) -> None:
         self.torn_down = True

@@ -8,9 +8,10 @@ Rules:
   yielding to other coroutines, so the commit is a consistent snapshot even on a store whose
   commit yields (ZooKeeper): changes made while it is in flight go into the next commit.
 - The store may lag behind memory only while nothing outside has acted on the difference.
-  `commit()` is awaited before a launch is sent, before an API answer that changed state, and
-  before a terminal status update is acknowledged (`after_commit`). Until that
-  acknowledgement the agent re-sends the update, so a crash loses nothing.
+  `commit()` is awaited before a launch is sent and before an API answer that changed state.
+  A terminal status update is acknowledged (`after_commit`) once the commit that records it is
+  also durable (fsynced): that wait runs in the background, so a launch never waits for an
+  fsync. Until the acknowledgement the agent re-sends the update, so a crash loses nothing.
 - Changes nobody outside has seen are written lazily, within `lazy_delay`: a crash before that
   only makes the next server decide them again from committed state.
 - A failed commit keeps its keys marked (the next commit retries them) and raises.
@@ -26,6 +27,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
+from core.background import Background
 from core.store.base import Delete, Op, Put
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class WriteAhead:
         self._after: list[AfterCommit] = []
         self._wanted = asyncio.Event()
         self._lazy: asyncio.Task[None] | None = None
+        self._acting = Background()
         self.commits = 0
 
     @property
@@ -96,13 +99,20 @@ class WriteAhead:
             self._after[:0] = after
             self._wanted.set()
             raise
-        if after:  # what an acknowledgement promises must survive a power loss too
-            await self._store.durable()
+        if after:
+            self._acting.spawn(self._act(after))
+
+    async def _act(self, after: list[AfterCommit]) -> None:
+        await self._store.durable()  # what an acknowledgement promises must survive a power loss too
         for action in after:
             try:
                 await action()
             except Exception:  # an acknowledgement that fails is re-sent by the agent anyway
                 log.warning("%s: an action after a commit failed", self._name, exc_info=True)
+
+    async def settle(self) -> None:
+        """Wait until the actions of the commits made so far have run (tests, shutdown)."""
+        await self._acting.settle()
 
     def start(self) -> None:
         """Start writing lazily (on the running loop)."""
@@ -129,6 +139,7 @@ class WriteAhead:
                 await self._lazy
             self._lazy = None
         self._after.clear()
+        await self._acting.cancel_all()
         await self.commit()
 
 

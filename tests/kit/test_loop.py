@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import pytest
@@ -163,6 +164,7 @@ async def test_a_terminal_update_is_acknowledged_only_after_the_commit_recording
     assert await toy.store.get(f"tasks/{task_id}") is not None
     assert [s.state for s in toy.driver.acknowledged] == [TaskState.TASK_RUNNING]
     await toy.writer.commit()
+    await toy.writer.settle()
     assert await toy.store.get(f"tasks/{task_id}") is None
     assert [s.state for s in toy.driver.acknowledged] == [TaskState.TASK_RUNNING, TaskState.TASK_FINISHED]
 
@@ -199,3 +201,25 @@ async def test_putting_a_request_for_no_tasks_withdraws_it(count: int) -> None:
     toy.request("web")
     toy.request("web", count=count)
     assert "web" not in toy.queue
+
+
+class SlowStore(MemoryStore):
+    """A commit that yields to other coroutines (a networked store's does)."""
+
+    async def commit(self, ops: Sequence[Op]) -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        await super().commit(ops)
+
+
+async def test_offers_are_not_suppressed_while_a_round_waits_for_its_commit() -> None:
+    toy = Toy(SlowStore())
+    await subscribed(toy)
+    toy.request("web")
+    await toy.loop.update_interest()
+    toy.driver.clear()
+    await toy.loop.handle(Offers((make_offer(),)))
+    await toy.loop.settle()
+    accept = next(i for i, call in enumerate(toy.driver.log) if call.startswith("accept"))
+    assert "suppress" not in toy.driver.log[:accept]  # a suppress first would rescind the offer
+    assert toy.driver.log[-1] == "suppress"  # and once the round is over, nothing waits

@@ -79,6 +79,7 @@ async def test_a_failed_commit_keeps_its_marks_and_actions_for_the_next_one() ->
     assert done == [] and writer.pending == 1
     store.fail = False
     await writer.commit()
+    await writer.settle()
     assert done == ["ack"] and store.durables == 1  # an acknowledgement waits for durability
 
 

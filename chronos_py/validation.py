@@ -1,54 +1,21 @@
-"""A Chronos job definition: Chronos' field names and defaults, and the validation that names the
-field at fault. The user's fields (desired state) are kept apart from the server-kept counters."""
+"""From a posted JSON definition to a `Job`: Chronos' defaults, and the validation that names the
+field at fault. A client never sets the server-kept counters."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+import msgspec
+
+from chronos_py.model import COUNTER_NAMES, Job
 from core.schedule import ScheduleError, parse_duration, parse_schedule
 
 JSON = dict[str, Any]
 NAME = re.compile(r"[\w.-]+")
 
-DEFAULTS: JSON = {
-    "command": "",
-    "shell": True,
-    "arguments": [],
-    "schedule": "",
-    "scheduleTimeZone": "",
-    "parents": [],
-    "epsilon": "PT60S",
-    "retries": 2,
-    "owner": "",
-    "ownerName": "",
-    "description": "",
-    "async": False,
-    "disabled": False,
-    "concurrent": False,
-    "softError": False,
-    "highPriority": False,
-    "dataProcessingJobType": False,
-    "cpus": 0.1,
-    "mem": 128.0,
-    "disk": 256.0,
-    "runAsUser": "root",
-    "environmentVariables": [],
-    "constraints": [],
-    "uris": [],
-    "fetch": [],
-    "executor": "",
-    "executorFlags": "",
-    "container": None,
-}
-# kept by the server, never taken from a client's definition
-COUNTERS: JSON = {
-    "successCount": 0,
-    "errorCount": 0,
-    "lastSuccess": "",
-    "lastError": "",
-    "errorsSinceLastSuccess": 0,
-}
+DEFAULTS: JSON = {k: v for k, v in msgspec.to_builtins(Job(name="")).items()
+                  if k != "name" and k not in COUNTER_NAMES}
 _TYPES: dict[str, tuple[type, ...]] = {
     "command": (str,), "shell": (bool,), "arguments": (list,), "schedule": (str,), "scheduleTimeZone": (str,),
     "parents": (list,), "epsilon": (str,), "retries": (int,), "owner": (str,), "ownerName": (str,),
@@ -63,12 +30,14 @@ class JobError(ValueError):
     """A definition Chronos would refuse with 400; the message names the field."""
 
 
-def normalize(body: object, dependent: bool, now: float | None = None) -> JSON:
+def normalize(body: object, dependent: bool, now: float | None = None) -> Job:
     """Validate a posted definition and fill Chronos' defaults. Parents' existence and cycles are
     checked by the caller, which knows the other jobs."""
     if not isinstance(body, dict):
         raise JobError("the body must be a JSON object describing one job")
-    job: JSON = {**DEFAULTS, **{k: v for k, v in body.items() if k not in COUNTERS and v is not None}}
+    job: JSON = {**DEFAULTS, **{k: v for k, v in body.items()
+                                if k in DEFAULTS and k not in COUNTER_NAMES and v is not None}}
+    job["name"] = body.get("name")
     name = job.get("name")
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise JobError(f"name: '{name}' is not a valid job name (letters, digits, '_', '.', '-')")
@@ -107,7 +76,20 @@ def normalize(body: object, dependent: bool, now: float | None = None) -> JSON:
     for i, c in enumerate(job["constraints"]):
         if not (isinstance(c, list) and len(c) == 3 and c[1] in CONSTRAINT_OPERATORS):
             raise JobError(f"constraints[{i}]: expected [attribute, EQUALS|LIKE|UNLIKE, value]")
-    return job
+    for field in ("arguments", "uris", "parents"):
+        for i, item in enumerate(job[field]):
+            if not isinstance(item, str):
+                raise JobError(f"{field}[{i}]: expected a string, got {item!r}")
+    for i, entry in enumerate(job["fetch"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("uri"), str) or not entry["uri"]:
+            raise JobError(f"fetch[{i}]: expected {{\"uri\": ...}}")
+    # Chronos reads these as strings whatever JSON type they came as
+    job["environmentVariables"] = [{"name": v["name"], "value": str(v["value"])} for v in job["environmentVariables"]]
+    job["constraints"] = [[str(part) for part in c] for c in job["constraints"]]
+    try:
+        return msgspec.convert(job, Job)
+    except msgspec.ValidationError as exc:
+        raise JobError(str(exc).replace("`$.", "").replace("`", "")) from None
 
 
 def check_schedule(schedule: str, zone: str, now: float | None = None) -> None:
@@ -118,5 +100,5 @@ def check_schedule(schedule: str, zone: str, now: float | None = None) -> None:
         raise JobError(f"{field}: {exc}") from None
 
 
-def epsilon_seconds(job: JSON) -> float:
-    return parse_duration(str(job.get("epsilon") or "PT60S"))
+def epsilon_seconds(job: Job) -> float:
+    return parse_duration(job.epsilon or "PT60S")
