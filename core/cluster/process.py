@@ -49,6 +49,12 @@ class ExitStatus:
             return f"Command exited with status {self.code} (signal {signal.Signals(self.code - 128).name})"
         return f"Command exited with status {self.code}"
 
+    def wait_status(self) -> int | None:
+        """As `waitpid` reports it (what Mesos' FAILURE event carries); None when unknown."""
+        if self.signal is not None:
+            return self.signal
+        return None if self.code is None else self.code << 8
+
     @classmethod
     def from_wait_status(cls, status: int) -> ExitStatus:
         if os.WIFSIGNALED(status):
