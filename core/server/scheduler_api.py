@@ -136,6 +136,12 @@ def _framework_info(call: JSON, where: str) -> tuple[JSON, FrameworkInfo]:
     for required in ("user", "name"):
         if not isinstance(info.get(required), str) or not info[required]:
             raise CallError(f"{INVALID}'{where}framework_info.{required}' is required")
+    # wrong JSON types are malformed calls (400); wrong values are refused subscriptions (ERROR)
+    if "role" in info and not isinstance(info["role"], str):
+        raise CallError(f"{INVALID}'{where}framework_info.role' must be a string")
+    _strings(info, "roles", f"{where}framework_info.")
+    if not all(isinstance(c, dict) for c in _list(info, "capabilities", f"{where}framework_info.")):
+        raise CallError(f"{INVALID}'{where}framework_info.capabilities' must be a list of {{\"type\": ...}} objects")
     try:
         return info, FrameworkInfo.from_json(info)
     except (AttributeError, TypeError, ValueError) as exc:

@@ -413,6 +413,8 @@ async def test_each_call_names_the_missing_field(subscribe: Subscribe) -> None:
         "KILL": ({"kill": {"task_id": {"value": "t"}, "kill_policy": {"grace_period": {"nanoseconds": "x"}}}},
                  "'kill.kill_policy.grace_period.nanoseconds'"),
         "MESSAGE ": ({"message": "text"}, "'message' must be an object"),
+        "UPDATE_FRAMEWORK ": ({"update_framework": {"framework_info": {"user": "u", "name": "n", "roles": "r"}}},
+                              "'update_framework.framework_info.roles' must be a list"),
         "BOGUS": ({}, "unknown call type 'BOGUS'"),
     }
     for kind, (payload, field) in cases.items():
@@ -440,6 +442,8 @@ async def test_calls_are_refused_as_mesos_refuses_them(cluster: EmbeddedCluster,
         resp = await client.post(endpoint, json=subscribe_call({"user": "u", "name": "n"}),
                                  headers={"Accept": "application/x-protobuf"})
         assert resp.status_code == 406
+        resp = await client.post(endpoint, json=subscribe_call({"user": "u", "name": "n", "role": ["a"]}))
+        assert resp.status_code == 400 and "'subscribe.framework_info.role' must be a string" in resp.text
 
         # a framework subscribed in-process (as the built-in frameworks are) cannot be driven over HTTP
         fw = await ScriptedFramework(cluster.driver(), FrameworkInfo("local")).start()
