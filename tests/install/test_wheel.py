@@ -58,6 +58,15 @@ def test_the_wheel_holds_every_file_the_packages_read(wheel: Path) -> None:
     assert data_files <= shipped, f"left out of the wheel: {sorted(data_files - shipped)}"
 
 
+def test_version_and_completion_of_the_installed_commands(venv: Path, tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    assert run(venv / "bin" / "trireme", "--version", cwd=tmp_path).split() == ["trireme", version("trireme")]
+    assert run(venv / "bin" / "aurora", "--version", cwd=tmp_path).split() == ["aurora", version("trireme")]
+    assert "_TRIREME_COMPLETE" in run(venv / "bin" / "trireme", "--show-completion", "bash", cwd=tmp_path)
+    assert "_AURORA_COMPLETE" in run(venv / "bin" / "aurora", "--show-completion", "bash", cwd=tmp_path)
+
+
 @pytest.fixture
 def installed_server(venv: Path, tmp_path: Path) -> Iterator[ServerProcess]:
     elsewhere = tmp_path / "elsewhere"
