@@ -66,3 +66,24 @@ def test_help_renders_with_brackets_a_description_and_an_example(prog: str, app:
         examples = re.findall(r"Example: ((?:trireme|aurora) [^\n]+)", result.output)
         assert examples, f"{' '.join((prog, *path))} has no example"
         assert " ".join(path[-2:]) in examples[0], examples[0]
+
+
+def options_of(command: Any) -> set[str]:
+    return {opt for p in command.params for opt in getattr(p, "opts", [])}
+
+
+def test_every_show_list_and_status_command_offers_json() -> None:
+    showing = [(prog, path, command) for prog, _, path, command in COMMANDS
+               if path and path[-1] in ("show", "list", "status", "info", "history", "versions", "stats", "get",
+                                        "inspect")]
+    assert len(showing) > 15
+    for prog, path, command in showing:
+        assert "--json" in options_of(command), f"{' '.join((prog, *path))} has no --json"
+
+
+def test_every_watch_has_a_timeout() -> None:
+    watching = [(prog, path, command) for prog, _, path, command in COMMANDS if "--watch" in options_of(command)]
+    assert len(watching) >= 9
+    for prog, path, command in watching:
+        timeout = next(p for p in command.params if "--timeout" in getattr(p, "opts", []))
+        assert timeout.default >= 600, f"{' '.join((prog, *path))}: --timeout {timeout.default} is not generous"
