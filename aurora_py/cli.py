@@ -197,7 +197,7 @@ def status(key: JobKey, url: UrlOption = None, as_json: AsJson = False) -> None:
     Example: aurora job status devcluster/www-data/prod/hello --json
     """
     job_key, _ = _target(key)
-    result = call(scheduler_url(url, job_key.split("/")[0]), "GET", _path(job_key))
+    result = call(scheduler_url(url, job_key.split("/")[0]), "GET", _path(job_key), echo=not as_json)
     if as_json:
         print_json(result)
         return
@@ -250,7 +250,7 @@ def list_jobs(where: Annotated[str, typer.Argument(help="cluster[/role]")], url:
     """
     cluster, _, role = where.partition("/")
     query = f"?role={role}" if role else ""
-    result = call(scheduler_url(url, cluster), "GET", "/aurora/jobs" + query)
+    result = call(scheduler_url(url, cluster), "GET", "/aurora/jobs" + query, echo=not as_json)
     if as_json:
         print_json(result["jobs"])
         return
@@ -265,7 +265,7 @@ def task_status(key: Instances, url: UrlOption = None, as_json: AsJson = False) 
     Example: aurora task status devcluster/www-data/prod/hello/0
     """
     job_key, instances = _target(key)
-    result = call(scheduler_url(url, job_key.split("/")[0]), "GET", _path(job_key))
+    result = call(scheduler_url(url, job_key.split("/")[0]), "GET", _path(job_key), echo=not as_json)
     tasks = [t for t in result["tasks"] if instances is None or t["instance"] in instances]
     if as_json:
         print_json(tasks)
@@ -287,7 +287,7 @@ def quota_get(where: Annotated[str, typer.Argument(help="cluster/role")], url: U
     Example: aurora quota get devcluster/www-data
     """
     cluster, _, role = where.partition("/")
-    result = call(scheduler_url(url, cluster), "GET", f"/aurora/quota/{role}")
+    result = call(scheduler_url(url, cluster), "GET", f"/aurora/quota/{role}", echo=not as_json)
     if as_json:
         print_json(result)
         return
@@ -357,7 +357,7 @@ def cron_show(key: JobKey, url: UrlOption = None, as_json: AsJson = False) -> No
     Example: aurora cron show devcluster/www-data/prod/nightly
     """
     job_key, _ = _target(key)
-    result = call(scheduler_url(url, job_key.split("/")[0]), "GET", f"{_path(job_key)}/cron")
+    result = call(scheduler_url(url, job_key.split("/")[0]), "GET", f"{_path(job_key)}/cron", echo=not as_json)
     if as_json:
         print_json(result)
         return

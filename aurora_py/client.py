@@ -59,10 +59,12 @@ def answer(base: str, method: str, path: str, body: Any = None) -> dict[str, Any
     return data
 
 
-def call(base: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
-    """The `result` of an OK answer, after printing the scheduler's messages; see `answer`."""
+def call(base: str, method: str, path: str, body: Any = None, echo: bool = True) -> dict[str, Any]:
+    """The `result` of an OK answer, after printing the scheduler's messages (unless not `echo`:
+    stdout then carries only JSON); see `answer`."""
     data = answer(base, method, path, body)
-    for detail in data.get("details") or []:
-        typer.echo(detail.get("message", ""))
+    messages = [d.get("message", "") for d in data.get("details") or []] if echo else []
+    for message in messages:
+        typer.echo(message)
     result: dict[str, Any] = data.get("result") or {}
     return result
