@@ -9,16 +9,16 @@ from typing import Annotated
 
 import typer
 
+from core.clikit import new_app, prepare_directory, version_option
 from core.framework import Framework, discover
 from core.resources import Resources as ResourceVector
 from core.resources import ResourceSpecError, parse_attributes
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Trireme: Marathon-, Chronos- and Aurora-compatible scheduling on one cluster.")
+app = new_app("Trireme: Marathon-, Chronos- and Aurora-compatible scheduling on one cluster.", root=True)
 
 
 @app.callback()
-def _root() -> None:
+def _root(version: Annotated[bool, version_option("trireme")] = False) -> None:
     """Trireme: Marathon-, Chronos- and Aurora-compatible scheduling on one cluster."""
 
 
@@ -33,7 +33,7 @@ def default_data_dir() -> Path:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port for every HTTP API.")] = 8080,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port for every HTTP API.")] = 8080,
     data_dir: Annotated[Path | None, typer.Option(help="State, checkpoints and sandboxes "
                                                   "[default: $TRIREME_DATA_DIR or ~/.local/share/trireme].")] = None,
     agents: Annotated[int, typer.Option(min=1, max=254, help="Embedded agents, on 127.0.0.1 ... 127.0.0.N.")] = 1,
@@ -56,7 +56,10 @@ def serve(
         help="Kill every task when the server stops (default: leave them for the next server to adopt).")] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
-    """Run the embedded cluster and every framework's HTTP API on one port."""
+    """Run the embedded cluster and every framework's HTTP API on one port.
+
+    Example: trireme serve --port 8080 --data-dir /var/lib/trireme --agents 3
+    """
     import uvicorn
 
     from core.cluster.embedded import ClusterConfig
@@ -74,11 +77,16 @@ def serve(
         raise typer.BadParameter(str(exc), param_hint="--agent-attributes") from None
     if store not in ("sqlite", "memory"):
         raise typer.BadParameter(f"must be sqlite or memory, not {store!r}", param_hint="--store")
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise typer.BadParameter(f"must be debug, info, warning or error, not {log_level!r}", param_hint="--log-level")
+    data_dir = prepare_directory(data_dir or default_data_dir(), "--data-dir")
+    if haproxy:
+        prepare_directory((haproxy_config or data_dir / "haproxy" / "haproxy.cfg").parent, "--haproxy-config")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig(
         host=host,
         port=port,
-        data_dir=data_dir or default_data_dir(),
+        data_dir=data_dir,
         store=store,
         cluster=ClusterConfig(agents=agents, resources=resources, attributes=attributes,
                               master=MasterConfig(offer_timeout=offer_timeout)),
@@ -106,13 +114,24 @@ def frameworks() -> list[Framework]:
     return _frameworks
 
 
-def main() -> None:
-    from core.discovery.cli import lb
+_assembled = False
 
-    app.add_typer(lb, name="lb")
-    for fw in frameworks():
-        app.add_typer(fw.cli(), name=fw.name)
-    app()
+
+def cli_app() -> typer.Typer:
+    """The whole `trireme` command: serve, lb and a command group per installed framework."""
+    global _assembled
+    if not _assembled:
+        from core.discovery.cli import lb
+
+        app.add_typer(lb, name="lb")
+        for fw in frameworks():
+            app.add_typer(fw.cli(), name=fw.name)
+        _assembled = True
+    return app
+
+
+def main() -> None:
+    cli_app()(prog_name="trireme")
 
 
 if __name__ == "__main__":
