@@ -166,8 +166,8 @@ def normalize(raw: Any, app_id: str | None = None) -> App:
         details.append(("/", "AppDefinition must either contain one of 'cmd' or 'args', and not both"))
     if not app["cmd"] and not app["args"] and not app["container"]:
         details.append(("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'"))
-    if "ports" in raw and "portDefinitions" in raw:
-        details.append(("/", "You cannot specify both ports and port definitions"))
+    if "ports" in raw and "portDefinitions" in raw and [p.get("port") for p in raw["portDefinitions"]] != raw["ports"]:
+        details.append(("/", "cannot specify both ports and port definitions"))
     ports = raw.get("portDefinitions")
     if ports is None:
         ports = [{"port": p} for p in raw.get("ports", [0])]
@@ -178,8 +178,6 @@ def normalize(raw: Any, app_id: str | None = None) -> App:
     numbers = [p["port"] for p in app["portDefinitions"] if p["port"]]
     if len(numbers) != len(set(numbers)):
         details.append(("/portDefinitions", "Ports must be unique"))
-    if app["requirePorts"] and not numbers:
-        details.append(("/requirePorts", "requirePorts needs non-zero ports in portDefinitions"))
     for i, constraint in enumerate(app["constraints"]):
         if constraint[1] not in CONSTRAINT_OPERATORS:
             details.append((f"/constraints({i})", f"Constraint operator {constraint[1]} is not one of "
@@ -201,8 +199,6 @@ def normalize(raw: Any, app_id: str | None = None) -> App:
             check.setdefault("ignoreHttp1xx", False)
         if check["protocol"] == "COMMAND" and "command" not in check:
             details.append((f"/healthChecks({i})", "COMMAND health checks need a command"))
-        if check["timeoutSeconds"] >= check["intervalSeconds"] > 0:
-            details.append((f"/healthChecks({i})", "timeoutSeconds must be smaller than intervalSeconds"))
     port_names = [p.get("name") for p in app["portDefinitions"]]
     for i, check in enumerate(app["readinessChecks"]):
         app["readinessChecks"][i] = check = {**READINESS_DEFAULTS, **check}

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from marathon_py.appdef import App, InvalidApp, config_of, normalize
+from marathon_py.appdef import App, config_of, normalize
 from marathon_py.groups import dependency_order
 from marathon_py.instances import iso_now
 from marathon_py.scheduler import MarathonScheduler
@@ -117,12 +117,9 @@ class AppService:
                 }
                 actions.append({"action": "RestartApplication" if changed else "ScaleApplication", "app": app["id"]})
             apps.append(app)
-        all_apps = {**self.s.apps, **{a["id"]: a for a in apps}}
-        for app in apps:
-            for dep in app["dependencies"]:
-                if not any(i == dep or i.startswith(dep.rstrip("/") + "/") for i in all_apps):
-                    raise InvalidApp([("/dependencies", f"Dependency '{dep}' of app '{app['id']}' does not exist")])
-        dependency_order(list(all_apps.values()))
+        # dependencies may name apps that do not exist yet (Marathon checks only that they are
+        # valid paths); a cycle is refused
+        dependency_order(list({**self.s.apps, **{a["id"]: a for a in apps}}.values()))
         return apps, actions, created
 
     def _plan(self, apps: list[App], deleted: list[str], actions: list[dict[str, str]],
