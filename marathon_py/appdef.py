@@ -26,6 +26,9 @@ DEFAULTS: App = {
     "unreachableStrategy": {"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0},
     "killSelection": "YOUNGEST_FIRST", "requirePorts": False,
 }
+# what Marathon answers about an app but never reads from a definition (clients send them back)
+READ_ONLY = ("tasks", "tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy", "deployments",
+             "lastTaskFailure", "taskStats", "readinessCheckResults", "version", "versionInfo")
 READINESS_DEFAULTS: dict[str, Any] = {
     "name": "readinessCheck", "protocol": "HTTP", "path": "/", "portName": "http", "intervalSeconds": 30,
     "timeoutSeconds": 10, "httpStatusCodesForReady": [200], "preserveLastResponse": False,
@@ -143,9 +146,9 @@ def id_problems(app_id: str) -> list[str]:
 def normalize(raw: Any, app_id: str | None = None) -> App:
     if not isinstance(raw, dict):
         raise InvalidApp([("/", "an app definition must be a JSON object")])
-    raw = copy.deepcopy(raw)
-    if app_id is not None:
-        raw.setdefault("id", app_id)
+    raw = {k: v for k, v in copy.deepcopy(raw).items() if k not in READ_ONLY}
+    if app_id is not None:  # the path's id, as Marathon takes it: an `id` in the body does not count
+        raw["id"] = app_id
     details: list[tuple[str, str]] = []
     for error in sorted(_validator.iter_errors(raw), key=lambda e: [str(p) for p in e.absolute_path]):
         path = "/" + "/".join(str(p) for p in error.absolute_path)

@@ -1,4 +1,5 @@
-"""App definitions: what Marathon accepts is accepted (no processes)."""
+"""App definitions: what Marathon accepts is accepted, and partial updates apply as Marathon's
+AppUpdate does (no processes)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 import pytest
 
 from marathon_py.appdef import InvalidApp, normalize
+from marathon_py.appupdate import apply_partial, is_rollback, rollback_version
 
 
 def refused(raw: dict[str, Any], app_id: str | None = None) -> dict[str, list[str]]:
@@ -36,3 +38,33 @@ def test_fields_marathon_accepts() -> None:
     # dependencies are paths, existing or not (the service checks only for cycles)
     assert normalize({"id": "/a/b", "cmd": "x", "dependencies": ["c", "../d", "/later"]})["dependencies"] == \
         ["/a/c", "/d", "/later"]
+
+
+def test_the_path_names_the_app_and_read_only_fields_are_dropped() -> None:
+    app = normalize({"id": "/other", "cmd": "x", "tasksRunning": 3, "tasks": [{"id": "t"}], "deployments": [],
+                     "version": "2015-01-01T00:00:00.000Z", "lastTaskFailure": {}}, "/web")
+    assert app["id"] == "/web"
+    assert not {"tasksRunning", "tasks", "deployments", "version", "lastTaskFailure"} & set(app)
+
+
+def test_a_partial_update_replaces_the_fields_it_gives() -> None:
+    current = normalize({"id": "/u", "cmd": "sleep 1", "instances": 2, "env": {"A": "1", "B": "2"},
+                         "labels": {"x": "y"}, "uris": ["http://example.com/a.tgz"],
+                         "portDefinitions": [{"port": 10001, "name": "http"}]})
+    current.update(version="v1", versionInfo={"lastScalingAt": "v1", "lastConfigChangeAt": "v1"})
+    merged = apply_partial(current, {"instances": 3, "env": {"C": "3"}, "cmd": None, "ports": [0, 0],
+                                     "fetch": [{"uri": "http://example.com/b.tgz"}], "version": None})
+    app = normalize(merged, "/u")
+    assert app["instances"] == 3 and app["cmd"] == "sleep 1"  # null keeps the value
+    assert app["env"] == {"C": "3"} and app["labels"] == {"x": "y"}  # no deep merge; left-out fields stay
+    assert [p["port"] for p in app["portDefinitions"]] == [0, 0]  # ports stand for portDefinitions
+    assert app["uris"] == [] and app["fetch"] == [{"uri": "http://example.com/b.tgz"}]
+    assert "versionInfo" not in merged
+
+
+def test_rollbacks_name_only_a_version() -> None:
+    assert is_rollback({"version": "2020-01-01T00:00:00.000Z", "id": "/a"})
+    assert not is_rollback({"instances": 2}) and not is_rollback({"version": None})
+    assert rollback_version({"version": "v", "id": "/a", "cmd": None}) == "v"
+    with pytest.raises(InvalidApp, match="may only be combined with the 'id' field"):
+        rollback_version({"version": "v", "instances": 2})
