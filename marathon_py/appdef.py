@@ -97,6 +97,7 @@ SCHEMA: dict[str, Any] = {
             "uri": {"type": "string", "minLength": 1}, "executable": {"type": "boolean"},
             "extract": {"type": "boolean"}, "cache": {"type": "boolean"}}, "required": ["uri"]}},
         "uris": {"type": "array", "items": {"type": "string"}},
+        "container": {"type": ["object", "null"], "properties": {"type": {"enum": ["DOCKER", "MESOS"]}}},
     },
     "required": ["id"],
 }
@@ -167,7 +168,9 @@ def normalize(raw: Any, app_id: str | None = None) -> App:
     details.extend(("/id", m) for m in id_problems(app["id"]))
     if app["cmd"] and app["args"]:
         details.append(("/", "AppDefinition must either contain one of 'cmd' or 'args', and not both"))
-    if not app["cmd"] and not app["args"] and not app["container"]:
+    container = container_problems(app["container"])
+    details.extend(container)
+    if not app["cmd"] and not app["args"] and not container:  # a container without an image runs nothing
         details.append(("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'"))
     if "ports" in raw and "portDefinitions" in raw and [p.get("port") for p in raw["portDefinitions"]] != raw["ports"]:
         details.append(("/", "cannot specify both ports and port definitions"))
@@ -215,6 +218,41 @@ def normalize(raw: Any, app_id: str | None = None) -> App:
     if details:
         raise InvalidApp(details)
     return app
+
+
+def container_problems(container: Any) -> list[tuple[str, str]]:
+    """Why this cluster cannot run an app's `container`, with JSON paths ([] when it can).
+
+    Every task here is a process on the host: there is no image to run it in and nothing to
+    mount volumes into. A container type DOCKER, a docker or appc image under MESOS, and
+    container volumes are refused, so that a command never runs without the image or the
+    volumes it was written for. A MESOS container with none of these is only a marker."""
+    if container is None:
+        return []
+    if not isinstance(container, dict):
+        return [("/container", "must be an object")]
+    problems: list[tuple[str, str]] = []
+    kind = container.get("type", "DOCKER")  # Marathon's default engine
+    images = [f"{key} image '{container[key].get('image', '')}'" for key in ("docker", "appc")
+              if isinstance(container.get(key), dict)]
+    if kind != "MESOS" or images:
+        what = ", ".join([f"container type {kind}"] * (kind != "MESOS") + images)
+        problems.append(("/container", f"This cluster cannot run container images ({what}): it runs each "
+                                       "task's command as a process on the host"))
+    if container.get("volumes"):
+        problems.append(("/container/volumes", "This cluster cannot mount container volumes: it runs each "
+                                               "task's command as a process on the host"))
+    return problems
+
+
+def launch_problem(app: App) -> str | None:
+    """Why a stored app cannot be launched here (apps stored before a rule existed), else None."""
+    problems = container_problems(app.get("container"))
+    if problems:
+        return problems[0][1]
+    if not app.get("cmd") and not app.get("args"):
+        return "the app has neither 'cmd' nor 'args'"
+    return None
 
 
 def config_of(app: App) -> App:

@@ -35,7 +35,7 @@ from core.events import EventBus
 from core.placement.constraints import Placement
 from core.placement.offers import OfferSpace, Rejection
 from core.resources import Resources
-from marathon_py.appdef import App
+from marathon_py.appdef import App, launch_problem
 from marathon_py.checks import TaskChecks
 from marathon_py.instances import Instance, iso_now, task_id_for
 from marathon_py.offers import OfferStats, demand_of
@@ -82,6 +82,7 @@ class MarathonScheduler:
                                  self._sandbox_of)
         self.data_dir: Path | None = None  # the server's, where the embedded agents keep sandboxes
         self._pending: dict[str, int] = {}  # app id -> tasks to launch
+        self._unlaunchable: dict[str, str] = {}  # app id -> the version last logged as not launchable
         self._suppressed = False
         self._converge_scheduled = False
         self.on_change: list[Callable[[], None]] = []
@@ -153,7 +154,7 @@ class MarathonScheduler:
             changes = plan_app(self.apps.get(app_id), by_app.get(app_id, []))
             for task_id in changes.kill:
                 self._background_kill(task_id)
-            if changes.launch:
+            if changes.launch and not self._cannot_launch(app_id):
                 self._pending[app_id] = changes.launch
         await self._finish_deployments(by_app)
         wanted = any(self._launchable(app_id) for app_id in self._pending)
@@ -176,6 +177,19 @@ class MarathonScheduler:
                 if any(u == dep or u.startswith(prefix) for u in unsettled if u != app_id):
                     waiting.add(app_id)
         return waiting
+
+    def _cannot_launch(self, app_id: str) -> bool:
+        """An app stored before the current validation (a container image, no command) is never
+        launched, and never stops the others: it waits, logged once, until it is changed or deleted."""
+        app = self.apps.get(app_id)
+        problem = launch_problem(app) if app is not None else None
+        if app is None or problem is None:
+            self._unlaunchable.pop(app_id, None)
+            return False
+        if self._unlaunchable.get(app_id) != app["version"]:
+            self._unlaunchable[app_id] = app["version"]
+            log.warning("app %s cannot be launched: %s (change or delete it)", app_id, problem)
+        return True
 
     def _launchable(self, app_id: str) -> bool:
         delay = self.delays.get(app_id)

@@ -1,5 +1,5 @@
-"""App definitions: what Marathon accepts is accepted, and partial updates apply as Marathon's
-AppUpdate does (no processes)."""
+"""App definitions: what Marathon accepts is accepted, what this cluster cannot run is refused
+with the field's path, and partial updates apply as Marathon's AppUpdate does (no processes)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from marathon_py.appdef import InvalidApp, normalize
+from marathon_py.appdef import InvalidApp, launch_problem, normalize
 from marathon_py.appupdate import apply_partial, is_rollback, rollback_version
 
 
@@ -38,6 +38,8 @@ def test_fields_marathon_accepts() -> None:
     # dependencies are paths, existing or not (the service checks only for cycles)
     assert normalize({"id": "/a/b", "cmd": "x", "dependencies": ["c", "../d", "/later"]})["dependencies"] == \
         ["/a/c", "/d", "/later"]
+    # a MESOS container without an image or volumes is only a marker
+    assert normalize({"id": "/m", "cmd": "x", "container": {"type": "MESOS"}})["container"] == {"type": "MESOS"}
 
 
 def test_the_path_names_the_app_and_read_only_fields_are_dropped() -> None:
@@ -45,6 +47,37 @@ def test_the_path_names_the_app_and_read_only_fields_are_dropped() -> None:
                      "version": "2015-01-01T00:00:00.000Z", "lastTaskFailure": {}}, "/web")
     assert app["id"] == "/web"
     assert not {"tasksRunning", "tasks", "deployments", "version", "lastTaskFailure"} & set(app)
+
+
+@pytest.mark.parametrize("container,cmd,what", [
+    ({"type": "DOCKER", "docker": {"image": "tomcat:8.0"}}, None, "container type DOCKER, docker image 'tomcat:8.0'"),
+    ({"type": "DOCKER", "docker": {"image": "python:3"}}, "python3 -m http.server", "container type DOCKER"),
+    ({"type": "MESOS", "docker": {"image": "python:3"}}, "sleep 1", "docker image 'python:3'"),
+    ({"type": "MESOS", "appc": {"image": "example.com/app"}}, "sleep 1", "appc image 'example.com/app'"),
+    ({"docker": {"image": "nginx"}}, None, "container type DOCKER"),  # DOCKER is Marathon's default type
+])
+def test_container_images_are_refused(container: dict[str, Any], cmd: str | None, what: str) -> None:
+    errors = refused({"id": "/c", "cmd": cmd, "container": container})
+    assert list(errors) == ["/container"]  # and not also "needs a cmd": the image is the problem
+    assert "This cluster cannot run container images" in errors["/container"][0]
+    assert what in errors["/container"][0]
+
+
+def test_container_volumes_and_containers_without_a_command_are_refused() -> None:
+    volumes = {"type": "MESOS", "volumes": [{"containerPath": "data", "persistent": {"size": 10}}]}
+    errors = refused({"id": "/v", "cmd": "x", "container": volumes})
+    assert "cannot mount container volumes" in errors["/container/volumes"][0]
+    assert refused({"id": "/e", "container": {"type": "MESOS"}})["/"] == [
+        "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'"]
+    assert "/container/type" in refused({"id": "/t", "cmd": "x", "container": {"type": "KUBERNETES"}})
+
+
+def test_launch_problem_of_apps_stored_before_the_rules() -> None:
+    stored = normalize({"id": "/ok", "cmd": "x"})
+    assert launch_problem(stored) is None
+    assert "cannot run container images" in str(launch_problem(
+        {**stored, "cmd": None, "container": {"type": "DOCKER", "docker": {"image": "tomcat"}}}))
+    assert launch_problem({**stored, "cmd": None, "args": None}) == "the app has neither 'cmd' nor 'args'"
 
 
 def test_a_partial_update_replaces_the_fields_it_gives() -> None:
