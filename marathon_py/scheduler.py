@@ -82,6 +82,9 @@ class MarathonScheduler:
                                  self._sandbox_of)
         self.data_dir: Path | None = None  # the server's, where the embedded agents keep sandboxes
         self._pending: dict[str, int] = {}  # app id -> tasks to launch
+        self.elected_at: float | None = None  # monotonic time of the subscription (the metrics' leadership)
+        self.deployments_started = 0
+        self.tasks_launched = 0
         self._unlaunchable: dict[str, str] = {}  # app id -> the version last logged as not launchable
         self._suppressed = False
         self._converge_scheduled = False
@@ -121,6 +124,8 @@ class MarathonScheduler:
         assert self.driver is not None
         await self.driver.reconcile([(i.task_id, i.agent_id) for i in self.instances.values() if i.active])
         await self.driver.reconcile([])  # and learn of tasks we have no record of
+        if self.elected_at is None:
+            self.elected_at = time.monotonic()
         self.ready.set()
         self.converge()
 
@@ -256,6 +261,7 @@ class MarathonScheduler:
             if launches:  # recorded before they exist, so a crash cannot orphan them
                 await self.repo.save_instances([self.instances[t.task_id] for t in launches])
                 await self.driver.accept([offer.id], launches, Filters(refuse_seconds=DECLINE_SECONDS))
+                self.tasks_launched += len(launches)
             else:
                 await self.driver.decline([offer.id], Filters(refuse_seconds=DECLINE_SECONDS))
 

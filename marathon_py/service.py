@@ -176,6 +176,7 @@ class AppService:
         for app_id in deleted:
             self.s.apps.pop(app_id, None)
         self.s.deployments[deployment["id"]] = deployment
+        self.s.deployments_started += 1
         self.s.events.publish("deployment_info", {"plan": deployment, "currentStep": steps[0] if steps
                                                   else {"actions": []}, "timestamp": iso_now()}, "marathon")
         self.s.converge()
