@@ -1,4 +1,4 @@
-"""`/metrics` in Marathon's JSON shape or Prometheus text, end to end."""
+"""`/metrics` in Marathon's JSON shape or Prometheus text, and `DELETE /v2/leader`, end to end."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from tests.marathon.conftest import app_def, deployed, running
 JSON = {"Accept": "application/json"}
 
 
-def test_metrics_shapes(start_server: StartServer) -> None:
+def test_metrics_shapes_and_abdication(start_server: StartServer) -> None:
     server = start_server()
     with server.client() as http:
         resp = http.post("/v2/apps", json=app_def("/team/m", cmd="sleep 600", instances=2))
         deployed(http, resp.headers["Marathon-Deployment-Id"])
-        running(http, "/team/m", 2)
+        tasks = running(http, "/team/m", 2)
 
         text = http.get("/metrics")  # Prometheus text stays the default
         assert text.headers["content-type"].startswith("text/plain")
@@ -36,3 +36,10 @@ def test_metrics_shapes(start_server: StartServer) -> None:
         assert counters["marathon.tasks.launched.counter"] == {"count": 2}
         assert gauges['trireme.agent.cpus{agent="127.0.0.1",kind="total"}'] == {"value": 8.0}
 
+        # a single server abdicates and is elected again at once: it keeps leading, its tasks run on
+        resp = http.delete("/v2/leader")
+        assert resp.status_code == 200 and resp.json() == {"message": "Leadership abdicated"}
+        assert http.get("/v2/leader").json() == {"leader": f"127.0.0.1:{server.port}"}
+        assert {t["id"] for t in running(http, "/team/m", 2)} == {t["id"] for t in tasks}
+        backup = http.delete("/v2/leader", params={"backup": "file:///tmp/backup"})
+        assert backup.status_code == 422 and backup.json()["details"][0]["path"] == "/backup"
