@@ -23,7 +23,7 @@ from core.discovery.sources import follow_bus
 from core.events import EventBus
 from core.framework import Context, Framework, ServerInfo
 from core.server.durability import DurableAnswers
-from core.server.metrics import ClusterCollector
+from core.server.metrics import ClusterCollector, dropwizard, prefers_json
 from core.server.scheduler_api import SchedulerAPI
 from core.store import Namespace, Store, open_store
 
@@ -59,6 +59,7 @@ class Server:
         routes: list[BaseRoute] = [
             Route("/ping", self.ping),
             Route("/metrics", self.metrics),
+            Route("/metrics/prometheus", self.prometheus),
             Route("/master/state", self.master_state),
             Route("/state", self.master_state),
             Route("/haproxy/status", self.haproxy_status),
@@ -122,6 +123,12 @@ class Server:
         return PlainTextResponse("pong")
 
     async def metrics(self, request: Request) -> Response:
+        """Prometheus text, or Marathon's JSON metrics for a client that asks for JSON."""
+        if prefers_json(request.headers.get("accept", "")):
+            return JSONResponse(dropwizard(self.registry))
+        return await self.prometheus(request)
+
+    async def prometheus(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def haproxy_status(self, request: Request) -> Response:

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from core.events import BusEvent, Dropped
 from core.framework import ServerInfo
 from marathon_py.api.common import flag, guarded
+from marathon_py.appdef import InvalidApp
 from marathon_py.offers import OfferStats
 from marathon_py.scheduler import MarathonScheduler
 from marathon_py.service import AppService
@@ -37,6 +38,7 @@ class SystemAPI:
             Route("/v2/queue/{app_id:path}/delay", guarded(g, self.reset_delay), methods=["DELETE"]),
             Route("/v2/info", self.info, methods=["GET"]),
             Route("/v2/leader", self.leader, methods=["GET"]),
+            Route("/v2/leader", guarded(g, self.abdicate), methods=["DELETE"]),
             Route("/v2/events", self.events, methods=["GET"]),
         ]
 
@@ -104,6 +106,16 @@ class SystemAPI:
     async def leader(self, request: Request) -> Response:
         server = self.server
         return JSONResponse({"leader": f"{server.host}:{server.port}" if server else "unknown"})
+
+    async def abdicate(self, request: Request) -> Response:
+        """Marathon's abdication. This server is the only candidate, so it is elected again at
+        once and keeps leading (its tasks and deployments go on untouched). Marathon's
+        `backup` and `restore` (written by the next leader) are not available here: refused."""
+        asked = [name for name in ("backup", "restore") if name in request.query_params]
+        if asked:
+            raise InvalidApp([(f"/{name}", "backup and restore are not supported by this server")
+                              for name in asked])
+        return JSONResponse({"message": "Leadership abdicated"})
 
     async def events(self, request: Request) -> Response:
         types = set(request.query_params.getlist("event_type")) or None
