@@ -74,10 +74,11 @@ class Service:
     sticky: bool = False
     redirect_to_https: bool = False
     ssl_cert: str = ""
-    bind_addr: str = "*"
+    bind_addr: str = ""  # HAPROXY_n_BIND_ADDR; "": the balancer's own (`RenderSettings.bind`)
     weight: int = 0
     health: HealthCheck | None = None
     servers: tuple[Server, ...] = field(default=(), compare=False)  # equal services may differ in servers
+    port_label: bool = field(default=False, compare=False)  # whether HAPROXY_n_PORT set the frontend port
 
     name: str = field(init=False, compare=False, default="")
 
@@ -156,7 +157,7 @@ def build_services_keeping(apps: list[dict[str, Any]], groups: Iterable[str],
             errors.append(LabelError(f"app {app_id}: its definition cannot be read: {exc!r}", app_id, ""))
             if isinstance(app, dict):
                 services.extend(keep_last_good(app, last_good.get(app_id, [])))
-    services.sort(key=_by_port_and_name)
+    services.sort(key=by_port_and_name)
     return services, errors
 
 
@@ -171,7 +172,7 @@ def keep_last_good(app: dict[str, Any], last_good: list[Service]) -> list[Servic
         return [replace(s, servers=()) for s in last_good]
 
 
-def _by_port_and_name(service: Service) -> tuple[int, str]:
+def by_port_and_name(service: Service) -> tuple[int, str]:
     return service.frontend_port, service.name
 
 
@@ -223,7 +224,9 @@ def _app_services(app: dict[str, Any], groups: frozenset[str]) -> list[Service]:
             continue
         if tasks is None:  # per app, not per port
             tasks, health, http_check = _eligible_tasks(app), _health(app), _has_http_check(app)
-        out.append(_service(app_id, index, port, own, health, http_check, _servers(tasks, index)))
+        service = _service(app_id, index, port, own, health, http_check, _servers(tasks, index))
+        service.port_label = bool(port_label)
+        out.append(service)
     return out
 
 

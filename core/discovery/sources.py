@@ -18,7 +18,6 @@ import httpx
 
 from core.discovery.balancer import LoadBalancer
 from core.discovery.catalog import ServiceCatalog
-from core.discovery.model import LabelError
 from core.events import EventBus
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,8 @@ async def fetch_apps(client: httpx.AsyncClient) -> Apps:
 
 class Refresher:
     """Runs `apply(await snapshot())` after a poke, at most once per burst of pokes. A change that
-    fails (other than for bad labels) is tried again `RETRY_SECONDS` later; no error stops it."""
+    fails is tried again `RETRY_SECONDS` later; no error stops it. (Apps that cannot be served
+    are no failure: the balancer leaves them out and serves the others.)"""
 
     def __init__(self, snapshot: Callable[[], Awaitable[Apps]], balancer: LoadBalancer) -> None:
         self._snapshot = snapshot
@@ -55,8 +55,6 @@ class Refresher:
             self._poked.clear()
             try:
                 await self._balancer.apply(await self._snapshot())
-            except LabelError as exc:
-                log.error("load balancer not updated: %s", exc)  # until the apps' labels change
             except Exception as exc:  # the follower outlives any failure, and tries again soon
                 log.error("load balancer not updated, trying again in %gs: %s", RETRY_SECONDS, exc)
                 asyncio.get_running_loop().call_later(RETRY_SECONDS, self._poked.set)
