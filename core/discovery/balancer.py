@@ -62,7 +62,7 @@ class BalancerConfig:
     haproxy: str | None = None
     stats_port: int = 9090
     http_port: int = 80
-    bind: str = "*"  # the frontends' address where an app names none (HAPROXY_n_BIND_ADDR)
+    bind: str = "127.0.0.1"  # the frontends' address where an app names none (HAPROXY_n_BIND_ADDR)
 
 
 @dataclass

@@ -118,6 +118,18 @@ def _port(app_id: str, label: str, value: object) -> int:
     return port
 
 
+def bind_address_problem(value: str) -> str | None:
+    """Why `value` cannot be the address HAProxy's frontends bind (None: it can): `*`, an IP
+    address or a host name."""
+    if value == "*" or HOSTNAME.match(value):
+        return None
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return f"{value!r} is not an IP address, a host name or * (every address)"
+    return None
+
+
 def _bind_address(app_id: str, index: int, value: str) -> str:
     """`*` (every address) or an IPv4/IPv6 address."""
     if value != "*":

@@ -35,7 +35,7 @@ class RenderSettings:
     stats_port: int = 9090
     stats_bind: str = "127.0.0.1"
     http_port: int = 80
-    bind: str = "*"  # the app frontends' and the shared vhost frontend's address (an app may name its own)
+    bind: str = "127.0.0.1"  # the app frontends' and the shared vhost frontend's address (an app may name its own)
     prometheus: bool = True
 
 

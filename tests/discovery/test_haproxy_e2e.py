@@ -95,6 +95,9 @@ def test_traffic_scaling_rolling_restart_and_refused_labels(start_server: StartS
         assert vhost.status_code == 200
         unknown = httpx.get(f"http://127.0.0.1:{vhost_port}/", headers={"Host": "other.test"}, timeout=5)
         assert unknown.status_code == 503
+        # the frontends listen on the server's --host (127.0.0.1 by default), not on every address
+        live = Path(status(server)["config"]).read_text()
+        assert f"bind 127.0.0.1:{service_port}\n" in live and f"bind 127.0.0.1:{vhost_port}\n" in live
         assert "haproxy" in httpx.get(f"http://127.0.0.1:{stats_port}/metrics", timeout=5).text
         workers = status(server)["workers"]
         reloads = status(server)["reloads"]
