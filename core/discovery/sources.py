@@ -23,6 +23,7 @@ from core.events import EventBus
 log = logging.getLogger(__name__)
 COALESCE_SECONDS = 0.05
 RESYNC_SECONDS = 30.0
+BALANCER_SOURCE = "haproxy"  # the source of the load balancer's own events on the bus
 RETRY_SECONDS = 1.0  # after a change that failed (HAProxy busy, socket gone, server unreachable)
 Apps = list[dict[str, Any]]
 
@@ -65,7 +66,8 @@ async def follow_bus(catalog: ServiceCatalog, bus: EventBus, balancer: LoadBalan
     refresher.poke()
     runner = asyncio.create_task(refresher.run())
     try:
-        async with bus.subscribe() as events:
+        # every framework's events, but not the balancer's own (its refusals would poke it again)
+        async with bus.subscribe(where=lambda event: event.source != BALANCER_SOURCE) as events:
             async for _ in events:
                 refresher.poke()
     finally:
