@@ -1,4 +1,4 @@
-"""`trireme serve --haproxy ...` refuses what cannot work at once, in one line."""
+"""`trireme serve --haproxy ...` and `trireme lb ...` refuse what cannot work at once, in one line."""
 
 from __future__ import annotations
 
@@ -29,3 +29,13 @@ def test_serve_refuses_a_bind_address_haproxy_cannot_use(tmp_path: Path) -> None
     out = trireme("serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "data"), "--haproxy",
                   "--haproxy-bind", "0.0.0.0 transparent")
     assert out.returncode == 2 and "--haproxy-bind" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_lb_commands_name_what_is_wrong(tmp_path: Path) -> None:
+    run = trireme("lb", "run", "--config", str(tmp_path / "lb" / "haproxy.cfg"), "--haproxy", str(tmp_path / "none"))
+    assert run.returncode == 1 and "was not found" in run.stderr and "Traceback" not in run.stderr
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    render = trireme("lb", "render", "--url", url)
+    assert render.returncode == 1 and url in render.stderr and "Traceback" not in render.stderr
+    bind = trireme("lb", "render", "--url", url, "--bind", "not an address")
+    assert bind.returncode == 2 and "--bind" in bind.stderr
