@@ -52,6 +52,9 @@ def serve(
     = None,
     haproxy_stats_port: Annotated[int, typer.Option(help="HAProxy stats page and /metrics port.")] = 9090,
     haproxy_http_port: Annotated[int, typer.Option(help="HAProxy's shared port for HAPROXY_n_VHOST apps.")] = 80,
+    haproxy_bind: Annotated[str | None, typer.Option(
+        help="Address of HAProxy's frontends, e.g. 0.0.0.0 or * for every address (default: --host's; an app's "
+             "HAPROXY_n_BIND_ADDR wins).")] = None,
     kill_tasks_on_exit: Annotated[bool, typer.Option(
         help="Kill every task when the server stops (default: leave them for the next server to adopt).")] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
@@ -94,10 +97,19 @@ def serve(
     )
     if haproxy:
         from core.discovery.balancer import BalancerConfig
+        from core.discovery.haproxy import HAProxyError, find_haproxy
+        from core.discovery.model import bind_address_problem
 
+        if problem := bind_address_problem(haproxy_bind or host):
+            raise typer.BadParameter(problem, param_hint="--haproxy-bind" if haproxy_bind else "--host")
+        try:
+            binary = find_haproxy(haproxy_bin)
+        except HAProxyError as exc:
+            typer.echo(f"--haproxy: {exc}", err=True)
+            raise typer.Exit(1) from None
         config.haproxy = BalancerConfig(
             (haproxy_config or config.data_dir / "haproxy" / "haproxy.cfg").resolve(),
-            tuple(haproxy_group or ["external"]), haproxy_bin, haproxy_stats_port, haproxy_http_port)
+            tuple(haproxy_group or ["external"]), binary, haproxy_stats_port, haproxy_http_port, haproxy_bind or host)
     server = Server(config, frameworks())
     tune_gc()
     uvicorn.run(server.app, host=host, port=port, log_level=log_level.lower(), access_log=False,

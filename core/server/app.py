@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.cluster.embedded import ClusterConfig, EmbeddedCluster
+from core.discovery.api import DiscoveryAPI, publish_refusal
 from core.discovery.balancer import BalancerConfig, LoadBalancer
 from core.discovery.catalog import ServiceCatalog
 from core.discovery.sources import follow_bus
@@ -62,9 +63,9 @@ class Server:
             Route("/metrics/prometheus", self.prometheus),
             Route("/master/state", self.master_state),
             Route("/state", self.master_state),
-            Route("/haproxy/status", self.haproxy_status),
         ]
         routes.extend(SchedulerAPI(lambda: self.cluster.master).routes())
+        routes.extend(DiscoveryAPI(self.bus, lambda: self.balancer).routes())
         for fw in frameworks:
             routes.extend(fw.routes())
         self.app = Starlette(routes=routes, lifespan=self._lifespan,
@@ -101,7 +102,7 @@ class Server:
 
     async def _balance(self, config: BalancerConfig) -> None:
         config.config_path.parent.mkdir(parents=True, exist_ok=True)
-        self.balancer = LoadBalancer(config)
+        self.balancer = LoadBalancer(config, on_refusal=lambda refusal: publish_refusal(self.bus, refusal))
         self.services.drain_seconds = DRAIN_SECONDS
         try:
             await follow_bus(self.services, self.bus, self.balancer)
@@ -130,17 +131,6 @@ class Server:
 
     async def prometheus(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
-
-    async def haproxy_status(self, request: Request) -> Response:
-        if self.balancer is None:
-            return JSONResponse({"message": "HAProxy is not enabled: start the server with --haproxy"},
-                                status_code=404)
-        return JSONResponse({
-            "config": str(self.balancer.config.config_path), "workers": await self.balancer.worker_pids(),
-            "reloads": self.balancer.reloads, "runtimeChanges": self.balancer.runtime_changes,
-            "lastError": self.balancer.last_error or None,
-            "servers": {name: [s.address for s in servers] for name, servers in self.balancer.servers().items()},
-        })
 
     async def master_state(self, request: Request) -> Response:
         if self.cluster.master is None:
