@@ -27,6 +27,7 @@ from typing import Any
 
 from aurora_py.scheduler import cron
 from aurora_py.scheduler.announce import app_json, free_service_port, service_port_range
+from aurora_py.scheduler.executor import ExecutorOverhead
 from aurora_py.scheduler.gates import HealthGates
 from aurora_py.scheduler.model import FROM_MESOS, JobKey, ScheduleStatus, StoredJob, TaskEvent, TaskRecord
 from aurora_py.scheduler.preemption import Preemptor
@@ -41,7 +42,6 @@ from core.schedule.cron import CronCursor
 from core.store.base import Delete, Put
 
 log = logging.getLogger(__name__)
-MB = 1024 * 1024
 IDLE_REFUSE_SECONDS = 30.0
 BUSY_REFUSE_SECONDS = 1.0
 ENDED_TASKS_KEPT = 5  # per instance
@@ -69,6 +69,7 @@ class AuroraScheduler:
         self._background = Background()
         self.task_listeners: list[Callable[[TaskRecord], None]] = []  # told of every task status change
         self.preemptor = Preemptor(self)
+        self.overhead = ExecutorOverhead.from_environment()  # the executor's own cpu and ram, per task
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -271,11 +272,8 @@ class AuroraScheduler:
             launches: list[TaskInfo] = []
             still: list[tuple[StoredJob, int]] = []
             for job, instance in pending:
-                task = job.config_of(instance)["task"]
-                res = task.get("resources", {})
                 names = list(job.config_of(instance).get("ports", []))
-                demand = Demand(cpus=float(res.get("cpu", 0)), mem=float(res.get("ram", 0)) / MB,
-                                disk=float(res.get("disk", 0)) / MB, ports=tuple(0 for _ in names))
+                demand = self.overhead.demand(job.config_of(instance))
                 fit = space.fit(demand, [])
                 if isinstance(fit, Rejection):
                     still.append((job, instance))
