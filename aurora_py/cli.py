@@ -14,6 +14,7 @@ import typer
 
 from aurora_py.client import call, scheduler_url
 from aurora_py.config.loader import ConfigError, describe, evaluate, parse_bindings, select
+from aurora_py.scheduler import containers
 from aurora_py.update_cli import call_quiet, diff_lines, start_update, target, update_app, watch_start
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Aurora-compatible jobs on Trireme.")
@@ -73,8 +74,9 @@ def inspect(
                    + (f"\n    {' '.join(flags)}" if flags else ""))
     if job.get("ports"):
         typer.echo(f"\nNamed ports: {', '.join(job['ports'])}")
-    if "container_unsupported" in job:
-        typer.echo(f"\nWarning: {job['container_unsupported']}", err=True)
+    refused = containers.refusal(job)
+    if refused:
+        typer.echo(f"\nWarning: {refused}", err=True)
 
 
 _target = target
@@ -83,8 +85,9 @@ _target = target
 def load_runnable_job(key: str, config: Path, bind: list[str] | None) -> dict[str, Any]:
     """`load_job`, refusing (exit 1) what the embedded cluster cannot run."""
     job = load_job(key, config, bind)
-    if "container_unsupported" in job:
-        typer.echo(f"Error: {job['container_unsupported']}", err=True)
+    refused = containers.refusal(job)
+    if refused:
+        typer.echo(f"Error: {refused}", err=True)
         raise typer.Exit(1)
     return job
 

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from aurora_py.scheduler import tiers
+from aurora_py.scheduler import containers, tiers
 from aurora_py.scheduler.model import JobKey, KeyError_
 
 Handler = Callable[[Request], Awaitable[JSONResponse]]
@@ -59,7 +59,7 @@ def validate(description: Any) -> str | None:
             return f"task.resources.{name}: must be a non-negative number"
     if resources["cpu"] <= 0 or resources["ram"] <= 0:
         return "task.resources: cpu and ram must be positive"
-    return tiers.problem(description)
+    return containers.refusal(description) or tiers.problem(description)
 
 
 

@@ -263,9 +263,6 @@ def describe(job: Any, bindings: dict[str, str], path: Path, evaluation: _Evalua
     ports = sorted({m.group(1) for r in refs if (m := _PORT_REF.match(str(r.address())))})
     description["ports"] = ports
     description["key"] = job_key(job)
-    if job.has_container():
-        description["container_unsupported"] = ("containers (Docker/Mesos images) are not supported "
-                                                 "on the embedded cluster")
     return description
 
 
