@@ -166,14 +166,26 @@ def update_start(
 
 @job_app.command("status")
 def status(key: Annotated[str, typer.Argument(help="cluster/role/environment/name")], url: UrlOption = None) -> None:
-    """Each instance's task and its state."""
+    """Each instance's task and its state; a pending instance with why it waits (the offers it saw)."""
     job_key, _ = _target(key)
     result = call(scheduler_url(url, job_key.split("/")[0]), "GET", _path(job_key))
-    typer.echo(f"Job {job_key}: {len(result['tasks'])} task(s)")
+    pending = result.get("pending", [])
+    typer.echo(f"Job {job_key}: {len(result['tasks'])} task(s), {len(pending)} pending instance(s)")
     for task in result["tasks"]:
         ports = ", ".join(f"{n}={p}" for n, p in task["ports"].items())
         typer.echo(f"  instance {task['instance']}: {task['status']}  task {task['task_id']}  host {task['host']}"
                    + (f"  ports {ports}" if ports else "") + f"  failures {task['failure_count']}")
+    for entry in pending:
+        typer.echo(f"  instance {entry['instance']}: PENDING  {entry['reason']}{_offers_seen(entry['offers'])}")
+
+
+def _offers_seen(offers: dict[str, Any]) -> str:
+    """`  (offers: 12 seen, 12 declined: 12 Insufficient: RAM)`, or nothing before the first offer."""
+    if not offers["processed"]:
+        return ""
+    declined = ", ".join(f"{step['declined']} {step['reason']}" for step in offers["funnel"] if step["declined"])
+    return f"  (offers: {offers['processed']} seen, {offers['declined']} declined" + (
+        f": {declined})" if declined else ")")
 
 
 def _control(verb: str, key: str, url: str | None, whole: bool = False) -> None:
