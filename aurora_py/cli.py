@@ -5,15 +5,17 @@ Config files are evaluated here, on the user's machine; only JSON job descriptio
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from aurora_py.client import call, scheduler_url
-from aurora_py.config.loader import ConfigError, describe, evaluate, parse_bindings, select
+from aurora_py.config.loader import ConfigError, describe, evaluate, job_keys, parse_bindings, select
 from aurora_py.scheduler import containers
 from aurora_py.update_cli import call_quiet, diff_lines, start_update, target, update_app, watch_start
 
@@ -27,8 +29,11 @@ app.add_typer(quota_app, name="quota")
 cron_app = typer.Typer(no_args_is_help=True, help="Cron jobs.")
 app.add_typer(cron_app, name="cron")
 app.add_typer(update_app, name="update")
+config_app = typer.Typer(no_args_is_help=True, help="Work with an Aurora configuration file.")
+app.add_typer(config_app, name="config")
 UrlOption = Annotated[str | None, typer.Option("--url", help="Scheduler URL [default: $TRIREME_URL or clusters.json].")]
 
+WAIT_POLL_SECONDS = 0.5
 BindOption = Annotated[list[str] | None, typer.Option("--bind", help="Bind a template name: name=value. Repeatable.")]
 
 
@@ -96,6 +101,38 @@ def _path(key: str) -> str:
     return "/aurora/jobs/" + key
 
 
+class WaitUntil(enum.StrEnum):
+    """`job create --wait-until`, as Aurora's client has it (its JobMonitor's predicates)."""
+
+    PENDING = "PENDING"  # no wait
+    RUNNING = "RUNNING"  # every instance's latest task is live (RUNNING, KILLING) or ended
+    FINISHED = "FINISHED"  # every instance's latest task has ended
+
+    def reached(self, status: str) -> bool:
+        ended = status in ("FINISHED", "FAILED", "KILLED", "LOST")
+        return self is WaitUntil.PENDING or ended or (self is WaitUntil.RUNNING and status in ("RUNNING", "KILLING"))
+
+
+def wait_for_instances(base: str, key: str, until: WaitUntil) -> None:
+    """Polls the job until every instance's latest task has reached `until` (a pending instance,
+    with no task yet, is PENDING). Like Aurora's client, waits as long as it takes."""
+    if until is WaitUntil.PENDING:
+        return
+    while True:
+        result = call_quiet(base, _path(key))
+        states = {int(i): "PENDING" for i in result["assignment"]}
+        started: dict[int, float] = {}
+        for task in result["tasks"]:
+            first = task["events"][0]["timestamp"] if task["events"] else 0.0
+            if task["instance"] in states and first >= started.get(task["instance"], -1.0):
+                started[task["instance"]], states[task["instance"]] = first, task["status"]
+        for entry in result.get("pending", []):
+            states[entry["instance"]] = "PENDING"
+        if all(until.reached(status) for status in states.values()):
+            return
+        time.sleep(WAIT_POLL_SECONDS)
+
+
 @job_app.command("create")
 def create(
     key: Annotated[str, typer.Argument(help="cluster/role/environment/name")],
@@ -104,6 +141,10 @@ def create(
     url: UrlOption = None,
     watch: Annotated[bool, typer.Option("--watch", "--wait", help="Show progress until every instance is up; "
                                         "exit 1 if a task fails.")] = False,
+    wait_until: Annotated[WaitUntil, typer.Option(
+        "--wait-until", case_sensitive=False,
+        help="Block until every instance's task is in this state: RUNNING (or already ended) or FINISHED "
+             "(ended). Default: PENDING (do not wait).")] = WaitUntil.PENDING,
 ) -> None:
     """Create a job from a config file; the config is evaluated here and sent as JSON."""
     job = load_runnable_job(key, config, bind)
@@ -111,6 +152,8 @@ def create(
     call(base, "POST", "/aurora/jobs", job)
     if watch and not job.get("cron_schedule"):
         watch_start(base, job["key"], int(job["instances"]), bool(job["service"]))
+    wait_for_instances(base, job["key"], wait_until)
+    typer.echo(f"Job create succeeded: job url={base}{_path(job['key'])}")
 
 
 @job_app.command("diff")
@@ -303,6 +346,18 @@ def cron_show(key: Annotated[str, typer.Argument(help="cluster/role/environment/
     result = call(scheduler_url(url, job_key.split("/")[0]), "GET", f"{_path(job_key)}/cron")
     typer.echo(f"{result['key']}\t {result['cronSchedule']}\t {result['cronCollisionPolicy']}"
                f"\t next run {result['nextRunTime'] or 'never'}")
+
+
+@config_app.command("list")
+def config_list(config: Annotated[Path, typer.Argument(help="The .aurora file.")], bind: BindOption = None) -> None:
+    """List the jobs a configuration file defines: jobs=[cluster/role/env/name, ...]."""
+    try:
+        jobs, _ = evaluate(config, allow_empty=True)
+        keys = job_keys(jobs, parse_bindings(bind or []), config)
+    except (ConfigError, ValueError) as exc:
+        typer.echo(f"Error loading configuration file: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"jobs=[{', '.join(keys)}]")
 
 
 def main() -> None:
