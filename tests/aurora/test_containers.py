@@ -1,6 +1,7 @@
 """Jobs asking for a container image are refused, naming the image, by the API (in Aurora's
 response shape) and by the CLI (exit 1, one message): this cluster cannot run images, and their
-processes must not run on the host instead."""
+processes must not run on the host instead. Jobs asking for a GPU are refused as Aurora refuses them
+where GPUs are not enabled."""
 
 from __future__ import annotations
 
@@ -99,3 +100,23 @@ def test_the_cli_refuses_an_image_with_one_message(server: ServerProcess, tmp_pa
     assert code == 0 and f"Warning: container: Docker image 'python:2.7-slim-stretch' {REFUSED}" in output
     with server.client() as http:
         assert http.get("/aurora/jobs").json()["result"]["jobs"] == []
+
+
+# the shape of the http_example_gpu job of Aurora's end-to-end configs: a profile asking for a GPU
+GPU = """\
+class Profile(Struct):
+  gpu = Default(Integer, 0)
+hello = Process(name='hello', cmdline='echo hello')
+task = Task(processes=[hello], resources=Resources(cpu=0.1, ram=8*MB, disk=8*MB, gpu='{{profile.gpu}}'))
+job = Service(cluster='devcluster', role='www', environment='test', task=task)
+jobs = [job(name='gpu').bind(profile=Profile(gpu=1)), job(name='cpu').bind(profile=Profile())]
+"""
+
+
+def test_a_gpu_is_refused_as_aurora_refuses_it_without_gpu_support(server: ServerProcess, tmp_path: Path) -> None:
+    config = tmp_path / "gpu.aurora"
+    config.write_text(GPU)
+    code, output = cli(server.url, "job", "create", "devcluster/www/test/gpu", str(config))
+    assert (code, output) == (1, "Error: task.resources.gpu: GPU resource support is disabled in this cluster.\n")
+    code, output = cli(server.url, "job", "create", "devcluster/www/test/cpu", str(config))
+    assert code == 0, output  # gpu=0, Aurora's default, asks for nothing
