@@ -328,8 +328,9 @@ class AuroraScheduler:
         self.tasks[task_id] = record
         await self._save_task(record)
         document = json.dumps({"task": config["task"], "bindings": self.bindings(record)})
+        # a daemon of the task is the task's even if the executor is SIGKILLed (core.cluster.launcher_main)
         command = CommandInfo(value=f"exec {shlex.quote(sys.executable)} -m aurora_py.thermos",
-                              environment=(("THERMOS_TASK", document),))
+                              environment=(("THERMOS_TASK", document), ("TRIREME_ORPHANS_END_WITH_TASK", "1")))
         grace = float(config["task"].get("finalization_wait", 30))
         return TaskInfo(task_id=task_id, name=f"{key}/{instance}", agent_id=offer.agent_id,
                         resources=demand.resources(list(ports.values())), command=command, kill_grace_period=grace,

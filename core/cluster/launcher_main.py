@@ -17,10 +17,11 @@ no server runs still leaves its real status for the next server, which re-adopts
 
 A process that daemonizes out of its task (forks, lets its parent exit, moves to a session of its
 own) escapes the agent's sweep of the task's session. The launcher is a child subreaper, so such
-orphans are re-parented to it rather than to init, and it keeps them only while their task lives:
-after each reap, an adopted process whose environment names the sandbox (`MESOS_SANDBOX`) of a
-task that is not running any more is killed (SIGKILL, as Mesos destroys a task's container), and
-adopted processes are reaped without being reported. One that names no sandbox is left alone.
+orphans are re-parented to it rather than to init; it reaps them without reporting them. A task
+whose environment has `TRIREME_ORPHANS_END_WITH_TASK=1` keeps its orphans only while it lives:
+after each reap, an adopted process whose environment has that variable and names the sandbox
+(`MESOS_SANDBOX`) of a task that is not running any more is killed (SIGKILL, as Mesos' linux
+launcher destroys a task's container). Other orphans live on, as with Mesos' POSIX launcher.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ PID_FILE = ".trireme-pid"
 EXIT_FILE = ".trireme-exit"
 PR_SET_CHILD_SUBREAPER = 36
 SANDBOX_VARIABLE = b"MESOS_SANDBOX="
+OPT_IN_VARIABLE = b"TRIREME_ORPHANS_END_WITH_TASK=1"
 
 
 def _write(path: str, text: str) -> None:
@@ -120,7 +122,8 @@ class Launcher:
         return ended
 
     def kill_orphans_of_ended_tasks(self) -> int:
-        """SIGKILL each adopted process whose task (named by its environment) no longer runs."""
+        """SIGKILL each adopted process that asks to end with its task (see the module's doc) and
+        whose task (named by its environment) no longer runs."""
         running = set(self.sandboxes.values())
         killed = 0
         for pid in _children() - set(self.sandboxes):
@@ -150,11 +153,14 @@ def _children() -> set[int]:
 
 
 def _sandbox_of(pid: int) -> str | None:
-    """The sandbox named in the process's environment, or None (unreadable, a zombie, or unset)."""
+    """The sandbox named in the environment of a process that asks to end with its task, or None
+    (it does not ask, or its environment is unreadable: a zombie, another user's process)."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as fh:
             variables = fh.read().split(b"\0")
     except OSError:
+        return None
+    if OPT_IN_VARIABLE not in variables:
         return None
     for variable in variables:
         if variable.startswith(SANDBOX_VARIABLE):

@@ -5,6 +5,8 @@ that daemonizes and must get SIGTERM when its job is killed."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -120,15 +122,25 @@ def test_a_daemonized_process_gets_sigterm_when_its_job_is_killed(start_server: 
     code, output = cli(server.url, "job", "create", key, str(config), "--bind", f"term_file={term_file}")
     assert code == 0, output
 
-    def daemon_pid() -> int | None:
+    def daemon_and_executor() -> tuple[int, int] | None:
         with server.client() as http:
             tasks = http.get(f"/aurora/jobs/{key}").json()["result"]["tasks"]
-        running = [t for t in tasks if t["status"] == "RUNNING" and t["sandbox"]]
-        pid_file = Path(running[0]["sandbox"]) / "daemon.pid" if running else None
-        return int(pid_file.read_text()) if pid_file and pid_file.exists() and pid_file.read_text() else None
+        running = [Path(t["sandbox"]) for t in tasks if t["status"] == "RUNNING" and t["sandbox"]]
+        if not running or not (running[0] / "daemon.pid").exists() or not (running[0] / "daemon.pid").read_text():
+            return None
+        return int((running[0] / "daemon.pid").read_text()), int((running[0] / ".trireme-pid").read_text())
 
-    pid = wait_until(daemon_pid, timeout=90, what="the daemon running")
-    assert isinstance(pid, int)
+    found = wait_until(daemon_and_executor, timeout=90, what="the daemon running")
+    assert isinstance(found, tuple)
+    first, executor = found
+    # an executor killed outright (as on its memory limit) cannot end the daemon: its launcher does
+    os.kill(executor, signal.SIGKILL)
+    wait_until(lambda: not Path(f"/proc/{first}").exists(), timeout=60, what="the first daemon gone")
+    assert term_file.exists()  # SIGKILLed: its handler did not run
+    found = wait_until(lambda: (f := daemon_and_executor()) and f[0] != first and f, timeout=90,
+                       what="the service relaunched with a new daemon")
+    assert isinstance(found, tuple)
+    pid = found[0]
     code, output = cli(server.url, "job", "killall", key)
     assert code == 0, output
     wait_until(lambda: not term_file.exists(), timeout=60, what="the daemon's SIGTERM handler removed the file")

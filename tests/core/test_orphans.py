@@ -1,5 +1,6 @@
-"""A process that daemonizes out of its task (double fork, setsid) lives while its task runs and
-dies with it, however the task ends: killed, failed, or SIGKILLed on its memory limit."""
+"""A process that daemonizes out of its task (double fork, setsid), when its task asks for it
+(TRIREME_ORPHANS_END_WITH_TASK=1), lives while its task runs and dies with it, however the task
+ends: killed, failed, or SIGKILLed on its memory limit. Without it, it outlives its task."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ os.rename("daemon.pid.tmp", "daemon.pid")
 while True:
     time.sleep(1)
 """
+
+
+OPT_IN = {"TRIREME_ORPHANS_END_WITH_TASK": "1"}
 
 
 def daemon_pid(cluster: EmbeddedCluster, task_id: str) -> int | None:
@@ -64,7 +68,7 @@ async def test_a_daemon_lives_with_its_task_and_dies_when_it_is_killed(cluster: 
     script = tmp_path / "daemon.py"
     script.write_text(DAEMON)
     fw = await make_framework(cluster)
-    await fw.launch(shell_task("spawner", f"{sys.executable} {script}; exec sleep 600"))
+    await fw.launch(shell_task("spawner", f"{sys.executable} {script}; exec sleep 600", env=OPT_IN))
     pid = None
     try:
         found = await fw.wait_for(lambda: daemon_pid(cluster, "spawner"))
@@ -91,7 +95,7 @@ async def test_a_daemon_dies_with_a_task_killed_on_its_memory_limit(cluster: Emb
     script.write_text(DAEMON)
     fw = await make_framework(cluster)
     hog = f"{sys.executable} -c 'import time; x = bytearray(300 * 2**20); time.sleep(60)'"
-    await fw.launch(shell_task("hog", f"{sys.executable} {script}; {hog}", mem=64))
+    await fw.launch(shell_task("hog", f"{sys.executable} {script}; {hog}", mem=64, env=OPT_IN))
     pid = None
     try:
         failed = await fw.wait_state("hog", TaskState.TASK_FAILED, timeout=30)
@@ -99,5 +103,23 @@ async def test_a_daemon_dies_with_a_task_killed_on_its_memory_limit(cluster: Emb
         pid = daemon_pid(cluster, "hog")
         assert pid is not None
         await fw.wait_for(lambda: not alive(pid), timeout=10)
+    finally:
+        end(pid)
+
+
+async def test_without_asking_a_daemon_outlives_its_task(cluster: EmbeddedCluster, make_framework: MakeFramework,
+                                                        tmp_path: Path) -> None:
+    """As with Mesos' POSIX launcher: Chronos jobs that start a daemon and exit keep working."""
+    script = tmp_path / "daemon.py"
+    script.write_text(DAEMON)
+    fw = await make_framework(cluster)
+    await fw.launch(shell_task("starter", f"{sys.executable} {script}; while [ ! -e daemon.pid ]; do sleep 0.05; done"))
+    pid = None
+    try:
+        await fw.wait_state("starter", TaskState.TASK_FINISHED)
+        pid = daemon_pid(cluster, "starter")
+        assert pid is not None
+        await fw.wait_for(lambda: adopted_by_launcher(pid))
+        assert alive(pid)
     finally:
         end(pid)
