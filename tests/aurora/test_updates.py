@@ -119,7 +119,7 @@ def test_failing_health_check_rolls_the_update_back(server: ServerProcess, tmp_p
     assert [e["status"] for e in update["events"]] == ["ROLLING_FORWARD", "ROLLING_BACK", "ROLLED_BACK"]
     # why it rolled back: Aurora's "Latest failure: instance N ...", with the task's own message
     why = update["events"][1]["message"]
-    assert re.fullmatch(r"1 instance\(s\) failed\. Latest failure: instance [01] exited: FAILED "
+    assert re.fullmatch(r"[12] instance\(s\) failed\. Latest failure: instance [01] exited: FAILED "
                         r"\(Failed health check! .+\)", why), why
     assert f"ended: ROLLED_BACK (rolled back because: {why})" in output
     code, output = cli(server.url, "update", "info", KEY)
