@@ -5,15 +5,18 @@ Config files are evaluated here, on the user's machine; only JSON job descriptio
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from aurora_py.client import call, scheduler_url
-from aurora_py.config.loader import ConfigError, describe, evaluate, parse_bindings, select
+from aurora_py.config.loader import ConfigError, describe, evaluate, job_keys, parse_bindings, select
+from aurora_py.scheduler import containers
 from aurora_py.update_cli import (
     AsJson,
     JobKey,
@@ -37,7 +40,11 @@ app.add_typer(quota_app, name="quota")
 cron_app = new_app("Cron jobs.")
 app.add_typer(cron_app, name="cron")
 app.add_typer(update_app, name="update")
+config_app = new_app("Work with an Aurora configuration file.")
+app.add_typer(config_app, name="config")
 UrlOption = Annotated[str | None, typer.Option("--url", help="Scheduler URL [default: $TRIREME_URL or clusters.json].")]
+
+WAIT_POLL_SECONDS = 0.5
 BindOption = Annotated[list[str] | None, typer.Option("--bind", help="Bind a template name: name=value. Repeatable.")]
 ConfigFile = Annotated[Path, typer.Argument(help="The .aurora file.")]
 Instances = Annotated[str, typer.Argument(help="cluster/role/environment/name[/instances, e.g. 0-2,5]")]
@@ -92,8 +99,9 @@ def inspect(
                    + (f"\n    {' '.join(flags)}" if flags else ""))
     if job.get("ports"):
         typer.echo(f"\nNamed ports: {', '.join(job['ports'])}")
-    if "container_unsupported" in job:
-        typer.echo(f"\nWarning: {job['container_unsupported']}", err=True)
+    refused = containers.refusal(job)
+    if refused:
+        typer.echo(f"\nWarning: {refused}", err=True)
 
 
 _target = target
@@ -102,13 +110,46 @@ _target = target
 def load_runnable_job(key: str, config: Path, bind: list[str] | None) -> dict[str, Any]:
     """`load_job`, refusing (exit 1) what the embedded cluster cannot run."""
     job = load_job(key, config, bind)
-    if "container_unsupported" in job:
-        fail(f"Error: {job['container_unsupported']}")
+    refused = containers.refusal(job)
+    if refused:
+        fail(f"Error: {refused}")
     return job
 
 
 def _path(key: str) -> str:
     return "/aurora/jobs/" + key
+
+
+class WaitUntil(enum.StrEnum):
+    """`job create --wait-until`, as Aurora's client has it (its JobMonitor's predicates)."""
+
+    PENDING = "PENDING"  # no wait
+    RUNNING = "RUNNING"  # every instance's latest task is live (RUNNING, KILLING) or ended
+    FINISHED = "FINISHED"  # every instance's latest task has ended
+
+    def reached(self, status: str) -> bool:
+        ended = status in ("FINISHED", "FAILED", "KILLED", "LOST")
+        return self is WaitUntil.PENDING or ended or (self is WaitUntil.RUNNING and status in ("RUNNING", "KILLING"))
+
+
+def wait_for_instances(base: str, key: str, until: WaitUntil) -> None:
+    """Polls the job until every instance's latest task has reached `until` (a pending instance,
+    with no task yet, is PENDING). Like Aurora's client, waits as long as it takes."""
+    if until is WaitUntil.PENDING:
+        return
+    while True:
+        result = call_quiet(base, _path(key))
+        states = {int(i): "PENDING" for i in result["assignment"]}
+        started: dict[int, float] = {}
+        for task in result["tasks"]:
+            first = task["events"][0]["timestamp"] if task["events"] else 0.0
+            if task["instance"] in states and first >= started.get(task["instance"], -1.0):
+                started[task["instance"]], states[task["instance"]] = first, task["status"]
+        for entry in result.get("pending", []):
+            states[entry["instance"]] = "PENDING"
+        if all(until.reached(status) for status in states.values()):
+            return
+        time.sleep(WAIT_POLL_SECONDS)
 
 
 @job_app.command("create")
@@ -120,6 +161,10 @@ def create(
     watch: Annotated[bool, typer.Option("--watch", "--wait", help="Show progress until every instance is up; "
                                         "exit 1 if a task fails.")] = False,
     timeout: Timeout = DEFAULT_TIMEOUT,
+    wait_until: Annotated[WaitUntil, typer.Option(
+        "--wait-until", case_sensitive=False,
+        help="Block until every instance's task is in this state: RUNNING (or already ended) or FINISHED "
+             "(ended). Default: PENDING (do not wait).")] = WaitUntil.PENDING,
 ) -> None:
     """Create a job from a config file; the config is evaluated here and sent as JSON.
 
@@ -130,6 +175,8 @@ def create(
     call(base, "POST", "/aurora/jobs", job)
     if watch and not job.get("cron_schedule"):
         watch_start(base, job["key"], int(job["instances"]), bool(job["service"]), timeout)
+    wait_for_instances(base, job["key"], wait_until)
+    typer.echo(f"Job create succeeded: job url={base}{_path(job['key'])}")
 
 
 @job_app.command("diff")
@@ -192,7 +239,7 @@ def update_start(
 
 @job_app.command("status")
 def status(key: JobKey, url: UrlOption = None, as_json: AsJson = False) -> None:
-    """Each instance's task and its state.
+    """Each instance's task and its state; a pending instance with why it waits (the offers it saw).
 
     Example: aurora job status devcluster/www-data/prod/hello --json
     """
@@ -201,11 +248,23 @@ def status(key: JobKey, url: UrlOption = None, as_json: AsJson = False) -> None:
     if as_json:
         print_json(result)
         return
-    typer.echo(f"Job {job_key}: {len(result['tasks'])} task(s)")
+    pending = result.get("pending", [])
+    typer.echo(f"Job {job_key}: {len(result['tasks'])} task(s), {len(pending)} pending instance(s)")
     for task in result["tasks"]:
         ports = ", ".join(f"{n}={p}" for n, p in task["ports"].items())
         typer.echo(f"  instance {task['instance']}: {task['status']}  task {task['task_id']}  host {task['host']}"
                    + (f"  ports {ports}" if ports else "") + f"  failures {task['failure_count']}")
+    for entry in pending:
+        typer.echo(f"  instance {entry['instance']}: PENDING  {entry['reason']}{_offers_seen(entry['offers'])}")
+
+
+def _offers_seen(offers: dict[str, Any]) -> str:
+    """`  (offers: 12 seen, 12 declined: 12 Insufficient: RAM)`, or nothing before the first offer."""
+    if not offers["processed"]:
+        return ""
+    declined = ", ".join(f"{step['declined']} {step['reason']}" for step in offers["funnel"] if step["declined"])
+    return f"  (offers: {offers['processed']} seen, {offers['declined']} declined" + (
+        f": {declined})" if declined else ")")
 
 
 def _control(verb: str, key: str, url: str | None, whole: bool = False) -> None:
@@ -363,6 +422,22 @@ def cron_show(key: JobKey, url: UrlOption = None, as_json: AsJson = False) -> No
         return
     typer.echo(f"{result['key']}\t {result['cronSchedule']}\t {result['cronCollisionPolicy']}"
                f"\t next run {result['nextRunTime'] or 'never'}")
+
+
+@config_app.command("list")
+def config_list(config: ConfigFile, bind: BindOption = None) -> None:
+    """List the jobs a configuration file defines: jobs=[cluster/role/env/name, ...].
+
+    Example: aurora config list hello.aurora --bind profile.version=2
+    """
+    try:
+        jobs, _ = evaluate(config, allow_empty=True)
+        keys = job_keys(jobs, parse_bindings(bind or []), config)
+    except OSError as exc:
+        fail(f"Error loading configuration file: {config}: {exc.strerror or exc}")
+    except (ConfigError, ValueError) as exc:
+        fail(f"Error loading configuration file: {exc}")
+    typer.echo(f"jobs=[{', '.join(keys)}]")
 
 
 def main() -> None:

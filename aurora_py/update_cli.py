@@ -82,6 +82,10 @@ def watch_update(base: str, update_id: str, timeout: float = DEFAULT_TIMEOUT) ->
 
 
 def _last_message(info: dict[str, Any]) -> str:
+    """The last event's message; for an update that rolled back, why it turned back."""
+    turned = [e for e in info["events"] if e["status"] == "ROLLING_BACK"]
+    if info["status"] == "ROLLED_BACK" and turned and turned[0].get("message"):
+        return f" (rolled back because: {turned[0]['message']})"
     message = info["events"][-1].get("message", "") if info["events"] else ""
     return f" ({message})" if message else ""
 

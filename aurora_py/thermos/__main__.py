@@ -13,6 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
+from aurora_py.thermos.adopted import become_subreaper
 from aurora_py.thermos.runner import TaskRunner
 from aurora_py.thermos.status import TaskState
 
@@ -28,6 +29,7 @@ def main(argv: list[str]) -> int:
         print("usage: python3 -m aurora_py.thermos TASK.json (or set THERMOS_TASK)", file=sys.stderr)
         return 2
     bindings = {str(k): str(v) for k, v in document.get("bindings", {}).items()}
+    become_subreaper()  # a process that daemonizes stays ours to end with the task
     runner = TaskRunner(document["task"], Path.cwd(), bindings)
     signal.signal(signal.SIGTERM, runner.kill)
     signal.signal(signal.SIGINT, runner.kill)

@@ -14,11 +14,20 @@ stdout/stderr files there. The launcher writes the task's pid (`.trireme-pid`) a
 runs and its wait status (`.trireme-exit`) when it ends. When its stdin closes (the server
 stopped or crashed) it keeps reaping until its last task has ended, so a task that ends while
 no server runs still leaves its real status for the next server, which re-adopts the others.
+
+A process that daemonizes out of its task (forks, lets its parent exit, moves to a session of its
+own) escapes the agent's sweep of the task's session. The launcher is a child subreaper, so such
+orphans are re-parented to it rather than to init; it reaps them without reporting them. A task
+whose environment has `TRIREME_ORPHANS_END_WITH_TASK=1` keeps its orphans only while it lives:
+after each reap, an adopted process whose environment has that variable and names the sandbox
+(`MESOS_SANDBOX`) of a task that is not running any more is killed (SIGKILL, as Mesos' linux
+launcher destroys a task's container). Other orphans live on, as with Mesos' POSIX launcher.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import pwd
@@ -31,6 +40,9 @@ from typing import Any
 
 PID_FILE = ".trireme-pid"
 EXIT_FILE = ".trireme-exit"
+PR_SET_CHILD_SUBREAPER = 36
+SANDBOX_VARIABLE = b"MESOS_SANDBOX="
+OPT_IN_VARIABLE = b"TRIREME_ORPHANS_END_WITH_TASK=1"
 
 
 def _write(path: str, text: str) -> None:
@@ -90,6 +102,7 @@ class Launcher:
 
     def reap(self) -> list[dict[str, Any]]:
         ended = []
+        reaped = False
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -97,12 +110,62 @@ class Launcher:
                 break
             if pid == 0:
                 break
+            reaped = True
             sandbox = self.sandboxes.pop(pid, None)
-            if sandbox is not None:
-                with contextlib.suppress(OSError):
-                    _write(f"{sandbox}/{EXIT_FILE}", str(status))
+            if sandbox is None:
+                continue  # an adopted orphan: nobody waits for its status
+            with contextlib.suppress(OSError):
+                _write(f"{sandbox}/{EXIT_FILE}", str(status))
             ended.append({"exit": pid, "status": status})
+        if reaped:  # a task that ended leaves its orphans to us; an orphan that died, its children
+            self.kill_orphans_of_ended_tasks()
         return ended
+
+    def kill_orphans_of_ended_tasks(self) -> int:
+        """SIGKILL each adopted process that asks to end with its task (see the module's doc) and
+        whose task (named by its environment) no longer runs."""
+        running = set(self.sandboxes.values())
+        killed = 0
+        for pid in _children() - set(self.sandboxes):
+            sandbox = _sandbox_of(pid)
+            if sandbox is not None and sandbox not in running:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+        return killed
+
+
+def become_subreaper() -> bool:
+    """Orphans of our tasks' processes become our children (Linux); False where that cannot be."""
+    try:
+        return int(ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _children() -> set[int]:
+    found: set[int] = set()
+    with contextlib.suppress(OSError):
+        for thread in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError), open(f"/proc/self/task/{thread}/children") as fh:
+                found.update(int(pid) for pid in fh.read().split())
+    return found
+
+
+def _sandbox_of(pid: int) -> str | None:
+    """The sandbox named in the environment of a process that asks to end with its task, or None
+    (it does not ask, or its environment is unreadable: a zombie, another user's process)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            variables = fh.read().split(b"\0")
+    except OSError:
+        return None
+    if OPT_IN_VARIABLE not in variables:
+        return None
+    for variable in variables:
+        if variable.startswith(SANDBOX_VARIABLE):
+            return variable[len(SANDBOX_VARIABLE):].decode(errors="replace")
+    return None
 
 
 def spawn_as(user: pwd.struct_passwd, sandbox: str, program: str, argv: list[str], env: dict[str, str]) -> int:
@@ -149,6 +212,7 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when we stop
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    become_subreaper()
     launcher = Launcher()
     stdin: int | None = sys.stdin.buffer.fileno()
     out = sys.stdout.buffer
