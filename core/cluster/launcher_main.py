@@ -14,6 +14,10 @@ stdout/stderr files there. The launcher writes the task's pid (`.trireme-pid`) a
 runs and its wait status (`.trireme-exit`) when it ends. When its stdin closes (the server
 stopped or crashed) it keeps reaping until its last task has ended, so a task that ends while
 no server runs still leaves its real status for the next server, which re-adopts the others.
+
+Rules:
+- No request can end the launcher: a spawn that fails for any reason (bad input included) is
+  answered with an error, an unreadable line is reported on stderr and skipped.
 """
 
 from __future__ import annotations
@@ -43,6 +47,15 @@ def _write(path: str, text: str) -> None:
 class Launcher:
     def __init__(self) -> None:
         self.sandboxes: dict[int, str] = {}
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Spawn what `request` asks for; whatever goes wrong becomes the answer, never our end."""
+        try:
+            return self.spawn(request)
+        except Exception as exc:
+            message = f"{request.get('path')!r} cannot be started: {exc}"
+            # a lone surrogate in the message would break every JSON encoder downstream
+            return {"id": request.get("id"), "error": message.encode("utf-8", "backslashreplace").decode()}
 
     def spawn(self, request: dict[str, Any]) -> dict[str, Any]:
         sandbox = request["sandbox"]
@@ -170,16 +183,30 @@ def main() -> None:
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
-                request = json.loads(line) if line else None
+                request = _parse(line)
                 if request is not None and "remove" in request:
-                    removals.extend(request["remove"])
+                    paths = request["remove"]
+                    removals.extend(str(path) for path in paths if isinstance(paths, list))
                 # each answer goes out as soon as its process runs, not behind a whole burst
-                elif request is not None and not _send(out, [launcher.spawn(request)], stdin):
+                elif request is not None and not _send(out, [launcher.answer(request)], stdin):
                     stdin = None
         if not _send(out, launcher.reap(), stdin):
             stdin = None
         if removals and stdin is not None and stdin not in ready:
             shutil.rmtree(removals.popleft(), ignore_errors=True)
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    if not line:
+        return None
+    try:
+        request = json.loads(line)
+        if isinstance(request, dict):
+            return request
+    except ValueError:
+        pass
+    print(f"launcher: ignored a request that is not a JSON object: {line[:200]!r}", file=sys.stderr, flush=True)
+    return None
 
 
 def _send(out: Any, replies: list[dict[str, Any]], stdin: int | None) -> bool:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from core.cluster import procfs
 from core.cluster.launcher_main import EXIT_FILE, PID_FILE
+from core.driver.types import CommandInfo
 
 if TYPE_CHECKING:
     from core.cluster.launcher import LauncherPool
@@ -97,6 +98,38 @@ def task_command(shell_command: str | None, argv: Sequence[str], path: str) -> t
             if program is not None:
                 return program, words
     return "/bin/sh", ["sh", "-c", shell_command]
+
+
+def command_problem(command: CommandInfo) -> str | None:
+    """Why `command` cannot be exec'd (None when it can), naming the field at fault.
+
+    exec takes C strings: a NUL inside one, a character the file system encoding cannot carry
+    (a lone surrogate), an environment name that is empty or holds '=', or an empty program name
+    can never start. Refused before a launcher sees them, so no launcher spends a spawn on them.
+    """
+    fields: list[tuple[str, object]] = [("command.user", command.user)]
+    if command.shell or not command.arguments:
+        fields.append(("command.value", command.value))
+    else:  # the argv, program first (as the agent runs it)
+        fields += [(f"command.arguments[{i}]", arg) for i, arg in enumerate(command.arguments)]
+    if not command.shell and fields[1][1] == "":
+        return f"{fields[1][0]} is empty: it names the program to run"
+    for i, (name, value) in enumerate(command.environment):
+        where = f"command.environment.variables[{i}]"
+        if isinstance(name, str) and (not name or "=" in name):
+            return f"{where}.name {name!r} is not a valid variable name: it must be non-empty and hold no '='"
+        fields += [(f"{where}.name", name), (f"{where}.value", value)]
+    fields += [(f"command.uris[{i}].value", uri.value) for i, uri in enumerate(command.uris)]
+    for field, text in fields:  # typed str, but a task decoded from JSON may hold anything
+        if not isinstance(text, str):
+            return f"{field} must be a string, not {type(text).__name__}"
+        if "\0" in text:
+            return f"{field} holds a NUL character"
+        try:
+            os.fsencode(text)
+        except UnicodeEncodeError as exc:
+            return f"{field} holds a character that cannot be encoded ({exc.reason} at position {exc.start})"
+    return None
 
 
 def find_started(sandbox: Path) -> ProcessIdentity | None:
