@@ -18,6 +18,9 @@ no server runs still leaves its real status for the next server, which re-adopts
 Rules:
 - No request can end the launcher: a spawn that fails for any reason (bad input included) is
   answered with an error, an unreadable line is reported on stderr and skipped.
+- It is a child subreaper and writes a task's exit file before it reaps the task, so that if it
+  is killed the server, its subreaper, can still wait for every task it had (`core.cluster.reaping`).
+  It reports only the tasks it spawned; other processes it inherits are reaped silently.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import signal
 import sys
 from collections import deque
 from typing import Any
+
+from core.cluster.reaping import set_subreaper, wait_status
 
 PID_FILE = ".trireme-pid"
 EXIT_FILE = ".trireme-exit"
@@ -102,19 +107,23 @@ class Launcher:
         return {"id": request_id, "pid": pid, "starttime": starttime}
 
     def reap(self) -> list[dict[str, Any]]:
+        """Record and reap every ended child; report those that are tasks."""
         ended = []
         while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+            try:  # WNOWAIT: the child stays waitable until its status is in the sandbox
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 break
-            if pid == 0:
+            if info is None:
                 break
+            pid, status = info.si_pid, wait_status(info)
             sandbox = self.sandboxes.pop(pid, None)
             if sandbox is not None:
                 with contextlib.suppress(OSError):
                     _write(f"{sandbox}/{EXIT_FILE}", str(status))
-            ended.append({"exit": pid, "status": status})
+                ended.append({"exit": pid, "status": status})
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
         return ended
 
 
@@ -162,6 +171,7 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when we stop
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    set_subreaper()
     launcher = Launcher()
     stdin: int | None = sys.stdin.buffer.fileno()
     out = sys.stdout.buffer

@@ -1,16 +1,26 @@
-"""Launchers against bad input: no spawn can end one, and the agent refuses what can never start."""
+"""Launchers against bad input and sudden death: no spawn can end one, and no death loses a status."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from core.cluster import launcher as launcher_module
 from core.cluster.embedded import EmbeddedCluster
-from core.cluster.process import command_problem
+from core.cluster.launcher import LauncherPool
+from core.cluster.launcher_main import PID_FILE
+from core.cluster.process import ExitStatus, ExitWatcher, command_problem
+from core.cluster.reaping import reap_strays, set_subreaper
 from core.driver.types import URI, CommandInfo, Reason, TaskInfo, TaskState
 from core.resources import Resources
-from tests.core.conftest import MakeFramework
+from tests.core.conftest import MakeCluster, MakeFramework
 from tests.support.harness import shell_task
 
 
@@ -93,3 +103,134 @@ async def test_a_launcher_answers_a_spawn_it_cannot_make_and_goes_on(cluster: Em
     started = await pool.spawn(tmp_path / "good", "/bin/sh", ["sh", "-c", "exit 0"], {})
     assert started.pid > 0
     assert launcher_pids(cluster) == before
+
+
+async def test_a_killed_launcher_loses_no_exit_status(cluster: EmbeddedCluster, make_framework: MakeFramework,
+                                                      tmp_path: Path) -> None:
+    fw = await make_framework(cluster)
+    go = tmp_path / "go"
+    wait_then = f"while [ ! -e {go} ]; do sleep 0.02; done; "
+    tasks = {"exits-0": "exit 0", "exits-3": "exit 3", "exits-42": "exit 42", "killed": "kill -USR1 $$"}
+    await fw.launch(*[shell_task(tid, wait_then + end) for tid, end in tasks.items()])
+    for tid in tasks:
+        await fw.wait_state(tid, TaskState.TASK_RUNNING)
+    killed = launcher_pids(cluster)
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    await fw.wait_for(lambda: launcher_pids(cluster) and not launcher_pids(cluster) & killed)
+    go.touch()
+    assert "status 0" in (await fw.wait_state("exits-0", TaskState.TASK_FINISHED)).message
+    assert "status 3" in (await fw.wait_state("exits-3", TaskState.TASK_FAILED)).message
+    assert "status 42" in (await fw.wait_state("exits-42", TaskState.TASK_FAILED)).message
+    assert "signal SIGUSR1" in (await fw.wait_state("killed", TaskState.TASK_FAILED)).message
+    sandbox = next(cluster.data_dir.glob("agents/*/sandboxes/*/exits-42"))
+    assert os.WEXITSTATUS(int((sandbox / ".trireme-exit").read_text())) == 42  # for a restarted server too
+    # a task still running is supervised as before: a kill is carried out and reported
+    await fw.launch(shell_task("after", "sleep 600"))
+    await fw.wait_state("after", TaskState.TASK_RUNNING)
+
+
+async def test_an_adopted_task_can_be_killed(cluster: EmbeddedCluster, make_framework: MakeFramework) -> None:
+    fw = await make_framework(cluster)
+    await fw.launch(shell_task("survivor", "sleep 600"))
+    await fw.wait_state("survivor", TaskState.TASK_RUNNING)
+    for pid in launcher_pids(cluster):
+        os.kill(pid, signal.SIGKILL)
+    await fw.wait_for(lambda: (cluster._launchers and not cluster._launchers._orphaned))
+    await fw.driver.kill("survivor")
+    killed = await fw.wait_state("survivor", TaskState.TASK_KILLED)
+    assert "signal SIGTERM" in killed.message
+
+
+async def test_what_a_dead_launchers_tasks_leave_behind_is_reaped(make_cluster: MakeCluster,
+                                                                   make_framework: MakeFramework,
+                                                                   tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(launcher_module, "STRAY_REAP_SECONDS", 3600.0)  # the test runs the round itself
+    cluster = await make_cluster()
+    fw = await make_framework(cluster)
+    go = tmp_path / "go"
+    # once its launcher is dead, the task leaves a background child behind: the child lands in
+    # the server (the subreaper), is killed by the sweep of the task's session, and must not
+    # stay a zombie there
+    await fw.launch(shell_task("parent", f"while [ ! -e {go} ]; do sleep 0.02; done; sleep 600 & exit 0"))
+    await fw.wait_state("parent", TaskState.TASK_RUNNING)
+    agent = next(iter(cluster.master.agents.values()))  # type: ignore[union-attr]
+    process = agent.tasks["parent"].record.process
+    assert process is not None
+    for pid in launcher_pids(cluster):
+        os.kill(pid, signal.SIGKILL)
+    await fw.wait_for(lambda: cluster._launchers and not cluster._launchers._orphaned)
+    go.touch()
+    await fw.wait_state("parent", TaskState.TASK_FINISHED)
+    await fw.wait_for(lambda: process.pid in zombie_children().values())  # the left-behind sleep, killed
+    assert cluster._launchers is not None
+    cluster._launchers._reap_strays()
+    assert process.pid not in zombie_children().values()
+
+
+def zombie_children() -> dict[int, int]:
+    """pid -> session of every ended child of this process not yet waited for."""
+    me = os.getpid()
+    found = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                raw = Path(f"/proc/{name}/stat").read_bytes()
+            except OSError:
+                continue
+            fields = raw[raw.rindex(b")") + 2:].split()
+            if fields[0] == b"Z" and int(fields[1]) == me:
+                found[int(name)] = int(fields[3])
+    return found
+
+
+def test_reap_strays_never_takes_a_child_someone_else_waits_for() -> None:
+    same_session = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    own_session = subprocess.Popen([sys.executable, "-c", "raise SystemExit(4)"], start_new_session=True)
+    while len(zombie_children()) < 2:
+        time.sleep(0.01)
+    reaped = reap_strays(look_past_own=True)
+    assert same_session.pid not in reaped and own_session.pid not in reaped
+    assert same_session.wait() == 3 and own_session.wait() == 4
+
+
+def test_reap_strays_takes_an_orphan_handed_to_a_subreaper() -> None:
+    if not set_subreaper(True):
+        pytest.skip("this kernel refuses PR_SET_CHILD_SUBREAPER")
+    try:
+        # a session leader whose child outlives it: the child is handed to us, and ends
+        leader = subprocess.Popen(["/bin/sh", "-c", "sleep 0.1 & exit 0"], start_new_session=True)
+        assert leader.wait() == 0
+        while not zombie_children():
+            time.sleep(0.01)
+        orphans = zombie_children()
+        assert orphans and set(orphans) <= set(reap_strays())
+        assert not zombie_children()
+    finally:
+        set_subreaper(False)
+
+
+async def test_a_task_started_by_a_launcher_that_died_before_answering_is_adopted(tmp_path: Path) -> None:
+    pool = LauncherPool(1)
+    pool.start()
+    try:
+        launcher = pool._launcher()
+        pool.loop.remove_reader(launcher._stdout)  # its answer goes unread, as if it died first
+        sandbox, go = tmp_path / "sandbox", tmp_path / "go"
+        spawn = asyncio.ensure_future(pool.spawn(
+            sandbox, "/bin/sh", ["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.02; done; exit 7"],
+            {"MESOS_SANDBOX": str(sandbox), "PATH": os.environ.get("PATH", os.defpath)}))
+        while not (sandbox / PID_FILE).exists():
+            await asyncio.sleep(0.01)
+        os.kill(launcher.proc.pid, signal.SIGKILL)
+        pool.launcher_died(launcher)
+        ident = await asyncio.wait_for(spawn, 5)
+        ended: list[ExitStatus] = []
+        ExitWatcher(pool.loop, pool).watch(ident, sandbox, True, ended.append)
+        go.touch()
+        while not ended:
+            await asyncio.sleep(0.01)
+        assert ended == [ExitStatus(code=7)]
+    finally:
+        pool.close()
