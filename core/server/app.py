@@ -23,6 +23,7 @@ from core.discovery.sources import follow_bus
 from core.events import EventBus
 from core.framework import Context, Framework, ServerInfo
 from core.server.durability import DurableAnswers
+from core.server.memory import release_free_memory
 from core.server.metrics import ClusterCollector
 from core.server.scheduler_api import SchedulerAPI
 from core.store import Namespace, Store, StoreUnavailable, open_store
@@ -50,6 +51,7 @@ class Server:
         self.config = config
         self.frameworks = frameworks
         self.bus = EventBus()
+        self.bus.on_many_left = release_free_memory  # after a crowd of SSE clients has gone
         self.registry = CollectorRegistry()
         self.services = ServiceCatalog()
         self.cluster = EmbeddedCluster(config.data_dir, config.cluster)
