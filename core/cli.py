@@ -68,6 +68,7 @@ def serve(
     from core.cluster.embedded import ClusterConfig
     from core.cluster.master import MasterConfig
     from core.server.app import Server, ServerConfig
+    from core.server.datadir import DataDirError, check_data_dir
     from core.server.gc_tuning import tune_gc
 
     try:
@@ -110,6 +111,11 @@ def serve(
         config.haproxy = BalancerConfig(
             (haproxy_config or config.data_dir / "haproxy" / "haproxy.cfg").resolve(),
             tuple(haproxy_group or ["external"]), binary, haproxy_stats_port, haproxy_http_port, haproxy_bind or host)
+    try:
+        check_data_dir(config.data_dir)
+    except DataDirError as exc:
+        typer.echo(f"trireme serve: {exc}", err=True)
+        raise typer.Exit(1) from None
     server = Server(config, frameworks())
     tune_gc()
     uvicorn.run(server.app, host=host, port=port, log_level=log_level.lower(), access_log=False,

@@ -16,40 +16,15 @@ Rules:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import time
 from collections.abc import Callable
 
-PR_SET_CHILD_SUBREAPER = 36
+from core.cluster.reaping import children
+
 POLL_SECONDS = 0.05
 KILL_WAIT_SECONDS = 2.0  # after SIGKILL: for the dying and for what they leave behind
-
-
-def become_subreaper() -> bool:
-    """Make this process the reaper of its descendants' orphans; False where Linux cannot."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def children() -> set[int]:
-    """The pids of this process's children, zombies included (Linux /proc/self/task/*/children)."""
-    found: set[int] = set()
-    try:
-        threads = os.listdir("/proc/self/task")
-    except OSError:
-        return found
-    for thread in threads:
-        try:
-            with open(f"/proc/self/task/{thread}/children") as fh:
-                found.update(int(pid) for pid in fh.read().split())
-        except OSError:
-            continue
-    return found
 
 
 class Adopted:

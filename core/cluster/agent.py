@@ -7,6 +7,9 @@ Rules:
 - What runs is checkpointed (`CheckpointDir`), so `recover()` after a crash re-adopts live
   processes (same pids; pid reuse is ruled out by start time and boot id) and reports those that
   ended meanwhile with the status their wrapper left in the sandbox.
+- A task whose command can never be exec'd (`command_problem`) ends in TASK_ERROR at once; a
+  launch that fails for any other reason ends in TASK_FAILED with the cause. Neither disturbs
+  other tasks nor the launchers.
 - Kill: SIGTERM to the process group, SIGKILL after the grace period, and finally a sweep of the
   task's session so that no orphan outlives the task.
 - Custom executors: there is no executor API, so the agent stands in for the executor. It runs
@@ -40,6 +43,7 @@ from core.cluster.process import (
     ExitStatus,
     ExitWatcher,
     ProcessIdentity,
+    command_problem,
     find_started,
     read_exit_file,
     signal_session,
@@ -150,6 +154,11 @@ class Agent:
     async def _run(self, task: AgentTask) -> None:
         info = task.record.info
         command = info.process_command()
+        problem = command_problem(command)
+        if problem is not None:  # it could never start: no launcher sees it
+            self._transition(task, TaskState.TASK_ERROR, f"Task's command cannot be run: {problem}",
+                             Reason.REASON_TASK_INVALID)
+            return
         try:
             self._checkpoints.write(task.record)
             self._transition(task, TaskState.TASK_STARTING)
@@ -169,6 +178,11 @@ class Agent:
             self._transition(task, TaskState.TASK_FAILED, str(exc), Reason.REASON_CONTAINER_LAUNCH_FAILED)
             return
         except OSError as exc:
+            self._transition(task, TaskState.TASK_FAILED, f"Failed to launch: {exc}",
+                             Reason.REASON_CONTAINER_LAUNCH_FAILED)
+            return
+        except Exception as exc:  # nothing started: the task ends, the agent goes on
+            log.exception("launching task %s failed", info.task_id)
             self._transition(task, TaskState.TASK_FAILED, f"Failed to launch: {exc}",
                              Reason.REASON_CONTAINER_LAUNCH_FAILED)
             return

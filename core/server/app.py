@@ -24,9 +24,10 @@ from core.discovery.sources import follow_bus
 from core.events import EventBus
 from core.framework import Context, Framework, ServerInfo
 from core.server.durability import DurableAnswers
+from core.server.memory import release_free_memory
 from core.server.metrics import ClusterCollector, dropwizard, prefers_json
 from core.server.scheduler_api import SchedulerAPI
-from core.store import Namespace, Store, open_store
+from core.store import Namespace, Store, StoreUnavailable, open_store
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -51,6 +52,7 @@ class Server:
         self.config = config
         self.frameworks = frameworks
         self.bus = EventBus()
+        self.bus.on_many_left = release_free_memory  # after a crowd of SSE clients has gone
         self.registry = CollectorRegistry()
         self.services = ServiceCatalog()
         self.cluster = EmbeddedCluster(config.data_dir, config.cluster)
@@ -69,7 +71,8 @@ class Server:
         for fw in frameworks:
             routes.extend(fw.routes())
         self.app = Starlette(routes=routes, lifespan=self._lifespan,
-                             middleware=[Middleware(DurableAnswers, store=lambda: self.store)])
+                             middleware=[Middleware(DurableAnswers, store=lambda: self.store)],
+                             exception_handlers={StoreUnavailable: self.store_unavailable})
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -119,6 +122,12 @@ class Server:
         await self.cluster.stop(kill_tasks=self.config.kill_tasks_on_exit)
         if self.store is not None:
             await self.store.close()
+
+    @staticmethod
+    async def store_unavailable(request: Request, exc: Exception) -> Response:
+        """A request whose commit failed (the store said why, in the log too): nothing of it was
+        stored, nothing acknowledged is lost, and reads go on being served."""
+        return JSONResponse({"message": f"{exc}; nothing was changed, try again later"}, status_code=503)
 
     async def ping(self, request: Request) -> Response:
         return PlainTextResponse("pong")

@@ -48,6 +48,14 @@ class ClusterCollector(Collector):
         events = GaugeMetricFamily("trireme_events_published", "Events published on the bus since start")
         events.add_metric([], self._bus.published)
         yield events
+        subscribers = GaugeMetricFamily("trireme_event_subscribers", "Live subscriptions to the event bus "
+                                        "(SSE clients, the load balancer)")
+        subscribers.add_metric([], self._bus.subscriber_count)
+        yield subscribers
+        held = GaugeMetricFamily("trireme_event_log_events", "Events the bus holds for subscriptions that "
+                                 "have not read them yet (one log shared by all)")
+        held.add_metric([], self._bus.logged)
+        yield held
 
 
 DROPWIZARD_VERSION = "4.0.0"  # the `version` Marathon's JSON metrics carry

@@ -20,6 +20,9 @@ from marathon_py.scheduler import MarathonScheduler
 from marathon_py.service import AppService
 
 SSE_HEARTBEAT_SECONDS = 10.0
+# events per write: enough to send a burst in few writes, small enough that a client that does
+# not read holds only a few KB in its connection's buffer when the server stops writing to it
+SSE_EVENTS_PER_WRITE = 16
 VERSION = "1.11.0"
 
 
@@ -126,15 +129,18 @@ class SystemAPI:
             try:
                 yield b":\n\n"
                 while True:
-                    item = await subscription.get(SSE_HEARTBEAT_SECONDS)
-                    if item is None:
+                    # all that is ready in one write; each event is encoded once for every client
+                    items = await subscription.get_batch(SSE_HEARTBEAT_SECONDS, SSE_EVENTS_PER_WRITE)
+                    if not items:
                         if subscription.closed:
                             return
                         yield b":\n\n"  # keeps idle connections (and proxies) open
-                    elif isinstance(item, Dropped):
-                        yield b": " + f"{item.count} events dropped: this client reads too slowly".encode() + b"\n\n"
-                    else:
-                        yield _sse(item, light)
+                        continue
+                    render = _sse_light if light else _sse_full
+                    yield b"".join(
+                        f": {item.count} events dropped: this client reads too slowly\n\n".encode()
+                        if isinstance(item, Dropped) else item.rendered(render, render)
+                        for item in items)
             except asyncio.CancelledError:
                 raise
             finally:
@@ -142,6 +148,14 @@ class SystemAPI:
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
+
+
+def _sse_full(event: BusEvent) -> bytes:
+    return _sse(event, light=False)
+
+
+def _sse_light(event: BusEvent) -> bytes:
+    return _sse(event, light=True)
 
 
 def _sse(event: BusEvent, light: bool) -> bytes:
