@@ -8,6 +8,7 @@ its state every route answers 503.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from starlette.requests import Request
@@ -71,13 +72,15 @@ class AuroraApi:
 
     async def list_jobs(self, request: Request) -> JSONResponse:
         role = request.query_params.get("role")
-        jobs = [self._job_summary(job.key) for job in sorted(self.sched.jobs.values(), key=lambda j: j.key)
+        waiting = Counter(owner.key for owner, _ in self.sched.pending())
+        jobs = [self._job_summary(job.key, waiting[job.key]) for job in sorted(self.sched.jobs.values(),
+                                                                               key=lambda j: j.key)
                 if role is None or job.key.role == role]
         return ok({"jobs": jobs})
 
-    def _job_summary(self, key: JobKey) -> dict[str, Any]:
+    def _job_summary(self, key: JobKey, pending: int) -> dict[str, Any]:
         job = self.sched.jobs[key]
-        counts: dict[str, int] = {}
+        counts: dict[str, int] = {"PENDING": pending} if pending else {}
         for record in self.sched.tasks_of(key):
             counts[record.status.value] = counts.get(record.status.value, 0) + 1
         return {"key": str(key), "instances": job.instances, "service": job.service,
@@ -109,8 +112,9 @@ class AuroraApi:
         key = self.key_of(request)
         job = self.sched.job(key)
         tasks = [self._task_json(t) for t in self.sched.tasks_of(key)]
+        pending = [self.sched.pending_reason(job, i) for owner, i in self.sched.pending() if owner.key == key]
         return ok({"key": str(key), "job": job.description, "tier": tiers.tier_of(job.description),
-                   "stopped_instances": sorted(job.stopped), "tasks": tasks,
+                   "stopped_instances": sorted(job.stopped), "tasks": tasks, "pending": pending,
                    "configs": job.configs, "assignment": {str(i): c for i, c in sorted(job.assignment.items())}})
 
     async def _instances(self, request: Request) -> set[int] | None:

@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import httpx
 import typer
+
+from core.clikit import Api, fail
 
 
 def clusters_files() -> list[Path]:
@@ -37,28 +38,33 @@ def scheduler_url(url: str | None, cluster: str) -> str:
                 found = entry.get("scheduler_uri") or entry.get("url")
                 if found:
                     return str(found).rstrip("/")
-    typer.echo(f"Unknown cluster {cluster!r}: pass --url, set TRIREME_URL or list it in a clusters.json "
-               f"({', '.join(str(p) for p in clusters_files())})", err=True)
-    raise typer.Exit(1)
+    fail(f"Unknown cluster {cluster!r}: pass --url, set TRIREME_URL or list it in a clusters.json "
+         f"({', '.join(str(p) for p in clusters_files())})")
 
 
-def call(base: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
-    """The `result` of an OK answer; otherwise prints the scheduler's message and exits 1."""
+def answer(base: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    """The scheduler's answer (Aurora's envelope: `responseCode`, `details`, `result`); a server
+    that cannot be reached, an answer that is not the envelope or one that is not OK ends the
+    command with one line and exit 1."""
+    response = Api(base).request(method, path, check=False, json=body)
     try:
-        response = httpx.request(method, base + path, json=body, timeout=30.0)
-    except httpx.HTTPError as exc:
-        typer.echo(f"Cannot reach the scheduler at {base}: {exc}", err=True)
-        raise typer.Exit(1) from None
-    try:
-        data: dict[str, Any] = response.json()
+        data = response.json()
     except ValueError:
-        typer.echo(f"Scheduler answered {response.status_code}: {response.text[:200]}", err=True)
-        raise typer.Exit(1) from None
+        data = None
+    if not isinstance(data, dict):
+        fail(f"Scheduler answered {response.status_code}: {response.text[:200]}")
     if data.get("responseCode") != "OK":
-        messages = "; ".join(d.get("message", "") for d in data.get("details", []))
-        typer.echo(f"Error: {messages or response.status_code}", err=True)
-        raise typer.Exit(1)
-    for detail in data.get("details", []):
-        typer.echo(detail.get("message", ""))
+        messages = "; ".join(str(d.get("message", "")) for d in data.get("details") or [] if isinstance(d, dict))
+        fail(f"Error: {messages or response.status_code}")
+    return data
+
+
+def call(base: str, method: str, path: str, body: Any = None, echo: bool = True) -> dict[str, Any]:
+    """The `result` of an OK answer, after printing the scheduler's messages (unless not `echo`:
+    stdout then carries only JSON); see `answer`."""
+    data = answer(base, method, path, body)
+    messages = [d.get("message", "") for d in data.get("details") or []] if echo else []
+    for message in messages:
+        typer.echo(message)
     result: dict[str, Any] = data.get("result") or {}
     return result

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from aurora_py.scheduler import tiers
+from aurora_py.scheduler import containers, tiers
 from aurora_py.scheduler.model import JobKey, KeyError_
 
 Handler = Callable[[Request], Awaitable[JSONResponse]]
@@ -59,7 +59,12 @@ def validate(description: Any) -> str | None:
             return f"task.resources.{name}: must be a non-negative number"
     if resources["cpu"] <= 0 or resources["ram"] <= 0:
         return "task.resources: cpu and ram must be positive"
-    return tiers.problem(description)
+    gpu = resources.get("gpu", 0)
+    if not isinstance(gpu, (int, float)) or isinstance(gpu, bool) or gpu < 0:
+        return "task.resources.gpu: must be a non-negative number"
+    if gpu > 0:  # Aurora's answer when its scheduler runs without -allow_gpu_resource; no agent here has GPUs
+        return "task.resources.gpu: GPU resource support is disabled in this cluster."
+    return containers.refusal(description) or tiers.problem(description)
 
 
 

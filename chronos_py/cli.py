@@ -9,145 +9,157 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
-from rich.console import Console
-from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True, help="Chronos: scheduled and dependent jobs.")
-jobs_cli = typer.Typer(no_args_is_help=True, help="Jobs: add, list, show, run, kill, remove, history.")
+from core.clikit import Api, Column, fail, new_app, print_json, print_table, read_source, say
+
+app = new_app("Chronos: scheduled and dependent jobs.")
+jobs_cli = new_app("Jobs: add, list, show, run, kill, remove, history.")
 app.add_typer(jobs_cli, name="job")
 
-Url = Annotated[str, typer.Option("--url", envvar="TRIREME_URL", help="The server.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 DEFAULT_URL = "http://127.0.0.1:8080"
-PREFIX = "/scheduler"
-console = Console()
+Url = Annotated[str, typer.Option("--url", envvar="TRIREME_URL", help="The Chronos or Trireme server.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Wide = Annotated[bool, typer.Option("--wide", help="Print the table at its full width, wrapping nothing.")]
+Name = Annotated[str, typer.Argument(help="The job's name.")]
 
 
-def call(url: str, method: str, path: str, **kwargs: Any) -> Any:
-    try:
-        resp = httpx.request(method, url.rstrip("/") + PREFIX + path, timeout=30, **kwargs)
-    except httpx.HTTPError as exc:
-        console.print(f"[red]cannot reach {url}: {exc}[/red]")
-        raise typer.Exit(2) from None
-    if resp.status_code >= 400:
-        try:
-            message = resp.json().get("message", resp.text)
-        except ValueError:
-            message = resp.text
-        console.print(f"[red]error {resp.status_code}: {message}[/red]", highlight=False)
-        raise typer.Exit(1)
-    if not resp.content:
-        return None
-    return resp.json() if resp.headers.get("content-type", "").startswith("application/json") else resp.text
-
-
-def emit(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+def api(url: str) -> Api:
+    return Api(url, prefix="/scheduler")
 
 
 @jobs_cli.command("add")
 def add(source: Annotated[str, typer.Argument(help="A JSON job definition file, or - for stdin.")],
         url: Url = DEFAULT_URL) -> None:
-    """Create or replace a job (scheduled, or dependent when it names parents)."""
-    text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    """Create or replace a job (scheduled, or dependent when it names parents).
+
+    Example: trireme chronos job add nightly.json
+    """
     try:
-        body = json.loads(text)
+        body = json.loads(read_source(source))
     except json.JSONDecodeError as exc:
-        console.print(f"[red]{source}: invalid JSON: {exc}[/red]")
-        raise typer.Exit(1) from None
+        fail(f"{source}: invalid JSON: {exc}")
     path = "/dependency" if isinstance(body, dict) and body.get("parents") else "/iso8601"
-    call(url, "POST", path, json=body)
-    console.print(f"job {body.get('name')} saved", highlight=False)
+    api(url).call("POST", path, json=body)
+    say(f"job {body.get('name')} saved")
 
 
 @jobs_cli.command("list")
-def list_jobs(url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
-    """Every job with its schedule or parents and its counters."""
-    jobs = call(url, "GET", "/jobs")
+def list_jobs(url: Url = DEFAULT_URL, as_json: AsJson = False, wide: Wide = False) -> None:
+    """Every job with its schedule or parents and its counters.
+
+    Example: trireme chronos job list --json
+    """
+    jobs = api(url).call("GET", "/jobs")
     if as_json:
-        emit(jobs)
+        print_json(jobs)
         return
-    table = Table("NAME", "SCHEDULE / PARENTS", "DISABLED", "SUCCESS", "ERROR", "LAST SUCCESS", "LAST ERROR")
-    for j in jobs:
-        when = j.get("schedule") or "after " + ", ".join(j.get("parents", []))
-        table.add_row(j["name"], when, str(j.get("disabled", False)).lower(), str(j.get("successCount", 0)),
-                      str(j.get("errorCount", 0)), j.get("lastSuccess", ""), j.get("lastError", ""))
-    console.print(table)
+    print_table(["NAME", Column("SCHEDULE / PARENTS", wraps=True), "DISABLED", "SUCCESS", "ERROR", "LAST SUCCESS",
+                 "LAST ERROR"],
+                [(j["name"], schedule_of(j), str(j.get("disabled", False)).lower(), str(j.get("successCount", 0)),
+                  str(j.get("errorCount", 0)), j.get("lastSuccess", ""), j.get("lastError", "")) for j in jobs], wide)
+
+
+def schedule_of(job: dict[str, Any]) -> str:
+    return str(job.get("schedule") or "after " + ", ".join(job.get("parents", [])))
 
 
 @jobs_cli.command("show")
-def show(name: str, url: Url = DEFAULT_URL) -> None:
-    """A job's definition and counters, as JSON."""
-    emit(call(url, "GET", f"/job/{name}"))
+def show(name: Name, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
+    """A job's schedule, command, resources and counters.
+
+    Example: trireme chronos job show nightly --json
+    """
+    job = api(url).call("GET", f"/job/{name}")
+    if as_json:
+        print_json(job)
+        return
+    zone = f" ({job['scheduleTimeZone']})" if job.get("scheduleTimeZone") else ""
+    say(f"job {job['name']}" + ("  [disabled]" if job.get("disabled") else ""))
+    say(f"  when:      {schedule_of(job)}{zone}")
+    say(f"  command:   {job.get('command', '')}")
+    say(f"  resources: cpus {job.get('cpus', 0):g}, mem {job.get('mem', 0):g} MB, disk {job.get('disk', 0):g} MB")
+    say(f"  runs:      {job.get('successCount', 0)} succeeded, {job.get('errorCount', 0)} failed, "
+        f"{job.get('errorsSinceLastSuccess', 0)} failed since the last success, retries {job.get('retries', 0)}")
+    say(f"  last:      success {job.get('lastSuccess') or 'never'}, error {job.get('lastError') or 'never'}")
 
 
 @jobs_cli.command("run")
-def run(name: str, arguments: Annotated[str, typer.Option(help="Arguments for this run.")] = "",
-        url: Url = DEFAULT_URL) -> None:
-    """Start a run now (even of a disabled or unscheduled job)."""
-    call(url, "PUT", f"/job/{name}", params={"arguments": arguments} if arguments else None)
-    console.print(f"run of {name} requested", highlight=False)
+def run(name: Name, arguments: Annotated[str, typer.Option(help="Arguments appended to the command for this run.")]
+        = "", url: Url = DEFAULT_URL) -> None:
+    """Start a run now (even of a disabled or unscheduled job).
+
+    Example: trireme chronos job run nightly --arguments "--full"
+    """
+    api(url).call("PUT", f"/job/{name}", params={"arguments": arguments} if arguments else None)
+    say(f"run of {name} requested")
 
 
 @jobs_cli.command("kill")
-def kill(name: str, url: Url = DEFAULT_URL) -> None:
-    """Kill the job's running tasks and drop its queued runs."""
-    call(url, "DELETE", f"/task/kill/{name}")
-    console.print(f"tasks of {name} killed", highlight=False)
+def kill(name: Name, url: Url = DEFAULT_URL) -> None:
+    """Kill the job's running tasks and drop its queued runs.
+
+    Example: trireme chronos job kill nightly
+    """
+    api(url).call("DELETE", f"/task/kill/{name}")
+    say(f"tasks of {name} killed")
 
 
 @jobs_cli.command("remove")
-def remove(name: str, url: Url = DEFAULT_URL) -> None:
-    """Delete a job; its children inherit its parents (or its schedule)."""
-    call(url, "DELETE", f"/job/{name}")
-    console.print(f"job {name} removed", highlight=False)
+def remove(name: Name, url: Url = DEFAULT_URL) -> None:
+    """Delete a job; its children inherit its parents (or its schedule).
+
+    Example: trireme chronos job remove nightly
+    """
+    api(url).call("DELETE", f"/job/{name}")
+    say(f"job {name} removed")
 
 
 @jobs_cli.command("history")
-def history(name: str, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
-    """The job's recent runs, newest first."""
-    runs = call(url, "GET", f"/job/stat/{name}")["taskStatHistory"]
+def history(name: Name, url: Url = DEFAULT_URL, as_json: AsJson = False, wide: Wide = False) -> None:
+    """The job's recent runs, newest first, with whole task ids.
+
+    Example: trireme chronos job history nightly
+    """
+    runs = api(url).call("GET", f"/job/stat/{name}")["taskStatHistory"]
     if as_json:
-        emit(runs)
+        print_json(runs)
         return
-    table = Table("DUE", "STATUS", "ATTEMPT", "REASON", "LATE MS", "ELAPSED MS", "TASK", "MESSAGE")
-    for r in runs:
-        table.add_row(r["due"], r["status"], str(r["attempt"]), r["reason"], str(r.get("lateMs") or ""),
-                      str(r.get("elapsedMs") or ""), r["taskId"], r.get("message", ""))
-    console.print(table)
+    print_table(["DUE", "STATUS", "ATTEMPT", "REASON", "LATE MS", "ELAPSED MS", "TASK", Column("MESSAGE", wraps=True)],
+                [(r["due"], r["status"], str(r["attempt"]), r["reason"], str(r.get("lateMs") or ""),
+                  str(r.get("elapsedMs") or ""), r["taskId"], r.get("message", "")) for r in runs], wide)
 
 
 @app.command("stats")
 def stats(percentile: Annotated[str, typer.Option(help="99thPercentile, 98thPercentile, 95thPercentile, "
                                                        "75thPercentile, median or mean.")] = "99thPercentile",
           url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
-    """Run durations per job (ms), slowest first."""
-    rows = call(url, "GET", f"/stats/{percentile}")
+    """Run durations per job (ms), slowest first.
+
+    Example: trireme chronos stats --percentile median
+    """
+    rows = api(url).call("GET", f"/stats/{percentile}")
     if as_json:
-        emit(rows)
+        print_json(rows)
         return
-    table = Table("JOB", f"{percentile} (ms)")
-    for r in rows:
-        table.add_row(r["jobNameLabel"], f"{r['time']:.1f}")
-    console.print(table)
+    print_table(["JOB", f"{percentile} (ms)"], [(r["jobNameLabel"], f"{r['time']:.1f}") for r in rows])
 
 
 @app.command("graph")
 def graph(svg: Annotated[Path | None, typer.Option(help="Render to this SVG file with Graphviz (dot).")] = None,
           url: Url = DEFAULT_URL) -> None:
-    """The dependency graph in DOT."""
-    dot = call(url, "GET", "/graph/dot")
+    """The dependency graph in DOT, or drawn as SVG.
+
+    Example: trireme chronos graph --svg deps.svg
+    """
+    dot = api(url).call("GET", "/graph/dot")
     if svg is None:
         sys.stdout.write(dot)
         return
     binary = shutil.which("dot")
     if binary is None:
-        console.print("[red]--svg needs Graphviz' `dot` (apt-get install graphviz)[/red]")
-        raise typer.Exit(1)
+        fail("--svg needs Graphviz' `dot` (apt-get install graphviz)")
     done = subprocess.run([binary, "-Tsvg", "-o", str(svg)], input=dot.encode(), capture_output=True, check=False)
     if done.returncode != 0:
-        console.print(f"[red]dot failed ({done.returncode}): {done.stderr.decode(errors='replace').strip()}[/red]")
-        raise typer.Exit(1)
-    console.print(f"wrote {svg}", highlight=False)
+        fail(f"dot failed ({done.returncode}): {done.stderr.decode(errors='replace').strip()}")
+    say(f"wrote {svg}")

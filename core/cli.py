@@ -9,16 +9,16 @@ from typing import Annotated
 
 import typer
 
+from core.clikit import new_app, prepare_directory, version_option
 from core.framework import Framework, discover
 from core.resources import Resources as ResourceVector
 from core.resources import ResourceSpecError, parse_attributes
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Trireme: Marathon-, Chronos- and Aurora-compatible scheduling on one cluster.")
+app = new_app("Trireme: Marathon-, Chronos- and Aurora-compatible scheduling on one cluster.", root=True)
 
 
 @app.callback()
-def _root() -> None:
+def _root(version: Annotated[bool, version_option("trireme")] = False) -> None:
     """Trireme: Marathon-, Chronos- and Aurora-compatible scheduling on one cluster."""
 
 
@@ -33,7 +33,7 @@ def default_data_dir() -> Path:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port for every HTTP API.")] = 8080,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port for every HTTP API.")] = 8080,
     data_dir: Annotated[Path | None, typer.Option(help="State, checkpoints and sandboxes "
                                                   "[default: $TRIREME_DATA_DIR or ~/.local/share/trireme].")] = None,
     agents: Annotated[int, typer.Option(min=1, max=254, help="Embedded agents, on 127.0.0.1 ... 127.0.0.N.")] = 1,
@@ -52,16 +52,23 @@ def serve(
     = None,
     haproxy_stats_port: Annotated[int, typer.Option(help="HAProxy stats page and /metrics port.")] = 9090,
     haproxy_http_port: Annotated[int, typer.Option(help="HAProxy's shared port for HAPROXY_n_VHOST apps.")] = 80,
+    haproxy_bind: Annotated[str | None, typer.Option(
+        help="Address of HAProxy's frontends, e.g. 0.0.0.0 or * for every address (default: --host's; an app's "
+             "HAPROXY_n_BIND_ADDR wins).")] = None,
     kill_tasks_on_exit: Annotated[bool, typer.Option(
         help="Kill every task when the server stops (default: leave them for the next server to adopt).")] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
-    """Run the embedded cluster and every framework's HTTP API on one port."""
+    """Run the embedded cluster and every framework's HTTP API on one port.
+
+    Example: trireme serve --port 8080 --data-dir /var/lib/trireme --agents 3
+    """
     import uvicorn
 
     from core.cluster.embedded import ClusterConfig
     from core.cluster.master import MasterConfig
     from core.server.app import Server, ServerConfig
+    from core.server.datadir import DataDirError, check_data_dir
     from core.server.gc_tuning import tune_gc
 
     try:
@@ -74,11 +81,16 @@ def serve(
         raise typer.BadParameter(str(exc), param_hint="--agent-attributes") from None
     if store not in ("sqlite", "memory"):
         raise typer.BadParameter(f"must be sqlite or memory, not {store!r}", param_hint="--store")
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise typer.BadParameter(f"must be debug, info, warning or error, not {log_level!r}", param_hint="--log-level")
+    data_dir = prepare_directory(data_dir or default_data_dir(), "--data-dir")
+    if haproxy:
+        prepare_directory((haproxy_config or data_dir / "haproxy" / "haproxy.cfg").parent, "--haproxy-config")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig(
         host=host,
         port=port,
-        data_dir=data_dir or default_data_dir(),
+        data_dir=data_dir,
         store=store,
         cluster=ClusterConfig(agents=agents, resources=resources, attributes=attributes,
                               master=MasterConfig(offer_timeout=offer_timeout)),
@@ -86,10 +98,24 @@ def serve(
     )
     if haproxy:
         from core.discovery.balancer import BalancerConfig
+        from core.discovery.haproxy import HAProxyError, find_haproxy
+        from core.discovery.model import bind_address_problem
 
+        if problem := bind_address_problem(haproxy_bind or host):
+            raise typer.BadParameter(problem, param_hint="--haproxy-bind" if haproxy_bind else "--host")
+        try:
+            binary = find_haproxy(haproxy_bin)
+        except HAProxyError as exc:
+            typer.echo(f"--haproxy: {exc}", err=True)
+            raise typer.Exit(1) from None
         config.haproxy = BalancerConfig(
             (haproxy_config or config.data_dir / "haproxy" / "haproxy.cfg").resolve(),
-            tuple(haproxy_group or ["external"]), haproxy_bin, haproxy_stats_port, haproxy_http_port)
+            tuple(haproxy_group or ["external"]), binary, haproxy_stats_port, haproxy_http_port, haproxy_bind or host)
+    try:
+        check_data_dir(config.data_dir)
+    except DataDirError as exc:
+        typer.echo(f"trireme serve: {exc}", err=True)
+        raise typer.Exit(1) from None
     server = Server(config, frameworks())
     tune_gc()
     uvicorn.run(server.app, host=host, port=port, log_level=log_level.lower(), access_log=False,
@@ -106,13 +132,24 @@ def frameworks() -> list[Framework]:
     return _frameworks
 
 
-def main() -> None:
-    from core.discovery.cli import lb
+_assembled = False
 
-    app.add_typer(lb, name="lb")
-    for fw in frameworks():
-        app.add_typer(fw.cli(), name=fw.name)
-    app()
+
+def cli_app() -> typer.Typer:
+    """The whole `trireme` command: serve, lb and a command group per installed framework."""
+    global _assembled
+    if not _assembled:
+        from core.discovery.cli import lb
+
+        app.add_typer(lb, name="lb")
+        for fw in frameworks():
+            app.add_typer(fw.cli(), name=fw.name)
+        _assembled = True
+    return app
+
+
+def main() -> None:
+    cli_app()(prog_name="trireme")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ DEFAULTS: App = {
     "unreachableStrategy": {"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0},
     "killSelection": "YOUNGEST_FIRST", "requirePorts": False,
 }
+# what Marathon answers about an app but never reads from a definition (clients send them back)
+READ_ONLY = ("tasks", "tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy", "deployments",
+             "lastTaskFailure", "taskStats", "readinessCheckResults", "version", "versionInfo")
 READINESS_DEFAULTS: dict[str, Any] = {
     "name": "readinessCheck", "protocol": "HTTP", "path": "/", "portName": "http", "intervalSeconds": 30,
     "timeoutSeconds": 10, "httpStatusCodesForReady": [200], "preserveLastResponse": False,
@@ -94,6 +97,7 @@ SCHEMA: dict[str, Any] = {
             "uri": {"type": "string", "minLength": 1}, "executable": {"type": "boolean"},
             "extract": {"type": "boolean"}, "cache": {"type": "boolean"}}, "required": ["uri"]}},
         "uris": {"type": "array", "items": {"type": "string"}},
+        "container": {"type": ["object", "null"], "properties": {"type": {"enum": ["DOCKER", "MESOS"]}}},
     },
     "required": ["id"],
 }
@@ -143,9 +147,9 @@ def id_problems(app_id: str) -> list[str]:
 def normalize(raw: Any, app_id: str | None = None) -> App:
     if not isinstance(raw, dict):
         raise InvalidApp([("/", "an app definition must be a JSON object")])
-    raw = copy.deepcopy(raw)
-    if app_id is not None:
-        raw.setdefault("id", app_id)
+    raw = {k: v for k, v in copy.deepcopy(raw).items() if k not in READ_ONLY}
+    if app_id is not None:  # the path's id, as Marathon takes it: an `id` in the body does not count
+        raw["id"] = app_id
     details: list[tuple[str, str]] = []
     for error in sorted(_validator.iter_errors(raw), key=lambda e: [str(p) for p in e.absolute_path]):
         path = "/" + "/".join(str(p) for p in error.absolute_path)
@@ -164,10 +168,12 @@ def normalize(raw: Any, app_id: str | None = None) -> App:
     details.extend(("/id", m) for m in id_problems(app["id"]))
     if app["cmd"] and app["args"]:
         details.append(("/", "AppDefinition must either contain one of 'cmd' or 'args', and not both"))
-    if not app["cmd"] and not app["args"] and not app["container"]:
+    container = container_problems(app["container"])
+    details.extend(container)
+    if not app["cmd"] and not app["args"] and not container:  # a container without an image runs nothing
         details.append(("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'"))
-    if "ports" in raw and "portDefinitions" in raw:
-        details.append(("/", "You cannot specify both ports and port definitions"))
+    if "ports" in raw and "portDefinitions" in raw and [p.get("port") for p in raw["portDefinitions"]] != raw["ports"]:
+        details.append(("/", "cannot specify both ports and port definitions"))
     ports = raw.get("portDefinitions")
     if ports is None:
         ports = [{"port": p} for p in raw.get("ports", [0])]
@@ -178,8 +184,6 @@ def normalize(raw: Any, app_id: str | None = None) -> App:
     numbers = [p["port"] for p in app["portDefinitions"] if p["port"]]
     if len(numbers) != len(set(numbers)):
         details.append(("/portDefinitions", "Ports must be unique"))
-    if app["requirePorts"] and not numbers:
-        details.append(("/requirePorts", "requirePorts needs non-zero ports in portDefinitions"))
     for i, constraint in enumerate(app["constraints"]):
         if constraint[1] not in CONSTRAINT_OPERATORS:
             details.append((f"/constraints({i})", f"Constraint operator {constraint[1]} is not one of "
@@ -201,8 +205,6 @@ def normalize(raw: Any, app_id: str | None = None) -> App:
             check.setdefault("ignoreHttp1xx", False)
         if check["protocol"] == "COMMAND" and "command" not in check:
             details.append((f"/healthChecks({i})", "COMMAND health checks need a command"))
-        if check["timeoutSeconds"] >= check["intervalSeconds"] > 0:
-            details.append((f"/healthChecks({i})", "timeoutSeconds must be smaller than intervalSeconds"))
     port_names = [p.get("name") for p in app["portDefinitions"]]
     for i, check in enumerate(app["readinessChecks"]):
         app["readinessChecks"][i] = check = {**READINESS_DEFAULTS, **check}
@@ -216,6 +218,41 @@ def normalize(raw: Any, app_id: str | None = None) -> App:
     if details:
         raise InvalidApp(details)
     return app
+
+
+def container_problems(container: Any) -> list[tuple[str, str]]:
+    """Why this cluster cannot run an app's `container`, with JSON paths ([] when it can).
+
+    Every task here is a process on the host: there is no image to run it in and nothing to
+    mount volumes into. A container type DOCKER, a docker or appc image under MESOS, and
+    container volumes are refused, so that a command never runs without the image or the
+    volumes it was written for. A MESOS container with none of these is only a marker."""
+    if container is None:
+        return []
+    if not isinstance(container, dict):
+        return [("/container", "must be an object")]
+    problems: list[tuple[str, str]] = []
+    kind = container.get("type", "DOCKER")  # Marathon's default engine
+    images = [f"{key} image '{container[key].get('image', '')}'" for key in ("docker", "appc")
+              if isinstance(container.get(key), dict)]
+    if kind != "MESOS" or images:
+        what = ", ".join([f"container type {kind}"] * (kind != "MESOS") + images)
+        problems.append(("/container", f"This cluster cannot run container images ({what}): it runs each "
+                                       "task's command as a process on the host"))
+    if container.get("volumes"):
+        problems.append(("/container/volumes", "This cluster cannot mount container volumes: it runs each "
+                                               "task's command as a process on the host"))
+    return problems
+
+
+def launch_problem(app: App) -> str | None:
+    """Why a stored app cannot be launched here (apps stored before a rule existed), else None."""
+    problems = container_problems(app.get("container"))
+    if problems:
+        return problems[0][1]
+    if not app.get("cmd") and not app.get("args"):
+        return "the app has neither 'cmd' nor 'args'"
+    return None
 
 
 def config_of(app: App) -> App:

@@ -14,6 +14,7 @@ from core.store.memory import MemoryStore
 from marathon_py.api.apps import AppsAPI
 from marathon_py.api.groups import GroupsAPI
 from marathon_py.api.system import SystemAPI
+from marathon_py.metrics import MarathonCollector
 from marathon_py.repository import Repository
 from marathon_py.scheduler import MarathonScheduler
 from marathon_py.service import AppService
@@ -54,6 +55,7 @@ class MarathonFramework:
         self._system.server = ctx.server
         scheduler.data_dir = ctx.server.data_dir
         self.scheduler = scheduler
+        ctx.metrics.register(MarathonCollector(scheduler, self._groups.count))
         ctx.services.register("marathon", self._service_apps)
         scheduler.drain_seconds = lambda: ctx.services.drain_seconds
         await scheduler.run(ctx.driver)

@@ -35,7 +35,7 @@ from core.events import EventBus
 from core.placement.constraints import Placement
 from core.placement.offers import OfferSpace, Rejection
 from core.resources import Resources
-from marathon_py.appdef import App
+from marathon_py.appdef import App, launch_problem
 from marathon_py.checks import TaskChecks
 from marathon_py.instances import Instance, iso_now, task_id_for
 from marathon_py.offers import OfferStats, demand_of
@@ -82,6 +82,10 @@ class MarathonScheduler:
                                  self._sandbox_of)
         self.data_dir: Path | None = None  # the server's, where the embedded agents keep sandboxes
         self._pending: dict[str, int] = {}  # app id -> tasks to launch
+        self.elected_at: float | None = None  # monotonic time of the subscription (the metrics' leadership)
+        self.deployments_started = 0
+        self.tasks_launched = 0
+        self._unlaunchable: dict[str, str] = {}  # app id -> the version last logged as not launchable
         self._suppressed = False
         self._converge_scheduled = False
         self.on_change: list[Callable[[], None]] = []
@@ -120,6 +124,8 @@ class MarathonScheduler:
         assert self.driver is not None
         await self.driver.reconcile([(i.task_id, i.agent_id) for i in self.instances.values() if i.active])
         await self.driver.reconcile([])  # and learn of tasks we have no record of
+        if self.elected_at is None:
+            self.elected_at = time.monotonic()
         self.ready.set()
         self.converge()
 
@@ -153,7 +159,7 @@ class MarathonScheduler:
             changes = plan_app(self.apps.get(app_id), by_app.get(app_id, []))
             for task_id in changes.kill:
                 self._background_kill(task_id)
-            if changes.launch:
+            if changes.launch and not self._cannot_launch(app_id):
                 self._pending[app_id] = changes.launch
         await self._finish_deployments(by_app)
         wanted = any(self._launchable(app_id) for app_id in self._pending)
@@ -176,6 +182,19 @@ class MarathonScheduler:
                 if any(u == dep or u.startswith(prefix) for u in unsettled if u != app_id):
                     waiting.add(app_id)
         return waiting
+
+    def _cannot_launch(self, app_id: str) -> bool:
+        """An app stored before the current validation (a container image, no command) is never
+        launched, and never stops the others: it waits, logged once, until it is changed or deleted."""
+        app = self.apps.get(app_id)
+        problem = launch_problem(app) if app is not None else None
+        if app is None or problem is None:
+            self._unlaunchable.pop(app_id, None)
+            return False
+        if self._unlaunchable.get(app_id) != app["version"]:
+            self._unlaunchable[app_id] = app["version"]
+            log.warning("app %s cannot be launched: %s (change or delete it)", app_id, problem)
+        return True
 
     def _launchable(self, app_id: str) -> bool:
         delay = self.delays.get(app_id)
@@ -242,6 +261,7 @@ class MarathonScheduler:
             if launches:  # recorded before they exist, so a crash cannot orphan them
                 await self.repo.save_instances([self.instances[t.task_id] for t in launches])
                 await self.driver.accept([offer.id], launches, Filters(refuse_seconds=DECLINE_SECONDS))
+                self.tasks_launched += len(launches)
             else:
                 await self.driver.decline([offer.id], Filters(refuse_seconds=DECLINE_SECONDS))
 

@@ -9,7 +9,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from marathon_py.appdef import App, InvalidApp, config_of, normalize
+from marathon_py.appdef import App, InvalidApp, canonical_id, config_of, normalize
+from marathon_py.appupdate import apply_partial, is_rollback, rollback_version
 from marathon_py.groups import dependency_order
 from marathon_py.instances import iso_now
 from marathon_py.scheduler import MarathonScheduler
@@ -64,12 +65,16 @@ class AppService:
             used.add(definition["port"])
 
     async def put_apps(self, raws: Sequence[tuple[Any, str | None]], force: bool, create_only: bool = False,
-                       partial: bool = False, accepted: Callable[[App], None] | None = None,
+                       partial: bool = False, must_exist: bool = False,
+                       accepted: Callable[[App], None] | None = None,
                        dry_run: bool = False, deleted: Sequence[str] = ()) -> tuple[list[App], dict[str, Any], bool]:
         """Create or update apps (one deployment for all, ordered by their dependencies).
+        Each raw comes with the id its path names (None: the body's `id`). `partial` applies
+        updates as `appupdate` says (rollbacks included); `must_exist` refuses to create (PATCH).
         Returns (apps, deployment, created). `accepted` sees each valid app before its
         deployment starts (for api_post_event); `dry_run` returns the plan and changes nothing."""
-        apps, actions, created = self._prepare(raws, create_only, partial)
+        resolved = [await self._resolve(raw, path_id, partial, must_exist) for raw, path_id in raws]
+        apps, actions, created = self._prepare(resolved, create_only)
         actions += [{"action": "StopApplication", "app": a} for a in deleted]
         if dry_run:
             return apps, self._plan(apps, list(deleted), actions, iso_now()), created
@@ -80,25 +85,41 @@ class AppService:
         return apps, await self._deploy(apps, list(deleted), actions, force, apps[0]["version"] if apps
                                         else iso_now()), created
 
-    def _prepare(self, raws: Sequence[tuple[Any, str | None]], create_only: bool,
-                 partial: bool) -> tuple[list[App], list[dict[str, str]], bool]:
+    async def _resolve(self, raw: Any, path_id: str | None, partial: bool,
+                       must_exist: bool) -> tuple[Any, str | None]:
+        """The whole definition an update asks for, and its app id (None: the body's `id`, which
+        normalize checks): partial updates applied to the current app, rollbacks looked up."""
+        app_id = path_id
+        if app_id is None and isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw["id"]:
+            app_id = canonical_id(raw["id"])
+        if app_id is None and partial:
+            raise InvalidApp([("/id", "App Update must have app id set")])
+        current = self.s.apps.get(app_id) if app_id else None
+        if current is None:
+            if must_exist:
+                raise NotFound(f"App '{app_id}' does not exist")
+            return raw, app_id
+        if not partial:
+            return raw, app_id
+        if is_rollback(raw):
+            version = rollback_version(raw)
+            previous = await self.s.repo.version(current["id"], version)
+            if previous is None:
+                raise NotFound(f"App '{current['id']}' does not exist")  # Marathon names no version here
+            return previous, app_id
+        return apply_partial(current, raw), app_id
+
+    def _prepare(self, raws: Sequence[tuple[Any, str | None]],
+                 create_only: bool) -> tuple[list[App], list[dict[str, str]], bool]:
         now = iso_now()
         apps: list[App] = []
         actions: list[dict[str, str]] = []
         created = False
-        for raw, path_id in raws:
-            previous = self.s.apps.get(path_id) if path_id else None
-            if previous is None and isinstance(raw, dict) and raw.get("id"):
-                from marathon_py.appdef import canonical_id
-
-                previous = self.s.apps.get(canonical_id(str(raw["id"])))
+        for raw, app_id in raws:
+            previous = self.s.apps.get(app_id) if app_id else None
             if previous is not None and create_only:
                 raise Conflict(f"An app with id [{previous['id']}] already exists.")
-            merged = raw
-            if previous is not None and partial and isinstance(raw, dict):
-                merged = {**{k: v for k, v in previous.items()
-                             if k not in ("version", "versionInfo", "deployments", "tasks")}, **raw}
-            app = normalize(merged, path_id)
+            app = normalize(raw, app_id)
             if previous is None and app["id"] in {a["id"] for a in apps}:
                 raise Conflict(f"An app with id [{app['id']}] already exists.")
             self._assign_service_ports(app, previous)
@@ -117,12 +138,9 @@ class AppService:
                 }
                 actions.append({"action": "RestartApplication" if changed else "ScaleApplication", "app": app["id"]})
             apps.append(app)
-        all_apps = {**self.s.apps, **{a["id"]: a for a in apps}}
-        for app in apps:
-            for dep in app["dependencies"]:
-                if not any(i == dep or i.startswith(dep.rstrip("/") + "/") for i in all_apps):
-                    raise InvalidApp([("/dependencies", f"Dependency '{dep}' of app '{app['id']}' does not exist")])
-        dependency_order(list(all_apps.values()))
+        # dependencies may name apps that do not exist yet (Marathon checks only that they are
+        # valid paths); a cycle is refused
+        dependency_order(list({**self.s.apps, **{a["id"]: a for a in apps}}.values()))
         return apps, actions, created
 
     def _plan(self, apps: list[App], deleted: list[str], actions: list[dict[str, str]],
@@ -158,6 +176,7 @@ class AppService:
         for app_id in deleted:
             self.s.apps.pop(app_id, None)
         self.s.deployments[deployment["id"]] = deployment
+        self.s.deployments_started += 1
         self.s.events.publish("deployment_info", {"plan": deployment, "currentStep": steps[0] if steps
                                                   else {"actions": []}, "timestamp": iso_now()}, "marathon")
         self.s.converge()

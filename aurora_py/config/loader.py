@@ -110,8 +110,9 @@ def _run_file(path: Path, namespace: dict[str, Any], evaluation: _Evaluation) ->
     exec(code, namespace)
 
 
-def evaluate(path: Path) -> tuple[list[Any], _Evaluation]:
-    """Run the file and return its `jobs` list (each a pystachio Job)."""
+def evaluate(path: Path, allow_empty: bool = False) -> tuple[list[Any], _Evaluation]:
+    """Run the file and return its `jobs` list (each a pystachio Job); an empty or missing list is
+    a ConfigError unless `allow_empty`."""
     evaluation = _Evaluation(files=set(), origins={})
     namespace: dict[str, Any] = dict(DSL_NAMES)
     includer = [path]
@@ -136,6 +137,8 @@ def evaluate(path: Path) -> tuple[list[Any], _Evaluation]:
         message = str(exc).strip("'\"") or type(exc).__name__
         raise ConfigError(file, line, f"{type(exc).__name__}: {message}") from None
     jobs = namespace.get("jobs")
+    if allow_empty and not jobs:
+        return [], evaluation
     if not isinstance(jobs, list) or not jobs:
         raise ConfigError(str(path), None, "no jobs: the file must define a non-empty `jobs` list")
     for job in jobs:
@@ -168,6 +171,17 @@ def _jobs_line(path: Path) -> int | None:
 def job_key(job: Any) -> str:
     fields = job.interpolate()[0].get()
     return "/".join(str(fields.get(f, "?")) for f in ("cluster", "role", "environment", "name"))
+
+
+def job_keys(jobs: list[Any], bindings: dict[str, str], path: Path) -> list[str]:
+    """Every job's cluster/role/environment/name, with `bindings` applied (`aurora config list`)."""
+    keys = []
+    for job in jobs:
+        try:
+            keys.append(job_key(job.bind(Environment(bindings)) if bindings else job))
+        except Exception as exc:  # pystachio raises its own errors on self-referencing templates
+            raise ConfigError(str(path), _jobs_line(path), f"{type(exc).__name__}: {exc}") from None
+    return keys
 
 
 def select(jobs: list[Any], key: str, path: Path) -> Any:
@@ -263,9 +277,6 @@ def describe(job: Any, bindings: dict[str, str], path: Path, evaluation: _Evalua
     ports = sorted({m.group(1) for r in refs if (m := _PORT_REF.match(str(r.address())))})
     description["ports"] = ports
     description["key"] = job_key(job)
-    if job.has_container():
-        description["container_unsupported"] = ("containers (Docker/Mesos images) are not supported "
-                                                 "on the embedded cluster")
     return description
 
 
@@ -277,4 +288,4 @@ def _thaw(value: Any) -> Any:
     return value
 
 
-__all__ = ["ConfigError", "String", "describe", "evaluate", "job_key", "parse_bindings", "select"]
+__all__ = ["ConfigError", "String", "describe", "evaluate", "job_key", "job_keys", "parse_bindings", "select"]

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
 
+from aurora_py.scheduler.executor import ExecutorOverhead
 from aurora_py.scheduler.model import JobKey, ScheduleStatus, StoredJob, TaskEvent, TaskRecord
 from aurora_py.scheduler.tiers import is_preemptible, priority_of
 from core.resources import Resources
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from aurora_py.scheduler.scheduler import AuroraScheduler
 
 log = logging.getLogger(__name__)
-MB = 1024 * 1024
 PREEMPTION_DELAY_SECS = 2.0
 RESERVATION_SECS = 10.0
 EPSILON = 1e-9
@@ -54,15 +54,15 @@ class Need:
     ports: int
 
     @classmethod
-    def of_config(cls, config: dict[str, Any]) -> Need:
-        resources = config.get("task", {}).get("resources", {})
-        return cls(float(resources.get("cpu", 0)), float(resources.get("ram", 0)) / MB,
-                   float(resources.get("disk", 0)) / MB, len(config.get("ports", [])))
+    def of_config(cls, config: dict[str, Any], overhead: ExecutorOverhead) -> Need:
+        """What an instance of `config` takes, with the executor's overhead."""
+        demand = overhead.demand(config)
+        return cls(demand.cpus, demand.mem, demand.disk, len(demand.ports))
 
     @classmethod
-    def of_task(cls, record: TaskRecord, job: StoredJob) -> Need:
+    def of_task(cls, record: TaskRecord, job: StoredJob, overhead: ExecutorOverhead) -> Need:
         """What a running task holds: the config it was launched with (updates may change it)."""
-        return cls.of_config(job.configs.get(record.config) or job.description)
+        return cls.of_config(job.configs.get(record.config) or job.description, overhead)
 
     @classmethod
     def of_free(cls, free: Resources) -> Need:
@@ -136,7 +136,7 @@ class Preemptor:
                 continue
             if live is None:
                 live = self._live_tasks()
-            plan = self._plan(Need.of_config(job.config_of(instance)), job, left, live)
+            plan = self._plan(Need.of_config(job.config_of(instance), self.scheduler.overhead), job, left, live)
             if plan is not None:
                 agent_id, victims = plan
                 await self._preempt(job, instance, agent_id, victims, now)
@@ -171,7 +171,7 @@ class Preemptor:
             for record, owner in candidates:
                 if room.covers(need):
                     break
-                room = room + Need.of_task(record, owner)
+                room = room + Need.of_task(record, owner, self.scheduler.overhead)
                 chosen.append(record)
             if chosen and room.covers(need) and (best is None or len(chosen) < len(best[1])):
                 best = (agent_id, chosen)

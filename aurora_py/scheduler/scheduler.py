@@ -7,7 +7,9 @@ Rules:
 - A task record is written to the store before its launch is sent (a crash in between shows a
   task the master does not know; reconciliation then reports it lost and it is relaunched).
 - Offers are declined with a filter when nothing is pending, and offers are suppressed until a
-  job or a restart needs them again. Offers are filtered for a while after a launch too; an
+  job or a restart needs them again. Each pending instance's offers are counted (`pending`), so
+  that `job status` can say why it waits. An instance asking for a container image is never
+  offered anything. Offers are filtered for a while after a launch too; an
   instance that becomes pending meanwhile (a task ended, a job or update changed) revives at
   once rather than waiting for the filter to expire.
 """
@@ -25,10 +27,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from aurora_py.scheduler import cron
+from aurora_py.scheduler import containers, cron
 from aurora_py.scheduler.announce import app_json, free_service_port, service_port_range
+from aurora_py.scheduler.executor import ExecutorOverhead
 from aurora_py.scheduler.gates import HealthGates
 from aurora_py.scheduler.model import FROM_MESOS, JobKey, ScheduleStatus, StoredJob, TaskEvent, TaskRecord
+from aurora_py.scheduler.pending import PendingInstances
 from aurora_py.scheduler.preemption import Preemptor
 from aurora_py.scheduler.quota import Usage, is_production, job_usage, refusal
 from core.background import Background
@@ -41,7 +45,6 @@ from core.schedule.cron import CronCursor
 from core.store.base import Delete, Put
 
 log = logging.getLogger(__name__)
-MB = 1024 * 1024
 IDLE_REFUSE_SECONDS = 30.0
 BUSY_REFUSE_SECONDS = 1.0
 ENDED_TASKS_KEPT = 5  # per instance
@@ -69,6 +72,8 @@ class AuroraScheduler:
         self._background = Background()
         self.task_listeners: list[Callable[[TaskRecord], None]] = []  # told of every task status change
         self.preemptor = Preemptor(self)
+        self.overhead = ExecutorOverhead.from_environment()  # the executor's own cpu and ram, per task
+        self.waiting = PendingInstances()  # why each pending instance waits
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -256,8 +261,23 @@ class AuroraScheduler:
         await self.ctx.driver.reconcile([(t.task_id, t.agent_id) for t in self.tasks.values()
                                          if not t.status.terminal])
 
-    async def on_offers(self, offers: tuple[Offer, ...]) -> None:
+    def launchable(self) -> list[tuple[StoredJob, int]]:
+        """The pending instances offers may go to: not those asking for a container image (a job
+        stored before images were refused), which stay pending with that reason."""
         pending = self.pending()
+        self.waiting.now_pending([(job.key, instance) for job, instance in pending])
+        return [(job, i) for job, i in pending if containers.refusal(job.config_of(i)) is None]
+
+    def pending_reason(self, job: StoredJob, instance: int) -> dict[str, Any]:
+        """Why a pending instance waits, and the offers it saw (see `pending`)."""
+        waiting = self.waiting.get((job.key, instance))
+        reservation = self.preemptor.reservations.get((job.key, instance))
+        reason = (containers.refusal(job.config_of(instance))
+                  or (f"Preempting {', '.join(reservation.victims)} to make room" if reservation else waiting.reason))
+        return {"instance": instance, "reason": reason, "offers": waiting.to_json()}
+
+    async def on_offers(self, offers: tuple[Offer, ...]) -> None:
+        pending = self.launchable()
         if not pending:
             await self.ctx.driver.decline([o.id for o in offers], Filters(refuse_seconds=IDLE_REFUSE_SECONDS))
             if not self.suppressed:
@@ -271,12 +291,10 @@ class AuroraScheduler:
             launches: list[TaskInfo] = []
             still: list[tuple[StoredJob, int]] = []
             for job, instance in pending:
-                task = job.config_of(instance)["task"]
-                res = task.get("resources", {})
                 names = list(job.config_of(instance).get("ports", []))
-                demand = Demand(cpus=float(res.get("cpu", 0)), mem=float(res.get("ram", 0)) / MB,
-                                disk=float(res.get("disk", 0)) / MB, ports=tuple(0 for _ in names))
+                demand = self.overhead.demand(job.config_of(instance))
                 fit = space.fit(demand, [])
+                self.waiting.seen((job.key, instance), demand, space.resources, fit)
                 if isinstance(fit, Rejection):
                     still.append((job, instance))
                     continue
@@ -297,6 +315,7 @@ class AuroraScheduler:
         key = job.key
         task_id = (self.preemptor.claim_task_id(key, instance)
                    or f"{key.role}-{key.environment}-{key.name}-{instance}-{uuid.uuid4().hex[:8]}")
+        self.waiting.launched((key, instance))
         previous = self._latest(key, instance)
         failures = previous.failure_count + (previous.status is ScheduleStatus.FAILED) if previous else 0
         ended = sorted((t for t in self.tasks_of(key) if t.instance == instance and t.status.terminal),
@@ -309,8 +328,9 @@ class AuroraScheduler:
         self.tasks[task_id] = record
         await self._save_task(record)
         document = json.dumps({"task": config["task"], "bindings": self.bindings(record)})
+        # a daemon of the task is the task's even if the executor is SIGKILLed (core.cluster.launcher_main)
         command = CommandInfo(value=f"exec {shlex.quote(sys.executable)} -m aurora_py.thermos",
-                              environment=(("THERMOS_TASK", document),))
+                              environment=(("THERMOS_TASK", document), ("TRIREME_ORPHANS_END_WITH_TASK", "1")))
         grace = float(config["task"].get("finalization_wait", 30))
         return TaskInfo(task_id=task_id, name=f"{key}/{instance}", agent_id=offer.agent_id,
                         resources=demand.resources(list(ports.values())), command=command, kill_grace_period=grace,

@@ -13,7 +13,8 @@ Rules:
   `max_per_shard_failures` failures the instance has failed. More failed instances than
   `max_total_failures` fail the update: with `rollback_on_failure` it rolls back (every instance
   it touched returns to its old configuration, last touched first), else it is FAILED. A failed
-  rollback is FAILED.
+  rollback is FAILED. The ROLLING_BACK or FAILED event says why, naming the latest failure
+  (Aurora's "Latest failure: instance N ...", with the task's status and message).
 - At most `batch_size` instances are in flight. With `wait_for_batch_completion` the next batch
   starts only when the whole batch is done; otherwise a finished instance frees its slot at once.
 - Paused updates start no instance (those in flight are still watched); `resume` continues,
@@ -32,7 +33,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from aurora_py.scheduler.model import JobKey, ScheduleStatus, StoredJob, config_id
+from aurora_py.scheduler.model import JobKey, ScheduleStatus, StoredJob, TaskRecord, config_id
 from aurora_py.scheduler.quota import Usage, is_production, job_usage, refusal
 from aurora_py.scheduler.scheduler import JobError
 from aurora_py.scheduler.updates import InstanceAction, JobUpdate, Phase, Progress, Settings, UpdateStatus
@@ -48,6 +49,16 @@ FORWARD = {Phase.DONE: InstanceAction.INSTANCE_UPDATED, Phase.FAILED: InstanceAc
            Phase.UPDATING: InstanceAction.INSTANCE_UPDATING}
 BACKWARD = {Phase.DONE: InstanceAction.INSTANCE_ROLLED_BACK, Phase.FAILED: InstanceAction.INSTANCE_ROLLBACK_FAILED,
             Phase.UPDATING: InstanceAction.INSTANCE_ROLLING_BACK}
+
+
+def failure(instance: int, task: TaskRecord) -> str:
+    """How an updated instance's task failed, Aurora's way ("instance 2 exited.") and with the
+    task's own last word: `instance 2 exited: FAILED (Memory limit exceeded: ...)`."""
+    message = task.events[-1].message if task.events else ""
+    if task.status.terminal:
+        return f"instance {instance} exited: {task.status.value}" + (f" ({message})" if message else "")
+    return f"instance {instance} stopped running within watch_secs: {task.status.value}" + (
+        f" ({message})" if message else "")
 
 
 class UpdateError(JobError):
@@ -179,10 +190,11 @@ class JobUpdater:
             if progress is not None and progress.phase in (Phase.UPDATING, Phase.WATCHING):
                 self._observe(update, job, instance, progress, now)
         if update.failed_instances() > update.settings.max_total_failures:
+            why = f"{update.failed_instances()} instance(s) failed. Latest failure: {update.latest_failure}"
             if not update.status.backwards and update.settings.rollback_on_failure:
-                self._turn_back(update, f"{update.failed_instances()} instance(s) failed")
+                self._turn_back(update, why)
             else:
-                update.set_status(UpdateStatus.FAILED, f"{update.failed_instances()} instance(s) failed")
+                update.set_status(UpdateStatus.FAILED, why)
         elif all(update.progress.get(i, Progress()).phase in (Phase.DONE, Phase.FAILED) for i in update.order):
             self._finish(update, job)
         if update.status is UpdateStatus.ROLLING_FORWARD and update.batch_ended():
@@ -216,13 +228,14 @@ class JobUpdater:
         if task.status is ScheduleStatus.FINISHED and not job.service:
             self._settle(update, instance, progress, Phase.DONE)
         elif task.status.terminal or (progress.phase is Phase.WATCHING and task.status is not ScheduleStatus.RUNNING):
-            self._fail_once(update, job, instance, progress)
+            self._fail_once(update, job, instance, progress, failure(instance, task))
         elif task.status is ScheduleStatus.RUNNING and progress.phase is Phase.UPDATING:
             progress.phase, progress.since = Phase.WATCHING, now
         if progress.phase is Phase.WATCHING and now - progress.since >= update.settings.watch_secs:
             self._settle(update, instance, progress, Phase.DONE)
 
-    def _fail_once(self, update: JobUpdate, job: StoredJob, instance: int, progress: Progress) -> None:
+    def _fail_once(self, update: JobUpdate, job: StoredJob, instance: int, progress: Progress, why: str) -> None:
+        update.latest_failure = why
         progress.failures += 1
         progress.task_id = ""
         if progress.failures > update.settings.max_per_shard_failures:

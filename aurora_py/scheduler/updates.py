@@ -132,6 +132,7 @@ class JobUpdate:
     instance_events: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
     autopaused_at: int = 0  # instances started when the update last paused itself after a batch
+    latest_failure: str = ""  # the last failure of an instance's new task, for the reason of a rollback
 
     @property
     def order(self) -> list[int]:
@@ -202,4 +203,5 @@ class JobUpdate:
                    progress={int(i): Progress(Phase(p["phase"]), p["failures"], p["task_id"], p["since"])
                              for i, p in data.get("progress", {}).items()},
                    events=data.get("events", []), instance_events=data.get("instance_events", []),
-                   message=data.get("message", ""), autopaused_at=data.get("autopaused_at", 0))
+                   message=data.get("message", ""), autopaused_at=data.get("autopaused_at", 0),
+                   latest_failure=data.get("latest_failure", ""))

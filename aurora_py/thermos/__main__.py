@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aurora_py.thermos.runner import TaskRunner
 from aurora_py.thermos.status import TaskState
+from core.cluster.reaping import set_subreaper
 
 EXIT_CODES = {TaskState.SUCCESS: 0, TaskState.FAILED: 1, TaskState.KILLED: 143}
 
@@ -28,6 +29,7 @@ def main(argv: list[str]) -> int:
         print("usage: python3 -m aurora_py.thermos TASK.json (or set THERMOS_TASK)", file=sys.stderr)
         return 2
     bindings = {str(k): str(v) for k, v in document.get("bindings", {}).items()}
+    set_subreaper()  # a process that daemonizes stays ours to end with the task
     runner = TaskRunner(document["task"], Path.cwd(), bindings)
     signal.signal(signal.SIGTERM, runner.kill)
     signal.signal(signal.SIGINT, runner.kill)

@@ -11,6 +11,8 @@ Rules:
   processes run, in their own order, within `finalization_wait` seconds of the end.
 - SIGTERM to the executor ends ACTIVE at once and goes through the same CLEANING and
   FINALIZING; the task ends KILLED.
+- Processes that daemonized out of a process (see `adopted`) belong to the task: they are ended
+  in CLEANING with the processes, and after FINALIZING whatever is left is killed.
 - Each run writes `.logs/<process>/<run>/stdout` and `stderr` in the sandbox.
 """
 
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from aurora_py.thermos import shell
+from aurora_py.thermos.adopted import Adopted
 from aurora_py.thermos.status import TERMINAL, ProcessState, ProcessStatus, Run, TaskState, TaskStatus
 
 POLL_SECONDS = 0.05
@@ -67,6 +70,10 @@ class TaskRunner:
                 if after in self.processes:
                     self.processes[after].after.add(before)
         self.killed = False
+        self.adopted = Adopted(self._started_pids)
+
+    def _started_pids(self) -> set[int]:
+        return {p.popen.pid for p in self.processes.values() if p.popen is not None}
 
     def kill(self, *_: object) -> None:
         self.killed = True
@@ -138,6 +145,7 @@ class TaskRunner:
         while True:
             for process in group:
                 self._reap(process)
+            self.adopted.live()  # reaps daemons of the task that ended
             if self.killed and deadline is None:
                 return
             if deadline is not None and time.time() >= deadline:
@@ -159,11 +167,13 @@ class TaskRunner:
             time.sleep(POLL_SECONDS)
 
     def _terminate(self, group: list[_Process], grace: float) -> None:
+        """SIGTERM to the group's running processes and to the task's adopted daemons, SIGKILL to
+        what is left after `grace` seconds."""
         live = [p for p in group if p.popen is not None]
         for process in live:
             self._signal(process, signal.SIGTERM)
         stop = time.time() + grace
-        while any(p.popen is not None for p in live) and time.time() < stop:
+        while (self.adopted.terminate() or any(p.popen is not None for p in live)) and time.time() < stop:
             for process in live:
                 self._reap(process)
             time.sleep(POLL_SECONDS)
@@ -172,6 +182,7 @@ class TaskRunner:
             if process.popen is not None:
                 process.popen.wait()
                 self._reap(process)
+        self.adopted.kill()
         for process in group:
             if process.status.state is ProcessState.WAITING and process.status.runs:
                 process.status.state = ProcessState.KILLED

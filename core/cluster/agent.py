@@ -7,8 +7,17 @@ Rules:
 - What runs is checkpointed (`CheckpointDB`, `checkpoint.sqlite`), so `recover()` after a crash re-adopts live
   processes (same pids; pid reuse is ruled out by start time and boot id) and reports those that
   ended meanwhile with the status their wrapper left in the sandbox.
+- A task whose command can never be exec'd (`command_problem`) ends in TASK_ERROR at once; a
+  launch that fails for any other reason ends in TASK_FAILED with the cause. Neither disturbs
+  other tasks nor the launchers.
 - Kill: SIGTERM to the process group, SIGKILL after the grace period, and finally a sweep of the
   task's session so that no orphan outlives the task.
+- Custom executors: there is no executor API, so the agent stands in for the executor. It runs
+  the executor's command as the task's process, with Mesos' executor environment (less the
+  agent endpoint: nothing here speaks the executor API), reports RUNNING once it started and
+  FINISHED or FAILED by its exit code, as for a command, and tells the master when the executor
+  ended (a FAILURE event for the framework). SHUTDOWN ends it as a kill does, after the executor's
+  shutdown grace period, and reports TASK_KILLED as a well-behaved executor would.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from core.cluster.launcher import LauncherPool
 from core.cluster.process import (
     ExitStatus,
     ExitWatcher,
+    command_problem,
     find_started,
     read_exit_file,
     signal_session,
@@ -48,6 +58,7 @@ log = logging.getLogger(__name__)
 
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "PYTHONPATH", "VIRTUAL_ENV")
 COMPLETED_TASKS_KEPT = 1000
+EXECUTOR_SHUTDOWN_GRACE = 5.0  # Mesos' --executor_shutdown_grace_period
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,7 @@ class AgentTask:
     kill_grace: float | None = None
     kill_timer: asyncio.TimerHandle | None = None
     memory_exceeded: str = ""
+    shutdown_requested: bool = False  # ended by SHUTDOWN of its executor
     early_exit: ExitStatus | None = None  # ended before RUNNING was reported: reported right after
     started_at: float = field(default_factory=time.time)
 
@@ -84,12 +96,14 @@ class AgentTask:
 Forward = Callable[[str, TaskStatus], None]
 # freed(framework_id, resources): a task of that framework ended and gave its resources back
 Freed = Callable[[str, Resources], None]
+# executor_exited(framework_id, agent_id, executor_id, wait status or None): a custom executor ended
+ExecutorExited = Callable[[str, str, str, int | None], None]
 
 
 class Agent:
     def __init__(self, *, agent_id: str, hostname: str, resources: Resources, attributes: dict[str, str],
                  work_dir: Path, forward: Forward, freed: Freed, launchers: LauncherPool,
-                 config: AgentConfig | None = None) -> None:
+                 config: AgentConfig | None = None, executor_exited: ExecutorExited | None = None) -> None:
         self.id = agent_id
         self.hostname = hostname
         self.total = resources
@@ -101,6 +115,7 @@ class Agent:
         self.used = Resources()
         self._forward = forward
         self._freed = freed
+        self._executor_exited = executor_exited
         self._launchers = launchers
         self._loop = asyncio.get_running_loop()
         self._watcher = ExitWatcher(self._loop, launchers)
@@ -118,6 +133,12 @@ class Agent:
     def available(self) -> Resources:
         return self.total - self.used
 
+    def executor_ids(self, framework_id: str) -> tuple[str, ...]:
+        """The framework's custom executors running here (offers list them, as Mesos' do)."""
+        return tuple(t.record.info.executor_id for t in self.tasks.values()
+                     if t.record.framework_id == framework_id and t.record.info.executor_id
+                     and not t.state.is_terminal)
+
     # ---- launch -------------------------------------------------------------------------------
 
     def sandbox_path(self, framework_id: str, task_id: str) -> Path:
@@ -130,30 +151,41 @@ class Agent:
         record = TaskRecord(framework_id, info, sandbox, TaskState.TASK_STAGING)
         task = AgentTask(record, self._new_stream(framework_id))
         self.tasks[info.task_id] = task
-        self.used = self.used + info.resources
+        self.used = self.used + info.total_resources()
         self._background.spawn(self._run(task))
 
     async def _run(self, task: AgentTask) -> None:
         info = task.record.info
+        command = info.process_command()
+        problem = command_problem(command)
+        if problem is not None:  # it could never start: no launcher sees it
+            self._transition(task, TaskState.TASK_ERROR, f"Task's command cannot be run: {problem}",
+                             Reason.REASON_TASK_INVALID)
+            return
         try:
             self._checkpoints.write(task.record)
             self._transition(task, TaskState.TASK_STARTING)
-            if info.command.uris:  # the launcher creates the sandbox (off the loop) when none is fetched
-                await asyncio.to_thread(fetch_all, info.command.uris, task.record.sandbox)
+            if command.uris:  # the launcher creates the sandbox (off the loop) when none is fetched
+                await asyncio.to_thread(fetch_all, command.uris, task.record.sandbox)
             if task.wants_kill():
                 self._transition(task, TaskState.TASK_KILLED, "Task killed before it started",
                                  Reason.REASON_TASK_KILLED_DURING_LAUNCH)
                 return
-            shell = info.command.value if info.command.shell else None
-            argv = list(info.command.arguments) or [info.command.value]
-            env = self._environment(info, task.record.sandbox)
+            shell = command.value if command.shell else None
+            argv = list(command.arguments) or [command.value]
+            env = self._environment(info, task.record.sandbox, task.record.framework_id)
             await self._checkpoints.committed()
             program, task_argv = task_command(shell, argv, env.get("PATH", os.defpath))
-            ident = await self._launchers.spawn(task.record.sandbox, program, task_argv, env, info.command.user)
+            ident = await self._launchers.spawn(task.record.sandbox, program, task_argv, env, command.user)
         except FetchError as exc:
             self._transition(task, TaskState.TASK_FAILED, str(exc), Reason.REASON_CONTAINER_LAUNCH_FAILED)
             return
         except OSError as exc:
+            self._transition(task, TaskState.TASK_FAILED, f"Failed to launch: {exc}",
+                             Reason.REASON_CONTAINER_LAUNCH_FAILED)
+            return
+        except Exception as exc:  # nothing started: the task ends, the agent goes on
+            log.exception("launching task %s failed", info.task_id)
             self._transition(task, TaskState.TASK_FAILED, f"Failed to launch: {exc}",
                              Reason.REASON_CONTAINER_LAUNCH_FAILED)
             return
@@ -169,7 +201,7 @@ class Agent:
             self._begin_kill(task)
         self._ensure_memory_monitor()
 
-    def _environment(self, info: TaskInfo, sandbox: Path) -> dict[str, str]:
+    def _environment(self, info: TaskInfo, sandbox: Path, framework_id: str) -> dict[str, str]:
         env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
         env.update(
             HOST=self.hostname,
@@ -178,6 +210,14 @@ class Agent:
             MESOS_DIRECTORY=str(sandbox),
             MESOS_AGENT_ID=self.id,
         )
+        if info.executor is not None:  # what Mesos' agent gives an executor that means something here
+            env.update(
+                MESOS_FRAMEWORK_ID=framework_id,
+                MESOS_EXECUTOR_ID=info.executor.executor_id,
+                MESOS_SLAVE_ID=self.id,
+                MESOS_CHECKPOINT="1",
+                MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD=mesos_duration(self._shutdown_grace(info)),
+            )
         ports = info.ordered_ports()
         for i, port in enumerate(ports):
             env[f"PORT{i}"] = str(port)
@@ -187,8 +227,12 @@ class Agent:
         for port, name in info.discovery_ports:
             if name:
                 env[f"PORT_{re.sub(r'[^A-Z0-9_]', '_', name.upper())}"] = str(port)
-        env.update(info.command.environment)
+        env.update(info.process_command().environment)
         return env
+
+    def _shutdown_grace(self, info: TaskInfo) -> float:
+        grace = None if info.executor is None else info.executor.shutdown_grace_period
+        return EXECUTOR_SHUTDOWN_GRACE if grace is None else grace
 
     # ---- exit, kill, memory -----------------------------------------------------------------
 
@@ -199,7 +243,10 @@ class Agent:
         self._cancel_kill_timer(task)
         if task.record.process is not None:
             self._schedule_sweep(task.record.process.pid)
-        if task.kill_requested:
+        if task.shutdown_requested:
+            self._transition(task, TaskState.TASK_KILLED, f"Executor shut down by its framework; {status.describe()}",
+                             Reason.REASON_EXECUTOR_TERMINATED)
+        elif task.kill_requested:
             self._transition(task, TaskState.TASK_KILLED, status.describe())
         elif task.memory_exceeded:
             self._transition(task, TaskState.TASK_FAILED, task.memory_exceeded,
@@ -209,7 +256,12 @@ class Agent:
         else:
             tail = stderr_tail(task.record.sandbox)
             message = status.describe() + (f"; last stderr: {tail}" if tail else "")
-            self._transition(task, TaskState.TASK_FAILED, message, Reason.REASON_COMMAND_EXECUTOR_FAILED)
+            reason = (Reason.REASON_COMMAND_EXECUTOR_FAILED if task.record.info.executor is None
+                      else Reason.REASON_EXECUTOR_TERMINATED)
+            self._transition(task, TaskState.TASK_FAILED, message, reason)
+        if task.record.info.executor is not None and self._executor_exited is not None:
+            self._executor_exited(task.record.framework_id, self.id, task.record.info.executor.executor_id,
+                                  status.wait_status())
 
     def kill(self, task_id: str, grace: float | None = None, killing_state: bool = False) -> bool:
         """Begin killing a task; False when the agent has no live task by that id."""
@@ -225,6 +277,17 @@ class Agent:
         if task.record.process is not None:
             self._begin_kill(task)
         return True
+
+    def shutdown_executor(self, framework_id: str, executor_id: str) -> bool:
+        """SHUTDOWN: end the framework's executor (its task), allowing its shutdown grace period;
+        False when no such executor runs here."""
+        for task in self.tasks.values():
+            info = task.record.info
+            if task.record.framework_id == framework_id and info.executor_id == executor_id \
+                    and not task.state.is_terminal:
+                task.shutdown_requested = True
+                return self.kill(info.task_id, self._shutdown_grace(info))
+        return False
 
     def _begin_kill(self, task: AgentTask) -> None:
         self._signal(task, signal.SIGTERM)
@@ -293,13 +356,13 @@ class Agent:
             return
         task.record.state = state
         status = TaskStatus(task.record.info.task_id, state, self.id, message, Source.SOURCE_EXECUTOR,
-                            reason, uuid=TaskStatus.new_uuid())
+                            reason, uuid=TaskStatus.new_uuid(), executor_id=task.record.info.executor_id)
         if state.is_terminal:
             self._cancel_kill_timer(task)
-            self.used = self.used - task.record.info.resources
+            self.used = self.used - task.record.info.total_resources()
             task.record.pending = [status]
             self._checkpoints.write(task.record)
-            self._freed(task.record.framework_id, task.record.info.resources)
+            self._freed(task.record.framework_id, task.record.info.total_resources())
         task.stream.push(status)
 
     def acknowledge(self, task_id: str, uuid: str) -> None:
@@ -325,7 +388,8 @@ class Agent:
             return None
         pending = task.stream.pending
         message = pending[-1].message if pending else ""
-        return TaskStatus(task_id, task.state, self.id, message, Source.SOURCE_MASTER, Reason.REASON_RECONCILIATION)
+        return TaskStatus(task_id, task.state, self.id, message, Source.SOURCE_MASTER, Reason.REASON_RECONCILIATION,
+                          executor_id=task.record.info.executor_id)
 
     # ---- recovery and shutdown ----------------------------------------------------------------
 
@@ -339,7 +403,7 @@ class Agent:
                 for status in record.pending:
                     task.stream.push(status)
                 continue
-            self.used = self.used + record.info.resources
+            self.used = self.used + record.info.total_resources()
             if record.process is None:  # crashed mid-launch: did the process start?
                 record.process = find_started(record.sandbox)
                 if record.process is None:
@@ -381,6 +445,16 @@ class Agent:
         self._watcher.close()
         self._checkpoints.close()
         self._sandbox_gc.close()
+
+
+def mesos_duration(seconds: float) -> str:
+    """A duration as Mesos prints one (stout's Duration): `5secs`, `500ms`, `1.5mins`."""
+    units = ((86400.0 * 7, "weeks"), (86400.0, "days"), (3600.0, "hrs"), (60.0, "mins"), (1.0, "secs"),
+             (1e-3, "ms"), (1e-6, "us"))
+    for size, name in units:
+        if seconds >= size:
+            return f"{seconds / size:g}{name}"
+    return f"{seconds * 1e9:g}ns"
 
 
 def stderr_tail(sandbox: Path, max_bytes: int = 1024, lines: int = 5) -> str:

@@ -73,6 +73,8 @@ class CheckpointDB:
     """
 
     def __init__(self, path: Path) -> None:
+        self._path = path
+        self._failing = False
         self._db = connect_writer(path)
         self._db.execute("CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, record TEXT NOT NULL)")
         self._wal = WalSync(path, CHECKPOINT_EVERY)
@@ -100,11 +102,17 @@ class CheckpointDB:
             return
         try:
             self._write(changes)
-        except sqlite3.Error:
-            log.exception("writing task checkpoints failed; trying again in a second")
+        except sqlite3.Error as exc:
+            if not self._failing:  # once per outage, not every second
+                log.error("cannot write task checkpoints to %s (%s); no task starts until it can, "
+                          "trying again every %gs", self._path, exc, RETRY_SECONDS)
+            self._failing = True
             self._failed.update(changes)
             self._retry = asyncio.get_running_loop().call_later(RETRY_SECONDS, self._try_again)
             return
+        if self._failing:
+            log.warning("task checkpoints are written to %s again", self._path)
+            self._failing = False
         self._wal.committed()
 
     def _try_again(self) -> None:
@@ -122,10 +130,11 @@ class CheckpointDB:
                                  [(k, v) for k, v in changes.items() if v is not None])
             self._db.executemany("DELETE FROM tasks WHERE task_id = ?",
                                  [(k,) for k, v in changes.items() if v is None])
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite rolls some failures back itself (a failed COMMIT's I/O)
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def load(self) -> list[TaskRecord]:
         records = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from core.cluster.master import Master
+from core.cluster.master import Master, SubscriptionRefused
 from core.driver.base import DriverError
 from core.driver.types import Error, Event, Filters, FrameworkInfo, Subscribed, TaskInfo, TaskStatus
 
@@ -17,7 +17,11 @@ class LocalDriver:
         self.framework_id = ""
 
     async def subscribe(self, framework: FrameworkInfo) -> AsyncIterator[Event]:
-        info, queue = self._master.subscribe(framework)
+        try:
+            info, queue = self._master.subscribe(framework)
+        except SubscriptionRefused as exc:  # as over HTTP: the stream holds one ERROR event
+            yield Error(str(exc))
+            return
         try:
             while True:
                 event = await queue.get()

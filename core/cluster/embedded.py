@@ -91,6 +91,7 @@ class EmbeddedCluster:
                 freed=master.resources_freed,
                 launchers=self._launchers,
                 config=self.config.agent,
+                executor_exited=master.executor_exited,
             )
             master.add_agent(agent)
             agent.recover()

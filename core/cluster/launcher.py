@@ -5,8 +5,19 @@ runs in parallel nor leaves the event loop free. Each launcher is a separate pro
 only writes a request line and later reads the answer and, when the task ends, its wait status.
 
 Rules: answers come back in request order per launcher; an exit reported before its pid was
-registered is kept until it is; if a launcher dies, its tasks are handed to `on_orphaned`
-(watched like re-adopted tasks) and a new launcher takes its place.
+registered is kept until it is; a failed spawn is answered with an error and the launcher goes on.
+
+A launcher's death (even by SIGKILL) loses no exit status and orphans no task: the server is a
+child subreaper (`core.cluster.reaping`), so once the dead launcher is reaped every task it had
+is the server's child. Each is handed to `on_orphaned`, which waits for it with a pidfd and takes
+its real status (`ExitWatcher`); a spawn it had started but not yet answered is found by the pid
+file in its sandbox and answered as started. A new launcher takes the dead one's place at once.
+The server reaps the other processes it inherits (`reap_strays`) every `STRAY_REAP_SECONDS`.
+
+What no process can do is wait for another's children: a launcher left by a server that has
+exited (it keeps running its tasks for the next server) has init, not the next server, as its
+subreaper, and so have the tasks a server had adopted when it exits. If such a launcher is
+killed too, or such a task ends, with no server of theirs left, that status is lost (two failures).
 """
 
 from __future__ import annotations
@@ -24,9 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from core.cluster import procfs
-from core.cluster.process import ProcessIdentity
+from core.cluster.process import ProcessIdentity, find_started
+from core.cluster.reaping import reap_strays, set_subreaper
 
 log = logging.getLogger(__name__)
+STRAY_REAP_SECONDS = 5.0
+STRAY_SCAN_EVERY = 12  # rounds: a /proc scan past an owned zombie at most once a minute
+LAUNCHER_EXIT_WAIT = 5.0  # after its stdout closed, for the launcher to be reaped
 ExitCallback = Callable[[int], None]  # receives the wait status
 Orphaned = Callable[[int], None]  # receives the pid of a task whose launcher died
 
@@ -47,7 +62,7 @@ class Launcher:
         self._outgoing = b""
         self._writing = False
         self.pids: set[int] = set()
-        self.requests: set[int] = set()
+        self.requests: dict[int, Path] = {}  # unanswered spawn requests and their sandboxes
         pool.loop.add_reader(self._stdout, self._readable)
 
     def send(self, request: dict[str, Any]) -> None:
@@ -87,9 +102,9 @@ class Launcher:
             if line:
                 self._pool.message(self, json.loads(line))
 
-    def close(self) -> None:
+    def close(self, wait: float = 0.5) -> None:
         """Disconnect. The launcher lives on while tasks it started still run (it reaps them
-        and records their status); it is reaped here if it has already exited."""
+        and records their status); it is reaped here if it exits within `wait` seconds."""
         self._pool.loop.remove_reader(self._stdout)
         if self._writing:
             self._pool.loop.remove_writer(self._stdin)
@@ -98,7 +113,16 @@ class Launcher:
                 with contextlib.suppress(OSError):
                     stream.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(0.5)
+            self.proc.wait(wait)
+
+    def reap_dead(self) -> None:
+        """Wait until the launcher, whose stdout has closed, is reaped: only then has the kernel
+        handed all its children to us. One that closed stdout but still runs is killed first."""
+        self.close(LAUNCHER_EXIT_WAIT)
+        if self.proc.returncode is None:
+            log.error("launcher %d closed its output but still runs; killing it", self.proc.pid)
+            self.proc.kill()
+            self.proc.wait()
 
 
 class LauncherPool:
@@ -112,11 +136,28 @@ class LauncherPool:
         self._on_exit: dict[int, ExitCallback] = {}
         self._early: dict[int, int] = {}
         self._orphaned: dict[int, Orphaned] = {}
+        self._adopted: set[int] = set()  # started by a launcher that died before answering
         self._closed = False
+        self._subreaper = False
+        self._reaper: asyncio.TimerHandle | None = None
+        self._reaper_rounds = 0
 
     def start(self) -> None:
-        """Start every launcher now, so that the first tasks do not wait for Python to start one."""
+        """Become the launchers' subreaper and start every launcher now, so that the first tasks
+        do not wait for Python to start one."""
+        self._subreaper = _hold_subreaper()
+        if not self._subreaper:
+            log.warning("cannot become a child subreaper: tasks of a launcher that dies will "
+                        "end with an unknown exit status")
+        self._reaper = self.loop.call_later(STRAY_REAP_SECONDS, self._reap_strays)
         self._launcher()
+
+    def _reap_strays(self) -> None:
+        self._reaper_rounds += 1
+        reaped = reap_strays(look_past_own=self._reaper_rounds % STRAY_SCAN_EVERY == 0)
+        if reaped:
+            log.debug("reaped adopted processes %s", reaped)
+        self._reaper = self.loop.call_later(STRAY_REAP_SECONDS, self._reap_strays)
 
     def _launcher(self) -> Launcher:
         """The launcher with the fewest unanswered requests: a spawn that waits for a CPU (the
@@ -135,7 +176,7 @@ class LauncherPool:
         future: asyncio.Future[ProcessIdentity] = self.loop.create_future()
         self._answers[request_id] = future
         launcher = self._launcher()
-        launcher.requests.add(request_id)
+        launcher.requests[request_id] = sandbox
         request = {"id": request_id, "sandbox": str(sandbox), "path": program, "argv": argv, "env": env}
         if user:
             request["user"] = user
@@ -148,6 +189,12 @@ class LauncherPool:
             self._launcher().send({"remove": [str(d) for d in directories]})
 
     def watch(self, pid: int, on_exit: ExitCallback, on_orphaned: Orphaned) -> None:
+        """Call `on_exit(wait status)` when the launcher reports `pid` ended, or `on_orphaned(pid)`
+        if that launcher dies first."""
+        if pid in self._adopted:  # its launcher died after starting it: it is ours already
+            self._adopted.discard(pid)
+            self.loop.call_soon(on_orphaned, pid)
+            return
         if pid in self._early:
             status = self._early.pop(pid)
             self.loop.call_soon(on_exit, status)
@@ -166,7 +213,7 @@ class LauncherPool:
             else:
                 callback(int(msg["status"]))
             return
-        launcher.requests.discard(int(msg["id"]))
+        launcher.requests.pop(int(msg["id"]), None)
         future = self._answers.pop(int(msg["id"]), None)
         if future is None or future.done():
             return
@@ -177,24 +224,65 @@ class LauncherPool:
             future.set_result(ProcessIdentity(int(msg["pid"]), int(msg["starttime"]), procfs.boot_id()))
 
     def launcher_died(self, launcher: Launcher) -> None:
-        launcher.close()
         if launcher in self._launchers:
             self._launchers.remove(launcher)
         if self._closed:
+            launcher.close()
             return
-        log.error("a launcher process died; its %d tasks are watched as adopted ones", len(launcher.pids))
+        launcher.reap_dead()
+        log.error("launcher %d died (%s); the server now waits for its %d tasks itself", launcher.proc.pid,
+                  _describe(launcher.proc.returncode), len(launcher.pids))
         for pid in launcher.pids:
             self._on_exit.pop(pid, None)
             orphaned = self._orphaned.pop(pid, None)
             if orphaned is not None:
                 orphaned(pid)
-        for request_id in launcher.requests:  # requests it never answered
+            else:  # answered, but not yet watched: `watch` hands it over when it comes
+                self._adopted.add(pid)
+        for request_id, sandbox in launcher.requests.items():  # requests it never answered
             future = self._answers.pop(request_id, None)
-            if future is not None and not future.done():
-                future.set_exception(OSError("the launcher process died before answering"))
+            if future is None or future.done():
+                continue
+            started = find_started(sandbox)
+            if started is None:
+                future.set_exception(OSError("the launcher process died before starting the task"))
+            else:
+                self._adopted.add(started.pid)
+                future.set_result(started)
+        self._launcher()  # a replacement, ready for the next spawn
 
     def close(self) -> None:
         self._closed = True
         for launcher in self._launchers:
             launcher.close()
         self._launchers.clear()
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        if self._subreaper:
+            _release_subreaper()
+            self._subreaper = False
+
+
+_subreaper_holders = 0  # pools in this process (tests run several): the last one out unmarks it
+
+
+def _hold_subreaper() -> bool:
+    global _subreaper_holders
+    if _subreaper_holders == 0 and not set_subreaper(True):
+        return False
+    _subreaper_holders += 1
+    return True
+
+
+def _release_subreaper() -> None:
+    global _subreaper_holders
+    _subreaper_holders -= 1
+    if _subreaper_holders == 0:
+        set_subreaper(False)
+
+
+def _describe(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"

@@ -14,6 +14,20 @@ stdout/stderr files there. The launcher writes the task's pid (`.trireme-pid`) a
 runs and its wait status (`.trireme-exit`) when it ends. When its stdin closes (the server
 stopped or crashed) it keeps reaping until its last task has ended, so a task that ends while
 no server runs still leaves its real status for the next server, which re-adopts the others.
+
+Rules:
+- No request can end the launcher: a spawn that fails for any reason (bad input included) is
+  answered with an error, an unreadable line is reported on stderr and skipped.
+- It is a child subreaper and writes a task's exit file before it reaps the task, so that if it
+  is killed the server, its subreaper, can still wait for every task it had (`core.cluster.reaping`).
+  It reports only the tasks it spawned; other processes it inherits are reaped silently.
+- A process that daemonizes out of its task (forks, lets its parent exit, moves to a session of
+  its own) escapes the agent's sweep of the task's session, and is re-parented to the launcher
+  rather than to init. A task whose environment has `TRIREME_ORPHANS_END_WITH_TASK=1` keeps its
+  orphans only while it lives: after each reap, an adopted process whose environment has that
+  variable and names the sandbox (`MESOS_SANDBOX`) of a task that is not running any more is
+  killed (SIGKILL, as Mesos' linux launcher destroys a task's container). Other orphans live on,
+  as with Mesos' POSIX launcher.
 """
 
 from __future__ import annotations
@@ -29,8 +43,12 @@ import sys
 from collections import deque
 from typing import Any
 
+from core.cluster.reaping import children, set_subreaper, wait_status
+
 PID_FILE = ".trireme-pid"
 EXIT_FILE = ".trireme-exit"
+SANDBOX_VARIABLE = b"MESOS_SANDBOX="
+OPT_IN_VARIABLE = b"TRIREME_ORPHANS_END_WITH_TASK=1"
 
 
 def _write(path: str, text: str) -> None:
@@ -43,6 +61,15 @@ def _write(path: str, text: str) -> None:
 class Launcher:
     def __init__(self) -> None:
         self.sandboxes: dict[int, str] = {}
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Spawn what `request` asks for; whatever goes wrong becomes the answer, never our end."""
+        try:
+            return self.spawn(request)
+        except Exception as exc:
+            message = f"{request.get('path')!r} cannot be started: {exc}"
+            # a lone surrogate in the message would break every JSON encoder downstream
+            return {"id": request.get("id"), "error": message.encode("utf-8", "backslashreplace").decode()}
 
     def spawn(self, request: dict[str, Any]) -> dict[str, Any]:
         sandbox = request["sandbox"]
@@ -89,20 +116,57 @@ class Launcher:
         return {"id": request_id, "pid": pid, "starttime": starttime}
 
     def reap(self) -> list[dict[str, Any]]:
+        """Record and reap every ended child; report those that are tasks."""
         ended = []
+        reaped = False
         while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+            try:  # WNOWAIT: the child stays waitable until its status is in the sandbox
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 break
-            if pid == 0:
+            if info is None:
                 break
+            reaped = True
+            pid, status = info.si_pid, wait_status(info)
             sandbox = self.sandboxes.pop(pid, None)
             if sandbox is not None:
                 with contextlib.suppress(OSError):
                     _write(f"{sandbox}/{EXIT_FILE}", str(status))
-            ended.append({"exit": pid, "status": status})
+                ended.append({"exit": pid, "status": status})
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        if reaped:  # a task that ended leaves its orphans to us; an orphan that died, its children
+            self.kill_orphans_of_ended_tasks()
         return ended
+
+    def kill_orphans_of_ended_tasks(self) -> int:
+        """SIGKILL each adopted process that asks to end with its task (see the module's doc) and
+        whose task (named by its environment) no longer runs."""
+        running = set(self.sandboxes.values())
+        killed = 0
+        for pid in children() - set(self.sandboxes):
+            sandbox = _sandbox_of(pid)
+            if sandbox is not None and sandbox not in running:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+        return killed
+
+
+def _sandbox_of(pid: int) -> str | None:
+    """The sandbox named in the environment of a process that asks to end with its task, or None
+    (it does not ask, or its environment is unreadable: a zombie, another user's process)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            variables = fh.read().split(b"\0")
+    except OSError:
+        return None
+    if OPT_IN_VARIABLE not in variables:
+        return None
+    for variable in variables:
+        if variable.startswith(SANDBOX_VARIABLE):
+            return variable[len(SANDBOX_VARIABLE):].decode(errors="replace")
+    return None
 
 
 def spawn_as(user: pwd.struct_passwd, sandbox: str, program: str, argv: list[str], env: dict[str, str]) -> int:
@@ -149,6 +213,7 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when we stop
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    set_subreaper()
     launcher = Launcher()
     stdin: int | None = sys.stdin.buffer.fileno()
     out = sys.stdout.buffer
@@ -170,16 +235,30 @@ def main() -> None:
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
-                request = json.loads(line) if line else None
+                request = _parse(line)
                 if request is not None and "remove" in request:
-                    removals.extend(request["remove"])
+                    paths = request["remove"]
+                    removals.extend(str(path) for path in paths if isinstance(paths, list))
                 # each answer goes out as soon as its process runs, not behind a whole burst
-                elif request is not None and not _send(out, [launcher.spawn(request)], stdin):
+                elif request is not None and not _send(out, [launcher.answer(request)], stdin):
                     stdin = None
         if not _send(out, launcher.reap(), stdin):
             stdin = None
         if removals and stdin is not None and stdin not in ready:
             shutil.rmtree(removals.popleft(), ignore_errors=True)
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    if not line:
+        return None
+    try:
+        request = json.loads(line)
+        if isinstance(request, dict):
+            return request
+    except ValueError:
+        pass
+    print(f"launcher: ignored a request that is not a JSON object: {line[:200]!r}", file=sys.stderr, flush=True)
+    return None
 
 
 def _send(out: Any, replies: list[dict[str, Any]], stdin: int | None) -> bool:

@@ -8,6 +8,13 @@ Rules:
 - A framework whose subscription ends is torn down (its tasks killed) unless it re-subscribes
   within its `failover_timeout`. Frameworks are checkpointed, so after a restart the timeout
   runs again (at least `recovery_grace`) and a framework that comes back keeps its tasks.
+- Roles: every offer goes to one role of its framework (shown to MULTI_ROLE frameworks as
+  `allocation_info`). A framework's suppressed roles get no offers until revived; decline
+  filters are per agent and role; offer constraints keep agents from a role's offers.
+  SUBSCRIBE and UPDATE_FRAMEWORK set the suppressed roles and constraints (not checkpointed:
+  a framework gives them again when it re-subscribes, as with Mesos).
+- Custom executors: the agent runs an executor's command as its task's process, so an executor
+  runs one task; a second task for a running executor is refused (TASK_ERROR).
 """
 
 from __future__ import annotations
@@ -26,14 +33,19 @@ from typing import Any
 
 from core.cluster.agent import Agent
 from core.cluster.allocator import FrameworkClaim, FreeAgent, allocate
+from core.cluster.offer_constraints import OfferConstraints, OfferConstraintsError
+from core.cluster.roles import format_set, role_problem
 from core.driver.types import (
+    JSON,
     Error,
     Event,
+    Failure,
     Filters,
     FrameworkInfo,
     Heartbeat,
     Offer,
     Offers,
+    OperationUpdate,
     Reason,
     Rescind,
     Source,
@@ -58,6 +70,18 @@ class MasterConfig:
     recovery_grace: float = 60.0
 
 
+class SubscriptionRefused(ValueError):
+    """SUBSCRIBE cannot be served; Mesos answers with an ERROR event naming the reason."""
+
+
+class UpdateRefused(ValueError):
+    """UPDATE_FRAMEWORK is not valid; nothing was changed. `status` is the HTTP status Mesos uses."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class FrameworkLifecycle(enum.Enum):
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"  # waiting out its failover timeout
@@ -70,14 +94,18 @@ class FrameworkEntry:
     claim: FrameworkClaim
     lifecycle: FrameworkLifecycle = FrameworkLifecycle.DISCONNECTED
     queue: asyncio.Queue[Event | None] | None = None
-    suppressed: bool = False
+    suppressed: set[str] = field(default_factory=set)  # roles that get no offers until revived
     offers: dict[str, Offer] = field(default_factory=dict)
+    offer_roles: dict[str, str] = field(default_factory=dict)  # offer id -> the role it was made to
     failover_timer: asyncio.TimerHandle | None = None
     registered_at: float = field(default_factory=time.time)
 
     @property
     def id(self) -> str:
         return self.info.id
+
+    def active_roles(self) -> tuple[str, ...]:
+        return tuple(r for r in self.info.roles if r not in self.suppressed)
 
     def send(self, event: Event) -> bool:
         if self.lifecycle is FrameworkLifecycle.CONNECTED and self.queue is not None:
@@ -151,25 +179,51 @@ class Master:
             for task in agent.tasks.values():
                 if not task.state.is_terminal:
                     fid = task.record.framework_id
-                    self._used[fid] = self._allocated_to(fid) + task.record.info.resources
+                    self._used[fid] = self._allocated_to(fid) + task.record.info.total_resources()
+
+    def _used_by_role(self, entry: FrameworkEntry) -> dict[str, Resources]:
+        """What a framework's live tasks hold per role (only asked for frameworks with several roles)."""
+        out: dict[str, Resources] = {}
+        for agent in self.agents.values():
+            for task in agent.tasks.values():
+                if task.record.framework_id == entry.id and not task.state.is_terminal:
+                    role = _task_role(task.record.info, entry.info)
+                    out[role] = out.get(role, Resources()) + task.record.info.total_resources()
+        return out
 
     # ---- subscription -------------------------------------------------------------------------
 
-    def subscribe(self, info: FrameworkInfo) -> tuple[FrameworkInfo, asyncio.Queue[Event | None]]:
+    def subscribe(self, info: FrameworkInfo, suppressed_roles: tuple[str, ...] = (),
+                  offer_constraints: JSON | None = None) -> tuple[FrameworkInfo, asyncio.Queue[Event | None]]:
+        """Subscribe (or re-subscribe: failover) a framework. Raises SubscriptionRefused when its
+        roles, suppressed roles or offer constraints are not valid, or it has been removed."""
+        problem = _roles_problem(info)
+        if problem is not None:
+            raise SubscriptionRefused(problem)
+        try:
+            suppressed, constraints = _framework_options(info, suppressed_roles, offer_constraints)
+        except ValueError as exc:
+            raise SubscriptionRefused(str(exc)) from None
         if info.id and info.id in self.frameworks:
             entry = self.frameworks[info.id]
             if entry.lifecycle is FrameworkLifecycle.REMOVED:
-                raise PermissionError(f"Framework {info.id} has been removed")
+                raise SubscriptionRefused("Framework has been removed")
+            if info.principal != entry.info.principal:
+                raise SubscriptionRefused("Changing framework's principal is not allowed.")
+            # as in Mesos, a re-subscription cannot change the user or checkpointing (ignored)
+            info = replace(info, user=entry.info.user, checkpoint=entry.info.checkpoint)
             if entry.queue is not None:  # the old subscriber is replaced (failover)
                 entry.queue.put_nowait(Error("Framework failed over"))
                 entry.queue.put_nowait(None)
             if entry.failover_timer is not None:
                 entry.failover_timer.cancel()
                 entry.failover_timer = None
+            self._rescind_removed_roles(entry, info.roles)
             entry.info = info
         else:
             info = replace(info, id=info.id or f"{uuid.uuid4()}-0000")
             entry = self._new_entry(info)
+        self._set_options(entry, suppressed, constraints)
         self._checkpoint(info)
         entry.queue = asyncio.Queue()
         entry.lifecycle = FrameworkLifecycle.CONNECTED
@@ -188,6 +242,59 @@ class Master:
         self._rescind_all(entry)
         entry.failover_timer = self._loop.call_later(entry.info.failover_timeout, self._failover_expired,
                                                      framework_id)
+
+    def update_framework(self, framework_id: str, info: FrameworkInfo, suppressed_roles: tuple[str, ...] = (),
+                         offer_constraints: JSON | None = None) -> None:
+        """UPDATE_FRAMEWORK: all of it applies or, raising UpdateRefused, none of it.
+
+        The user, principal and checkpointing cannot change. Offers to removed roles are
+        rescinded; offers to newly suppressed roles are not; the filters of roles that leave the
+        suppressed set are cleared. New constraints apply to the offers made after the call.
+        """
+        entry = self._entry(framework_id)
+        if entry.lifecycle is FrameworkLifecycle.REMOVED:
+            raise UpdateRefused("Framework has been removed", 409)
+        problem = _roles_problem(info)
+        if problem is not None:
+            raise UpdateRefused(f"Supplied FrameworkInfo is not valid: {problem}")
+        old = entry.info
+        if info.principal != old.principal:
+            raise UpdateRefused("FrameworkInfo update is not valid: Changing framework's principal is not allowed.")
+        if info.user != old.user:
+            raise UpdateRefused("FrameworkInfo update is not valid: Updating 'FrameworkInfo.user' is unsupported; "
+                                f"attempted to update from '{old.user}' to '{info.user}'")
+        if info.checkpoint != old.checkpoint:
+            raise UpdateRefused("FrameworkInfo update is not valid: Updating 'FrameworkInfo.checkpoint' is "
+                                f"unsupported; attempted to update from '{str(old.checkpoint).lower()}' "
+                                f"to '{str(info.checkpoint).lower()}'")
+        try:
+            suppressed, constraints = _framework_options(info, suppressed_roles, offer_constraints)
+        except ValueError as exc:
+            raise UpdateRefused(f"'UpdateFramework' call is not valid: {exc}") from None
+        info = replace(info, id=framework_id)
+        self._rescind_removed_roles(entry, info.roles)
+        entry.info = info
+        self._set_options(entry, suppressed, constraints)
+        self._checkpoint(info)
+        self._request_allocation()
+
+    def _set_options(self, entry: FrameworkEntry, suppressed: set[str], constraints: OfferConstraints) -> None:
+        for role in entry.suppressed - suppressed:  # revived: its filters go, as REVIVE's would
+            self._clear_filters(entry, role)
+        entry.suppressed = suppressed
+        entry.claim.constraints = constraints
+
+    def _rescind_removed_roles(self, entry: FrameworkEntry, roles: tuple[str, ...]) -> None:
+        for offer_id, role in list(entry.offer_roles.items()):
+            if role not in roles and self._take_offer(entry.id, offer_id) is not None:
+                entry.send(Rescind(offer_id))
+        for agent_id, role in list(entry.claim.filters):
+            if role not in roles:
+                del entry.claim.filters[(agent_id, role)]
+
+    def _clear_filters(self, entry: FrameworkEntry, role: str | None = None) -> None:
+        for key in [k for k in entry.claim.filters if role is None or k[1] == role]:
+            del entry.claim.filters[key]
 
     def _failover_expired(self, framework_id: str) -> None:
         entry = self.frameworks.get(framework_id)
@@ -243,23 +350,36 @@ class Master:
     def _allocate(self) -> None:
         self._allocation_pending = False
         candidates = [e for e in self.frameworks.values()
-                      if e.lifecycle is FrameworkLifecycle.CONNECTED and not e.suppressed]
+                      if e.lifecycle is FrameworkLifecycle.CONNECTED and e.active_roles()]
         if not candidates:
             return
         busy_agents = {o.agent_id for e in self.frameworks.values() for o in e.offers.values()}
-        free = [FreeAgent(a.id, self._free(a)) for a in self.agents.values() if a.id not in busy_agents]
+        free = [FreeAgent(a.id, self._free(a), a.hostname, {attr.name: attr.value for attr in a.attributes})
+                for a in self.agents.values() if a.id not in busy_agents]
         now = time.monotonic()
         claims = []
         for entry in candidates:
             entry.claim.allocated = self._allocated_to(entry.id) + sum(
                 (o.resources for o in entry.offers.values()), Resources())
+            entry.claim.roles = entry.active_roles()
+            entry.claim.role_allocated = {}
+            if len(entry.info.roles) > 1:  # only then does the split between roles matter
+                held = entry.claim.role_allocated = self._used_by_role(entry)
+                for offer_id, offer in entry.offers.items():
+                    role = entry.offer_roles[offer_id]
+                    held[role] = held.get(role, Resources()) + offer.resources
             claims.append(entry.claim)
         batches: dict[str, list[Offer]] = {}
-        for framework_id, agent_id, resources in allocate(free, claims, self.total_resources(), now):
+        for allocation in allocate(free, claims, self.total_resources(), now):
+            framework_id, agent_id, resources = allocation.framework_id, allocation.agent_id, allocation.resources
             agent = self.agents[agent_id]
+            entry = self.frameworks[framework_id]
             offer = Offer(f"{self.id}-O{next(self._offer_ids)}", framework_id, agent_id, agent.hostname,
-                          resources, agent.attributes)
-            self.frameworks[framework_id].offers[offer.id] = offer
+                          resources, agent.attributes,
+                          allocation_role=allocation.role if entry.info.multi_role else "",
+                          executor_ids=agent.executor_ids(framework_id))
+            entry.offers[offer.id] = offer
+            entry.offer_roles[offer.id] = allocation.role
             self._offered[agent_id] = self._offered[agent_id] + resources
             timer = self._loop.call_later(self.config.offer_timeout, self._rescind, offer.id)
             self._offer_owner[offer.id] = (framework_id, timer)
@@ -277,7 +397,9 @@ class Master:
                 self._offer_owner[offer_id] = owner
             return None
         owner[1].cancel()
-        offer = self.frameworks[framework_id].offers.pop(offer_id)
+        entry = self.frameworks[framework_id]
+        offer = entry.offers.pop(offer_id)
+        entry.offer_roles.pop(offer_id, None)
         self._offered[offer.agent_id] = self._offered[offer.agent_id] - offer.resources
         return offer
 
@@ -295,68 +417,103 @@ class Master:
             entry.send(Rescind(offer_id))
         self._request_allocation()
 
-    def _set_filter(self, entry: FrameworkEntry, agent_id: str, filters: Filters | None) -> None:
+    def _set_filter(self, entry: FrameworkEntry, agent_id: str, role: str, filters: Filters | None) -> None:
         seconds = (filters or Filters()).refuse_seconds
         if seconds > 0:
-            entry.claim.filters[agent_id] = time.monotonic() + seconds
+            entry.claim.filters[(agent_id, role)] = time.monotonic() + seconds
 
     # ---- calls --------------------------------------------------------------------------------
 
     def decline(self, framework_id: str, offer_ids: list[str], filters: Filters | None) -> None:
         entry = self._entry(framework_id)
         for offer_id in offer_ids:
+            role = entry.offer_roles.get(offer_id, "")
             offer = self._take_offer(framework_id, offer_id)
             if offer is not None:
-                self._set_filter(entry, offer.agent_id, filters)
+                self._set_filter(entry, offer.agent_id, role, filters)
         self._request_allocation()
 
-    def revive(self, framework_id: str) -> None:
+    def _named_roles(self, entry: FrameworkEntry, roles: tuple[str, ...], call: str) -> tuple[str, ...] | None:
+        """The roles a REVIVE/SUPPRESS acts on (all of the framework's when none are named); None
+        (the call is dropped, as Mesos does) when one is not a role of the framework."""
+        for role in roles:
+            if role not in entry.info.roles:
+                log.warning("dropping %s of framework %s: role '%s' is not one of its roles %s",
+                            call, entry.id, role, list(entry.info.roles))
+                return None
+        return roles or entry.info.roles
+
+    def revive(self, framework_id: str, roles: tuple[str, ...] = ()) -> None:
+        """Offers again for these roles (default: all), and their decline filters dropped."""
         entry = self._entry(framework_id)
-        entry.suppressed = False
-        entry.claim.filters.clear()
+        named = self._named_roles(entry, roles, "REVIVE")
+        if named is None:
+            return
+        entry.suppressed.difference_update(named)
+        for role in named:
+            self._clear_filters(entry, role)
+        if not roles:
+            self._clear_filters(entry)
         self._request_allocation()
 
-    def suppress(self, framework_id: str) -> None:
+    def suppress(self, framework_id: str, roles: tuple[str, ...] = ()) -> None:
+        """No offers for these roles (default: all) until revived; their outstanding offers are rescinded."""
         entry = self._entry(framework_id)
-        entry.suppressed = True
-        for offer_id in list(entry.offers):
-            self._take_offer(framework_id, offer_id)
-            entry.send(Rescind(offer_id))
+        named = self._named_roles(entry, roles, "SUPPRESS")
+        if named is None:
+            return
+        entry.suppressed.update(named)
+        for offer_id, role in list(entry.offer_roles.items()):
+            if role in named:
+                self._take_offer(framework_id, offer_id)
+                entry.send(Rescind(offer_id))
 
     def accept(self, framework_id: str, offer_ids: list[str], launches: list[TaskInfo],
                filters: Filters | None) -> None:
         entry = self._entry(framework_id)
+        roles = {oid: entry.offer_roles.get(oid, "") for oid in offer_ids}
         offers = [self._take_offer(framework_id, oid) for oid in offer_ids]
         valid = [o for o in offers if o is not None]
         stale = [oid for oid, o in zip(offer_ids, offers, strict=True) if o is None]
         agent_ids = {o.agent_id for o in valid}
-        if stale or not valid or len(agent_ids) > 1:
+        offer_roles = sorted({roles[o.id] for o in valid})
+        if stale or not valid or len(agent_ids) > 1 or len(offer_roles) > 1:
             why = (f"Offer {stale[0]} is no longer valid" if stale else
-                   "No offers given" if not valid else "Offers span more than one agent")
+                   "No offers given" if not valid else
+                   "Aggregated offers must belong to one single agent" if len(agent_ids) > 1 else
+                   f"Aggregated offers must be allocated to the same role, not to {format_set(offer_roles)}")
             for task in launches:
                 self._reply(entry, task.task_id, TaskState.TASK_DROPPED, why, Reason.REASON_INVALID_OFFERS,
                             task.agent_id)
             self._request_allocation()
             return
         agent = self.agents[valid[0].agent_id]
+        role = offer_roles[0]
         pool = sum((o.resources for o in valid), Resources())
         seen: set[str] = set()
+        executors = {t.record.info.executor_id: t.record.info.task_id for t in agent.tasks.values()
+                     if t.record.framework_id == framework_id and t.record.info.executor_id
+                     and not t.state.is_terminal}
         for task in launches:
-            problem = self._validate(task, agent, pool, seen, framework_id)
+            problem = self._validate(task, agent, pool, seen, framework_id, role, executors)
             seen.add(task.task_id)
             if problem is not None:
                 state, message = problem
                 self._reply(entry, task.task_id, state, message, Reason.REASON_TASK_INVALID, agent.id)
                 continue
-            pool = pool - task.resources
-            self._used[framework_id] = self._allocated_to(framework_id) + task.resources
-            agent.launch(framework_id, replace(task, agent_id=agent.id))
+            pool = pool - task.total_resources()
+            self._used[framework_id] = self._allocated_to(framework_id) + task.total_resources()
+            executor = task.executor
+            if executor is not None:  # the master fills in the executor's framework, as Mesos does
+                executor = replace(executor, framework_id=framework_id, resource_roles=(role,))
+                executors[executor.executor_id] = task.task_id
+            agent.launch(framework_id, replace(task, agent_id=agent.id, resource_roles=(role,), executor=executor))
         if not pool.is_empty():
-            self._set_filter(entry, agent.id, filters)
+            self._set_filter(entry, agent.id, role, filters)
         self._request_allocation()
 
     def _validate(self, task: TaskInfo, agent: Agent, pool: Resources, seen: set[str],
-                  framework_id: str) -> tuple[TaskState, str] | None:
+                  framework_id: str, role: str, executors: dict[str, str]) -> tuple[TaskState, str] | None:
         if not TASK_ID_PATTERN.match(task.task_id) or task.task_id in (".", ".."):
             return TaskState.TASK_ERROR, f"Task ID '{task.task_id}' is invalid: no '/', whitespace or NUL"
         if task.task_id in seen or self.find_task(task.task_id) is not None:
@@ -368,11 +525,26 @@ class Master:
         if task.container is not None:
             return (TaskState.TASK_ERROR,
                     "Containers (Docker/Mesos images) are not supported on the embedded cluster")
-        if not task.command.value and not task.command.arguments:
+        roles = sorted(set(task.resource_roles + (task.executor.resource_roles if task.executor else ())))
+        if len(roles) > 1:
+            return (TaskState.TASK_ERROR, f"The resources have multiple allocation roles ({format_set(roles)}) "
+                                          "but only one allocation role is allowed")
+        if roles and roles[0] != role:
+            return (TaskState.TASK_ERROR,
+                    f"The resources are allocated to role '{roles[0]}' but the offers to role '{role}'")
+        if (task.command is None) == (task.executor is None):
+            return (TaskState.TASK_ERROR,
+                    "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present")
+        if task.executor is not None:
+            problem = _executor_problem(task, framework_id, agent, executors)
+            if problem is not None:
+                return TaskState.TASK_ERROR, problem
+        elif task.command is not None and not task.command.value and not task.command.arguments:
             return TaskState.TASK_ERROR, "Task has no command: set command.value or command.arguments"
-        if not pool.contains(task.resources):
-            missing = "; ".join(pool.missing(task.resources))
-            return TaskState.TASK_ERROR, f"Task uses more resources than the offers hold: {missing}"
+        if not pool.contains(task.total_resources()):
+            missing = "; ".join(pool.missing(task.total_resources()))
+            who = "Task and its executor use" if task.executor is not None else "Task uses"
+            return TaskState.TASK_ERROR, f"{who} more resources than the offers hold: {missing}"
         return None
 
     def _reply(self, entry: FrameworkEntry, task_id: str, state: TaskState, message: str, reason: Reason,
@@ -388,6 +560,49 @@ class Master:
             return
         self._reply(entry, task_id, TaskState.TASK_LOST, "Attempted to kill an unknown task",
                     Reason.REASON_RECONCILIATION, agent_id)
+
+    def shutdown(self, framework_id: str, executor_id: str, agent_id: str) -> None:
+        """SHUTDOWN: end a custom executor (and so its task: TASK_KILLED). An unknown agent or
+        executor is logged and ignored, as Mesos does."""
+        self._entry(framework_id)
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            log.warning("unable to shut down executor '%s' of framework %s on unknown agent %s",
+                        executor_id, framework_id, agent_id)
+            return
+        if not agent.shutdown_executor(framework_id, executor_id):
+            log.warning("no executor '%s' of framework %s runs on agent %s", executor_id, framework_id, agent_id)
+
+    def message(self, framework_id: str, agent_id: str, executor_id: str, data: bytes) -> None:
+        """MESSAGE: Mesos neither interprets nor guarantees these. The embedded agent has no
+        executor API to deliver them through, so they are dropped (and logged)."""
+        self._entry(framework_id)
+        log.info("dropping a %d-byte message from framework %s to executor '%s' on agent %s: the embedded "
+                 "agent has no executor API", len(data), framework_id, executor_id, agent_id)
+
+    def request(self, framework_id: str) -> None:
+        """REQUEST: ignored, as by Mesos' built-in allocator (offers come without asking)."""
+        self._entry(framework_id)
+
+    def reconcile_operations(self, framework_id: str, operations: list[tuple[str, str, str]]) -> None:
+        """RECONCILE_OPERATIONS for (operation_id, agent_id, resource_provider_id) triples. The
+        embedded cluster runs no operation with a status (only LAUNCH), so every one named is
+        OPERATION_UNKNOWN and an implicit reconciliation (none named) has nothing to answer."""
+        entry = self._entry(framework_id)
+        for operation_id, agent_id, provider_id in operations:
+            if not agent_id:
+                why = "Reconciliation: Operation is unknown and no 'agent_id' was provided"
+            elif agent_id in self.agents:
+                why = "Reconciliation: Operation is unknown"
+            else:
+                why = "Reconciliation: Both operation and agent are unknown"
+            entry.send(OperationUpdate(operation_id, "OPERATION_UNKNOWN", why, agent_id, provider_id))
+
+    def executor_exited(self, framework_id: str, agent_id: str, executor_id: str, wait_status: int | None) -> None:
+        """An agent's custom executor ended: its framework gets a FAILURE event, as from Mesos."""
+        entry = self.frameworks.get(framework_id)
+        if entry is not None:
+            entry.send(Failure(agent_id, executor_id, wait_status))
 
     def acknowledge(self, framework_id: str, agent_id: str, task_id: str, status_uuid: str) -> None:
         agent = self.agents.get(agent_id) or self.find_task(task_id)
@@ -442,10 +657,15 @@ class Master:
     def state(self) -> dict[str, Any]:
         tasks_by_framework: dict[str, list[dict[str, Any]]] = {}
         completed_by_framework: dict[str, list[dict[str, Any]]] = {}
+        executors_by_framework: dict[str, list[dict[str, Any]]] = {}
         for agent in self.agents.values():
             for task in agent.tasks.values():
+                info = task.record.info
                 tasks_by_framework.setdefault(task.record.framework_id, []).append(
-                    _task_json(task.record.info, task.record.framework_id, agent, task.state))
+                    _task_json(info, task.record.framework_id, agent, task.state))
+                if info.executor is not None and not task.state.is_terminal:
+                    executors_by_framework.setdefault(task.record.framework_id, []).append(
+                        {**info.executor.to_json(), "slave_id": agent.id})
             for record in agent.completed:
                 completed_by_framework.setdefault(record.framework_id, []).append(
                     _task_json(record.info, record.framework_id, agent, record.state))
@@ -465,7 +685,12 @@ class Master:
             ],
             "frameworks": [
                 {
-                    "id": e.id, "name": e.info.name, "user": e.info.user, "roles": list(e.info.roles),
+                    "id": e.id, "name": e.info.name, "user": e.info.user,
+                    # as Mesos: `roles` for a MULTI_ROLE framework, else its one `role`
+                    **({"roles": list(e.info.roles)} if e.info.multi_role else {"role": e.info.roles[0]}),
+                    "capabilities": list(e.info.capabilities), "hostname": e.info.hostname,
+                    "webui_url": e.info.webui_url, "checkpoint": e.info.checkpoint,
+                    **({"principal": e.info.principal} if e.info.principal else {}),
                     "active": e.lifecycle is FrameworkLifecycle.CONNECTED,
                     "connected": e.lifecycle is FrameworkLifecycle.CONNECTED,
                     "failover_timeout": e.info.failover_timeout, "registered_time": e.registered_at,
@@ -475,10 +700,76 @@ class Master:
                     "tasks": tasks_by_framework.get(e.id, []),
                     "completed_tasks": completed_by_framework.get(e.id, []),
                     "offers": [o.to_json() for o in e.offers.values()],
+                    "executors": executors_by_framework.get(e.id, []),
+                    "suppressed_roles": sorted(e.suppressed),
+                    "offer_constraints": e.claim.constraints.raw,
                 }
                 for e in self.frameworks.values() if e.lifecycle is not FrameworkLifecycle.REMOVED
             ],
         }
+
+
+def _roles_problem(info: FrameworkInfo) -> str | None:
+    duplicates = sorted({r for r in info.roles if info.roles.count(r) > 1})
+    if duplicates:
+        return f"'FrameworkInfo.roles' contains duplicate items: {format_set(duplicates)}"
+    if not info.multi_role and len(info.roles) != 1:
+        return "A framework without the MULTI_ROLE capability has exactly one role"
+    for role in info.roles:
+        problem = role_problem(role)
+        if problem is not None:
+            return f"'FrameworkInfo.roles' contains invalid role: {problem}"
+    return None
+
+
+def _framework_options(info: FrameworkInfo, suppressed_roles: tuple[str, ...],
+                       offer_constraints: JSON | None) -> tuple[set[str], OfferConstraints]:
+    """The suppressed roles and offer constraints of a SUBSCRIBE or UPDATE_FRAMEWORK; raises
+    ValueError naming the problem."""
+    outside = set(suppressed_roles) - set(info.roles)
+    if outside:
+        raise ValueError(f"Suppressed roles {format_set(outside)} are not contained in the set of roles")
+    try:
+        return set(suppressed_roles), OfferConstraints.parse(offer_constraints, info.roles)
+    except OfferConstraintsError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _executor_problem(task: TaskInfo, framework_id: str, agent: Agent, executors: dict[str, str]) -> str | None:
+    """Why a task's custom executor cannot run (Mesos' executor validation, and the embedded
+    agent's limit of one task per executor), or None."""
+    executor = task.executor
+    assert executor is not None
+    if not executor.executor_id:
+        return "'ExecutorInfo.executor_id' must be set"
+    if TASK_ID_PATTERN.match(executor.executor_id) is None or executor.executor_id in (".", ".."):
+        return f"Executor ID '{executor.executor_id}' is invalid: no '/', whitespace or NUL"
+    if executor.framework_id and executor.framework_id != framework_id:
+        return (f"ExecutorInfo has an invalid FrameworkID (Actual: {executor.framework_id} "
+                f"vs Expected: {framework_id})")
+    if executor.type not in ("", "CUSTOM"):
+        return "'ExecutorInfo.type' must be 'CUSTOM'"
+    if executor.command is None:
+        return "'ExecutorInfo.command' must be set"
+    if not executor.command.value and not executor.command.arguments:
+        return "Executor has no command: set executor.command.value or executor.command.arguments"
+    if executor.container is not None:
+        return "Containers (Docker/Mesos images) are not supported on the embedded cluster"
+    if executor.shutdown_grace_period is not None and executor.shutdown_grace_period < 0:
+        return "ExecutorInfo's 'shutdown_grace_period' must be non-negative"
+    running = executors.get(executor.executor_id)
+    if running is not None:
+        return (f"Executor '{executor.executor_id}' already runs task '{running}' on agent '{agent.id}': the "
+                "embedded agent runs a custom executor's command as its one task (it has no executor API "
+                "to hand it another)")
+    return None
+
+
+def _task_role(info: TaskInfo, framework: FrameworkInfo) -> str:
+    """The role a task's resources are allocated to (tasks of older servers: the framework's first role)."""
+    if info.resource_roles:
+        return info.resource_roles[0]
+    return framework.roles[0] if framework.roles else "*"
 
 
 def _resources_map(res: Resources) -> dict[str, Any]:
@@ -489,7 +780,10 @@ def _resources_map(res: Resources) -> dict[str, Any]:
 
 
 def _task_json(info: TaskInfo, framework_id: str, agent: Agent, state: TaskState) -> dict[str, Any]:
-    return {
+    out = {
         "id": info.task_id, "name": info.name, "framework_id": framework_id, "slave_id": agent.id,
-        "state": state.value, "resources": _resources_map(info.resources),
+        "executor_id": info.executor_id, "state": state.value, "resources": _resources_map(info.resources),
     }
+    if info.resource_roles:
+        out["role"] = info.resource_roles[0]
+    return out

@@ -21,6 +21,8 @@ from typing import Protocol
 
 from core.cluster import procfs
 from core.cluster.launcher_main import EXIT_FILE, PID_FILE
+from core.cluster.reaping import wait_status
+from core.driver.types import CommandInfo
 
 EXIT_STATUS_WAIT = 2.0  # how long an adopted task's launcher may take to record its status
 
@@ -46,6 +48,12 @@ class ExitStatus:
             return f"Command exited with status {self.code} (signal {signal.Signals(self.code - 128).name})"
         return f"Command exited with status {self.code}"
 
+    def wait_status(self) -> int | None:
+        """As `waitpid` reports it (what Mesos' FAILURE event carries); None when unknown."""
+        if self.signal is not None:
+            return self.signal
+        return None if self.code is None else self.code << 8
+
     @classmethod
     def from_wait_status(cls, status: int) -> ExitStatus:
         if os.WIFSIGNALED(status):
@@ -63,6 +71,11 @@ class ProcessIdentity:
 
     def is_alive(self) -> bool:
         stat = procfs.read_stat(self.pid)
+        return stat is not None and stat.starttime == self.starttime and procfs.boot_id() == self.boot_id
+
+    def is_same_process(self) -> bool:
+        """Whether the pid still names this process, running or ended but not yet reaped."""
+        stat = procfs.read_stat(self.pid, zombies=True)
         return stat is not None and stat.starttime == self.starttime and procfs.boot_id() == self.boot_id
 
 
@@ -94,6 +107,38 @@ def task_command(shell_command: str | None, argv: Sequence[str], path: str) -> t
             if program is not None:
                 return program, words
     return "/bin/sh", ["sh", "-c", shell_command]
+
+
+def command_problem(command: CommandInfo) -> str | None:
+    """Why `command` cannot be exec'd (None when it can), naming the field at fault.
+
+    exec takes C strings: a NUL inside one, a character the file system encoding cannot carry
+    (a lone surrogate), an environment name that is empty or holds '=', or an empty program name
+    can never start. Refused before a launcher sees them, so no launcher spends a spawn on them.
+    """
+    fields: list[tuple[str, object]] = [("command.user", command.user)]
+    if command.shell or not command.arguments:
+        fields.append(("command.value", command.value))
+    else:  # the argv, program first (as the agent runs it)
+        fields += [(f"command.arguments[{i}]", arg) for i, arg in enumerate(command.arguments)]
+    if not command.shell and fields[1][1] == "":
+        return f"{fields[1][0]} is empty: it names the program to run"
+    for i, (name, value) in enumerate(command.environment):
+        where = f"command.environment.variables[{i}]"
+        if isinstance(name, str) and (not name or "=" in name):
+            return f"{where}.name {name!r} is not a valid variable name: it must be non-empty and hold no '='"
+        fields += [(f"{where}.name", name), (f"{where}.value", value)]
+    fields += [(f"command.uris[{i}].value", uri.value) for i, uri in enumerate(command.uris)]
+    for field, text in fields:  # typed str, but a task decoded from JSON may hold anything
+        if not isinstance(text, str):
+            return f"{field} must be a string, not {type(text).__name__}"
+        if "\0" in text:
+            return f"{field} holds a NUL character"
+        try:
+            os.fsencode(text)
+        except UnicodeEncodeError as exc:
+            return f"{field} holds a character that cannot be encoded ({exc.reason} at position {exc.start})"
+    return None
 
 
 def find_started(sandbox: Path) -> ProcessIdentity | None:
@@ -130,9 +175,10 @@ class ExitWatcher:
     """Calls back once when a watched process ends.
 
     Tasks started through `launchers` are reported by their launcher, which reaps them and knows
-    their real wait status. Other processes (re-adopted after a restart, or orphaned by a
-    launcher that died) are watched with one pidfd each on the loop, and their status comes
-    from the exit file their wrapper wrote.
+    their real wait status. If that launcher dies, its tasks become this process' children (it is
+    their subreaper: `core.cluster.reaping`): each is watched with a pidfd, waited for, and its
+    real status recorded in its sandbox. Other processes (re-adopted after a restart) are watched
+    with a pidfd too, and their status comes from the exit file their launcher wrote.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, launchers: Reaper | None = None) -> None:
@@ -144,14 +190,24 @@ class ExitWatcher:
               on_exit: Callable[[ExitStatus], None]) -> None:
         if child and self._launchers is not None:
             self._launchers.watch(ident.pid, lambda status: on_exit(ExitStatus.from_wait_status(status)),
-                                  lambda _pid: self.watch(ident, sandbox, False, on_exit))
+                                  lambda _pid: self._watch_pidfd(ident, sandbox, on_exit, adopted=True))
+            return
+        self._watch_pidfd(ident, sandbox, on_exit, adopted=False)
+
+    def _watch_pidfd(self, ident: ProcessIdentity, sandbox: Path, on_exit: Callable[[ExitStatus], None],
+                     adopted: bool) -> None:
+        """`adopted`: the process was handed to us when its launcher died; it may already have
+        ended (a zombie we must wait for) or been reaped by the launcher (then its status is in
+        the sandbox, written before the launcher reaped it)."""
+        if adopted and (recorded := read_exit_file(sandbox)) is not None:
+            on_exit(recorded)
             return
         try:
             fd = os.pidfd_open(ident.pid)
         except ProcessLookupError:
             self._await_exit_file(sandbox, on_exit)
             return
-        if not ident.is_alive():
+        if not (ident.is_same_process() if adopted else ident.is_alive()):
             # the pid now names another process: ours ended before we could look
             os.close(fd)
             self._await_exit_file(sandbox, on_exit)
@@ -160,9 +216,13 @@ class ExitWatcher:
 
         def ready() -> None:
             self._loop.remove_reader(fd)
+            status = _wait_for_child(fd, sandbox) if adopted else None
             os.close(fd)
             self._fds.pop(ident.pid, None)
-            self._await_exit_file(sandbox, on_exit)
+            if status is not None:
+                on_exit(status)
+            else:
+                self._await_exit_file(sandbox, on_exit)
 
         self._loop.add_reader(fd, ready)
 
@@ -181,6 +241,23 @@ class ExitWatcher:
             self._loop.remove_reader(fd)
             os.close(fd)
         self._fds.clear()
+
+
+def _wait_for_child(pidfd: int, sandbox: Path) -> ExitStatus | None:
+    """Reap the ended child behind `pidfd` and record its status in its sandbox, as its launcher
+    would have; None when it is not our child (we could not become its subreaper)."""
+    try:
+        info = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+    except ChildProcessError:
+        return None
+    if info is None:
+        return None
+    status = wait_status(info)
+    with contextlib.suppress(OSError):
+        tmp = sandbox / (EXIT_FILE + ".tmp")
+        tmp.write_text(str(status))
+        tmp.replace(sandbox / EXIT_FILE)
+    return ExitStatus.from_wait_status(status)
 
 
 def signal_session(ident: ProcessIdentity, sig: int) -> None:

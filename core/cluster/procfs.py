@@ -23,8 +23,9 @@ class ProcStat:
     rss_bytes: int
 
 
-def read_stat(pid: int) -> ProcStat | None:
-    """The process' stat line, or None when it is gone (or a zombie already reaped)."""
+def read_stat(pid: int, zombies: bool = False) -> ProcStat | None:
+    """The process' stat line, or None when it is gone (or, unless `zombies`, has ended and
+    awaits its parent's wait)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             raw = fh.read()
@@ -32,7 +33,7 @@ def read_stat(pid: int) -> ProcStat | None:
         return None
     # the command name may contain spaces and parentheses: fields start after the last ')'
     fields = raw[raw.rindex(b")") + 2 :].split()
-    if fields[0] == b"Z":
+    if fields[0] == b"Z" and not zombies:
         return None
     return ProcStat(
         pid=pid,

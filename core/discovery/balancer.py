@@ -2,8 +2,15 @@
 
 Rules:
 - A new set of apps becomes services (`model.build_services_keeping`). A label that cannot be
-  used safely is refused: that app keeps its last good frontends (still following its tasks),
-  nothing of the label reaches the config, and `last_error` names the app and label.
+  used safely is refused: nothing of the label reaches the config.
+- One app never holds the others back: an app whose frontends cannot be served (refused labels,
+  an unreadable certificate, a port taken or that cannot be bound, anything `haproxy -c` refuses:
+  see `admission`) is refused. It keeps its last good frontends (still following its tasks) when
+  it had some, else it is left out; every other app is served. Each refusal is in `refused` (by
+  app id) and in `last_error`, and `on_refusal` hears of each app newly refused (or refused anew
+  for another reason).
+- An app refused for what it rendered stays refused, without checking it again, while its
+  services stay the same and nothing else needs a new config; a new config checks every app afresh.
 - If only servers changed and every backend still has enough slots, the change goes through
   the runtime API (fill or empty slots): HAProxy is not reloaded.
 - Anything else is rendered, checked with `haproxy -c`, written over the live config and
@@ -16,15 +23,28 @@ import asyncio
 import enum
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.discovery.haproxy import HAProxyError, HAProxyProcess, find_haproxy, socket_command, validate
-from core.discovery.model import Server, Service, build_services_keeping
+from core.discovery.admission import (
+    Candidate,
+    Placement,
+    Refusal,
+    Rejection,
+    bisect,
+    blame,
+    by_app,
+    place,
+)
+from core.discovery.haproxy import HAProxyError, HAProxyProcess, check, find_haproxy, socket_command
+from core.discovery.model import Server, Service, build_services_keeping, by_port_and_name, keep_last_good
 from core.discovery.render import RenderSettings, Slots, render, slot_count, slot_name
 
 log = logging.getLogger(__name__)
+RECHECK_SECONDS = 30.0  # an app refused stays refused unchecked this long at most (a certificate may appear)
 RUNTIME_BATCH = 100  # commands per CLI line: a line must fit HAProxy's buffer (16 kB by default)
 
 
@@ -42,19 +62,25 @@ class BalancerConfig:
     haproxy: str | None = None
     stats_port: int = 9090
     http_port: int = 80
-    bind: str = "*"
+    bind: str = "127.0.0.1"  # the frontends' address where an app names none (HAPROXY_n_BIND_ADDR)
 
 
 @dataclass
 class LoadBalancer:
     config: BalancerConfig
+    on_refusal: Callable[[Refusal], None] | None = None
     last_error: str = ""
+    refused: dict[str, Refusal] = field(default_factory=dict)  # by app id
     reloads: int = 0
     runtime_changes: int = 0
     _proc: HAProxyProcess | None = None
     _shapes: list[Service] = field(default_factory=list)
+    _listening: frozenset[tuple[str, int]] = frozenset()  # the app frontends' listeners HAProxy holds
     _slots: dict[str, Slots] = field(default_factory=dict)
     _state_known: bool = True  # whether HAProxy's servers are what `_slots` says
+    # apps the last admission refused, with the services (shapes) they were refused for, and when
+    _rejected: dict[str, tuple[list[Service], Refusal]] = field(default_factory=dict)
+    _rejected_at: float = 0.0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -63,35 +89,118 @@ class LoadBalancer:
 
     def settings(self) -> RenderSettings:
         return RenderSettings(runtime_socket=self.workdir / "haproxy-runtime.sock", stats_port=self.config.stats_port,
-                              http_port=self.config.http_port, http_bind=self.config.bind)
+                              http_port=self.config.http_port, bind=self.config.bind)
+
+    def placement(self) -> Placement:
+        """The balancer's own listeners, and those HAProxy holds now (passed on across reloads)."""
+        settings = self.settings()
+        own = ((settings.stats_bind, settings.stats_port), (settings.bind, settings.http_port))
+        return Placement(settings.bind, own, self._listening)
 
     async def apply(self, apps: list[dict[str, Any]]) -> Change:
+        """Make HAProxy serve `apps` (Marathon's `/v2/apps?embed=apps.tasks` shape), leaving out
+        what cannot be served. HAProxyError when HAProxy itself fails (tried again later)."""
         async with self._lock:
-            last_good: dict[str, list[Service]] = {}
-            for shape in self._shapes:
-                last_good.setdefault(shape.app_id, []).append(shape)
-            services, refused = build_services_keeping(apps, self.config.groups, last_good)
+            live = by_app(self._shapes)
+            services, errors = build_services_keeping(apps, self.config.groups, live)
+            refusals = {e.app_id: Refusal.of(e) for e in errors}
             try:
-                change = await self._apply(services)
+                change = await self._apply(apps, services, live, refusals)
             except HAProxyError as exc:
+                self._report(refusals)
                 self.last_error = str(exc)
                 log.error("load balancer change refused, the last good configuration keeps serving: %s", exc)
                 raise
-            self.last_error = "; ".join(str(e) for e in refused)
-            if refused:
-                log.error("labels refused (those apps keep their last good frontends): %s", self.last_error)
-                raise refused[0]
+            self._report(refusals)
+            self.last_error = "; ".join(r.message for r in refusals.values())
             return change
 
-    async def _apply(self, services: list[Service]) -> Change:
-        shapes = [s.shape() for s in services]
-        if self._proc is not None and shapes == self._shapes and all(
-                len(s.servers) <= len(self._slots[s.name]) for s in services):
-            return await self._runtime(services)
-        text, slots = render(services, self.settings(), {s.name: self._keep_slots(s) for s in services})
+    def _report(self, refusals: dict[str, Refusal]) -> None:
+        """Keep `refusals` as `refused`; log and tell `on_refusal` of each that is new."""
+        for app_id, refusal in refusals.items():
+            before = self.refused.get(app_id)
+            if before is None or (before.label, before.message) != (refusal.label, refusal.message):
+                log.error("load balancer: %s (%s)", refusal.message, "its last good frontends keep serving"
+                          if any(s.app_id == app_id for s in self._shapes) else "left out")
+                if self.on_refusal is not None:
+                    self.on_refusal(refusal)
+        self.refused = refusals
+
+    async def _apply(self, apps: list[dict[str, Any]], services: list[Service], live: dict[str, list[Service]],
+                     refusals: dict[str, Refusal]) -> Change:
+        by_id = {str(app.get("id")): app for app in apps if isinstance(app, dict)}
+        wanted = by_app(services)
+        # apps refused before for the same services stay refused at their live frontends, unchecked
+        if time.monotonic() - self._rejected_at > RECHECK_SECONDS:
+            self._rejected = {}
+        remembered: list[Service] = []
+        for app_id, mine in wanted.items():
+            earlier = self._rejected.get(app_id)
+            if earlier is not None and [s.shape() for s in mine] == earlier[0]:
+                refusals.setdefault(app_id, earlier[1])
+                remembered.extend(keep_last_good(by_id.get(app_id, {}), live.get(app_id, [])))
+            else:
+                remembered.extend(mine)
+        remembered.sort(key=by_port_and_name)
+        if self._runtime_will_do(remembered):
+            return await self._runtime(remembered)
+        # a new configuration: every app is checked afresh, those already live first (a newcomer
+        # that clashes with them is the one refused)
+        unchanged = {app_id for app_id, mine in wanted.items() if [s.shape() for s in mine] == live.get(app_id)}
+        candidates = [Candidate(mine, [] if app_id in unchanged else
+                                keep_last_good(by_id.get(app_id, {}), live.get(app_id, [])))
+                      for app_id, mine in wanted.items()]
+        candidates.sort(key=lambda c: c.app_id not in unchanged)
         binary = find_haproxy(self.config.haproxy)
+        admitted, text, rejected = await asyncio.to_thread(self._admit, binary, candidates)
+        self._rejected, self._rejected_at = {}, time.monotonic()
+        for refusal in rejected:  # the first refusal of an app says more than its fallback's, a label's most
+            self._rejected.setdefault(refusal.app_id, ([s.shape() for s in wanted[refusal.app_id]], refusal))
+            refusals.setdefault(refusal.app_id, refusal)
+        if self._runtime_will_do(admitted):
+            return await self._runtime(admitted)
+        return await self._reload(binary, admitted, text)
+
+    def _listeners(self, services: list[Service]) -> frozenset[tuple[str, int]]:
+        return frozenset((s.bind_addr or self.config.bind, s.frontend_port) for s in services)
+
+    def _runtime_will_do(self, services: list[Service]) -> bool:
+        """Whether `services` differ from what HAProxy serves in servers only, with slots enough."""
+        return self._proc is not None and [s.shape() for s in services] == self._shapes and all(
+            len(s.servers) <= len(self._slots[s.name]) for s in services)
+
+    def _admit(self, binary: str, candidates: list[Candidate]) -> tuple[list[Service], str, list[Refusal]]:
+        """The services that can be served together (sorted), their config text (checked), and
+        a refusal for each app left out or kept at its fallback. Blocking: runs `haproxy -c`."""
+        placed, refused = place(candidates, self.placement())
+        path = self.config.config_path.with_suffix(".candidate")
+        settings = self.settings()
+        passed: set[str] = set()
+
+        def render_checked(services: list[Service]) -> tuple[str, Rejection | None]:
+            ordered = sorted(services, key=by_port_and_name)
+            text, _ = render(ordered, settings, {s.name: self._keep_slots(s) for s in ordered})
+            output = check(binary, text, path)
+            if output is None:
+                passed.add(text)
+            return text, None if output is None else Rejection(output, text)
+
+        kept, failures = bisect(placed, lambda services: render_checked(services)[1])
+        refused.extend(blame(candidate.services, rejection) for candidate, rejection in failures)
+        kept.sort(key=by_port_and_name)
+        text, _ = render(kept, settings, {s.name: self._keep_slots(s) for s in kept})
+        if text not in passed:  # not checked as such (never expected): check it now
+            text, rejection = render_checked(kept)
+            if rejection is not None:
+                raise HAProxyError(f"haproxy -c refused the configuration of the apps it accepted one by one: "
+                                   f"{rejection.output[-800:]}")
+        return kept, text, refused
+
+    async def _reload(self, binary: str, services: list[Service], text: str) -> Change:
+        shapes = [s.shape() for s in services]
+        slots = {s.name: self._keep_slots(s) for s in services}
         candidate = self.config.config_path.with_suffix(".candidate")
-        await asyncio.to_thread(validate, binary, text, candidate)
+        candidate.write_text(text)
         os.replace(candidate, self.config.config_path)
         if self._proc is None:
             proc = HAProxyProcess(binary, self.config.config_path, self.workdir)
@@ -103,6 +212,7 @@ class LoadBalancer:
                 raise
             self._proc = proc
             self._shapes, self._slots = shapes, slots
+            self._listening = self._listeners(services)
             return Change.STARTED
         # the new worker starts the servers that kept their slot as the old one had them (UP stays
         # UP, no `rise` wait); every other slot starts as the new config says
@@ -117,6 +227,7 @@ class LoadBalancer:
         self.settings().runtime_socket.with_name("haproxy.state").write_text(carried)
         await self._proc.reload()
         self._shapes, self._slots = shapes, slots  # what HAProxy serves once the new worker runs
+        self._listening = self._listeners(services)
         self._state_known = True
         self.reloads += 1
         return Change.RELOAD

@@ -4,7 +4,9 @@ dropping connections, and change servers through the runtime API.
 Rules: a config is checked with `haproxy -c` before it replaces the live one; the live file is
 only ever replaced by a config that passed. Reloads go through the master (`reload` on its
 socket), which starts a new worker that takes the listening sockets over from the old one
-(`expose-fd listeners`), so no connection is refused during a reload.
+(`expose-fd listeners`), so no connection is refused during a reload. A reload the master could
+not carry out (a frontend that cannot bind, which `haproxy -c` does not try) is an error at once,
+and the old worker keeps serving.
 """
 
 from __future__ import annotations
@@ -24,22 +26,57 @@ class HAProxyError(RuntimeError):
     """HAProxy refused a config or a command; the message says what and where."""
 
 
+DEBIAN_HAPROXY = "/usr/sbin/haproxy"  # not on a user's PATH on Debian
+
+
 def find_haproxy(explicit: str | None = None) -> str:
-    debian = "/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None
-    found = explicit or shutil.which("haproxy") or debian
+    """The haproxy executable: `explicit` (a path or a name on PATH), else `haproxy` on PATH or
+    Debian's. HAProxyError, saying what to do, when there is none."""
+    if explicit:
+        found = shutil.which(explicit)
+        if not found:
+            raise HAProxyError(f"haproxy binary {explicit!r} was not found or is not executable")
+        return found
+    found = shutil.which("haproxy") or shutil.which(DEBIAN_HAPROXY)
     if not found:
-        raise HAProxyError("haproxy was not found: install it (Debian: apt-get install haproxy) or pass --haproxy")
+        raise HAProxyError("haproxy was not found on PATH: install it (Debian: apt-get install haproxy) "
+                           "or name the binary")
     return found
+
+
+def check(binary: str, text: str, path: Path) -> str | None:
+    """Run `haproxy -c` on `text` (written to `path`): None when it passes, else HAProxy's output."""
+    path.write_text(text)
+    result = subprocess.run([binary, "-c", "-f", str(path)], capture_output=True, text=True, timeout=60)
+    if result.returncode == 0:
+        return None
+    return (result.stderr or result.stdout).strip() or f"haproxy -c exited with status {result.returncode}"
+
+
+def alerts(output: str, limit: int = 600) -> str:
+    """HAProxy's ALERT lines from `output`, without their prefixes and without places in the
+    checked file (they name a temporary file): what a user can read. All of it when it has none."""
+    found = []
+    for line in output.splitlines():
+        if line.startswith("[ALERT]") and "Fatal errors found" not in line and "Error(s) found" not in line:
+            line = re.sub(r"^\[ALERT\]\s*(\(\d+\))?\s*:\s*(config\s*:\s*)?", "", line)
+            line = re.sub(r"(parsing )?\[[^\]\s]*:\d+\]\s*:?\s*|\s*\([^)\s]*:\d+\)", "", line)
+            found.append(line.strip())
+    return (" ".join(found) if found else output)[:limit]
+
+
+def error_line(output: str) -> int | None:
+    """The config line (1-based) HAProxy's first error points at, if it names one."""
+    found = re.search(r":(\d+)\]", output)
+    return int(found.group(1)) if found else None
 
 
 def validate(binary: str, text: str, path: Path) -> None:
     """Check `text` with `haproxy -c`; on failure say which frontend/backend (and so app) broke it."""
-    path.write_text(text)
-    result = subprocess.run([binary, "-c", "-f", str(path)], capture_output=True, text=True, timeout=60)
-    if result.returncode != 0:
-        output = (result.stderr or result.stdout).strip()
-        lines = [int(m) for m in re.findall(r":(\d+)\]", output)]
-        where = section_of_line(text, lines[0]) if lines else "unknown section"
+    output = check(binary, text, path)
+    if output is not None:
+        line = error_line(output)
+        where = section_of_line(text, line) if line else "unknown section"
         raise HAProxyError(f"haproxy -c refused the new configuration in {where}: {output[-800:]}")
 
 
@@ -101,30 +138,43 @@ class HAProxyProcess:
 
     async def worker_pids(self) -> list[int]:
         """Current workers, from the master's `show proc` (old ones still draining excluded)."""
+        return (await self._processes())[0]
+
+    async def _processes(self) -> tuple[list[int], int]:
+        """(current workers, how many reloads the master could not carry out), from `show proc`."""
         out = await socket_command(self.master_socket, "show proc", until_closed=False)
         pids: list[int] = []
+        failed = 0
         for row in out.splitlines():
             if row.startswith("# old workers"):
                 break
             fields = row.split()
+            if len(fields) >= 2 and fields[1] == "master":
+                found = re.search(r"\[failed: (\d+)\]", row)
+                failed = int(found.group(1)) if found else 0
             if len(fields) >= 2 and fields[1] == "worker" and fields[0].isdigit():
                 pids.append(int(fields[0]))
-        return pids
+        return pids, failed
 
-    async def reload(self) -> None:
+    async def reload(self, timeout: float = 10.0) -> None:
+        """Reload the config file; returns once a new worker runs it. HAProxyError when the master
+        could not load it (the old worker keeps serving the old one) or no new worker came."""
         try:
-            before = await self.worker_pids()
+            before, failed_before = await self._processes()
             await socket_command(self.master_socket, "reload", until_closed=False)
         except OSError as exc:
             raise HAProxyError(f"cannot reach haproxy's master socket to reload: {exc}") from exc
-        deadline = asyncio.get_running_loop().time() + 10
+        deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             try:
-                now = await self.worker_pids()
+                now, failed = await self._processes()
+                if failed > failed_before:
+                    raise HAProxyError("haproxy could not start the new configuration (see its log: a frontend "
+                                       "that cannot bind, most often); the previous one keeps serving")
                 if now and now != before:
                     return
             except OSError:
-                pass
+                pass  # the master re-executes itself on reload: its socket is away for a moment
             await asyncio.sleep(0.05)
         raise HAProxyError("haproxy did not start a new worker after reload")
 

@@ -4,14 +4,19 @@ One `Service` per (app, port index) in the wanted groups, with the marathon-lb l
 already write (`HAPROXY_GROUP`, `HAPROXY_{n}_VHOST`, `_PATH`, `_MODE`, `_PORT`, `_BALANCE`,
 `_STICKY`, `_REDIRECT_TO_HTTPS`, `_SSL_CERT`, `_BIND_ADDR`, `_BACKEND_WEIGHT`, `_ENABLED`,
 `_GROUP`). Label values are data, never configuration: each is checked against what it may
-contain, and a bad one is refused with the app and label named (`LabelError`). Without
-`_MODE`, a port is http when it has vhosts, an HTTP first health check or `_REDIRECT_TO_HTTPS`.
+contain and against the app's other labels, and a bad one is refused with the app and label
+named (`LabelError`). So is a value of the app itself that HAProxy cannot take (a port out of
+range, a health check interval that is not a positive number of at most ~24.8 days); anything
+else in one app that cannot be read refuses that app alone, never the others. Without `_MODE`,
+a port is http when it has vhosts, an HTTP first health check or `_REDIRECT_TO_HTTPS`.
 
 Only tasks that are running and, where the app has health checks, passing them, are servers.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -19,17 +24,24 @@ from typing import Any, NamedTuple
 
 _DNS_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(\*\.)?{_DNS_LABEL}(\.{_DNS_LABEL})*$")
-PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
-ADDRESS = re.compile(r"^[0-9A-Fa-f.:*]+$")
+# no quotes: HAProxy's parser pairs them up (an unmatched one refuses the whole config)
+PATH = re.compile(r"^/[A-Za-z0-9._~!$&()*+,;=:@%/-]*$")
 FILE = re.compile(r"^/[A-Za-z0-9._/-]+$")
 WEIGHT = re.compile(r"^-?\d{1,3}$")
 PORT_NUMBER = re.compile(r"^\d{1,5}$")
 BALANCES = ("roundrobin", "static-rr", "leastconn", "first", "source", "uri")
 MODES = ("http", "tcp")
+MAX_TIMER_MS = 2**31 - 1  # HAProxy's largest timer (`inter`): ~24.8 days
 
 
 class LabelError(ValueError):
-    """A label that cannot be turned into configuration safely; names the app and the label."""
+    """A label (or a field of the app) that cannot be turned into configuration safely. The
+    message names the app and the label; `app_id` and `label` say them apart."""
+
+    def __init__(self, message: str, app_id: str = "", label: str = "") -> None:
+        super().__init__(message)
+        self.app_id = app_id
+        self.label = label
 
 
 class Server(NamedTuple):
@@ -62,10 +74,11 @@ class Service:
     sticky: bool = False
     redirect_to_https: bool = False
     ssl_cert: str = ""
-    bind_addr: str = "*"
+    bind_addr: str = ""  # HAPROXY_n_BIND_ADDR; "": the balancer's own (`RenderSettings.bind`)
     weight: int = 0
     health: HealthCheck | None = None
     servers: tuple[Server, ...] = field(default=(), compare=False)  # equal services may differ in servers
+    port_label: bool = field(default=False, compare=False)  # whether HAPROXY_n_PORT set the frontend port
 
     name: str = field(init=False, compare=False, default="")
 
@@ -85,7 +98,46 @@ def _check(app_id: str, index: int, name: str, value: str, pattern: re.Pattern[s
     if not value.isprintable() or (choices and value not in choices) or (
             pattern is not None and not pattern.match(value)):
         allowed = f"one of {', '.join(choices)}" if choices else "a plain value (no spaces, newlines or directives)"
-        raise LabelError(f"app {app_id}: label HAPROXY_{index}_{name}={value!r} is refused: it must be {allowed}")
+        raise LabelError(f"app {app_id}: label HAPROXY_{index}_{name}={value!r} is refused: it must be {allowed}",
+                         app_id, f"HAPROXY_{index}_{name}")
+    return value
+
+
+def _refuse(app_id: str, label: str, why: str) -> LabelError:
+    return LabelError(f"app {app_id}: {label} is refused: {why}", app_id, label)
+
+
+def _port(app_id: str, label: str, value: object) -> int:
+    """A frontend port: 1-65535."""
+    try:
+        port = int(str(value))
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise _refuse(app_id, label, f"{value!r} is not a port (1-65535)")
+    return port
+
+
+def bind_address_problem(value: str) -> str | None:
+    """Why `value` cannot be the address HAProxy's frontends bind (None: it can): `*`, an IP
+    address or a host name."""
+    if value == "*" or HOSTNAME.match(value):
+        return None
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return f"{value!r} is not an IP address, a host name or * (every address)"
+    return None
+
+
+def _bind_address(app_id: str, index: int, value: str) -> str:
+    """`*` (every address) or an IPv4/IPv6 address."""
+    if value != "*":
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise _refuse(app_id, f"HAPROXY_{index}_BIND_ADDR",
+                          f"{value!r} is not an IP address (or * for every address)") from None
     return value
 
 
@@ -110,14 +162,29 @@ def build_services_keeping(apps: list[dict[str, Any]], groups: Iterable[str],
             services.extend(_app_services(app, wanted))
         except LabelError as exc:
             errors.append(exc)
-            tasks = _eligible_tasks(app)
-            services.extend(replace(s, servers=_servers(tasks, s.port_index))
-                            for s in last_good.get(str(app["id"]), []))
-    services.sort(key=_by_port_and_name)
+            services.extend(keep_last_good(app, last_good.get(str(app.get("id")), [])))
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            # a value of the app that is not what Marathon's shape says: this app alone is left out
+            app_id = str(app.get("id")) if isinstance(app, dict) else repr(app)[:80]
+            errors.append(LabelError(f"app {app_id}: its definition cannot be read: {exc!r}", app_id, ""))
+            if isinstance(app, dict):
+                services.extend(keep_last_good(app, last_good.get(app_id, [])))
+    services.sort(key=by_port_and_name)
     return services, errors
 
 
-def _by_port_and_name(service: Service) -> tuple[int, str]:
+def keep_last_good(app: dict[str, Any], last_good: list[Service]) -> list[Service]:
+    """`last_good` (an app's frontends from an earlier config) with the app's current servers."""
+    if not last_good:
+        return []
+    try:
+        tasks = _eligible_tasks(app)
+        return [replace(s, servers=_servers(tasks, s.port_index)) for s in last_good]
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        return [replace(s, servers=()) for s in last_good]
+
+
+def by_port_and_name(service: Service) -> tuple[int, str]:
     return service.frontend_port, service.name
 
 
@@ -161,13 +228,17 @@ def _app_services(app: dict[str, Any], groups: frozenset[str]) -> list[Service]:
         if enabled is not None and enabled.lower() in ("false", "0", "no"):
             continue
         port_label = own.get("PORT")
-        port = int(_check(app_id, index, "PORT", port_label, PORT_NUMBER)) if port_label \
-            else int(definition.get("port") or 0)
-        if not port:
+        if port_label:
+            port = _port(app_id, f"HAPROXY_{index}_PORT", _check(app_id, index, "PORT", port_label, PORT_NUMBER))
+        elif definition.get("port"):  # 0 or none: no service port, no frontend
+            port = _port(app_id, f"portDefinitions[{index}].port", definition["port"])
+        else:
             continue
         if tasks is None:  # per app, not per port
             tasks, health, http_check = _eligible_tasks(app), _health(app), _has_http_check(app)
-        out.append(_service(app_id, index, port, own, health, http_check, _servers(tasks, index)))
+        service = _service(app_id, index, port, own, health, http_check, _servers(tasks, index))
+        service.port_label = bool(port_label)
+        out.append(service)
     return out
 
 
@@ -185,6 +256,9 @@ def _service(app_id: str, index: int, port: int, own: dict[str, str], health: He
     # a redirect is an HTTP answer: it implies http mode, like a vhost or an HTTP health check
     mode = own.get("MODE") or ("http" if service.vhosts or http_check or service.redirect_to_https else "tcp")
     service.mode = mode if mode in MODES else _check(app_id, index, "MODE", mode, choices=MODES)
+    if service.mode == "tcp" and service.vhosts:  # the shared vhost frontend speaks http to its backends
+        raise _refuse(app_id, f"HAPROXY_{index}_MODE",
+                      f"tcp cannot serve HAPROXY_{index}_VHOST={vhost!r}: virtual hosts need http mode")
     if path := own.get("PATH"):
         service.path = _check(app_id, index, "PATH", path, PATH)
     balance = own.get("BALANCE")
@@ -193,9 +267,8 @@ def _service(app_id: str, index: int, port: int, own: dict[str, str], health: He
     service.sticky = (own.get("STICKY") or "").lower() == "true"
     if cert := own.get("SSL_CERT"):
         service.ssl_cert = _check(app_id, index, "SSL_CERT", cert, FILE)
-    bind = own.get("BIND_ADDR")
-    if bind and bind != "*":
-        service.bind_addr = _check(app_id, index, "BIND_ADDR", bind, ADDRESS)
+    if bind := own.get("BIND_ADDR"):
+        service.bind_addr = _bind_address(app_id, index, _check(app_id, index, "BIND_ADDR", bind))
     weight = own.get("BACKEND_WEIGHT")
     if weight and weight != "0":
         service.weight = int(_check(app_id, index, "BACKEND_WEIGHT", weight, WEIGHT))
@@ -208,16 +281,32 @@ def _has_http_check(app: dict[str, Any]) -> bool:
 
 
 def _health(app: dict[str, Any]) -> HealthCheck | None:
-    """HAProxy's own check mirrors the app's first HTTP or TCP health check."""
-    for check in app.get("healthChecks") or []:
+    """HAProxy's own check mirrors the app's first HTTP or TCP health check. Its interval must
+    be a positive number of seconds HAProxy can count (at most ~24.8 days)."""
+    for i, check in enumerate(app.get("healthChecks") or []):
         protocol = str(check.get("protocol", "HTTP")).upper().replace("MESOS_", "")
         if protocol in ("HTTP", "TCP"):
             path = str(check.get("path", "/"))
             if not PATH.match(path):
                 path = "/"
-            return HealthCheck(protocol, path, int(float(check.get("intervalSeconds", 2)) * 1000),
-                               int(check.get("maxConsecutiveFailures", 3)) or 3)
+            interval = check.get("intervalSeconds", 2)
+            seconds = _number(interval)
+            if not (seconds > 0 and seconds * 1000 <= MAX_TIMER_MS):  # NaN and inf fail too
+                raise _refuse(str(app["id"]), f"healthChecks[{i}].intervalSeconds",
+                              f"{interval!r} is not a positive number of seconds up to {MAX_TIMER_MS // 1000}")
+            failures = int(check.get("maxConsecutiveFailures", 3))
+            return HealthCheck(protocol, path, max(1, round(seconds * 1000)), failures if failures > 0 else 3)
     return None
+
+
+def _number(value: object) -> float:
+    """`value` as a float; NaN when it is none (NaN fails every comparison)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return math.nan
+    try:
+        return float(value)
+    except ValueError:
+        return math.nan
 
 
 _Task = tuple[str, list[Any], str]  # host, ports, task id

@@ -35,7 +35,7 @@ class RenderSettings:
     stats_port: int = 9090
     stats_bind: str = "127.0.0.1"
     http_port: int = 80
-    http_bind: str = "*"
+    bind: str = "127.0.0.1"  # the app frontends' and the shared vhost frontend's address (an app may name its own)
     prometheus: bool = True
 
 
@@ -56,7 +56,7 @@ def render(services: list[Service], settings: RenderSettings,
     """The configuration text and the slots it gives each backend."""
     slots = slots if slots is not None else {s.name: assign_slots(s) for s in services}
     # plain tuples, unpacked by the template's loops: no attribute lookups through jinja per field
-    sections = [(s.name, s.app_id, s.port_index, s.bind_addr, s.frontend_port, s.ssl_cert, s.mode,
+    sections = [(s.name, s.app_id, s.port_index, s.bind_addr or settings.bind, s.frontend_port, s.ssl_cert, s.mode,
                  s.redirect_to_https, s.balance, s.sticky, _httpchk_path(s), server_lines(s, slots[s.name]))
                 for s in services]
     vhosts = [(s.name, " ".join(s.vhosts), s.path, s.redirect_to_https) for s in services if s.vhosts]
@@ -64,7 +64,7 @@ def render(services: list[Service], settings: RenderSettings,
         sections=sections, vhost_services=vhosts,
         runtime_socket=settings.runtime_socket, state_file=settings.runtime_socket.with_name("haproxy.state"),
         stats_port=settings.stats_port, stats_bind=settings.stats_bind,
-        http_port=settings.http_port, http_bind=settings.http_bind, prometheus=settings.prometheus,
+        http_port=settings.http_port, http_bind=settings.bind, prometheus=settings.prometheus,
     )
     return text, slots
 

@@ -86,10 +86,18 @@ class Reason(enum.StrEnum):
     REASON_TASK_HEALTH_CHECK_STATUS_UPDATED = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"
 
 
+MULTI_ROLE = "MULTI_ROLE"
+
+
 @dataclass(frozen=True)
 class FrameworkInfo:
     """Who a framework is. An empty `id` asks the master for a new one; a known id re-subscribes
-    (failover) and takes over that framework's tasks."""
+    (failover) and takes over that framework's tasks.
+
+    `roles` are the roles it subscribes to. As in Mesos, a framework with the MULTI_ROLE
+    capability names them in `roles` on the wire (and may have several); any other has exactly
+    one, sent as `role` (default `*`).
+    """
 
     name: str
     user: str = "root"
@@ -98,28 +106,48 @@ class FrameworkInfo:
     failover_timeout: float = 0.0
     hostname: str = ""
     capabilities: tuple[str, ...] = ()
+    principal: str = ""
+    checkpoint: bool = False
+    webui_url: str = ""
+
+    @property
+    def multi_role(self) -> bool:
+        return MULTI_ROLE in self.capabilities
 
     def to_json(self) -> JSON:
-        out: JSON = {"user": self.user, "name": self.name, "roles": list(self.roles),
-                     "failover_timeout": self.failover_timeout,
-                     "capabilities": [{"type": c} for c in self.capabilities]}
+        out: JSON = {"user": self.user, "name": self.name, "failover_timeout": self.failover_timeout,
+                     "checkpoint": self.checkpoint, "capabilities": [{"type": c} for c in self.capabilities]}
+        if self.multi_role:
+            out["roles"] = list(self.roles)
+        else:
+            out["role"] = self.roles[0] if self.roles else "*"
         if self.id:
             out["id"] = {"value": self.id}
-        if self.hostname:
-            out["hostname"] = self.hostname
+        for name in ("hostname", "principal", "webui_url"):
+            if getattr(self, name):
+                out[name] = getattr(self, name)
         return out
 
     @classmethod
     def from_json(cls, data: JSON) -> FrameworkInfo:
-        roles = data.get("roles") or ([data["role"]] if data.get("role") else ["*"])
+        """Lenient: `roles` is read whatever the capabilities (checkpoints of older servers wrote it
+        for every framework); `core.cluster.roles.framework_info_problem` checks a call's JSON."""
+        capabilities = tuple(str(c.get("type", "")) for c in data.get("capabilities", []) if isinstance(c, dict))
+        if MULTI_ROLE in capabilities or data.get("roles"):
+            roles = tuple(str(r) for r in data.get("roles") or [])
+        else:
+            roles = (str(data.get("role") or "*"),)
         return cls(
             name=str(data.get("name", "")),
             user=str(data.get("user", "root")),
             id=str((data.get("id") or {}).get("value", "")),
-            roles=tuple(roles),
+            roles=roles,
             failover_timeout=float(data.get("failover_timeout", 0.0)),
             hostname=str(data.get("hostname", "")),
-            capabilities=tuple(c["type"] for c in data.get("capabilities", [])),
+            capabilities=capabilities,
+            principal=str(data.get("principal", "")),
+            checkpoint=bool(data.get("checkpoint", False)),
+            webui_url=str(data.get("webui_url", "")),
         )
 
 
@@ -142,6 +170,8 @@ class Offer:
     hostname: str
     resources: Resources
     attributes: tuple[Attribute, ...] = ()
+    allocation_role: str = ""  # set for MULTI_ROLE frameworks only, as Mesos shows it (MESOS-8237)
+    executor_ids: tuple[str, ...] = ()  # the framework's executors running on that agent
 
     def attribute(self, name: str) -> str | None:
         for attr in self.attributes:
@@ -150,14 +180,22 @@ class Offer:
         return None
 
     def to_json(self) -> JSON:
-        return {
+        resources = self.resources.to_json()
+        out: JSON = {
             "id": {"value": self.id},
             "framework_id": {"value": self.framework_id},
             "agent_id": {"value": self.agent_id},
             "hostname": self.hostname,
-            "resources": self.resources.to_json(),
+            "resources": resources,
             "attributes": [a.to_json() for a in self.attributes],
         }
+        if self.allocation_role:
+            out["allocation_info"] = {"role": self.allocation_role}
+            for resource in resources:
+                resource["allocation_info"] = {"role": self.allocation_role}
+        if self.executor_ids:
+            out["executor_ids"] = [{"value": e} for e in self.executor_ids]
+        return out
 
 
 @dataclass(frozen=True)
@@ -218,40 +256,133 @@ class CommandInfo:
         )
 
 
+def _allocation_roles(resources: Any) -> tuple[str, ...]:
+    """The distinct `allocation_info.role`s of a JSON resource list, in order of appearance."""
+    roles: list[str] = []
+    for item in resources if isinstance(resources, list) else []:
+        role = ((item.get("allocation_info") or {}).get("role") if isinstance(item, dict) else None)
+        if isinstance(role, str) and role not in roles:
+            roles.append(role)
+    return tuple(roles)
+
+
+def _with_allocation_role(resources: list[JSON], roles: tuple[str, ...]) -> list[JSON]:
+    """Resources JSON carrying `allocation_info` when they name one allocation role (as the master
+    records them once it knows the offer's role)."""
+    if len(roles) == 1:
+        for item in resources:
+            item["allocation_info"] = {"role": roles[0]}
+    return resources
+
+
+@dataclass(frozen=True)
+class ExecutorInfo:
+    """A custom executor (Mesos' ExecutorInfo of type CUSTOM).
+
+    The embedded agent has no executor API: it runs the executor's `command` as the task's process
+    (see `core.cluster.agent`). `shutdown_grace_period` is in seconds (None: the agent's default).
+    """
+
+    executor_id: str
+    command: CommandInfo | None
+    framework_id: str = ""
+    name: str = ""
+    resources: Resources = field(default_factory=Resources)
+    shutdown_grace_period: float | None = None
+    type: str = ""  # "" (unset), CUSTOM or DEFAULT
+    container: JSON | None = None
+    resource_roles: tuple[str, ...] = ()  # allocation roles named by its resources
+
+    def to_json(self) -> JSON:
+        out: JSON = {"executor_id": {"value": self.executor_id},
+                     "resources": _with_allocation_role(self.resources.to_json(), self.resource_roles)}
+        if self.command is not None:
+            out["command"] = self.command.to_json()
+        if self.framework_id:
+            out["framework_id"] = {"value": self.framework_id}
+        if self.name:
+            out["name"] = self.name
+        if self.shutdown_grace_period is not None:
+            out["shutdown_grace_period"] = {"nanoseconds": int(self.shutdown_grace_period * 1e9)}
+        if self.type:
+            out["type"] = self.type
+        if self.container is not None:
+            out["container"] = self.container
+        return out
+
+    @classmethod
+    def from_json(cls, data: JSON) -> ExecutorInfo:
+        grace = (data.get("shutdown_grace_period") or {}).get("nanoseconds")
+        command = data.get("command")
+        return cls(
+            executor_id=str((data.get("executor_id") or {}).get("value", "")),
+            command=None if command is None else CommandInfo.from_json(command),
+            framework_id=str((data.get("framework_id") or {}).get("value", "")),
+            name=str(data.get("name", "")),
+            resources=Resources.from_json(data.get("resources", [])),
+            shutdown_grace_period=None if grace is None else int(grace) / 1e9,
+            type=str(data.get("type", "")),
+            container=data.get("container"),
+            resource_roles=_allocation_roles(data.get("resources")),
+        )
+
+
 @dataclass(frozen=True)
 class TaskInfo:
     """A task to launch on the agent of the offer it is accepted with.
 
+    A task has a `command` (run by the agent, as Mesos' command executor does) or an `executor`
+    (a custom executor, whose command the embedded agent runs as the task's process), not both.
     `discovery_ports` lists the task's ports in the order the framework means them, each with
     an optional name: PORT0..n follow that order and named ones also become PORT_<NAME>
     (without it, the ports of `resources` in ascending order). `kill_grace_period` is the kill
     policy's grace period in seconds (None: the agent's default, 3 s as in Mesos).
+    `resource_roles` are the allocation roles its resources name (`allocation_info.role`).
     """
 
     task_id: str
     name: str
     agent_id: str
     resources: Resources
-    command: CommandInfo
+    command: CommandInfo | None
     kill_grace_period: float | None = None
     labels: tuple[tuple[str, str], ...] = ()
     discovery_ports: tuple[tuple[int, str], ...] = ()
     container: JSON | None = None
+    executor: ExecutorInfo | None = None
+    resource_roles: tuple[str, ...] = ()
 
     def ordered_ports(self) -> list[int]:
         if self.discovery_ports:
             return [p for p, _ in self.discovery_ports]
         return self.resources.port_list()
 
+    def process_command(self) -> CommandInfo:
+        """What the agent runs: the task's command, or its custom executor's."""
+        if self.executor is not None and self.executor.command is not None:
+            return self.executor.command
+        return self.command or CommandInfo()
+
+    @property
+    def executor_id(self) -> str:
+        return "" if self.executor is None else self.executor.executor_id
+
+    def total_resources(self) -> Resources:
+        """What the task holds on its agent: its own resources plus its executor's."""
+        return self.resources if self.executor is None else self.resources + self.executor.resources
+
     def to_json(self) -> JSON:
         out: JSON = {
             "name": self.name,
             "task_id": {"value": self.task_id},
             "agent_id": {"value": self.agent_id},
-            "resources": self.resources.to_json(),
-            "command": self.command.to_json(),
+            "resources": _with_allocation_role(self.resources.to_json(), self.resource_roles),
             "labels": {"labels": [{"key": k, "value": v} for k, v in self.labels]},
         }
+        if self.command is not None:
+            out["command"] = self.command.to_json()
+        if self.executor is not None:
+            out["executor"] = self.executor.to_json()
         if self.kill_grace_period is not None:
             out["kill_policy"] = {"grace_period": {"nanoseconds": int(self.kill_grace_period * 1e9)}}
         if self.discovery_ports:
@@ -273,11 +404,13 @@ class TaskInfo:
             name=str(data.get("name", "")),
             agent_id=str(data.get("agent_id", {}).get("value", "")),
             resources=Resources.from_json(data.get("resources", [])),
-            command=CommandInfo.from_json(data.get("command", {})),
+            command=None if data.get("command") is None else CommandInfo.from_json(data["command"]),
             kill_grace_period=None if grace is None else int(grace) / 1e9,
             labels=tuple((lb["key"], lb.get("value", "")) for lb in data.get("labels", {}).get("labels", [])),
             discovery_ports=tuple((int(p.get("number", 0)), str(p.get("name", ""))) for p in ports),
             container=data.get("container"),
+            executor=None if data.get("executor") is None else ExecutorInfo.from_json(data["executor"]),
+            resource_roles=_allocation_roles(data.get("resources")),
         )
 
 
@@ -296,6 +429,7 @@ class TaskStatus:
     uuid: str = ""
     healthy: bool | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    executor_id: str = ""
 
     @staticmethod
     def new_uuid() -> str:
@@ -320,6 +454,8 @@ class TaskStatus:
             out["healthy"] = self.healthy
         if self.labels:
             out["labels"] = {"labels": [{"key": k, "value": v} for k, v in self.labels]}
+        if self.executor_id:
+            out["executor_id"] = {"value": self.executor_id}
         return out
 
     @classmethod
@@ -336,6 +472,7 @@ class TaskStatus:
             uuid=base64.b64decode(data["uuid"]).hex() if data.get("uuid") else "",
             healthy=data.get("healthy"),
             labels=tuple((lb["key"], lb.get("value", "")) for lb in (data.get("labels") or {}).get("labels", [])),
+            executor_id=str((data.get("executor_id") or {}).get("value", "")),
         )
 
 
@@ -381,6 +518,29 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class OperationUpdate:
+    """The status of an offer operation (UPDATE_OPERATION_STATUS): the embedded cluster runs only
+    LAUNCH, which has no operation status, so these answer RECONCILE_OPERATIONS with
+    OPERATION_UNKNOWN. `uuid` is empty: such answers need no acknowledgement."""
+
+    operation_id: str
+    state: str
+    message: str = ""
+    agent_id: str = ""
+    resource_provider_id: str = ""
+    uuid: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    """Bytes an executor sent its scheduler (MESSAGE)."""
+
+    agent_id: str
+    executor_id: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Error:
     """The master refuses to serve this framework any more; the subscription ends after it."""
 
@@ -392,4 +552,4 @@ class Heartbeat:
     pass
 
 
-Event = Subscribed | Offers | Rescind | Update | Failure | Error | Heartbeat
+Event = Subscribed | Offers | Rescind | Update | OperationUpdate | Message | Failure | Error | Heartbeat

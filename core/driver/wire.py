@@ -5,6 +5,7 @@ Events are framed with RecordIO: the length of the JSON record in bytes, a newli
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -15,8 +16,10 @@ from core.driver.types import (
     Failure,
     Filters,
     Heartbeat,
+    Message,
     Offer,
     Offers,
+    OperationUpdate,
     Rescind,
     Subscribed,
     TaskStatus,
@@ -39,6 +42,12 @@ def event_to_json(event: Event) -> JSON:
             return {"type": "RESCIND", "rescind": {"offer_id": {"value": offer_id}}}
         case Update(status):
             return {"type": "UPDATE", "update": {"status": status.to_json()}}
+        case OperationUpdate():
+            return {"type": "UPDATE_OPERATION_STATUS", "update_operation_status": {"status": _operation_json(event)}}
+        case Message(agent_id, executor_id, data):
+            return {"type": "MESSAGE", "message": {"agent_id": {"value": agent_id},
+                                                   "executor_id": {"value": executor_id},
+                                                   "data": base64.b64encode(data).decode()}}
         case Failure(agent_id, executor_id, status):
             failure: JSON = {"agent_id": {"value": agent_id}}
             if executor_id:
@@ -64,6 +73,15 @@ def event_from_json(data: JSON) -> Event:
         return Rescind(data["rescind"]["offer_id"]["value"])
     if kind == "UPDATE":
         return Update(TaskStatus.from_json(data["update"]["status"]))
+    if kind == "UPDATE_OPERATION_STATUS":
+        op = data["update_operation_status"]["status"]
+        return OperationUpdate(str((op.get("operation_id") or {}).get("value", "")), str(op.get("state", "")),
+                               str(op.get("message", "")), str((op.get("agent_id") or {}).get("value", "")),
+                               str((op.get("resource_provider_id") or {}).get("value", "")),
+                               base64.b64decode((op.get("uuid") or {}).get("value", "")).hex())
+    if kind == "MESSAGE":
+        msg = data["message"]
+        return Message(msg["agent_id"]["value"], msg["executor_id"]["value"], base64.b64decode(msg.get("data", "")))
     if kind == "FAILURE":
         failure = data["failure"]
         return Failure((failure.get("agent_id") or {}).get("value", ""),
@@ -73,6 +91,19 @@ def event_from_json(data: JSON) -> Event:
     if kind == "HEARTBEAT":
         return Heartbeat()
     raise ValueError(f"unknown event type {kind!r}")
+
+
+def _operation_json(update: OperationUpdate) -> JSON:
+    out: JSON = {"operation_id": {"value": update.operation_id}, "state": update.state}
+    if update.message:
+        out["message"] = update.message
+    if update.agent_id:
+        out["agent_id"] = {"value": update.agent_id}
+    if update.resource_provider_id:
+        out["resource_provider_id"] = {"value": update.resource_provider_id}
+    if update.uuid:
+        out["uuid"] = {"value": base64.b64encode(bytes.fromhex(update.uuid)).decode()}
+    return out
 
 
 def offer_from_json(data: JSON) -> Offer:
@@ -86,6 +117,8 @@ def offer_from_json(data: JSON) -> Offer:
         resources=Resources.from_json(data.get("resources", [])),
         attributes=tuple(Attribute(a["name"], str(a.get("text", {}).get("value", a.get("scalar", {}).get("value", ""))))
                          for a in data.get("attributes", [])),
+        allocation_role=str((data.get("allocation_info") or {}).get("role", "")),
+        executor_ids=tuple(str(e["value"]) for e in data.get("executor_ids", [])),
     )
 
 

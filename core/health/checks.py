@@ -60,9 +60,11 @@ async def probe(spec: CheckSpec) -> str | None:
 
 async def _probe(spec: CheckSpec) -> str | None:
     if spec.protocol == "COMMAND":
+        # a session of its own: what the command leaves behind is then reaped by the server, its
+        # subreaper (core.cluster.reaping), instead of staying a zombie in the server's session
         proc = await asyncio.create_subprocess_exec("/bin/sh", "-c", spec.command, cwd=spec.sandbox, env=spec.env,
                                                     stdout=asyncio.subprocess.DEVNULL,
-                                                    stderr=asyncio.subprocess.DEVNULL)
+                                                    stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
         try:
             code = await proc.wait()
         finally:

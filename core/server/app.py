@@ -18,15 +18,17 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.cluster.embedded import ClusterConfig, EmbeddedCluster
+from core.discovery.api import DiscoveryAPI, publish_refusal
 from core.discovery.balancer import BalancerConfig, LoadBalancer
 from core.discovery.catalog import ServiceCatalog
 from core.discovery.sources import follow_bus
 from core.events import EventBus
 from core.framework import Context, Framework, FrameworkState, ServerInfo, Supervisor
 from core.server.durability import DurableAnswers
-from core.server.metrics import ClusterCollector
+from core.server.memory import release_free_memory
+from core.server.metrics import ClusterCollector, dropwizard, prefers_json
 from core.server.scheduler_api import SchedulerAPI
-from core.store import Namespace, Store, open_store
+from core.store import Namespace, Store, StoreUnavailable, open_store
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -51,6 +53,7 @@ class Server:
         self.config = config
         self.frameworks = frameworks
         self.bus = EventBus()
+        self.bus.on_many_left = release_free_memory  # after a crowd of SSE clients has gone
         self.registry = CollectorRegistry()
         self.services = ServiceCatalog()
         self.cluster = EmbeddedCluster(config.data_dir, config.cluster)
@@ -62,15 +65,17 @@ class Server:
             Route("/ping", self.ping),
             Route("/health", self.health),
             Route("/metrics", self.metrics),
+            Route("/metrics/prometheus", self.prometheus),
             Route("/master/state", self.master_state),
             Route("/state", self.master_state),
-            Route("/haproxy/status", self.haproxy_status),
         ]
         routes.extend(SchedulerAPI(lambda: self.cluster.master).routes())
+        routes.extend(DiscoveryAPI(self.bus, lambda: self.balancer).routes())
         for fw in frameworks:
             routes.extend(fw.routes())
         self.app = Starlette(routes=routes, lifespan=self._lifespan,
-                             middleware=[Middleware(DurableAnswers, store=lambda: self.store)])
+                             middleware=[Middleware(DurableAnswers, store=lambda: self.store)],
+                             exception_handlers={StoreUnavailable: self.store_unavailable})
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -101,7 +106,7 @@ class Server:
 
     async def _balance(self, config: BalancerConfig) -> None:
         config.config_path.parent.mkdir(parents=True, exist_ok=True)
-        self.balancer = LoadBalancer(config)
+        self.balancer = LoadBalancer(config, on_refusal=lambda refusal: publish_refusal(self.bus, refusal))
         self.services.drain_seconds = DRAIN_SECONDS
         try:
             await follow_bus(self.services, self.bus, self.balancer)
@@ -119,6 +124,12 @@ class Server:
         if self.store is not None:
             await self.store.close()
 
+    @staticmethod
+    async def store_unavailable(request: Request, exc: Exception) -> Response:
+        """A request whose commit failed (the store said why, in the log too): nothing of it was
+        stored, nothing acknowledged is lost, and reads go on being served."""
+        return JSONResponse({"message": f"{exc}; nothing was changed, try again later"}, status_code=503)
+
     async def ping(self, request: Request) -> Response:
         return PlainTextResponse("pong")
 
@@ -129,18 +140,13 @@ class Server:
         return JSONResponse({"healthy": healthy, "frameworks": frameworks}, status_code=200 if healthy else 503)
 
     async def metrics(self, request: Request) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus text, or Marathon's JSON metrics for a client that asks for JSON."""
+        if prefers_json(request.headers.get("accept", "")):
+            return JSONResponse(dropwizard(self.registry))
+        return await self.prometheus(request)
 
-    async def haproxy_status(self, request: Request) -> Response:
-        if self.balancer is None:
-            return JSONResponse({"message": "HAProxy is not enabled: start the server with --haproxy"},
-                                status_code=404)
-        return JSONResponse({
-            "config": str(self.balancer.config.config_path), "workers": await self.balancer.worker_pids(),
-            "reloads": self.balancer.reloads, "runtimeChanges": self.balancer.runtime_changes,
-            "lastError": self.balancer.last_error or None,
-            "servers": {name: [s.address for s in servers] for name, servers in self.balancer.servers().items()},
-        })
+    async def prometheus(self, request: Request) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def master_state(self, request: Request) -> Response:
         if self.cluster.master is None:

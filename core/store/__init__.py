@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.store.base import Conflict, Delete, Entry, Namespace, Op, Put, Store
+from core.store.base import Conflict, Delete, Entry, Namespace, Op, Put, Store, StoreUnavailable
 
-__all__ = ["Conflict", "Delete", "Entry", "Namespace", "Op", "Put", "Store", "open_store"]
+__all__ = ["Conflict", "Delete", "Entry", "Namespace", "Op", "Put", "Store", "StoreUnavailable", "open_store"]
 
 
 def open_store(url: str, data_dir: Path) -> Store:

@@ -10,6 +10,9 @@ Rules every backend keeps:
   power loss (SQLite: an fsync of its WAL in a worker thread, shared by every commit before it);
   it is awaited before a promise leaves the server (an API answer that changed state, an
   acknowledged status update), never by the commit itself, so no fsync stalls the event loop.
+- A backend that cannot read or write now (its disk is read-only, full or failing) raises
+  `StoreUnavailable`; a commit that raises it applied nothing, and the store stays usable, so
+  later calls succeed once the disk does. The server answers such a request with 503.
 - Keys are '/'-separated paths without a leading '/'; `list(prefix)` returns every key that
   starts with `prefix`, sorted. `namespace(name)` gives a view whose keys live under `name/`.
 """
@@ -30,6 +33,10 @@ class Conflict(Exception):
         self.key = key
         self.expected = expected
         self.actual = actual
+
+
+class StoreUnavailable(Exception):
+    """The store's backend cannot be read or written now; the message says what failed."""
 
 
 @dataclass(frozen=True)

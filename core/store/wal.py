@@ -14,6 +14,12 @@ Rules:
 - A power loss can lose commits not yet made durable, never corrupt the database: frames written
   after the WAL started over carry new salts and checksums, and a WAL without a valid header or
   frame chain is ignored up to its last valid frame.
+- No file of the database is memory-mapped: connections use SQLite's `unix-excl` VFS, which keeps
+  the WAL index in the heap instead of a mapped `-shm` file, and `mmap_size=0`. A write to a mapped
+  page of a file that can no longer be written (`chattr +i`, a failing disk) raises SIGBUS and
+  kills the process; a `write()` only fails, so a commit raises an error and the server goes on.
+  The price: the database is locked against other processes while the server has it open
+  (connections of the same process share it, as before).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import urllib.parse
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -31,11 +38,17 @@ log = logging.getLogger(__name__)
 def connect_writer(path: Path) -> sqlite3.Connection:
     """The event loop's connection: WAL, no fsync, no automatic checkpoints."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db = sqlite3.connect(database_uri(path), uri=True, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA mmap_size=0")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA wal_autocheckpoint=0")
     return db
+
+
+def database_uri(path: Path) -> str:
+    """How every connection of the server opens `path` (see the rule on memory maps above)."""
+    return "file:" + urllib.parse.quote(str(path.absolute())) + "?vfs=unix-excl"
 
 
 class WalSync:
@@ -132,8 +145,9 @@ def fsync_wal(path: Path, with_dir: bool) -> None:
 
 def checkpoint(path: Path) -> None:
     """Copy the WAL's committed pages into the database (PASSIVE), on a connection of its own."""
-    db = sqlite3.connect(path, isolation_level=None, timeout=1.0)
+    db = sqlite3.connect(database_uri(path), uri=True, isolation_level=None, timeout=1.0)
     try:
+        db.execute("PRAGMA mmap_size=0")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA wal_checkpoint(PASSIVE)")
     finally:

@@ -94,28 +94,28 @@ class AppsAPI:
             "Location": f"{request.base_url}v2/apps{app['id']}", "Marathon-Deployment-Id": deployment["id"]})
 
     async def put_app(self, request: Request) -> Response:
+        """PUT creates or updates (partial unless partialUpdate=false); PATCH only updates.
+        201 with a Location when it created the app, else 200; both answer the deployment."""
         raw = await json_body(request)
-        partial = request.method == "PATCH" or flag(request, "partialUpdate")
-        if isinstance(raw, dict) and "id" in raw and raw["id"].strip("/") != app_path(request).strip("/"):
-            raise InvalidApp([("/id", "The id of the app in the body must match the path")])
-        apps, deployment, created = await self.service.put_apps([(raw, app_path(request))], flag(request, "force"),
-                                                                partial=partial,
-                                                                accepted=lambda a: self._api_post(request, a))
+        patch = request.method == "PATCH"
+        apps, deployment, created = await self.service.put_apps(
+            [(raw, app_path(request))], flag(request, "force"),
+            partial=patch or flag(request, "partialUpdate", default=True), must_exist=patch,
+            accepted=lambda a: self._api_post(request, a))
         headers = {"Marathon-Deployment-Id": deployment["id"]}
         if created:
-            body = self.render(apps[0], set())
-            body["deployments"] = [{"id": deployment["id"]}]
             headers["Location"] = f"{request.base_url}v2/apps{apps[0]['id']}"
-            return JSONResponse(body, status_code=201, headers=headers)
-        return JSONResponse({"version": deployment["version"], "deploymentId": deployment["id"]}, headers=headers)
+        return JSONResponse({"version": deployment["version"], "deploymentId": deployment["id"]},
+                            status_code=201 if created else 200, headers=headers)
 
     async def put_many(self, request: Request) -> Response:
         raws = await json_body(request)
         if not isinstance(raws, list):
             raise BadJSON("expected a JSON array of app definitions")
-        partial = request.method == "PATCH" or flag(request, "partialUpdate")
-        _, deployment, _ = await self.service.put_apps([(r, None) for r in raws], flag(request, "force"),
-                                                       partial=partial)
+        patch = request.method == "PATCH"
+        _, deployment, _ = await self.service.put_apps(
+            [(r, None) for r in raws], flag(request, "force"),
+            partial=patch or flag(request, "partialUpdate", default=True), must_exist=patch)
         return JSONResponse({"version": deployment["version"], "deploymentId": deployment["id"]},
                             headers={"Marathon-Deployment-Id": deployment["id"]})
 
@@ -124,7 +124,8 @@ class AppsAPI:
         return JSONResponse({"app": self.render(self.service.get(app_path(request)), embed, always=True)})
 
     async def delete_app(self, request: Request) -> Response:
-        deployment = await self.service.delete(app_path(request), flag(request, "force"))
+        # Marathon deletes an app even while a deployment holds it, unless force=false is asked for
+        deployment = await self.service.delete(app_path(request), flag(request, "force", default=True))
         return JSONResponse({"version": deployment["version"], "deploymentId": deployment["id"]},
                             headers={"Marathon-Deployment-Id": deployment["id"]})
 

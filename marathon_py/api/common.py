@@ -41,8 +41,10 @@ async def json_body(request: Request) -> Any:
         raise BadJSON(str(exc)) from exc
 
 
-def flag(request: Request, name: str) -> bool:
-    return request.query_params.get(name, "false").lower() == "true"
+def flag(request: Request, name: str, default: bool = False) -> bool:
+    """A boolean query parameter as Marathon reads one: `true` in any case is true, anything else false."""
+    value = request.query_params.get(name)
+    return default if value is None else value.lower() == "true"
 
 
 def app_path(request: Request) -> str:

@@ -48,6 +48,14 @@ class GroupsAPI:
         prefix = "/" if group_id == "/" else group_id + "/"
         return [a for a in self.s.apps if a.startswith(prefix)]
 
+    def count(self) -> int:
+        """Every group: the root, those created explicitly, and each parent path of an app."""
+        ids = {"/", *self.explicit}
+        for app_id in self.s.apps:
+            parts = app_id.strip("/").split("/")[:-1]
+            ids.update("/" + "/".join(parts[:n]) for n in range(1, len(parts) + 1))
+        return len(ids)
+
     def _exists(self, group_id: str) -> bool:
         return group_id == "/" or group_id in self.explicit or bool(self._under(group_id))
 

@@ -14,11 +14,15 @@ from starlette.routing import Route
 from core.events import BusEvent, Dropped
 from core.framework import ServerInfo
 from marathon_py.api.common import flag, guarded
+from marathon_py.appdef import InvalidApp
 from marathon_py.offers import OfferStats
 from marathon_py.scheduler import MarathonScheduler
 from marathon_py.service import AppService
 
 SSE_HEARTBEAT_SECONDS = 10.0
+# events per write: enough to send a burst in few writes, small enough that a client that does
+# not read holds only a few KB in its connection's buffer when the server stops writing to it
+SSE_EVENTS_PER_WRITE = 16
 VERSION = "1.11.0"
 
 
@@ -37,6 +41,7 @@ class SystemAPI:
             Route("/v2/queue/{app_id:path}/delay", guarded(g, self.reset_delay), methods=["DELETE"]),
             Route("/v2/info", self.info, methods=["GET"]),
             Route("/v2/leader", self.leader, methods=["GET"]),
+            Route("/v2/leader", guarded(g, self.abdicate), methods=["DELETE"]),
             Route("/v2/events", self.events, methods=["GET"]),
         ]
 
@@ -105,6 +110,16 @@ class SystemAPI:
         server = self.server
         return JSONResponse({"leader": f"{server.host}:{server.port}" if server else "unknown"})
 
+    async def abdicate(self, request: Request) -> Response:
+        """Marathon's abdication. This server is the only candidate, so it is elected again at
+        once and keeps leading (its tasks and deployments go on untouched). Marathon's
+        `backup` and `restore` (written by the next leader) are not available here: refused."""
+        asked = [name for name in ("backup", "restore") if name in request.query_params]
+        if asked:
+            raise InvalidApp([(f"/{name}", "backup and restore are not supported by this server")
+                              for name in asked])
+        return JSONResponse({"message": "Leadership abdicated"})
+
     async def events(self, request: Request) -> Response:
         types = set(request.query_params.getlist("event_type")) or None
         light = request.query_params.get("plan-format") == "light"
@@ -114,15 +129,18 @@ class SystemAPI:
             try:
                 yield b":\n\n"
                 while True:
-                    item = await subscription.get(SSE_HEARTBEAT_SECONDS)
-                    if item is None:
+                    # all that is ready in one write; each event is encoded once for every client
+                    items = await subscription.get_batch(SSE_HEARTBEAT_SECONDS, SSE_EVENTS_PER_WRITE)
+                    if not items:
                         if subscription.closed:
                             return
                         yield b":\n\n"  # keeps idle connections (and proxies) open
-                    elif isinstance(item, Dropped):
-                        yield b": " + f"{item.count} events dropped: this client reads too slowly".encode() + b"\n\n"
-                    else:
-                        yield _sse(item, light)
+                        continue
+                    render = _sse_light if light else _sse_full
+                    yield b"".join(
+                        f": {item.count} events dropped: this client reads too slowly\n\n".encode()
+                        if isinstance(item, Dropped) else item.rendered(render, render)
+                        for item in items)
             except asyncio.CancelledError:
                 raise
             finally:
@@ -130,6 +148,14 @@ class SystemAPI:
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
+
+
+def _sse_full(event: BusEvent) -> bytes:
+    return _sse(event, light=False)
+
+
+def _sse_light(event: BusEvent) -> bytes:
+    return _sse(event, light=True)
 
 
 def _sse(event: BusEvent, light: bool) -> bytes:

@@ -11,6 +11,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from aurora_py.cli import app
+from aurora_py.scheduler import containers
 
 runner = CliRunner()
 
@@ -125,8 +126,8 @@ def test_profile_values_flow_into_the_bound_job(tmp_path: Path) -> None:
     assert [p["cmdline"] for p in shaped(tmp_path, "legacy")["task"]["processes"]][2] == "echo from image"
 
 
-def test_containers_of_every_spelling_load_and_are_flagged_unsupported(tmp_path: Path) -> None:
-    assert "container_unsupported" not in shaped(tmp_path, "plain")
+def test_containers_of_every_spelling_load_and_their_images_are_named_in_the_refusal(tmp_path: Path) -> None:
+    assert containers.refusal(shaped(tmp_path, "plain")) is None
     engine = shaped(tmp_path, "engine")
     assert engine["container"] == {"image": "shapes:v2", "parameters": [{"name": "env", "value": "A=1"}]}
     assert shaped(tmp_path, "legacy")["container"] == {"docker": {"image": "busybox", "parameters": []}}
@@ -136,8 +137,12 @@ def test_containers_of_every_spelling_load_and_are_flagged_unsupported(tmp_path:
     assert appc["health_check_config"]["health_checker"] == {"shell": {"shell_command": "test -e ready"}}
     assert appc["health_check_config"]["min_consecutive_successes"] == 2
     assert shaped(tmp_path, "unified")["container"]["image"] == {"name": "shapes", "tag": "v3"}
-    for name in ("engine", "legacy", "appc", "unified"):
-        assert "not supported" in shaped(tmp_path, name)["container_unsupported"]
+    named = {"engine": "Docker image 'shapes:v2'", "legacy": "Docker image 'busybox'",
+             "appc": "Mesos image AppcImage shapes (image_id abc)", "unified": "Mesos image DockerImage shapes:v3"}
+    for name, image in named.items():
+        refusal = containers.refusal(shaped(tmp_path, name))
+        assert refusal == (f"container: {image} cannot run: this cluster cannot run container images. "
+                           "Remove the container from the job to run its processes on the host.")
 
 
 def test_update_strategies_policies_tiers_and_metadata(tmp_path: Path) -> None:

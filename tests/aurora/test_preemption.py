@@ -1,4 +1,7 @@
-"""Tiers and preemption on a small agent where two tasks do not fit side by side."""
+"""Tiers and preemption on a small agent where two tasks do not fit side by side.
+
+Sizes count the executor's overhead (0.25 CPU per task): a task of cpu 0.2 takes 0.45 of the
+agent's 1 CPU, one of cpu 0.25 takes 0.5."""
 
 from __future__ import annotations
 
@@ -47,23 +50,23 @@ def preempted(server: ServerProcess, name: str, role: str = "www") -> list[dict[
 def test_production_task_preempts_a_non_production_one(start_server: StartServer, tmp_path: Path) -> None:
     server = start_server(*SMALL_AGENT)
     ready(server)
-    create(server, tmp_path, "batch", 0.4, instances=2)
+    create(server, tmp_path, "batch", 0.2, instances=2)
     wait_until(lambda: len(running(server, "batch")) == 2, timeout=90, what="both batch instances running")
     assert status(server, "batch")["tier"] == "preemptible"
     code, output = cli(server.url, "quota", "set", "devcluster/www", "--cpu", "1", "--ram-mb", "512",
                        "--disk-mb", "512")
     assert code == 0, output
 
-    create(server, tmp_path, "web", 0.5, extra=", production=True")
+    create(server, tmp_path, "web", 0.25, extra=", production=True")
     assert status(server, "web")["tier"] == "preferred"
     wait_until(lambda: len(running(server, "web")) == 1, timeout=120, what="the production task running")
     web_task = running(server, "web")[0]["task_id"]
     victims = preempted(server, "batch")
-    assert len(victims) == 1  # one victim frees enough room (0.2 free + 0.4)
+    assert len(victims) == 1  # one victim frees enough room (0.1 free + 0.45)
     events = {e["status"]: e["message"] for e in victims[0]["events"]}
     assert events["PREEMPTING"] == f"Preempted by {web_task}"
     wait_until(lambda: preempted(server, "batch")[0]["status"] == "KILLED", timeout=60, what="victim killed")
-    assert len(running(server, "batch")) == 1  # the victim's instance waits: 0.1 cpu is left
+    assert len(running(server, "batch")) == 1  # the victim's instance waits: 0.05 cpu is left
     with server.client() as http:
         metrics = http.get("/metrics").text
     assert "aurora_preemptions_total 1.0" in metrics
@@ -72,11 +75,11 @@ def test_production_task_preempts_a_non_production_one(start_server: StartServer
 def test_priority_preempts_only_within_the_role(start_server: StartServer, tmp_path: Path) -> None:
     server = start_server(*SMALL_AGENT)
     ready(server)
-    create(server, tmp_path, "theirs", 0.4, role="ads")
-    create(server, tmp_path, "low", 0.4)
+    create(server, tmp_path, "theirs", 0.2, role="ads")
+    create(server, tmp_path, "low", 0.2)
     wait_until(lambda: len(running(server, "theirs", "ads")) == 1 and len(running(server, "low")) == 1,
                timeout=90, what="both low-priority jobs running")
-    create(server, tmp_path, "high", 0.5, extra=", priority=5, tier='revocable'")
+    create(server, tmp_path, "high", 0.25, extra=", priority=5, tier='revocable'")
     wait_until(lambda: len(running(server, "high")) == 1, timeout=120, what="the higher-priority task running")
     assert [t["task_id"] for t in preempted(server, "low")] != []
     assert preempted(server, "theirs", "ads") == []  # another role's task is never a victim of priority

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import sys
 from pathlib import Path
@@ -112,11 +113,17 @@ def test_failing_health_check_rolls_the_update_back(server: ServerProcess, tmp_p
     assert code == 0, output
     code, output = cli(server.url, "update", "start", KEY, str(write(tmp_path, "bad", health="sick")), "--watch")
     assert code == 1, output
-    assert "ROLLED_BACK" in output
     update = latest_update(server)
     actions = [e["action"] for e in update["instance_events"]]
     assert "INSTANCE_UPDATE_FAILED" in actions and "INSTANCE_ROLLED_BACK" in actions
     assert [e["status"] for e in update["events"]] == ["ROLLING_FORWARD", "ROLLING_BACK", "ROLLED_BACK"]
+    # why it rolled back: Aurora's "Latest failure: instance N ...", with the task's own message
+    why = update["events"][1]["message"]
+    assert re.fullmatch(r"[12] instance\(s\) failed\. Latest failure: instance [01] exited: FAILED "
+                        r"\(Failed health check! .+\)", why), why
+    assert f"ended: ROLLED_BACK (rolled back because: {why})" in output
+    code, output = cli(server.url, "update", "info", KEY)
+    assert code == 0 and "Status: ROLLING_BACK at" in output and why in output
     wait_until(lambda: versions(server) == {0: "v1", 1: "v1", 2: "v1"}, timeout=60, what="all back on v1")
     messages = [e["message"] for t in job(server, "web")["tasks"] for e in t["events"]]  # type: ignore[index]
     assert any(m.startswith("Failed health check!") for m in messages)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from starlette.types import Message, Receive, Scope, Send
 
 from core.server.durability import DurableAnswers
+from core.store import StoreUnavailable
 
 
 class SlowDisk:
@@ -60,3 +62,16 @@ async def test_the_mesos_scheduler_api_is_answered_at_once() -> None:
     app = DurableAnswers(answer, lambda: disk)  # type: ignore[arg-type]
     sent = await asyncio.wait_for(call(app, "POST", "/api/v1/scheduler"), 1)
     assert sent[0]["status"] == 201 and disk.calls == 0
+
+
+class FailingDisk:
+    async def durable(self) -> None:
+        raise StoreUnavailable("the state store /x cannot sync its log to disk: Input/output error")
+
+
+async def test_an_answer_the_store_cannot_make_durable_becomes_a_503() -> None:
+    app = DurableAnswers(answer, lambda: FailingDisk())  # type: ignore[arg-type]
+    sent = await asyncio.wait_for(call(app, "POST"), 1)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 503
+    assert json.loads(sent[1]["body"])["message"].startswith("the state store /x cannot sync")

@@ -38,12 +38,16 @@ async def test_framework_over_http_launches_kills_and_reconciles(start_server: S
 def test_bad_calls_are_refused_with_the_field_named(start_server: StartServer) -> None:
     server = start_server()
     url = server.url + "/api/v1/scheduler"
-    resp = httpx.post(url, content=b"{not json")
+    resp = httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"})
     assert resp.status_code == 400 and "JSON" in resp.text
+    resp = httpx.post(url, content=b"{}")
+    assert resp.status_code == 400 and "Content-Type" in resp.text
+    resp = httpx.post(url, content=b"\x08\x01", headers={"Content-Type": "application/x-protobuf"})
+    assert resp.status_code == 415 and "JSON only" in resp.text
     resp = httpx.post(url, json={"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "x"}}})
     assert resp.status_code == 400 and "framework_info.name" in resp.text
     resp = httpx.post(url, json={"type": "REVIVE"})
     assert resp.status_code == 400 and "framework_id.value" in resp.text
     resp = httpx.post(url, json={"type": "REVIVE", "framework_id": {"value": "f"}},
                       headers={"Mesos-Stream-Id": "nope"})
-    assert resp.status_code == 400 and "stream ID" in resp.text
+    assert resp.status_code == 400 and resp.text == "Framework cannot be found"

@@ -195,23 +195,3 @@ async def test_tasks_of_one_agent_are_placed_on_it(make_cluster: MakeCluster, ma
         status = await fw.wait_state(tid, TaskState.TASK_RUNNING)
         assert cluster.master.agents[status.agent_id].hostname == host  # type: ignore[union-attr]
     assert isinstance(cluster.config, ClusterConfig)
-
-
-async def test_a_dead_launcher_does_not_lose_its_tasks(cluster: EmbeddedCluster,
-                                                       make_framework: MakeFramework) -> None:
-    import signal as _signal
-
-    fw = await make_framework(cluster)
-    await fw.launch(shell_task("survivor", "sleep 600"))
-    await fw.wait_state("survivor", TaskState.TASK_RUNNING)
-    pool = cluster._launchers
-    assert pool is not None
-    for launcher in list(pool._launchers):
-        launcher.proc.send_signal(_signal.SIGKILL)
-    await fw.wait_for(lambda: not pool._launchers)
-    # still supervised (now through its pidfd): a kill is carried out and reported
-    await fw.driver.kill("survivor")
-    await fw.wait_state("survivor", TaskState.TASK_KILLED)
-    # and new launches get new launchers
-    await fw.launch(shell_task("after", "sleep 600"))
-    await fw.wait_state("after", TaskState.TASK_RUNNING)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core.store import Put
+from core.store import Put, StoreUnavailable
 from core.store import wal as wal_module
 from core.store.sqlite import SQLiteStore
 from core.store.wal import WalSync, connect_writer
@@ -58,6 +58,20 @@ def test_the_loops_connection_never_syncs_nor_checkpoints(tmp_path: Path) -> Non
     db.close()
 
 
+def test_no_file_of_the_database_is_memory_mapped(tmp_path: Path) -> None:
+    """A mapped page of a file that became unwritable raises SIGBUS when written: the WAL index
+    lives in the heap (no -shm file), and the database is read with read()."""
+    path = tmp_path / "x.sqlite"
+    db = connect_writer(path)
+    db.execute("CREATE TABLE t (k INTEGER)")
+    db.execute("INSERT INTO t VALUES (1)")
+    assert db.execute("PRAGMA mmap_size").fetchone()[0] == 0
+    assert (tmp_path / "x.sqlite-wal").exists() and not (tmp_path / "x.sqlite-shm").exists()
+    maps = Path("/proc/self/maps").read_text()
+    assert str(path) not in maps
+    db.close()
+
+
 async def test_durable_shares_one_fsync_among_the_commits_before_it(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
@@ -97,7 +111,7 @@ async def test_a_failed_fsync_fails_durable(tmp_path: Path, monkeypatch: pytest.
     store = SQLiteStore(tmp_path / "state.sqlite")
     try:
         await store.commit([Put("a", b"1")])
-        with pytest.raises(OSError, match="Input/output"):
+        with pytest.raises(StoreUnavailable, match="cannot sync its log to disk: Input/output"):
             await store.durable()
     finally:
         await store.close()

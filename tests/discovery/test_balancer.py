@@ -3,6 +3,7 @@ changes is chosen by the test, so the cases that a scheduler only hits now and t
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,8 +14,9 @@ import httpx
 import pytest
 
 from core.discovery import balancer as balancer_module
+from core.discovery.admission import Refusal
 from core.discovery.balancer import BalancerConfig, Change, LoadBalancer
-from core.discovery.haproxy import HAProxyError, socket_command
+from core.discovery.haproxy import HAProxyError, HAProxyProcess, find_haproxy, socket_command
 from core.discovery.model import build_services
 from tests.support.server import REPO, free_port, serves, wait_until
 
@@ -162,3 +164,116 @@ async def test_a_reload_while_the_runtime_socket_is_away_still_applies(balancer:
     assert {s.address for s in balancer.servers()[f"web_{web}"]} == {f"127.0.0.1:{one}"}
     wait_until(lambda: httpx.get(f"http://127.0.0.1:{api}/", timeout=5).text == "b", timeout=30,
                what="the new backend served after the reload")
+
+
+def labelled(app_id: str, service_port: int, ports: list[int], labels: dict[str, str],
+             checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return dict(app(app_id, service_port, ports), labels=labels, healthChecks=checks or [])
+
+
+async def test_apps_haproxy_would_refuse_are_left_out_and_the_others_served(
+        balancer: LoadBalancer, backends: list[int], tmp_path: Path) -> None:
+    """Each bad app would make `haproxy -c` (or the reload) refuse the whole config: each is left
+    out with its label named, once, while the good app, and one created after them, are served."""
+    one, two, _ = backends
+    heard: list[Refusal] = []
+    balancer.on_refusal = heard.append
+    web, api = free_port(), free_port()
+    bad = [
+        labelled("/vhost-tcp", free_port(), [one], {"HAPROXY_0_VHOST": "a.test", "HAPROXY_0_MODE": "tcp"}),
+        labelled("/quote", free_port(), [one], {"HAPROXY_0_VHOST": "q.test", "HAPROXY_0_PATH": "/it's"}),
+        labelled("/no-cert", free_port(), [one], {"HAPROXY_0_SSL_CERT": str(tmp_path / "missing.pem")}),
+        labelled("/elsewhere", free_port(), [one], {"HAPROXY_0_BIND_ADDR": "192.0.2.1"}),  # not this machine's
+        labelled("/far", free_port(), [one], {"HAPROXY_0_PORT": "70000"}),
+        labelled("/forever", free_port(), [one], {}, [{"protocol": "TCP", "intervalSeconds": float("inf")}]),
+    ]
+    expected = {"/vhost-tcp": "HAPROXY_0_MODE", "/quote": "HAPROXY_0_PATH", "/no-cert": "HAPROXY_0_SSL_CERT",
+                "/elsewhere": "HAPROXY_0_BIND_ADDR", "/far": "HAPROXY_0_PORT",
+                "/forever": "healthChecks[0].intervalSeconds"}
+    assert await balancer.apply([*bad, app("/web", web, [one])]) is Change.STARTED
+    assert {app_id: r.label for app_id, r in balancer.refused.items()} == expected
+    assert sorted(r.app_id for r in heard) == sorted(expected)
+    assert all(name in balancer.last_error for name in expected)
+    assert httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text == "a"
+    assert [name for name in balancer.servers() if not name.startswith(("web_", "api_"))] == []
+
+    # an app created after the bad ones is served; the refusals are not heard of again
+    assert await balancer.apply([*bad, app("/web", web, [one]), app("/api", api, [two])]) is Change.RELOAD
+    wait_until(lambda: serves(f"http://127.0.0.1:{api}/"), timeout=30, what="the new app served")
+    assert httpx.get(f"http://127.0.0.1:{api}/", timeout=5).text == "b"
+    assert len(heard) == len(expected) and set(balancer.refused) == set(expected)
+    # scaling the good app with the bad ones still there needs no reload and no new check
+    assert await balancer.apply([*bad, app("/web", web, [one, two]), app("/api", api, [two])]) is Change.RUNTIME
+    # the bad ones deleted: nothing refused any more
+    assert await balancer.apply([app("/web", web, [one, two]), app("/api", api, [two])]) is Change.UNCHANGED
+    assert balancer.refused == {} and balancer.last_error == ""
+
+
+async def test_an_app_haproxy_c_refuses_is_found_and_keeps_its_last_good_frontends(
+        balancer: LoadBalancer, backends: list[int], tmp_path: Path) -> None:
+    """A certificate that can be read but is no certificate passes every check before HAProxy's:
+    `haproxy -c` refuses the config, and bisection finds the app. An app that was served keeps
+    its last good frontends; a new one is left out."""
+    one, two, three = backends
+    not_a_cert = tmp_path / "not-a-cert.pem"
+    not_a_cert.write_text("not a certificate\n")
+    web, api, new = free_port(), free_port(), free_port()
+    assert await balancer.apply([app("/web", web, [one]), app("/api", api, [two])]) is Change.STARTED
+    broken = labelled("/web", web, [one, three], {"HAPROXY_0_SSL_CERT": str(not_a_cert)})
+    fresh = labelled("/new", new, [three], {"HAPROXY_0_SSL_CERT": str(not_a_cert)})
+    others = [app(f"/other-{i}", free_port(), [two]) for i in range(5)]
+    assert await balancer.apply([broken, app("/api", api, [two]), fresh, *others]) is Change.RELOAD
+    assert {app_id: r.label for app_id, r in balancer.refused.items()} == {
+        "/web": "HAPROXY_0_SSL_CERT", "/new": "HAPROXY_0_SSL_CERT"}
+    assert "certificate" in balancer.refused["/web"].message
+    # /web is still plain HTTP on its port, now with both of its tasks; /new is not served
+    assert {s.address for s in balancer.servers()[f"web_{web}"]} == {f"127.0.0.1:{one}", f"127.0.0.1:{three}"}
+    wait_until(lambda: {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(6)} == {"a", "c"},
+               timeout=30, what="both /web tasks served at its last good frontend")
+    assert f"new_{new}" not in balancer.servers()
+    assert all(serves(f"http://127.0.0.1:{o['portDefinitions'][0]['port']}/") for o in others)
+
+
+async def test_a_port_taken_is_refused_to_the_newcomer(balancer: LoadBalancer, backends: list[int]) -> None:
+    """Two frontends on one port would share it (HAProxy binds with SO_REUSEPORT) and split its
+    traffic: the app that asks for a port already served, or held by another process, is refused."""
+    one, two, _ = backends
+    web, held = free_port(), free_port()
+    assert await balancer.apply([app("/web", web, [one])]) is Change.STARTED
+    with socket.socket() as other_process:
+        other_process.bind(("127.0.0.1", held))
+        other_process.listen()
+        apps = [app("/copycat", web, [two]), app("/web", web, [one]), app("/held", held, [two])]
+        assert await balancer.apply(apps) is Change.UNCHANGED
+        assert {app_id: r.label for app_id, r in balancer.refused.items()} == {
+            "/copycat": "portDefinitions[0].port", "/held": "portDefinitions[0].port"}
+        assert "already taken by app /web" in balancer.refused["/copycat"].message
+        assert "in use by another process" in balancer.refused["/held"].message
+    assert {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(4)} == {"a"}
+
+
+async def test_a_reload_haproxy_cannot_start_fails_at_once_and_the_old_worker_serves(
+        tmp_path: Path, backends: list[int]) -> None:
+    """`haproxy -c` does not bind: a listener that cannot be bound fails the reload in the master.
+    That is an error at once (not after a timeout), and the old worker keeps serving."""
+    port = free_port()
+    good = (f"global\n    stats socket {tmp_path}/rt.sock level admin expose-fd listeners\n"
+            "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
+            f"listen web\n    bind 127.0.0.1:{port}\n    server a 127.0.0.1:{backends[0]}\n")
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(good)
+    proc = HAProxyProcess(find_haproxy(), config, tmp_path)
+    proc.start()
+    try:
+        await proc.wait_ready()
+        workers = await proc.worker_pids()
+        config.write_text(good + f"listen elsewhere\n    bind 192.0.2.1:{free_port()}\n    server a 127.0.0.1:1\n")
+        with pytest.raises(HAProxyError, match="could not start the new configuration"):
+            await proc.reload(timeout=60)
+        assert await proc.worker_pids() == workers
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text == "a"
+        config.write_text(good)
+        await proc.reload()
+        assert await proc.worker_pids() != workers
+    finally:
+        proc.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import threading
@@ -95,6 +96,9 @@ def test_traffic_scaling_rolling_restart_and_refused_labels(start_server: StartS
         assert vhost.status_code == 200
         unknown = httpx.get(f"http://127.0.0.1:{vhost_port}/", headers={"Host": "other.test"}, timeout=5)
         assert unknown.status_code == 503
+        # the frontends listen on the server's --host (127.0.0.1 by default), not on every address
+        live = Path(status(server)["config"]).read_text()
+        assert f"bind 127.0.0.1:{service_port}\n" in live and f"bind 127.0.0.1:{vhost_port}\n" in live
         assert "haproxy" in httpx.get(f"http://127.0.0.1:{stats_port}/metrics", timeout=5).text
         workers = status(server)["workers"]
         reloads = status(server)["reloads"]
@@ -151,3 +155,71 @@ def test_unhealthy_task_leaves_rotation(start_server: StartServer, tmp_path: Pat
         in_rotation(server, backend, 1)
         left = status(server)["servers"][backend]
         assert left == [a for a in left if not a.endswith(f":{task['ports'][0]}")]
+
+
+class EventWatch:
+    """Reads a server's `/discovery/events` in a thread until an event of `wanted` type arrives."""
+
+    def __init__(self, url: str, wanted: str) -> None:
+        self.found: dict[str, Any] | None = None
+        self.connected = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(url, wanted), daemon=True)
+        self._thread.start()
+        self.connected.wait(30)
+
+    def _run(self, url: str, wanted: str) -> None:
+        kind = ""
+        with httpx.stream("GET", url + "/discovery/events", timeout=httpx.Timeout(10, read=60)) as resp:
+            self.connected.set()
+            for line in resp.iter_lines():
+                if line.startswith("event:"):
+                    kind = line.removeprefix("event:").strip()
+                elif line.startswith("data:") and kind == wanted:
+                    self.found = json.loads(line.removeprefix("data:"))
+                    return
+
+
+def test_a_bad_app_is_left_out_while_the_others_keep_being_served(start_server: StartServer) -> None:
+    """An app whose labels HAProxy would refuse (a vhost in tcp mode) is left out, named with its
+    label in an event and in /haproxy/status; the app beside it and one created after it are
+    served, on the address `--haproxy-bind` names (here 127.0.0.2: loopback, but not --host's)."""
+    server = start_server("--haproxy", "--haproxy-stats-port", str(free_port()), "--haproxy-http-port",
+                          str(free_port()), "--haproxy-bind", "127.0.0.2")
+    web_port, bad_port, api_port = free_port(), free_port(), free_port()
+
+    def web(app_id: str, port: int, labels: dict[str, str]) -> dict[str, Any]:
+        return {"id": app_id, "cmd": f"echo {app_id} > index.html; exec {sys.executable} {BACKEND} $HOST $PORT0",
+                "cpus": 0.1, "mem": 64, "instances": 1, "portDefinitions": [{"port": port}], "labels": labels}
+
+    def answer(port: int) -> str:
+        try:
+            return httpx.get(f"http://127.0.0.2:{port}/", timeout=5).text.strip()
+        except httpx.HTTPError:
+            return ""
+
+    with server.client() as http:
+        deployed(http, http.post("/v2/apps", json=web("/web", web_port, {})).headers["Marathon-Deployment-Id"])
+        wait_until(lambda: answer(web_port) == "/web", timeout=60, what="/web served on 127.0.0.2")
+        with pytest.raises(httpx.ConnectError):  # not on --host's address
+            httpx.get(f"http://127.0.0.1:{web_port}/", timeout=5)
+        assert status(server)["bind"] == "127.0.0.2"
+
+        watch = EventWatch(server.url, "haproxy_app_refused_event")
+        bad = web("/bad", bad_port, {"HAPROXY_0_VHOST": "bad.test", "HAPROXY_0_MODE": "tcp"})
+        deployed(http, http.post("/v2/apps", json=bad).headers["Marathon-Deployment-Id"])
+        event = wait_until(lambda: watch.found, timeout=30, what="the refusal event")
+        assert isinstance(event, dict) and (event["appId"], event["label"]) == ("/bad", "HAPROXY_0_MODE")
+        refused = status(server)["refused"]
+        assert [(r["appId"], r["label"]) for r in refused] == [("/bad", "HAPROXY_0_MODE")]
+        assert "/bad" in status(server)["lastError"]
+
+        deployed(http, http.post("/v2/apps", json=web("/api", api_port, {})).headers["Marathon-Deployment-Id"])
+        wait_until(lambda: answer(api_port) == "/api", timeout=60, what="an app created after the bad one served")
+        assert answer(web_port) == "/web" and answer(bad_port) == ""
+        assert not any(name.startswith("bad_") for name in status(server)["servers"])
+
+        # fixed: served, and no longer refused
+        resp = http.put("/v2/apps/bad", json=dict(bad, labels={"HAPROXY_0_VHOST": "bad.test"}))
+        deployed(http, resp.json()["deploymentId"])
+        wait_until(lambda: answer(bad_port) == "/bad", timeout=60, what="the fixed app served")
+        assert status(server)["refused"] == []

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from core.discovery.haproxy import HAProxyError, validate
-from core.discovery.model import LabelError, build_services
+from core.discovery.model import LabelError, build_services, build_services_keeping
 from core.discovery.render import RenderSettings, render
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -68,6 +68,56 @@ def test_injected_labels_are_refused_with_app_and_label(label: str, value: str) 
     with pytest.raises(LabelError) as err:
         build_services([app("/evil", 10005, {label: value})])
     assert "/evil" in str(err.value) and label in str(err.value)
+    assert (err.value.app_id, err.value.label) == ("/evil", label)
+
+
+INFINITE = float("inf")
+
+
+@pytest.mark.parametrize("labels,checks,port,named", [
+    ({"HAPROXY_0_VHOST": "a.test", "HAPROXY_0_MODE": "tcp"}, None, 10006, "HAPROXY_0_MODE"),
+    ({"HAPROXY_0_PATH": "/it's"}, None, 10006, "HAPROXY_0_PATH"),
+    ({"HAPROXY_0_BIND_ADDR": "999.1.1.1"}, None, 10006, "HAPROXY_0_BIND_ADDR"),
+    ({"HAPROXY_0_BIND_ADDR": "abc"}, None, 10006, "HAPROXY_0_BIND_ADDR"),
+    ({"HAPROXY_0_PORT": "99999"}, None, 10006, "HAPROXY_0_PORT"),
+    ({}, None, 70000, "portDefinitions[0].port"),
+    ({}, [{"protocol": "TCP", "intervalSeconds": INFINITE}], 10006, "healthChecks[0].intervalSeconds"),
+    ({}, [{"protocol": "HTTP", "intervalSeconds": 0}], 10006, "healthChecks[0].intervalSeconds"),
+    ({}, [{"protocol": "HTTP", "intervalSeconds": 3e6}], 10006, "healthChecks[0].intervalSeconds"),
+    ({}, [{"protocol": "HTTP", "intervalSeconds": float("nan")}], 10006, "healthChecks[0].intervalSeconds"),
+    ({}, [{"protocol": "HTTP", "intervalSeconds": "often"}], 10006, "healthChecks[0].intervalSeconds"),
+])
+def test_what_haproxy_would_refuse_is_refused_up_front_naming_the_label(
+        labels: dict[str, str], checks: list[dict[str, Any]] | None, port: int, named: str) -> None:
+    """Each of these renders a config `haproxy -c` refuses (checked by hand with HAProxy 2.6):
+    the model refuses the app instead, naming the label (or the app's field) at fault."""
+    with pytest.raises(LabelError) as err:
+        build_services([app("/bad", port, labels, checks=checks)])
+    assert (err.value.app_id, err.value.label) == ("/bad", named)
+    assert named in str(err.value) and "/bad" in str(err.value)
+
+
+def test_one_unreadable_app_is_left_out_and_the_others_are_served() -> None:
+    broken = app("/broken", 10007)
+    broken["tasks"][0]["ports"] = ["not a port"]
+    no_id = {"portDefinitions": [{"port": 10008}]}
+    services, errors = build_services_keeping([app("/good", 10009), broken, no_id, "not an app"], ["external"], {})
+    assert [s.app_id for s in services] == ["/good"]
+    assert [e.app_id for e in errors] == ["/broken", "None", "'not an app'"]
+    assert "cannot be read" in str(errors[0])
+
+
+def test_a_refused_app_keeps_its_last_good_frontends_with_its_current_tasks() -> None:
+    good = build_services([app("/web", 10010, {"HAPROXY_0_VHOST": "web.test"})])
+    changed = app("/web", 10010, {"HAPROXY_0_VHOST": "web.test", "HAPROXY_0_MODE": "tcp"}, tasks=3)
+    services, errors = build_services_keeping([changed], ["external"], {"/web": good})
+    assert [e.label for e in errors] == ["HAPROXY_0_MODE"]
+    assert [(s.vhosts, s.mode, len(s.servers)) for s in services] == [(("web.test",), "http", 3)]
+
+
+def test_bind_addr_accepts_every_address_and_ip_addresses() -> None:
+    for value in ("*", "0.0.0.0", "127.0.0.2", "::1"):
+        assert build_services([app("/b", 10011, {"HAPROXY_0_BIND_ADDR": value})])[0].bind_addr == value
 
 
 @needs_haproxy

@@ -187,7 +187,7 @@ def test_cli_adds_lists_and_watches(start_server: StartServer, tmp_path: Any) ->
     bad.write_text('{"id": "/cli2", "cpus": -1, "cmd": "true"}')
     refused = subprocess.run([*cli, "app", "add", str(bad), *env_url], cwd=REPO, capture_output=True, text=True,
                              timeout=60)
-    assert refused.returncode == 1 and "/cpus" in refused.stdout
+    assert refused.returncode == 1 and "/cpus" in refused.stderr
 
 
 def test_cli_watch_fails_when_the_deployment_is_cancelled(start_server: StartServer, tmp_path: Any) -> None:

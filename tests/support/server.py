@@ -59,10 +59,15 @@ def wait_until(predicate: object, timeout: float = 20.0, interval: float = 0.05,
 class ServerProcess:
     """One `trireme serve` child process. `start()` returns when /ping answers."""
 
-    def __init__(self, data_dir: Path, args: Sequence[str] = (), port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, args: Sequence[str] = (), port: int | None = None,
+                 program: Sequence[str] | None = None, cwd: Path | None = None) -> None:
+        """`program` is the command that runs trireme (default: this interpreter on the source tree,
+        which then is the working directory and on PYTHONPATH; an installed `trireme` gets neither)."""
         self.data_dir = data_dir
         self.args = list(args)
         self.port = port or free_port()
+        self.program = list(program) if program is not None else None
+        self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server-{self.port}.log"
 
@@ -74,11 +79,16 @@ class ServerProcess:
         return httpx.Client(base_url=self.url, timeout=timeout)
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        cmd = [sys.executable, "-m", "core.cli", "serve", "--port", str(self.port),
-               "--data-dir", str(self.data_dir), "--log-level", "warning", *self.args]
-        env = dict(os.environ, PYTHONPATH=str(REPO))
+        program = self.program or [sys.executable, "-m", "core.cli"]
+        cmd = [*program, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
+               "--log-level", "warning", *self.args]
+        if self.program is None:
+            env, cwd = dict(os.environ, PYTHONPATH=str(REPO)), REPO
+        else:
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            cwd = self.cwd or self.data_dir.parent
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,0 +1,86 @@
+"""Service discovery's HTTP endpoints on `trireme serve`.
+
+- `GET /haproxy/status`: the server's own load balancer (`--haproxy`; 404 without it): config,
+  workers, reloads, servers, the apps it refused (`refused`: appId, label, message) and the last error.
+- `GET /discovery/events`: Server-Sent Events, one per event of any framework (and the load
+  balancer's `haproxy_app_refused_event`): what `trireme lb run` follows to know when to read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+from collections.abc import AsyncIterator, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from core.discovery.admission import Refusal
+from core.discovery.balancer import LoadBalancer
+from core.discovery.sources import BALANCER_SOURCE
+from core.events import BusEvent, Dropped, EventBus
+
+HEARTBEAT_SECONDS = 10.0
+REFUSED_EVENT = "haproxy_app_refused_event"
+
+
+def publish_refusal(bus: EventBus, refusal: Refusal) -> None:
+    """Tell every event subscriber that the load balancer refused an app, and why."""
+    when = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    bus.publish(REFUSED_EVENT, dict(refusal.to_json(), timestamp=when), source=BALANCER_SOURCE)
+
+
+class DiscoveryAPI:
+    def __init__(self, bus: EventBus, balancer: Callable[[], LoadBalancer | None]) -> None:
+        self.bus = bus
+        self.balancer = balancer
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/haproxy/status", self.status, methods=["GET"]),
+            Route("/discovery/events", self.events, methods=["GET"]),
+        ]
+
+    async def status(self, request: Request) -> Response:
+        balancer = self.balancer()
+        if balancer is None:
+            return JSONResponse({"message": "HAProxy is not enabled: start the server with --haproxy"},
+                                status_code=404)
+        return JSONResponse({
+            "config": str(balancer.config.config_path), "bind": balancer.config.bind,
+            "workers": await balancer.worker_pids(),
+            "reloads": balancer.reloads, "runtimeChanges": balancer.runtime_changes,
+            "lastError": balancer.last_error or None,
+            "refused": [r.to_json() for r in balancer.refused.values()],
+            "servers": {name: [s.address for s in servers] for name, servers in balancer.servers().items()},
+        })
+
+    async def events(self, request: Request) -> Response:
+        subscription = self.bus.subscribe()
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                yield b":\n\n"
+                while True:
+                    item = await subscription.get(HEARTBEAT_SECONDS)
+                    if item is None:
+                        if subscription.closed:
+                            return
+                        yield b":\n\n"  # keeps idle connections (and proxies) open
+                    elif isinstance(item, Dropped):
+                        yield f"event: events_dropped\ndata: {json.dumps({'count': item.count})}\n\n".encode()
+                    else:
+                        yield _sse(item)
+            except asyncio.CancelledError:
+                raise
+            finally:
+                subscription.close()
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def _sse(event: BusEvent) -> bytes:
+    payload = dict(event.payload, eventType=event.type, source=event.source)
+    return f"event: {event.type}\ndata: {json.dumps(payload, default=str)}\n\n".encode()
