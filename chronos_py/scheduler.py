@@ -157,7 +157,8 @@ class ChronosScheduler:
         result = catch_up(cursor, now, epsilon_seconds(job))
         if result.skipped and result.first_skipped is not None:
             self._record(name, skipped_entry(name, result.first_skipped, result.skipped,
-                                             f"{result.skipped} run(s) missed by more than epsilon"))
+                                             f"{result.skipped} run(s) missed: a late run starts only within "
+                                             "epsilon, and only the latest one due"))
         run = None if result.run_due is None else Run(name, result.run_due)
         if run is not None and run.due < self.started_at and run.make_task_id({}) in self.running:
             pass  # launched by the previous server, and already known to this one
