@@ -17,11 +17,12 @@ import time
 from typing import Any
 
 from chronos_py.dependencies import children_index, count_outcome, parent_done
-from chronos_py.job import epsilon_seconds
+from chronos_py.job import epsilon_seconds, stored_problem
 from chronos_py.offers import match
 from chronos_py.repository import HISTORY_LIMIT, Repository
 from chronos_py.runs import Outcome, Run, RunPhase, history_entry, iso, skipped_entry
 from chronos_py.writeahead import WriteAhead
+from chronos_py.zones import zone_name
 from core.background import Background
 from core.driver.base import Driver
 from core.driver.types import (
@@ -35,7 +36,7 @@ from core.driver.types import (
     TaskStatus,
     Update,
 )
-from core.schedule import ScheduleCursor, TimerHeap, catch_up, parse_schedule
+from core.schedule import ScheduleCursor, ScheduleError, TimerHeap, catch_up, parse_schedule
 from core.store.base import Op
 
 JSON = dict[str, Any]
@@ -59,6 +60,7 @@ class ChronosScheduler:
         self.suppressed = False
         self.started_at = 0.0
         self.unconfirmed: dict[str, Run] = {}  # waiting runs the previous server may have launched
+        self.unrunnable: dict[str, str] = {}  # stored jobs the API would refuse now, and why: kept, never run
         self.writer = WriteAhead(self._ops, lambda ops: self.repo.commit(ops), self.repo.durable)
         self.lock = self.writer.lock  # one change of jobs/state at a time, so commits never interleave
         self._background = Background()  # acknowledgements, reconciliations, offer pokes
@@ -71,8 +73,17 @@ class ChronosScheduler:
     async def load(self) -> None:
         self.started_at = self.clock()
         self.jobs, self.states, self.history = await self.repo.load_jobs()
+        for name, job in self.jobs.items():
+            problem = stored_problem(job)
+            if problem is not None:
+                self.unrunnable[name] = problem
+                log.warning("chronos: job '%s' is kept but will not run until it is replaced or deleted: %s",
+                            name, problem)
         for saved in await self.repo.load_queue():
             if saved["job"] not in self.jobs:
+                continue
+            if saved["job"] in self.unrunnable and not saved.get("taskId"):
+                self._refuse(Run(saved["job"], saved["due"], reason=saved["reason"]))
                 continue
             run = Run(saved["job"], saved["due"], saved["attempt"], tuple(saved["arguments"]), saved["reason"])
             if saved.get("taskId"):  # launched before the restart: reconciled once subscribed
@@ -136,7 +147,11 @@ class ChronosScheduler:
         job = self.jobs[name]
         if not job.get("schedule") or job.get("parents") or job.get("disabled"):
             return
-        schedule = parse_schedule(job["schedule"], job.get("scheduleTimeZone", ""))
+        try:
+            schedule = parse_schedule(job["schedule"], zone_name(job.get("scheduleTimeZone", "")))
+        except ScheduleError as exc:  # only a stored job can get here (see `unrunnable`)
+            self.unrunnable[name] = f"schedule: {exc}"
+            return
         last_due = self.states[name].get("lastDue")
         if job["schedule"].startswith("R"):
             cursor = schedule.cursor(0.0)  # the stored text starts at the next due occurrence
@@ -226,8 +241,15 @@ class ChronosScheduler:
     # ---- runs -----------------------------------------------------------------------------------
 
     def enqueue(self, run: Run) -> None:
+        if run.job in self.unrunnable:
+            self._refuse(run)
+            return
         self.waiting.append(run)
         self._queue_changed()
+
+    def _refuse(self, run: Run) -> None:
+        """A run of a job that cannot run here: recorded as skipped with the reason, never launched."""
+        self._record(run.job, skipped_entry(run.job, run.due, 1, f"not run: {self.unrunnable[run.job]}"))
 
     def _queue_changed(self) -> None:
         self.writer.runs_changed()
