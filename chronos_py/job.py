@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from typing import Any
 
 from chronos_py.zones import zone_name
@@ -167,3 +168,15 @@ def check_schedule(schedule: str, zone: str, now: float | None = None) -> None:
 def epsilon_seconds(job: JSON) -> float:
     return parse_duration(str(job.get("epsilon") or "PT60S"))
 
+
+def split_arguments(values: list[str]) -> list[str]:
+    """`?arguments=` of a manual run: Chronos appends the string to the command, where the shell
+    splits it into words; here it is split the same way (quotes group words) but nothing in it
+    runs: each word is passed quoted (`runs.shell_words`). Repeated parameters add words."""
+    words: list[str] = []
+    for value in values:
+        try:
+            words += shlex.split(value)
+        except ValueError as exc:
+            raise JobError(f"arguments: cannot split {value!r} into words ({exc})") from None
+    return words

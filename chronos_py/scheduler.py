@@ -20,7 +20,7 @@ from chronos_py.dependencies import children_index, count_outcome, parent_done
 from chronos_py.job import epsilon_seconds, stored_problem
 from chronos_py.offers import match
 from chronos_py.repository import HISTORY_LIMIT, Repository
-from chronos_py.runs import Outcome, Run, RunPhase, history_entry, iso, skipped_entry
+from chronos_py.runs import Outcome, Run, RunPhase, arguments_of, history_entry, iso, skipped_entry
 from chronos_py.writeahead import WriteAhead
 from chronos_py.zones import zone_name
 from core.background import Background
@@ -358,7 +358,7 @@ class ChronosScheduler:
         parts = task_id.split(":", 4)
         if len(parts) != 5 or parts[0] != "ct" or parts[3] not in self.jobs or not state.is_active:
             return None
-        run = Run(parts[3], int(parts[1]) / 1000, int(parts[2]), tuple(parts[4].split()), "adopted",
+        run = Run(parts[3], int(parts[1]) / 1000, int(parts[2]), arguments_of(parts[4]), "adopted",
                   RunPhase.LAUNCHED, task_id, agent_id, started_at=self.clock())
         self.running[task_id] = run
         self._queue_changed()

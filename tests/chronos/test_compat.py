@@ -1,4 +1,4 @@
-"""What Chronos accepts, end to end: Chronos' own docs example of a start in
+"""What Chronos accepts, end to end: manual-run arguments, Chronos' own docs example of a start in
 the past, Java's zone ids, numeric strings, containers refused, and stored jobs that the API
 would refuse today, which must never stop the framework from loading."""
 
@@ -13,6 +13,25 @@ from tests.chronos.test_jobs import assert_bad_request
 from tests.chronos.test_runs import history
 from tests.conftest import StartServer
 from tests.support.server import wait_until
+
+
+def test_manual_run_arguments_are_passed_as_words_whatever_they_hold(start_server: StartServer,
+                                                                     tmp_path: Path) -> None:
+    out = tmp_path / "args"
+    script = tmp_path / "print-args.sh"
+    script.write_text(f'for a in "$@"; do printf "[%s]\\n" "$a"; done >> {out}\n')
+    server = start_server()
+    with server.client() as client:
+        echoer = job("echoer", f"sh {script}", schedule="R0//PT1H")
+        assert client.post("/scheduler/iso8601", json=echoer).status_code == 204
+        given = "\"hello world\" /etc/passwd ;id $(id) 50% ünï"
+        assert client.put("/scheduler/job/echoer", params={"arguments": given}).status_code == 204
+        done = wait_job(client, "echoer", "the run with arguments", lambda j: j["successCount"] + j["errorCount"] > 0)
+        assert done["successCount"] == 1, history(client, "echoer")
+        assert out.read_text().splitlines() == ["[hello world]", "[/etc/passwd]", "[;id]", "[$(id)]", "[50%]", "[ünï]"]
+        task_id = str(history(client, "echoer")[0]["taskId"])
+        assert task_id.startswith("ct:") and not any(c.isspace() or c == "/" for c in task_id)
+        assert_bad_request(client.put("/scheduler/job/echoer", params={"arguments": "it's"}), "arguments")
 
 
 def test_definitions_read_as_chronos_reads_them(start_server: StartServer, tmp_path: Path) -> None:

@@ -1,16 +1,22 @@
 """Chronos job definitions without a server: what is accepted as Chronos accepts it, what is
-refused and how the refusal reads."""
+refused and how the refusal reads, and how manual-run arguments become a command and a task id."""
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from chronos_py.job import JobError, normalize, stored_problem
+from chronos_py.job import JobError, normalize, split_arguments, stored_problem
+from chronos_py.offers import task_info
+from chronos_py.runs import MAX_TASK_ID, Run, arguments_of
 from chronos_py.zones import zone_name
+from core.cluster.master import TASK_ID_PATTERN
+from core.driver.types import Offer
+from core.resources import Resources
 from core.schedule import parse_schedule
 
 
@@ -77,3 +83,36 @@ def test_a_stored_definition_the_api_now_refuses_is_named_not_raised() -> None:
     assert stored_problem({"name": "j", "command": "true", "schedule": "R//PT1H", "constraints": [1]}) is not None
     assert stored_problem({"name": "j", "schedule": 7}) is not None
 
+
+def test_arguments_are_split_like_a_shell_and_an_unbalanced_quote_is_refused() -> None:
+    assert split_arguments(['--name "John Smith" ;id', "$(id) /etc"]) == ["--name", "John Smith", ";id", "$(id)",
+                                                                          "/etc"]
+    with pytest.raises(JobError, match=r"^arguments: "):
+        split_arguments(["it's"])
+
+
+def launched(job: dict[str, Any], arguments: tuple[str, ...]) -> tuple[str, str, tuple[str, ...]]:
+    run = Run(job["name"], 1_900_000_000.0, arguments=arguments)
+    run.make_task_id({})
+    offer = Offer("o", "fw", "agent", "127.0.0.1", Resources.of(cpus=1, mem=1024, disk=1000))
+    info = task_info(job, run, offer)
+    assert info.command is not None
+    return run.task_id, info.command.value, info.command.arguments
+
+
+@pytest.mark.parametrize("arguments", [("-debug",), ("hello world", "/etc/passwd", ";id", "$(id)", "50%", "it's",
+                                                     "ünï\tcode"), ("x" * 600,)])
+def test_any_arguments_give_a_valid_task_id_and_each_stays_one_word(arguments: tuple[str, ...]) -> None:
+    job = normalize(scheduled(command="printf '[%s]'"), dependent=False)
+    task_id, command, _ = launched(job, arguments)
+    assert TASK_ID_PATTERN.match(task_id) and len(task_id.encode()) <= MAX_TASK_ID
+    if len(task_id) < MAX_TASK_ID:
+        assert arguments_of(task_id.split(":", 4)[4]) == arguments
+    assert shlex.split(command) == ["printf", "[%s]", *arguments]
+
+
+def test_without_a_shell_the_arguments_are_the_argv() -> None:
+    job = normalize(scheduled(command="/bin/echo", shell=False), dependent=False)
+    _, command, argv = launched(job, ("a b", ";id"))
+    assert command == "/bin/echo" and argv == ("/bin/echo", "a b", ";id")
+    assert launched(normalize(scheduled(arguments=["x y"]), dependent=False), ())[1] == "true 'x y'"
