@@ -50,13 +50,13 @@ class Run:
     async_status: int | None = None  # the status code PUT to /task/{id} for an async job
     process_ended: bool = False
     restored: bool = False  # recorded as launched by the previous server, not yet seen by this one
-    unconfirmed: bool = False  # waiting until reconciliation says whether the previous server launched it
 
     def to_json(self) -> JSON:
         """What survives a restart: a waiting run (no task id yet) or a launched one."""
+        launched = self.phase is RunPhase.LAUNCHED
         return {"job": self.job, "due": self.due, "attempt": self.attempt, "arguments": list(self.arguments),
-                "reason": self.reason, "taskId": self.task_id if self.phase is RunPhase.LAUNCHED else "",
-                "agentId": self.agent_id}
+                "reason": self.reason, "taskId": self.task_id if launched else "", "agentId": self.agent_id,
+                "launchedAt": self.launched_at if launched else None}
 
     def make_task_id(self, taken: set[str] | dict[str, Run]) -> str:
         due_ms = int(self.due * 1000)
