@@ -71,7 +71,18 @@ class ChronosAPI:
                 for prefix in PREFIXES for path, handler, methods in table]
 
     def render(self, job: dict[str, Any]) -> dict[str, Any]:
-        return dict(job)
+        """A job as Chronos' JobSerializer writes it: `parents` for a dependent job, `schedule` and
+        `scheduleTimeZone` for a scheduled one (never both, so that a client can post what it
+        read back to the same endpoint), and `container` only when there is one."""
+        out = dict(job)
+        if job.get("parents"):
+            out.pop("schedule", None)
+            out.pop("scheduleTimeZone", None)
+        else:
+            out.pop("parents", None)
+        if out.get("container") is None:
+            out.pop("container", None)
+        return out
 
     async def _body(self, request: Request) -> Any:
         try:
