@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chronos_py.job import JobError
+from chronos_py.job import JobError, split_arguments
 from chronos_py.report import PERCENTILES, graph_csv, graph_dot, job_stat, stats
 from chronos_py.runs import RunPhase
 from chronos_py.service import JobService, UnknownJob
@@ -71,7 +71,18 @@ class ChronosAPI:
                 for prefix in PREFIXES for path, handler, methods in table]
 
     def render(self, job: dict[str, Any]) -> dict[str, Any]:
-        return dict(job)
+        """A job as Chronos' JobSerializer writes it: `parents` for a dependent job, `schedule` and
+        `scheduleTimeZone` for a scheduled one (never both, so that a client can post what it
+        read back to the same endpoint), and `container` only when there is one."""
+        out = dict(job)
+        if job.get("parents"):
+            out.pop("schedule", None)
+            out.pop("scheduleTimeZone", None)
+        else:
+            out.pop("parents", None)
+        if out.get("container") is None:
+            out.pop("container", None)
+        return out
 
     async def _body(self, request: Request) -> Any:
         try:
@@ -112,8 +123,8 @@ class ChronosAPI:
         return JSONResponse(self.render(self.service.get(request.path_params["name"])))
 
     async def run_job(self, request: Request) -> Response:
-        args = request.query_params.get("arguments")
-        await self.service.start_now(request.path_params["name"], args.split() if args else None)
+        arguments = split_arguments(request.query_params.getlist("arguments"))
+        await self.service.start_now(request.path_params["name"], arguments)
         return Response(status_code=204)
 
     async def delete_job(self, request: Request) -> Response:

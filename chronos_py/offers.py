@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chronos_py.runs import Run
+from chronos_py.runs import Run, shell_words
 from core.driver.types import URI, CommandInfo, Offer, TaskInfo
 from core.placement.constraints import Placement, satisfies
 from core.resources import Resources
@@ -36,8 +36,10 @@ def task_info(job: JSON, run: Run, offer: Offer) -> TaskInfo:
     arguments = tuple(run.arguments) or tuple(str(a) for a in job.get("arguments", []))
     user = str(job.get("runAsUser") or "")  # applied when the server runs as root (see README)
     if job.get("shell", True):
-        command = CommandInfo(value=" ".join([job["command"], *arguments]), shell=True, environment=tuple(env),
-                              uris=uris, user=user)
+        # appended as Chronos does, but each argument quoted as one word: `?arguments=;id` passes
+        # the word ";id" instead of running `id`
+        value = f"{job['command']} {shell_words(arguments)}" if arguments else job["command"]
+        command = CommandInfo(value=value, shell=True, environment=tuple(env), uris=uris, user=user)
     else:
         command = CommandInfo(value=job["command"], shell=False, arguments=(job["command"], *arguments),
                               environment=tuple(env), uris=uris, user=user)

@@ -5,12 +5,14 @@ framework id."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from core.store import Namespace
 from core.store.base import Delete, Op, Put
 
 JSON = dict[str, Any]
+log = logging.getLogger(__name__)
 HISTORY_LIMIT = 100  # runs kept per job
 
 
@@ -25,15 +27,28 @@ class Repository:
         histories: dict[str, list[JSON]] = {}
         for key in await self.store.list("jobs/"):
             entry = await self.store.get(key)
-            if entry is not None:
+            if entry is None:
+                continue
+            try:
                 record = json.loads(entry.value)
-                name = record["job"]["name"]
-                jobs[name] = record["job"]
-                states[name] = record["state"]
+                job, state = record["job"], record.get("state") or {}
+                name = job["name"]
+                if not isinstance(name, str) or not isinstance(state, dict):
+                    raise TypeError("name or state of the wrong type")
+            except (ValueError, KeyError, TypeError) as exc:  # one bad record never stops the others
+                log.error("chronos: the stored job %s cannot be read and is left out: %r", key, exc)
+                continue
+            jobs[name] = job
+            states[name] = state
         for key in await self.store.list("history/"):
             entry = await self.store.get(key)
             if entry is not None:
-                histories[key.split("/", 1)[1]] = json.loads(entry.value)
+                try:
+                    runs = json.loads(entry.value)
+                except ValueError:
+                    log.error("chronos: the stored history %s cannot be read and is left out", key)
+                    continue
+                histories[key.split("/", 1)[1]] = runs if isinstance(runs, list) else []
         return jobs, states, histories
 
     @staticmethod

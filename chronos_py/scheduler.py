@@ -3,12 +3,12 @@ updates) kept apart. Due runs come from one timer heap (no polling loop), depend
 parents' successes; runs wait for offers, launch, and end in an outcome that updates the job's
 counters, retries it, or triggers its children.
 
-Exactly once across crashes (see also `writeahead`): a run launches only once its task id
-follows from committed state. A manual, dependent or retried run is committed before its launch
-is sent. A scheduled run's task id (`ct:<due>:0:<job>:`) follows from the committed schedule
-position, so it launches at once and its state is written lazily; after a restart, every run
-that fell due before this server started (restored from the store, or decided again from the
-stored schedule) is first reconciled by task id, and launched only if the cluster never saw it."""
+Exactly once across crashes (see also `writeahead`): a run's launch is sent only once the run is
+committed as launched, together with the decision behind it (the schedule position that made it
+due, the trigger, the retry or the manual start). So after a restart every run the previous server
+launched is in the store: it is reconciled by task id, followed to its real outcome (also when it
+ended while no server ran), and launched again only if the cluster never saw it. A due instant the
+store does not show as decided was never launched, and is decided again."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ import time
 from typing import Any
 
 from chronos_py.dependencies import children_index, count_outcome, parent_done
-from chronos_py.job import epsilon_seconds
+from chronos_py.job import epsilon_seconds, stored_problem
 from chronos_py.offers import match
 from chronos_py.repository import HISTORY_LIMIT, Repository
-from chronos_py.runs import Outcome, Run, RunPhase, history_entry, iso, skipped_entry
+from chronos_py.runs import Outcome, Run, RunPhase, arguments_of, history_entry, iso, skipped_entry
 from chronos_py.writeahead import WriteAhead
+from chronos_py.zones import zone_name
 from core.background import Background
 from core.driver.base import Driver
 from core.driver.types import (
@@ -35,7 +36,7 @@ from core.driver.types import (
     TaskStatus,
     Update,
 )
-from core.schedule import ScheduleCursor, TimerHeap, catch_up, parse_schedule
+from core.schedule import ScheduleCursor, ScheduleError, TimerHeap, catch_up, parse_schedule
 from core.store.base import Op
 
 JSON = dict[str, Any]
@@ -57,8 +58,7 @@ class ChronosScheduler:
         self.driver: Driver | None = None
         self.ready = False
         self.suppressed = False
-        self.started_at = 0.0
-        self.unconfirmed: dict[str, Run] = {}  # waiting runs the previous server may have launched
+        self.unrunnable: dict[str, str] = {}  # stored jobs the API would refuse now, and why: kept, never run
         self.writer = WriteAhead(self._ops, lambda ops: self.repo.commit(ops), self.repo.durable)
         self.lock = self.writer.lock  # one change of jobs/state at a time, so commits never interleave
         self._background = Background()  # acknowledgements, reconciliations, offer pokes
@@ -69,18 +69,26 @@ class ChronosScheduler:
     # ---- loading and the driver loop ------------------------------------------------------------
 
     async def load(self) -> None:
-        self.started_at = self.clock()
         self.jobs, self.states, self.history = await self.repo.load_jobs()
+        for name, job in self.jobs.items():
+            problem = stored_problem(job)
+            if problem is not None:
+                self.unrunnable[name] = problem
+                log.warning("chronos: job '%s' is kept but will not run until it is replaced or deleted: %s",
+                            name, problem)
         for saved in await self.repo.load_queue():
             if saved["job"] not in self.jobs:
+                continue
+            if saved["job"] in self.unrunnable and not saved.get("taskId"):
+                self._refuse(Run(saved["job"], saved["due"], reason=saved["reason"]))
                 continue
             run = Run(saved["job"], saved["due"], saved["attempt"], tuple(saved["arguments"]), saved["reason"])
             if saved.get("taskId"):  # launched before the restart: reconciled once subscribed
                 run.phase, run.task_id, run.agent_id, run.restored = (RunPhase.LAUNCHED, saved["taskId"],
                                                                       saved.get("agentId", ""), True)
+                run.launched_at = saved.get("launchedAt")
                 self.running[run.task_id] = run
-            else:  # queued, and perhaps launched without it being written
-                self._hold_until_reconciled(run)
+            else:  # queued and never launched (a launch is written before it is sent)
                 self.waiting.append(run)
         for name in self.jobs:
             self.states.setdefault(name, {})
@@ -88,13 +96,6 @@ class ChronosScheduler:
         self.timers.fire_due()  # runs due while down are decided before any task update arrives
         self.writer.start()
         self.ready = True
-
-    def _hold_until_reconciled(self, run: Run) -> None:
-        run.make_task_id({})
-        run.unconfirmed = True
-        self.unconfirmed[run.task_id] = run
-        if self.driver is not None:
-            self._background.spawn(self.driver.reconcile([(run.task_id, "")]))
 
     async def run(self, driver: Driver) -> None:
         self.driver = driver
@@ -107,7 +108,6 @@ class ChronosScheduler:
                     await self.repo.save_framework_id(framework_id)
                 await driver.reconcile([])
                 restored = [(r.task_id, r.agent_id) for r in self.running.values() if r.restored]
-                restored += [(task_id, "") for task_id in self.unconfirmed]
                 if restored:  # a task the cluster does not know was never started: launch it
                     await driver.reconcile(restored)
                 await self.want_offers()
@@ -136,7 +136,11 @@ class ChronosScheduler:
         job = self.jobs[name]
         if not job.get("schedule") or job.get("parents") or job.get("disabled"):
             return
-        schedule = parse_schedule(job["schedule"], job.get("scheduleTimeZone", ""))
+        try:
+            schedule = parse_schedule(job["schedule"], zone_name(job.get("scheduleTimeZone", "")))
+        except ScheduleError as exc:  # only a stored job can get here (see `unrunnable`)
+            self.unrunnable[name] = f"schedule: {exc}"
+            return
         last_due = self.states[name].get("lastDue")
         if job["schedule"].startswith("R"):
             cursor = schedule.cursor(0.0)  # the stored text starts at the next due occurrence
@@ -149,7 +153,7 @@ class ChronosScheduler:
 
     def _on_due(self, name: str, due: float) -> None:
         """The timer callback: decide at once (no await between the timer and the decision).
-        The decision is written ahead of the run's launch, or lazily if nothing is launched."""
+        The decision is committed before the run's launch is sent, or lazily if nothing launches."""
         job, cursor = self.jobs.get(name), self.cursors.get(name)
         if job is None or cursor is None:
             return
@@ -157,18 +161,14 @@ class ChronosScheduler:
         result = catch_up(cursor, now, epsilon_seconds(job))
         if result.skipped and result.first_skipped is not None:
             self._record(name, skipped_entry(name, result.first_skipped, result.skipped,
-                                             f"{result.skipped} run(s) missed by more than epsilon"))
-        run = None if result.run_due is None else Run(name, result.run_due)
-        if run is not None and run.due < self.started_at and run.make_task_id({}) in self.running:
-            pass  # launched by the previous server, and already known to this one
-        elif run is not None:
+                                             f"{result.skipped} run(s) missed: a late run starts only within "
+                                             "epsilon, and only the latest one due"))
+        if result.run_due is not None:
             if not job.get("concurrent") and self._active(name):
-                self._record(name, skipped_entry(name, run.due, 1,
+                self._record(name, skipped_entry(name, result.run_due, 1,
                                                  "the previous run is still running (concurrent=false)"))
             else:
-                if run.due < self.started_at:  # the previous server may have launched it
-                    self._hold_until_reconciled(run)
-                self.enqueue(run)
+                self.enqueue(Run(name, result.run_due))
         self._advance_schedule(name, cursor, now)
         self.mark_dirty(name)  # the history is written only when an entry was added (_record)
         next_due = cursor.peek()
@@ -225,8 +225,15 @@ class ChronosScheduler:
     # ---- runs -----------------------------------------------------------------------------------
 
     def enqueue(self, run: Run) -> None:
+        if run.job in self.unrunnable:
+            self._refuse(run)
+            return
         self.waiting.append(run)
         self._queue_changed()
+
+    def _refuse(self, run: Run) -> None:
+        """A run of a job that cannot run here: recorded as skipped with the reason, never launched."""
+        self._record(run.job, skipped_entry(run.job, run.due, 1, f"not run: {self.unrunnable[run.job]}"))
 
     def _queue_changed(self) -> None:
         self.writer.runs_changed()
@@ -246,18 +253,15 @@ class ChronosScheduler:
 
     async def _on_offers(self, event: Offers) -> None:
         assert self.driver is not None
-        held = [r for r in self.waiting if r.unconfirmed]
-        launches, left = match(event.offers, [r for r in self.waiting if not r.unconfirmed], self.jobs.get,
-                               self.running)
-        if len(left) + len(held) != len(self.waiting):
+        launches, left = match(event.offers, self.waiting, self.jobs.get, self.running)
+        if len(left) != len(self.waiting):
             self._queue_changed()
-        self.waiting = held + left
+        self.waiting = left
         now = self.clock()
         for offer in event.offers:
             for run, _ in launches.get(offer.id, []):
                 run.phase, run.launched_at, run.agent_id = RunPhase.LAUNCHED, now, offer.agent_id
-        unwritten = any(run.reason != "schedule" for pairs in launches.values() for run, _ in pairs)
-        if unwritten and not await self._record_launches(launches):
+        if launches and not await self._record_launches(launches):
             launches = {}
         for offer in event.offers:
             pairs = launches.get(offer.id)
@@ -272,11 +276,12 @@ class ChronosScheduler:
         # ended revives, and a filter expires after 5 s.
 
     async def _record_launches(self, launches: dict[str, list[tuple[Run, TaskInfo]]]) -> bool:
-        """Write ahead: runs whose task ids no schedule implies (manual, dependent, retried) are
-        committed, with the decisions behind them, before the launch is sent. If the store
-        fails, the runs wait for the next offer."""
+        """Write ahead: the launched runs are committed, with the decisions behind them, before
+        the launch is sent (one commit for every launch of an offer round). A run launched but not
+        written would be lost by a crash: decided again, or skipped, and its outcome never
+        counted. If the store fails, the runs wait for the next offer."""
         try:
-            await self.flush()
+            await self.writer.commit(run_actions=False)  # acknowledgements wait for the disk, launches do not
             return True
         except Exception:
             log.exception("chronos: cannot record the launches; their runs wait for the next offer")
@@ -290,17 +295,6 @@ class ChronosScheduler:
 
     async def _on_update(self, status: TaskStatus) -> None:
         task_id, state, message, agent_id = status.task_id, status.state, status.message, status.agent_id
-        held = self.unconfirmed.pop(task_id, None)
-        if held is not None and task_id not in self.running:
-            held.unconfirmed = False
-            if state is TaskState.TASK_LOST and status.reason is Reason.REASON_RECONCILIATION:
-                await self.want_offers()  # never launched: it may launch now
-                return
-            if held in self.waiting:  # the previous server did launch it: follow that task
-                self.waiting.remove(held)
-                held.phase, held.agent_id = RunPhase.LAUNCHED, agent_id
-                self.running[task_id] = held
-                self._queue_changed()
         run = self.running.get(task_id) or self._adopt(task_id, state, agent_id)
         if run is None:
             if state.is_active and self.driver is not None:  # a task of a job since deleted
@@ -314,9 +308,10 @@ class ChronosScheduler:
             self.enqueue(run)
             await self.want_offers()
             return
-        run.restored = False
+        restored, run.restored = run.restored, False
         if state is TaskState.TASK_RUNNING and run.started_at is None:
-            run.started_at = self.clock()
+            # a run launched before a restart started at a time this server never saw: its launch is the nearest
+            run.started_at = (run.launched_at or self.clock()) if restored else self.clock()
             return
         if not state.is_terminal:
             return
@@ -328,21 +323,22 @@ class ChronosScheduler:
             ok = run.async_status == 0
         else:
             ok = state is TaskState.TASK_FINISHED
-        await self.finish(run, ok, message or state.value)
+        # an update re-sent after a restart is dated when the agent saw the task end
+        await self.finish(run, ok, message or state.value, status.timestamp if restored else None)
 
     def _adopt(self, task_id: str, state: TaskState, agent_id: str) -> Run | None:
         """A task still running from before a restart (reconciliation): follow it to its end."""
         parts = task_id.split(":", 4)
         if len(parts) != 5 or parts[0] != "ct" or parts[3] not in self.jobs or not state.is_active:
             return None
-        run = Run(parts[3], int(parts[1]) / 1000, int(parts[2]), tuple(parts[4].split()), "adopted",
+        run = Run(parts[3], int(parts[1]) / 1000, int(parts[2]), arguments_of(parts[4]), "adopted",
                   RunPhase.LAUNCHED, task_id, agent_id, started_at=self.clock())
         self.running[task_id] = run
         self._queue_changed()
         return run
 
-    async def finish(self, run: Run, ok: bool, message: str) -> None:
-        """A run ended: record it, retry it, or count it and trigger children."""
+    async def finish(self, run: Run, ok: bool, message: str, end: float | None = None) -> None:
+        """A run ended (at `end`, else now): record it, retry it, or count it and trigger children."""
         self.running.pop(run.task_id, None)
         run.phase = RunPhase.DONE
         self._queue_changed()
@@ -350,7 +346,7 @@ class ChronosScheduler:
         if job is None:
             return
         outcome = Outcome.SUCCESS if ok else (Outcome.KILLED if run.kill_requested else Outcome.FAILURE)
-        self._record(run.job, history_entry(run, outcome, message, self.clock()))
+        self._record(run.job, history_entry(run, outcome, message, self.clock() if end is None else end))
         self.mark_dirty(run.job, history=True)
         if not ok and not run.kill_requested and run.attempt < int(job.get("retries", 2)):
             self.enqueue(Run(run.job, run.due, run.attempt + 1, run.arguments, "retry"))
@@ -377,7 +373,6 @@ class ChronosScheduler:
 
     async def kill_job_tasks(self, name: str) -> int:
         self.waiting = [r for r in self.waiting if r.job != name]
-        self.unconfirmed = {t: r for t, r in self.unconfirmed.items() if r.job != name}
         self._queue_changed()
         runs = [r for r in self.running.values() if r.job == name]
         for run in runs:

@@ -53,6 +53,7 @@ class JobService:
             await sched.repo.commit([sched.repo.put_job(job, state)])
             self.jobs[name] = job
             sched.states[name] = state
+            sched.unrunnable.pop(name, None)  # a stored job that could not run is replaced by a valid one
             sched.arm(name)
         return job
 
@@ -89,6 +90,7 @@ class JobService:
                 changed.append(child)
             await sched.repo.commit(ops)
             del self.jobs[name]
+            sched.unrunnable.pop(name, None)
             sched.states.pop(name, None)
             sched.history.pop(name, None)
             sched.timers.cancel(name)
@@ -100,6 +102,9 @@ class JobService:
     async def start_now(self, name: str, arguments: list[str] | None = None) -> None:
         """Run now, even if disabled or unscheduled (Chronos' manual start)."""
         self.get(name)
+        problem = self.scheduler.unrunnable.get(name)
+        if problem is not None:
+            raise JobError(f"{problem} (job '{name}' is stored but cannot run until it is replaced)")
         self.scheduler.enqueue(Run(name, time.time(), arguments=tuple(arguments or ()), reason="manual"))
         await self.scheduler.flush()  # the caller is told 204 only once the run cannot be lost
         await self.scheduler.want_offers()

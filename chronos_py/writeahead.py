@@ -61,11 +61,14 @@ class WriteAhead:
         self._after.append(action)
         self._wanted.set()
 
-    async def commit(self) -> None:
-        """Write everything changed so far in one commit, then run the actions waiting for it."""
+    async def commit(self, run_actions: bool = True) -> None:
+        """Write everything changed so far in one commit, then run the actions waiting for it.
+        With `run_actions=False` they wait for the next commit instead (still after what they
+        wait for): a launch must not wait for the disk sync that an acknowledgement needs."""
         async with self.lock:
-            jobs, histories, runs, after = self._jobs, self._histories, self._runs, self._after
-            self._jobs, self._histories, self._runs, self._after = set(), set(), False, []
+            jobs, histories, runs = self._jobs, self._histories, self._runs
+            after, self._after = (self._after, []) if run_actions else ([], self._after)
+            self._jobs, self._histories, self._runs = set(), set(), False
             try:
                 await self._commit(self._build_ops(jobs, histories, runs))
             except BaseException:

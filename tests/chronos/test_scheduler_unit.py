@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from chronos_py.repository import Repository
 from chronos_py.scheduler import ChronosScheduler
 from chronos_py.service import JobService
@@ -161,37 +163,46 @@ async def test_launches_and_acknowledgements_wait_for_the_commit_that_decided_th
     await sched.close()
 
 
-async def test_scheduled_run_launched_but_unwritten_is_reconciled_not_relaunched_after_a_crash() -> None:
+@pytest.mark.parametrize("answer", ["finished while down", "never reached the agent"])
+async def test_a_scheduled_launch_waits_for_its_commit_and_a_crash_after_it_keeps_the_run(answer: str) -> None:
     now = [T0 - 5]
     store = MemoryStore()
     first = ChronosScheduler(Repository(Namespace(store, "chronos")), clock=lambda: now[0])
     await first.load()
     first.driver = driver = LaunchingDriver()  # type: ignore[assignment]
-    await JobService(first).put(job("tick", schedule="R/2030-03-17T17:46:40Z/PT1H"), dependent=False)
+    every_second = job("tick", schedule="R/2030-03-17T17:46:40Z/PT1S", concurrent=True)
+    await JobService(first).put(every_second, dependent=False)
     now[0] = T0 + 0.01
     first.timers.fire_due()
     offer = Offer("o1", "fw", "agent", "127.0.0.1", Resources.of(cpus=4, mem=1024, disk=1000))
     await first._on_offers(Offers((offer,)))
     [launch] = [c for c in driver.calls if c.startswith("accept")]
     task_id = launch.split()[1]
-    crash(first)  # the launch of a scheduled run was not waited for: nothing was written
+    saved = json.loads((await store.get("chronos/queue")).value)  # type: ignore[union-attr]
+    assert [(r["taskId"], r["launchedAt"]) for r in saved] == [(task_id, T0 + 0.01)]  # before the accept
+    crash(first)  # 10 ms after the launch: before any lazy write
 
-    for answer, launched_again in ((TaskStatus(task_id, TaskState.TASK_RUNNING, "agent"), False),
-                                   (TaskStatus(task_id, TaskState.TASK_LOST, reason=Reason.REASON_RECONCILIATION),
-                                    True)):
-        now[0] = T0 + 2
-        again = ChronosScheduler(Repository(Namespace(store, "chronos")), clock=lambda: now[0])
-        await again.load()  # the stored schedule still says T0 is due: decided again, held back
-        again.driver = driver = LaunchingDriver()  # type: ignore[assignment]
-        assert [(r.job, r.due, r.task_id) for r in again.waiting] == [("tick", T0, task_id)]
-        await again._on_offers(Offers((offer,)))
-        assert not any(c.startswith("accept") for c in driver.calls)  # not before reconciliation answers
-        await again._on_update(answer)
-        await again._on_offers(Offers((offer,)))
-        assert any(c == f"accept {task_id}" for c in driver.calls) is launched_again
-        await again._on_update(TaskStatus(task_id, TaskState.TASK_FINISHED, "agent"))
+    now[0] = T0 + 3.5
+    again = ChronosScheduler(Repository(Namespace(store, "chronos")), clock=lambda: now[0])
+    await again.load()  # T0 is decided and launched in the store; T0+1..T0+3 passed while down
+    again.driver = driver = LaunchingDriver()  # type: ignore[assignment]
+    assert [r.due for r in again.waiting] == [T0 + 3] and task_id in again.running
+    skips = [h for h in again.history["tick"] if h["status"] == "skipped"]
+    assert [(s["due"], s["skipped"]) for s in skips] == [("2030-03-17T17:46:41.000Z", 2)]  # T0 is not one
+    if answer == "finished while down":  # the agent re-sends the end it saw, dated then
+        await again._on_update(TaskStatus(task_id, TaskState.TASK_FINISHED, "agent", uuid="u1", timestamp=T0 + 0.5))
+    else:
+        await again._on_update(TaskStatus(task_id, TaskState.TASK_LOST, reason=Reason.REASON_RECONCILIATION))
+    await again._on_offers(Offers((offer,)))
+    launched = " ".join(c for c in driver.calls if c.startswith("accept")).split()
+    if answer == "finished while down":  # the run it was, with its real outcome and times
+        assert task_id not in launched
+        [ran] = [h for h in again.history["tick"] if h["taskId"] == task_id]
+        assert ran["status"] == "success" and ran["elapsedMs"] == 490.0
         assert again.jobs["tick"]["successCount"] == 1
-        crash(again)
+    else:
+        assert task_id in launched
+    crash(again)
 
 
 def crash(sched: ChronosScheduler) -> None:
