@@ -4,6 +4,7 @@ would refuse today, which must never stop the framework from loading."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
@@ -68,7 +69,7 @@ def test_definitions_read_as_chronos_reads_them(start_server: StartServer, tmp_p
 
 def store_job(data: Path, definition: dict[str, object], state: dict[str, object] | None = None) -> None:
     """Write a job record into the server's store, as an older version (or a hand) could have."""
-    with sqlite3.connect(data / "state.sqlite") as db:
+    with contextlib.closing(sqlite3.connect(data / "state.sqlite")) as db, db:
         value = json.dumps({"job": definition, "state": state or {}}).encode()
         db.execute("INSERT OR REPLACE INTO kv (key, value, version) VALUES (?, ?, 1)",
                    (f"chronos/jobs/{definition.get('name', 'x')}", value))
@@ -86,7 +87,7 @@ def test_stored_jobs_the_api_refuses_never_stop_loading_and_never_run(start_serv
     store_job(data, job("parent", schedule="R0//PT1H"))
     store_job(data, {**job("boxed", f"touch {marker}", parents=["parent"]), "container": {"image": "busybox"}})
     store_job(data, job("elsewhere", schedule="R/2030-01-01T00:00:00Z/PT1H", scheduleTimeZone="Gone/Away"))
-    with sqlite3.connect(data / "state.sqlite") as db:
+    with contextlib.closing(sqlite3.connect(data / "state.sqlite")) as db, db:  # closed: the server locks it
         db.execute("INSERT INTO kv (key, value, version) VALUES ('chronos/jobs/garbled', x'7b6e6f', 1)")
 
     server = start_server(data_dir=data)
