@@ -276,6 +276,18 @@ class ChronosScheduler(SchedulerHooks[Run]):
                 self.mark_dirty(child)
         self.mark_dirty(name)
 
+    def remove_job(self, name: str) -> None:
+        """Forget a deleted job: its definition, schedule, history and faults, written with the next commit."""
+        self.jobs.pop(name, None)
+        self.states.pop(name, None)
+        self.history.pop(name, None)
+        self.timers.cancel(name)
+        self.cursors.pop(name, None)
+        self.faults.clear(name)
+        self.unrunnable.pop(name, None)
+        self._children = None
+        self.repo.delete_job(name)
+
     def children_of(self, parent: str) -> list[str]:
         if self._children is None:
             self._children = children_index(self.jobs)

@@ -91,14 +91,7 @@ class JobService:
                 state = sched.states[child]
                 state.parents_succeeded = [p for p in state.parents_succeeded if p != name]
                 changed.append(child)
-            del self.jobs[name]
-            sched.states.pop(name, None)
-            sched.history.pop(name, None)
-            sched.timers.cancel(name)
-            sched.cursors.pop(name, None)
-            sched.faults.clear(name)
-            sched.unrunnable.pop(name, None)
-            sched.repo.delete_job(name)
+            sched.remove_job(name)
             for child in changed:
                 sched.mark_dirty(child)
                 sched.arm(child)

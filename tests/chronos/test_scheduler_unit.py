@@ -206,3 +206,15 @@ async def test_a_run_recorded_as_launched_is_relaunched_only_if_the_cluster_neve
         await again.loop.handle(Update(status(task_id, TaskState.TASK_FINISHED)))
         assert again.jobs["tick"].success_count == 1
         again.close()
+
+
+async def test_deleting_a_child_then_its_parent_leaves_no_stale_dependency() -> None:
+    clock = ManualClock(T0)
+    sched, service, _ = await make(clock)
+    await service.put(job("parent", schedule="R0//PT1H"), dependent=False)
+    await service.put(job("child", parents=["parent"]), dependent=True)
+    assert sched.children_of("parent") == ["child"]
+    await service.delete("child")
+    assert sched.children_of("parent") == []
+    await service.delete("parent")
+    assert sched.jobs == {} and sched.waiting == {}
