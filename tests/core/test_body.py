@@ -120,7 +120,7 @@ def test_sizes_are_bytes_or_powers_of_1024(text: str, size: int) -> None:
 
 @pytest.mark.parametrize("text", ["", "0", "-1", "1.5M", "1T", "lots"])
 def test_sizes_that_are_not_sizes_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="size|at least"):
+    with pytest.raises(ValueError, match=r"size|at least"):
         parse_size(text)
 
 
