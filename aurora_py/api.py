@@ -7,7 +7,6 @@ its state every route answers 503.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
@@ -23,6 +22,7 @@ from aurora_py.scheduler.scheduler import AuroraScheduler, JobError
 from aurora_py.scheduler.updater import JobUpdater
 from aurora_py.thermos.status import read as read_thermos
 from aurora_py.update_api import UpdateApi
+from core.server.body import parse_json, read_json
 
 
 class AuroraApi:
@@ -119,7 +119,7 @@ class AuroraApi:
 
     async def _instances(self, request: Request) -> set[int] | None:
         body = await request.body()
-        data = json.loads(body) if body else {}
+        data = parse_json(body) if body else {}
         instances = data.get("instances") if isinstance(data, dict) else None
         if instances is None:
             return None
@@ -146,7 +146,7 @@ class AuroraApi:
     async def set_quota(self, request: Request) -> JSONResponse:
         role = request.path_params["role"]
         try:
-            data = json.loads(await request.body())
+            data = await read_json(request)
         except ValueError:
             return refused("the body is not JSON")
         if not isinstance(data, dict):

@@ -6,7 +6,6 @@ Every answer has `responseCode` (OK, INVALID_REQUEST, ERROR), `details` (a list 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ from starlette.responses import JSONResponse
 
 from aurora_py.scheduler import containers, tiers
 from aurora_py.scheduler.model import JobKey, KeyError_
+from core.server.body import parse_json
 
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 NOT_READY = JSONResponse({"responseCode": "ERROR", "details": [{"message": "scheduler is loading its state"}]},
@@ -72,7 +72,7 @@ def validate(description: Any) -> str | None:
 def description_from(body: bytes) -> dict[str, Any] | str:
     """The JSON job description in a request body, or the problem with it (naming the field)."""
     try:
-        description = json.loads(body)
+        description = parse_json(body)
     except ValueError:
         return "the body is not JSON"
     problem = validate(description)

@@ -11,10 +11,12 @@ from starlette.routing import BaseRoute
 
 from aurora_py.api import AuroraApi
 from aurora_py.cli import app as cli_app
+from aurora_py.envelope import refused
 from aurora_py.scheduler.scheduler import AuroraScheduler
 from aurora_py.scheduler.updater import JobUpdater
 from core.driver.types import FrameworkInfo, Offers, Subscribed, Update
 from core.framework import Context
+from core.framework.errors import ErrorShape
 from core.store.base import Put
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,7 @@ class AuroraFramework:
     restarts, so running tasks are re-adopted), reconciles, then runs the scheduler loop."""
 
     name = "aurora"
+    error_shape = ErrorShape(("/aurora",), lambda status, message: refused(message, status))  # the envelope
 
     def __init__(self) -> None:
         self.api = AuroraApi()

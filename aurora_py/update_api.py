@@ -3,7 +3,6 @@ rollbackJobUpdate, getJobUpdateSummaries and getJobUpdateDetails), with the same
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -15,6 +14,7 @@ from aurora_py.scheduler.model import JobKey
 from aurora_py.scheduler.scheduler import JobError
 from aurora_py.scheduler.updater import JobUpdater
 from aurora_py.scheduler.updates import JobUpdate
+from core.server.body import read_json
 
 if TYPE_CHECKING:
     from aurora_py.api import AuroraApi
@@ -55,7 +55,7 @@ class UpdateApi:
 
     async def start(self, request: Request) -> JSONResponse:
         try:
-            body = json.loads(await request.body())
+            body = await read_json(request)
         except ValueError:
             return refused("the body is not JSON")
         if not isinstance(body, dict):

@@ -57,6 +57,10 @@ def serve(
              "HAPROXY_n_BIND_ADDR wins).")] = None,
     kill_tasks_on_exit: Annotated[bool, typer.Option(
         help="Kill every task when the server stops (default: leave them for the next server to adopt).")] = False,
+    max_body_size: Annotated[str, typer.Option(
+        envvar="TRIREME_MAX_BODY_SIZE",
+        help="Largest request body any API accepts; a larger one is answered 413. Bytes, or with k, M or G "
+             "(powers of 1024), e.g. 1MiB.")] = "1MiB",
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run the embedded cluster and every framework's HTTP API on one port.
@@ -68,6 +72,7 @@ def serve(
     from core.cluster.embedded import ClusterConfig
     from core.cluster.master import MasterConfig
     from core.server.app import Server, ServerConfig
+    from core.server.body import parse_size
     from core.server.datadir import DataDirError, check_data_dir
     from core.server.gc_tuning import tune_gc
 
@@ -79,6 +84,10 @@ def serve(
         attributes = tuple(parse_attributes(a) for a in agent_attributes or [])
     except ResourceSpecError as exc:
         raise typer.BadParameter(str(exc), param_hint="--agent-attributes") from None
+    try:
+        max_body_bytes = parse_size(max_body_size)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--max-body-size") from None
     if store not in ("sqlite", "memory"):
         raise typer.BadParameter(f"must be sqlite or memory, not {store!r}", param_hint="--store")
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -96,6 +105,7 @@ def serve(
         cluster=ClusterConfig(agents=agents, resources=resources, attributes=attributes,
                               master=MasterConfig(offer_timeout=offer_timeout)),
         kill_tasks_on_exit=kill_tasks_on_exit,
+        max_body_bytes=max_body_bytes,
     )
     if binary is not None:
         from core.discovery.balancer import BalancerConfig

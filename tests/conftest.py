@@ -7,10 +7,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.support.server import ServerProcess
 
 StartServer = Callable[..., ServerProcess]
+
+# property tests: no per-example deadline (the machine is shared; speed is measured in bench/)
+settings.register_profile("trireme", deadline=None)
+settings.load_profile("trireme")
 
 
 @pytest.fixture

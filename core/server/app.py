@@ -24,6 +24,9 @@ from core.discovery.catalog import ServiceCatalog
 from core.discovery.sources import follow_bus
 from core.events import EventBus
 from core.framework import Context, Framework, FrameworkState, ServerInfo, Supervisor
+from core.framework.errors import ErrorShape, ErrorShapes
+from core.framework.plugin import error_shape_of
+from core.server.body import DEFAULT_MAX_BYTES, BodyLimit, InvalidJSON
 from core.server.durability import DurableAnswers
 from core.server.memory import release_free_memory
 from core.server.metrics import ClusterCollector, dropwizard, prefers_json
@@ -44,6 +47,7 @@ class ServerConfig:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     kill_tasks_on_exit: bool = False
     haproxy: BalancerConfig | None = None  # run HAProxy for the apps in the service catalog
+    max_body_bytes: int = DEFAULT_MAX_BYTES  # a larger request body is answered 413
 
 
 class Server:
@@ -69,13 +73,22 @@ class Server:
             Route("/master/state", self.master_state),
             Route("/state", self.master_state),
         ]
-        routes.extend(SchedulerAPI(lambda: self.cluster.master).routes())
+        scheduler_api = SchedulerAPI(lambda: self.cluster.master)
+        routes.extend(scheduler_api.routes())
         routes.extend(DiscoveryAPI(self.bus, lambda: self.balancer).routes())
+        # each API's errors in its reference system's shape, for refusals made before its own code runs
+        self.error_shapes = ErrorShapes([scheduler_api.error_shape])
         for fw in frameworks:
             routes.extend(fw.routes())
+            shape: ErrorShape | None = error_shape_of(fw)
+            if shape is not None:
+                self.error_shapes.add(shape)
         self.app = Starlette(routes=routes, lifespan=self._lifespan,
-                             middleware=[Middleware(DurableAnswers, store=lambda: self.store)],
-                             exception_handlers={StoreUnavailable: self.store_unavailable})
+                             middleware=[
+                                 Middleware(BodyLimit, max_bytes=config.max_body_bytes, shapes=self.error_shapes),
+                                 Middleware(DurableAnswers, store=lambda: self.store)],
+                             exception_handlers={StoreUnavailable: self.store_unavailable,
+                                                 InvalidJSON: self.invalid_json})
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -129,6 +142,10 @@ class Server:
         """A request whose commit failed (the store said why, in the log too): nothing of it was
         stored, nothing acknowledged is lost, and reads go on being served."""
         return JSONResponse({"message": f"{exc}; nothing was changed, try again later"}, status_code=503)
+
+    async def invalid_json(self, request: Request, exc: Exception) -> Response:
+        """A body the shared JSON reader refused where the API's own code did not answer it."""
+        return self.error_shapes.render(request.scope["path"], 400, str(exc))
 
     async def ping(self, request: Request) -> Response:
         return PlainTextResponse("pong")

@@ -2,7 +2,10 @@
 
 Rules (as Mesos' master/http.cpp answers them):
 - Bodies are JSON (`Content-Type: application/json`; a missing one is 400, Protobuf or any other
-  type is 415). A malformed call is 400 with a plain-text message naming the field.
+  type is 415), read by the server's shared reader (`core.server.body`: no NaN, no lone surrogate,
+  at most 100 levels deep, as Mesos' parser). A malformed call is 400 with a plain-text message
+  naming the field; a wrongly typed field is refused before anything reads it
+  (`core.driver.calls`), as Mesos converts the JSON to protobuf first.
 - SUBSCRIBE answers 200 with a RecordIO stream of events and a `Mesos-Stream-Id` header. A
   subscription the master refuses (invalid roles, suppressed roles or offer constraints, a removed
   framework) is a stream holding one ERROR event. SUBSCRIBE must not carry `Mesos-Stream-Id`.
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -28,8 +30,11 @@ from starlette.routing import Route
 
 from core.cluster.master import FrameworkLifecycle, Master, SubscriptionRefused, UpdateRefused
 from core.cluster.roles import framework_info_problem
+from core.driver.calls import CallTypeError, check_call
 from core.driver.types import JSON, Error, Event, FrameworkInfo, TaskInfo
 from core.driver.wire import SCHEDULER_PATH, STREAM_HEADER, event_to_json, filters_from_json, record
+from core.framework.errors import ErrorShape, plain_text
+from core.server.body import InvalidJSON, parse_json
 
 log = logging.getLogger(__name__)
 INVALID = "Failed to validate scheduler::Call: "
@@ -162,6 +167,8 @@ def _task_infos(accept: JSON) -> list[TaskInfo]:
             if not isinstance(task, dict):
                 raise CallError(f"{INVALID}'{task_where}' must be an object")
             _value(task, "task_id.value", task_where + ".")
+            _check_resource_types(task.get("resources", []), f"{task_where}.resources")
+            _check_resource_types((task.get("executor") or {}).get("resources", []), f"{task_where}.executor.resources")
             try:
                 launches.append(TaskInfo.from_json(task))
             except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -169,7 +176,18 @@ def _task_infos(accept: JSON) -> list[TaskInfo]:
     return launches
 
 
+def _check_resource_types(resources: list[JSON], where: str) -> None:
+    """Agents here hold scalars and port ranges only: a resource of another type cannot be offered."""
+    for i, resource in enumerate(resources):
+        kind = resource.get("type", "SCALAR")
+        if kind not in ("SCALAR", "RANGES"):
+            raise CallError(f"{INVALID}'{where}[{i}].type': resources of type '{kind}' are not supported by the "
+                            "embedded cluster (only SCALAR and RANGES)")
+
+
 class SchedulerAPI:
+    error_shape = ErrorShape((SCHEDULER_PATH,), plain_text)  # Mesos answers its errors in plain text
+
     def __init__(self, master: Callable[[], Master | None]) -> None:
         self._master = master
         self._streams: dict[str, str] = {}  # stream id -> framework id
@@ -197,11 +215,15 @@ class SchedulerAPI:
             hint = " (this master serves JSON only, not Protobuf)" if media == "application/x-protobuf" else ""
             raise CallError(f"Expecting 'Content-Type' of {JSON_TYPE}{hint}", 415)
         try:
-            call = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            call = parse_json(body)
+        except InvalidJSON as exc:
             raise CallError(f"Failed to parse body into JSON: {exc}") from None
         if not isinstance(call, dict):
             raise CallError("Failed to convert JSON into Call protobuf: expected a JSON object")
+        try:
+            check_call(call)
+        except CallTypeError as exc:
+            raise CallError(str(exc)) from None
         kind = call.get("type")
         if kind is None:
             raise CallError(f"{INVALID}Expecting 'type' to be present")

@@ -409,12 +409,12 @@ async def test_each_call_names_the_missing_field(subscribe: Subscribe) -> None:
             "uuid": "jhadf73jhakdlfha723adf", "operation_id": {"value": "o"}}},
             "'acknowledge_operation_status.agent_id"),
         "ACKNOWLEDGE": ({"acknowledge": {"agent_id": {"value": "a"}, "task_id": {"value": "t"}, "uuid": "!!"}},
-                        "'acknowledge.uuid' must be base64"),
+                        "Failed to base64 decode bytes field 'acknowledge.uuid'"),
         "KILL": ({"kill": {"task_id": {"value": "t"}, "kill_policy": {"grace_period": {"nanoseconds": "x"}}}},
-                 "'kill.kill_policy.grace_period.nanoseconds'"),
-        "MESSAGE ": ({"message": "text"}, "'message' must be an object"),
+                 "Not expecting a JSON string for field 'kill.kill_policy.grace_period.nanoseconds'"),
+        "MESSAGE ": ({"message": "text"}, "Not expecting a JSON string for field 'message'"),
         "UPDATE_FRAMEWORK ": ({"update_framework": {"framework_info": {"user": "u", "name": "n", "roles": "r"}}},
-                              "'update_framework.framework_info.roles' must be a list"),
+                              "Not expecting a JSON string for field 'update_framework.framework_info.roles'"),
         "BOGUS": ({}, "unknown call type 'BOGUS'"),
     }
     for kind, (payload, field) in cases.items():
@@ -443,7 +443,8 @@ async def test_calls_are_refused_as_mesos_refuses_them(cluster: EmbeddedCluster,
                                  headers={"Accept": "application/x-protobuf"})
         assert resp.status_code == 406
         resp = await client.post(endpoint, json=subscribe_call({"user": "u", "name": "n", "role": ["a"]}))
-        assert resp.status_code == 400 and "'subscribe.framework_info.role' must be a string" in resp.text
+        assert resp.status_code == 400
+        assert "Not expecting a JSON array for field 'subscribe.framework_info.role'" in resp.text
 
         # a framework subscribed in-process (as the built-in frameworks are) cannot be driven over HTTP
         fw = await ScriptedFramework(cluster.driver(), FrameworkInfo("local")).start()
