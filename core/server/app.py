@@ -23,6 +23,8 @@ from core.discovery.balancer import BalancerConfig, LoadBalancer
 from core.discovery.catalog import ServiceCatalog
 from core.discovery.sources import follow_bus
 from core.events import EventBus
+from core.files import FilesAPI
+from core.files.cluster import ClusterSandboxes
 from core.framework import Context, Framework, FrameworkState, ServerInfo, Supervisor
 from core.server.durability import DurableAnswers
 from core.server.memory import release_free_memory
@@ -71,6 +73,9 @@ class Server:
         ]
         routes.extend(SchedulerAPI(lambda: self.cluster.master).routes())
         routes.extend(DiscoveryAPI(self.bus, lambda: self.balancer).routes())
+        sandboxes = ClusterSandboxes(lambda: self.cluster.master)
+        self.files = FilesAPI(lambda: sandboxes if self.cluster.master is not None else None)
+        routes.extend(self.files.routes())
         for fw in frameworks:
             routes.extend(fw.routes())
         self.app = Starlette(routes=routes, lifespan=self._lifespan,
