@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -58,6 +57,16 @@ def serve(
     kill_tasks_on_exit: Annotated[bool, typer.Option(
         help="Kill every task when the server stops (default: leave them for the next server to adopt).")] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[str, typer.Option(help="text, or json: one JSON object per line, with the fields "
+                                            "each line names (framework, object, task, status ...).")] = "text",
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log one line per HTTP request: method, path, "
+                                             "status, duration, client.")] = False,
+    task_log_max_size: Annotated[str, typer.Option(
+        help="Size at which a task's stdout or stderr is rotated, e.g. 512KB, 10MB (a task's "
+             "CONTAINER_LOGGER_MAX_STDOUT_SIZE / _STDERR_SIZE wins).")] = "10MB",
+    task_log_rotate: Annotated[int, typer.Option(
+        min=0, help="Rotated files kept per stream, stdout.1 ... stdout.N (a task's CONTAINER_LOGGER_LOGROTATE_"
+                    "STDOUT_OPTIONS 'rotate N' wins).")] = 5,
 ) -> None:
     """Run the embedded cluster and every framework's HTTP API on one port.
 
@@ -65,8 +74,11 @@ def serve(
     """
     import uvicorn
 
+    from core.cluster.agent import AgentConfig
     from core.cluster.embedded import ClusterConfig
+    from core.cluster.logrotate import LoggerSettingsError, LogPolicies, RotationPolicy, parse_size
     from core.cluster.master import MasterConfig
+    from core.server import logsetup
     from core.server.app import Server, ServerConfig
     from core.server.datadir import DataDirError, check_data_dir
     from core.server.gc_tuning import tune_gc
@@ -83,18 +95,27 @@ def serve(
         raise typer.BadParameter(f"must be sqlite or memory, not {store!r}", param_hint="--store")
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise typer.BadParameter(f"must be debug, info, warning or error, not {log_level!r}", param_hint="--log-level")
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter(f"must be text or json, not {log_format!r}", param_hint="--log-format")
+    try:
+        task_logs = RotationPolicy(parse_size(task_log_max_size, "--task-log-max-size"), task_log_rotate)
+    except LoggerSettingsError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("--task-log-max-size: "), param_hint="--task-log-max-size") \
+            from None
     data_dir = prepare_directory(data_dir or default_data_dir(), "--data-dir")
     if haproxy:
         prepare_directory((haproxy_config or data_dir / "haproxy" / "haproxy.cfg").parent, "--haproxy-config")
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsetup.configure(log_level, logsetup.LogFormat(log_format))
     config = ServerConfig(
         host=host,
         port=port,
         data_dir=data_dir,
         store=store,
         cluster=ClusterConfig(agents=agents, resources=resources, attributes=attributes,
-                              master=MasterConfig(offer_timeout=offer_timeout)),
+                              master=MasterConfig(offer_timeout=offer_timeout),
+                              agent=AgentConfig(task_logs=LogPolicies(task_logs, task_logs))),
         kill_tasks_on_exit=kill_tasks_on_exit,
+        access_log=access_log,
     )
     if haproxy:
         from core.discovery.balancer import BalancerConfig
@@ -118,8 +139,11 @@ def serve(
         raise typer.Exit(1) from None
     server = Server(config, frameworks())
     tune_gc()
-    uvicorn.run(server.app, host=host, port=port, log_level=log_level.lower(), access_log=False,
-                timeout_graceful_shutdown=5)
+    try:
+        uvicorn.run(server.app, host=host, port=port, log_level=log_level.lower(), access_log=False,
+                    log_config=None, timeout_graceful_shutdown=5)
+    finally:
+        logsetup.stop()
 
 
 _frameworks: list[Framework] | None = None

@@ -26,6 +26,8 @@ from core.events import EventBus
 from core.files import FilesAPI
 from core.files.cluster import ClusterSandboxes
 from core.framework import Context, Framework, FrameworkState, ServerInfo, Supervisor
+from core.framework.metrics import Metrics
+from core.server.access import HTTPObserver
 from core.server.durability import DurableAnswers
 from core.server.memory import release_free_memory
 from core.server.metrics import ClusterCollector, dropwizard, prefers_json
@@ -46,6 +48,7 @@ class ServerConfig:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     kill_tasks_on_exit: bool = False
     haproxy: BalancerConfig | None = None  # run HAProxy for the apps in the service catalog
+    access_log: bool = False  # one log line per HTTP request (`core.server.access`)
 
 
 class Server:
@@ -79,7 +82,9 @@ class Server:
         for fw in frameworks:
             routes.extend(fw.routes())
         self.app = Starlette(routes=routes, lifespan=self._lifespan,
-                             middleware=[Middleware(DurableAnswers, store=lambda: self.store)],
+                             middleware=[Middleware(HTTPObserver, metrics=Metrics.of(self.registry, "http"),
+                                                    access_log=config.access_log),
+                                         Middleware(DurableAnswers, store=lambda: self.store)],
                              exception_handlers={StoreUnavailable: self.store_unavailable})
 
     @contextlib.asynccontextmanager
@@ -101,6 +106,8 @@ class Server:
             supervisor = Supervisor(fw.name, functools.partial(self._run, fw, info))
             self.supervisors[fw.name] = supervisor
             self._runs.append(asyncio.create_task(supervisor.run(), name=f"framework-{fw.name}"))
+        log.info("serving %s: %d agent(s), frameworks %s, data in %s", info.url, len(master.agents),
+                 ", ".join(fw.name for fw in self.frameworks) or "none", self.config.data_dir)
 
     async def _run(self, fw: Framework, info: ServerInfo) -> None:
         """One run of a framework, on a fresh connection to the cluster (a restart resubscribes)."""

@@ -121,7 +121,7 @@ async def test_browse_lists_as_mesos(client: httpx.AsyncClient, boxes: Sandboxes
     assert out["mode"].startswith("-rw") and listing[1]["mode"].startswith("d")
     assert abs(out["mtime"] - (boxes.task / "stdout").stat().st_mtime) < 1.5
     virtual = (await client.get("/files/browse", params={"path": "/frameworks/fw-1/executors/web.1/runs/latest"}))
-    assert [e["path"] for e in virtual.json()][0] == "/frameworks/fw-1/executors/web.1/runs/latest/stdout"
+    assert next(e["path"] for e in virtual.json()) == "/frameworks/fw-1/executors/web.1/runs/latest/stdout"
     # a file lists nothing, as on Mesos
     assert (await client.get("/files/browse", params={"path": f"{boxes.task}/stdout"})).json() == []
 

@@ -82,8 +82,8 @@ def test_rotation_keeps_the_newest_and_writers_go_on_at_the_start(tmp_path: Path
 SPURT = 5000
 CHATTY = ("import os, sys, time\n"
           "for i in range(6):\n"
-          "    os.write(1, (str(i) * ({spurt} - 1) + '\\n').encode())\n"
-          "    time.sleep(0.35)\n").format(spurt=SPURT)
+          f"    os.write(1, (str(i) * ({SPURT} - 1) + '\\n').encode())\n"
+          "    time.sleep(0.35)\n")
 
 
 async def test_a_chatty_task_is_rotated_past_its_limit(make_cluster: MakeCluster) -> None:
