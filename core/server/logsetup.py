@@ -7,7 +7,8 @@ Rules:
   fields the line was logged with (`extra=`: `framework`, `object`, `task`, `method`, `status`,
   ...) and `exception` when it carries one.
 - Lines are handed to a queue and written by one thread, so a slow terminal or pipe never holds
-  up the event loop. `configure` stops any previous writer first; `stop` flushes and ends it.
+  up the event loop. `configure` stops any previous writer first; `stop` writes what is queued,
+  ends the thread and takes the queue off the root logger.
 - uvicorn's own loggers go through the same path (the server runs uvicorn with `log_config=None`).
 """
 
@@ -52,6 +53,7 @@ class JsonFormatter(logging.Formatter):
 
 
 _listener: logging.handlers.QueueListener | None = None
+_handler: logging.Handler | None = None
 
 
 def formatter_for(fmt: LogFormat) -> logging.Formatter:
@@ -60,33 +62,37 @@ def formatter_for(fmt: LogFormat) -> logging.Formatter:
 
 def configure(level: str, fmt: LogFormat, stream: TextIO | None = None) -> None:
     """Send every log line at `level` or above to `stream` (stderr), formatted as `fmt`."""
-    global _listener
+    global _listener, _handler
     stop()
     target = logging.StreamHandler(stream or sys.stderr)
     target.setFormatter(formatter_for(fmt))
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     _listener = logging.handlers.QueueListener(lines, target, respect_handler_level=False)
     _listener.start()
+    _handler = _QueueHandler(lines)
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    root.addHandler(_QueueHandler(lines))
+    root.addHandler(_handler)
     root.setLevel(level.upper())
 
 
 class _QueueHandler(logging.handlers.QueueHandler):
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        """Keep the record as it is, exception included (the writer thread formats it)."""
+        """A copy the writer thread can format later: its message and exception made text now
+        (arguments and tracebacks may change or go meanwhile), its fields kept."""
+        copy = logging.makeLogRecord(vars(record))
         if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        record.exc_info = None
-        record.msg, record.args = record.getMessage(), None
-        return record
+            copy.exc_text = logging.Formatter().formatException(record.exc_info)
+        copy.exc_info = None
+        copy.msg, copy.args = record.getMessage(), None
+        return copy
 
 
 def stop() -> None:
     """Write what is queued and end the writer thread."""
-    global _listener
+    global _listener, _handler
+    if _handler is not None:
+        logging.getLogger().removeHandler(_handler)
+        _handler = None
     if _listener is not None:
         _listener.stop()
         _listener = None
