@@ -80,7 +80,8 @@ class Cluster:
         if framework_id is None:
             fail(f"no {framework} framework is registered at {self.api.url}")
         virtual = f"/frameworks/{framework_id}/executors/{task_id}/runs/latest"
-        if RemoteFile(self.api, virtual).exists():
+        listing = self.api.request("GET", "/files/browse", check=False, params={"path": virtual})
+        if listing.status_code == 200:
             return TaskSandbox(task_id, virtual, None, framework_id)
         fail(f"task {task_id}: no sandbox found (not a task of {framework}, or its sandbox was removed)")
 

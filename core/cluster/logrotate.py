@@ -33,6 +33,7 @@ import errno
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,10 @@ def policies_for(settings: Iterable[tuple[str, str]], defaults: LogPolicies) -> 
 
 
 def rotate(path: Path, keep: int) -> int:
-    """Rotate `path` in place (copy, then truncate); returns how many bytes were moved out."""
+    """Rotate `path` in place (copy, then truncate); returns how many bytes were moved out.
+
+    The sandbox belongs to the task, and the server may run as root: no symlink in it is
+    followed (a log that became a link is refused with OSError), and the copy is a new file."""
     for index in range(keep - 1, 0, -1):  # NAME.1 -> NAME.2 ..., the oldest overwritten
         with contextlib.suppress(FileNotFoundError):
             os.replace(f"{path}.{index}", f"{path}.{index + 1}")
@@ -131,7 +135,11 @@ def _copy_then_truncate(source: int, target: Path) -> int:
     truncates right after). The copy is owned as the source is (a task's own user)."""
     info = os.fstat(source)
     temporary = target.with_name(target.name + ".tmp")
-    out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    # the sandbox is the task's: whatever it left under that name goes, and a new file is made,
+    # never one a symlink planted there would lead to
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary)
+    out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     moved = 0
     try:
         while True:
@@ -224,7 +232,8 @@ def check_all(tasks: list[tuple[str, Path, LogPolicies]]) -> list[tuple[str, str
             policy = policies.of(stream)
             path = sandbox / stream
             try:
-                if os.stat(path).st_size <= policy.max_size:
+                info = os.stat(path, follow_symlinks=False)  # a task's link to elsewhere is not its log
+                if not stat.S_ISREG(info.st_mode) or info.st_size <= policy.max_size:
                     continue
                 done.append((key, stream, rotate(path, policy.keep)))
             except FileNotFoundError:

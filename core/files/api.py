@@ -110,12 +110,12 @@ class FilesAPI:
     async def download(self, request: Request) -> Response:
         try:
             resolved = await self._resolve(request)
-            fd, size = await asyncio.to_thread(_open_file, resolved, "download")
+            size = await asyncio.to_thread(_size_of, resolved, "download")
         except FilesError as exc:
             return _error(exc)
         name = os.path.basename(resolved.real)
         media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        return StreamingResponse(_chunks(fd, size), media_type=media_type,
+        return StreamingResponse(_chunks(resolved, size), media_type=media_type,
                                  headers={"Content-Disposition": f"attachment; filename={name}"})
 
     async def debug(self, request: Request) -> Response:
@@ -175,7 +175,19 @@ def _read(resolved: Resolved, offset: int, length: int | None) -> tuple[int, byt
         close_quietly(fd)
 
 
-async def _chunks(fd: int, size: int) -> AsyncIterator[bytes]:
+def _size_of(resolved: Resolved, verb: str) -> int:
+    fd, size = _open_file(resolved, verb)
+    close_quietly(fd)
+    return size
+
+
+async def _chunks(resolved: Resolved, size: int) -> AsyncIterator[bytes]:
+    """The file's first `size` bytes. Opened (and checked) again here, so that no descriptor is
+    held by an answer whose sending never starts (a client gone before)."""
+    try:
+        fd = await asyncio.to_thread(open_confined, resolved)
+    except FilesError:
+        return  # gone or changed since it was looked at: nothing to send
     try:
         sent = 0
         while sent < size:

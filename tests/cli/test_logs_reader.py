@@ -132,3 +132,37 @@ def test_follow_prints_what_is_appended_until_the_task_ends() -> None:
                                                                [stream(files)])],
          lines=2, follow=True, out=out, sleep=task.sleep)
     assert out.getvalue() == b"the last two\nlines\nmore\nand more\n"
+
+
+class FakeMaster:
+    """/master/state and /files/browse: one framework, one live task, and a sandbox of a task the
+    state no longer lists (ended long ago) still on disk."""
+
+    url = "http://fake"
+
+    def call(self, method: str, path: str, **_: Any) -> Any:
+        assert (method, path) == ("GET", "/master/state")
+        return {"frameworks": [{"id": "fw-1", "name": "marathon", "completed_tasks": [],
+                                "tasks": [{"id": "web.1", "state": "TASK_RUNNING", "directory": "/sb/web.1"}]}]}
+
+    def request(self, method: str, path: str, check: bool = True, params: dict[str, Any] | None = None,
+                **_: Any) -> httpx.Response:
+        assert path == "/files/browse" and params is not None
+        known = params["path"] == "/frameworks/fw-1/executors/web.0/runs/latest"
+        return httpx.Response(200 if known else 404, json=[])
+
+
+def test_a_sandbox_is_found_in_the_state_or_by_mesos_virtual_path() -> None:
+    from typer import Exit
+
+    from core.clikit.logs import Cluster
+
+    cluster = Cluster("http://fake")
+    cluster.api = cast(Api, FakeMaster())
+    assert cluster.sandbox("web.1", "marathon") == TaskSandbox("web.1", "/sb/web.1", "TASK_RUNNING", "fw-1")
+    assert cluster.sandbox("web.0", "marathon") == TaskSandbox(
+        "web.0", "/frameworks/fw-1/executors/web.0/runs/latest", None, "fw-1")
+    with pytest.raises(Exit):
+        cluster.sandbox("web.9", "marathon")
+    with pytest.raises(Exit):
+        cluster.sandbox("web.1", "chronos")  # no such framework

@@ -16,6 +16,7 @@ from core.cluster.logrotate import (
     LoggerSettingsError,
     LogPolicies,
     RotationPolicy,
+    check_all,
     parse_keep,
     parse_size,
     policies_for,
@@ -127,3 +128,22 @@ async def test_a_setting_that_cannot_be_used_fails_the_launch(make_cluster: Make
         assert failed.reason is Reason.REASON_CONTAINER_LAUNCH_FAILED
     finally:
         await fw.stop()
+
+
+def test_rotation_follows_no_symlink_a_task_planted(tmp_path: Path) -> None:
+    """The server may run as root: a task's links must not make it copy or truncate another file."""
+    precious = tmp_path / "precious"
+    precious.write_text("keep me")
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    (sandbox / "stdout").write_text("x" * 100)
+    (sandbox / "stdout.1.tmp").symlink_to(precious)  # where the copy is made
+    assert rotate(sandbox / "stdout", keep=1) == 100
+    assert precious.read_text() == "keep me" and (sandbox / "stdout.1").read_text() == "x" * 100
+    (sandbox / "stderr").symlink_to(precious)  # a log that is a link
+    with pytest.raises(OSError):
+        rotate(sandbox / "stderr", keep=1)
+    big = LogPolicies(RotationPolicy(PAGE, 1), RotationPolicy(PAGE, 1))
+    precious.write_text("y" * (2 * PAGE))
+    assert check_all([("t", sandbox, big)]) == []  # the check leaves the link alone
+    assert precious.read_text() == "y" * (2 * PAGE)
