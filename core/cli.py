@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -62,6 +61,16 @@ def serve(
         help="Largest request body any API accepts; a larger one is answered 413. Bytes, or with k, M or G "
              "(powers of 1024), e.g. 1MiB.")] = "1MiB",
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[str, typer.Option(help="text, or json: one JSON object per line, with the fields "
+                                            "each line names (framework, object, task, status ...).")] = "text",
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log one line per HTTP request: method, path, "
+                                             "status, duration, client.")] = False,
+    task_log_max_size: Annotated[str, typer.Option(
+        help="Size at which a task's stdout or stderr is rotated, e.g. 512KB, 10MB (a task's "
+             "CONTAINER_LOGGER_MAX_STDOUT_SIZE / _STDERR_SIZE wins).")] = "10MB",
+    task_log_rotate: Annotated[int, typer.Option(
+        min=0, help="Rotated files kept per stream, stdout.1 ... stdout.N (a task's CONTAINER_LOGGER_LOGROTATE_"
+                    "STDOUT_OPTIONS 'rotate N' wins).")] = 5,
 ) -> None:
     """Run the embedded cluster and every framework's HTTP API on one port.
 
@@ -69,10 +78,13 @@ def serve(
     """
     import uvicorn
 
+    from core.cluster.agent import AgentConfig
     from core.cluster.embedded import ClusterConfig
+    from core.cluster.logrotate import LoggerSettingsError, LogPolicies, RotationPolicy, parse_size
     from core.cluster.master import MasterConfig
+    from core.server import logsetup
     from core.server.app import Server, ServerConfig
-    from core.server.body import parse_size
+    from core.server.body import parse_size as parse_body_size
     from core.server.datadir import DataDirError, check_data_dir
     from core.server.gc_tuning import tune_gc
 
@@ -85,27 +97,36 @@ def serve(
     except ResourceSpecError as exc:
         raise typer.BadParameter(str(exc), param_hint="--agent-attributes") from None
     try:
-        max_body_bytes = parse_size(max_body_size)
+        max_body_bytes = parse_body_size(max_body_size)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--max-body-size") from None
     if store not in ("sqlite", "memory"):
         raise typer.BadParameter(f"must be sqlite or memory, not {store!r}", param_hint="--store")
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise typer.BadParameter(f"must be debug, info, warning or error, not {log_level!r}", param_hint="--log-level")
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter(f"must be text or json, not {log_format!r}", param_hint="--log-format")
+    try:
+        task_logs = RotationPolicy(parse_size(task_log_max_size, "--task-log-max-size"), task_log_rotate)
+    except LoggerSettingsError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("--task-log-max-size: "), param_hint="--task-log-max-size") \
+            from None
     binary = haproxy_binary(haproxy_bin, haproxy_bind or host, bool(haproxy_bind)) if haproxy else None
     data_dir = prepare_directory(data_dir or default_data_dir(), "--data-dir")
     if haproxy:
         prepare_directory((haproxy_config or data_dir / "haproxy" / "haproxy.cfg").parent, "--haproxy-config")
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsetup.configure(log_level, logsetup.LogFormat(log_format))
     config = ServerConfig(
         host=host,
         port=port,
         data_dir=data_dir,
         store=store,
         cluster=ClusterConfig(agents=agents, resources=resources, attributes=attributes,
-                              master=MasterConfig(offer_timeout=offer_timeout)),
+                              master=MasterConfig(offer_timeout=offer_timeout),
+                              agent=AgentConfig(task_logs=LogPolicies(task_logs, task_logs))),
         kill_tasks_on_exit=kill_tasks_on_exit,
         max_body_bytes=max_body_bytes,
+        access_log=access_log,
     )
     if binary is not None:
         from core.discovery.balancer import BalancerConfig
@@ -120,8 +141,11 @@ def serve(
         raise typer.Exit(1) from None
     server = Server(config, frameworks())
     tune_gc()
-    uvicorn.run(server.app, host=host, port=port, log_level=log_level.lower(), access_log=False,
-                timeout_graceful_shutdown=5)
+    try:
+        uvicorn.run(server.app, host=host, port=port, log_level=log_level.lower(), access_log=False,
+                    log_config=None, timeout_graceful_shutdown=5)
+    finally:
+        logsetup.stop()
 
 
 def haproxy_binary(given: str | None, bind: str, bind_given: bool) -> str:

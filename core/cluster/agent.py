@@ -23,6 +23,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -39,6 +40,14 @@ from core.cluster import procfs
 from core.cluster.checkpoint import CheckpointDB, TaskRecord
 from core.cluster.fetcher import FetchError, fetch_all
 from core.cluster.launcher import LauncherPool
+from core.cluster.logrotate import (
+    CHECK_SECONDS,
+    LoggerSettingsError,
+    LogPolicies,
+    LogRotator,
+    policies_for,
+    settings_of,
+)
 from core.cluster.process import (
     ExitStatus,
     ExitWatcher,
@@ -69,6 +78,8 @@ class AgentConfig:
     sweep_delay_seconds: float = 0.25  # exits within this long share one scan of /proc
     sandbox_gc_delay: float = 7 * 24 * 3600.0  # an ended task's sandbox is removed after this (Mesos' --gc_delay)
     sandboxes_kept: int = COMPLETED_TASKS_KEPT  # ... or sooner, when more ended ones are on disk (newest kept)
+    task_logs: LogPolicies = field(default_factory=LogPolicies)  # stdout/stderr rotation (`core.cluster.logrotate`)
+    task_log_check_seconds: float = CHECK_SECONDS
 
 
 @dataclass
@@ -126,6 +137,7 @@ class Agent:
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._memory_timer: asyncio.TimerHandle | None = None
         self._background = Background()
+        self._log_rotator = LogRotator(self.config.task_log_check_seconds)
 
     # ---- queries ------------------------------------------------------------------------------
 
@@ -163,6 +175,12 @@ class Agent:
                              Reason.REASON_TASK_INVALID)
             return
         try:
+            log_policies = self._log_policies(info)
+        except LoggerSettingsError as exc:
+            self._transition(task, TaskState.TASK_FAILED, f"Failed to load container logger settings: {exc}",
+                             Reason.REASON_CONTAINER_LAUNCH_FAILED)
+            return
+        try:
             self._checkpoints.write(task.record)
             self._transition(task, TaskState.TASK_STARTING)
             if command.uris:  # the launcher creates the sandbox (off the loop) when none is fetched
@@ -191,6 +209,7 @@ class Agent:
             return
         task.record.process = ident
         self._watcher.watch(ident, task.record.sandbox, True, functools.partial(self._exited, task))
+        self._log_rotator.watch(info.task_id, task.record.sandbox, log_policies)
         self._checkpoints.write(task.record)
         await self._checkpoints.committed()  # RUNNING is promised only once a restart could find it
         self._transition(task, TaskState.TASK_RUNNING)
@@ -230,6 +249,11 @@ class Agent:
         env.update(info.process_command().environment)
         return env
 
+    def _log_policies(self, info: TaskInfo) -> LogPolicies:
+        """How the task's stdout and stderr are rotated: the agent's, unless its environment or
+        labels say otherwise. LoggerSettingsError names a setting that cannot be used."""
+        return policies_for(settings_of(info.process_command().environment, info.labels), self.config.task_logs)
+
     def _shutdown_grace(self, info: TaskInfo) -> float:
         grace = None if info.executor is None else info.executor.shutdown_grace_period
         return EXECUTOR_SHUTDOWN_GRACE if grace is None else grace
@@ -240,6 +264,7 @@ class Agent:
         if task.state is TaskState.TASK_STARTING:
             task.early_exit = status  # updates stay in order: RUNNING first
             return
+        self._log_rotator.ended(task.record.info.task_id)
         self._cancel_kill_timer(task)
         if task.record.process is not None:
             self._schedule_sweep(task.record.process.pid)
@@ -418,6 +443,9 @@ class Agent:
             if task.state is TaskState.TASK_STARTING:  # the process did start: it runs
                 self._transition(task, TaskState.TASK_RUNNING)
             self._watcher.watch(record.process, record.sandbox, False, functools.partial(self._exited, task))
+            # a task launched under an earlier server's rules that these refuse keeps its files as they are
+            with contextlib.suppress(LoggerSettingsError):
+                self._log_rotator.watch(record.info.task_id, record.sandbox, self._log_policies(record.info))
         self._ensure_memory_monitor()
         self._background.spawn(self._sandbox_gc.adopt(lambda: [t.record.sandbox for t in self.tasks.values()]))
         return records
@@ -445,6 +473,7 @@ class Agent:
         self._watcher.close()
         self._checkpoints.close()
         self._sandbox_gc.close()
+        await self._log_rotator.close()
 
 
 def mesos_duration(seconds: float) -> str:

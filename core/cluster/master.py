@@ -24,6 +24,7 @@ import enum
 import itertools
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -662,13 +663,14 @@ class Master:
             for task in agent.tasks.values():
                 info = task.record.info
                 tasks_by_framework.setdefault(task.record.framework_id, []).append(
-                    _task_json(info, task.record.framework_id, agent, task.state))
+                    _task_json(info, task.record.framework_id, agent, task.state, task.record.sandbox))
                 if info.executor is not None and not task.state.is_terminal:
                     executors_by_framework.setdefault(task.record.framework_id, []).append(
-                        {**info.executor.to_json(), "slave_id": agent.id})
+                        {**info.executor.to_json(), "slave_id": agent.id,
+                         "directory": os.path.abspath(task.record.sandbox)})
             for record in agent.completed:
                 completed_by_framework.setdefault(record.framework_id, []).append(
-                    _task_json(record.info, record.framework_id, agent, record.state))
+                    _task_json(record.info, record.framework_id, agent, record.state, record.sandbox))
         return {
             "id": self.id,
             "version": "1.11.0",
@@ -779,10 +781,13 @@ def _resources_map(res: Resources) -> dict[str, Any]:
     return out
 
 
-def _task_json(info: TaskInfo, framework_id: str, agent: Agent, state: TaskState) -> dict[str, Any]:
+def _task_json(info: TaskInfo, framework_id: str, agent: Agent, state: TaskState, sandbox: Path) -> dict[str, Any]:
+    """A task as Mesos' state gives it, plus its sandbox's `directory` (which Mesos' agent gives
+    on the task's executor): the path the files API (`/files/read?path=...`) reads it by."""
     out = {
         "id": info.task_id, "name": info.name, "framework_id": framework_id, "slave_id": agent.id,
         "executor_id": info.executor_id, "state": state.value, "resources": _resources_map(info.resources),
+        "directory": os.path.abspath(sandbox),
     }
     if info.resource_roles:
         out["role"] = info.resource_roles[0]

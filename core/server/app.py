@@ -23,9 +23,13 @@ from core.discovery.balancer import BalancerConfig, LoadBalancer
 from core.discovery.catalog import ServiceCatalog
 from core.discovery.sources import follow_bus
 from core.events import EventBus
+from core.files import FilesAPI
+from core.files.cluster import ClusterSandboxes
 from core.framework import Context, Framework, FrameworkState, ServerInfo, Supervisor
 from core.framework.errors import ErrorShape, ErrorShapes
+from core.framework.metrics import Metrics
 from core.framework.plugin import error_shape_of
+from core.server.access import HTTPObserver
 from core.server.body import DEFAULT_MAX_BYTES, BodyLimit, InvalidJSON
 from core.server.durability import DurableAnswers
 from core.server.memory import release_free_memory
@@ -48,6 +52,7 @@ class ServerConfig:
     kill_tasks_on_exit: bool = False
     haproxy: BalancerConfig | None = None  # run HAProxy for the apps in the service catalog
     max_body_bytes: int = DEFAULT_MAX_BYTES  # a larger request body is answered 413
+    access_log: bool = False  # one log line per HTTP request (`core.server.access`)
 
 
 class Server:
@@ -78,6 +83,9 @@ class Server:
         routes.extend(DiscoveryAPI(self.bus, lambda: self.balancer).routes())
         # each API's errors in its reference system's shape, for refusals made before its own code runs
         self.error_shapes = ErrorShapes([scheduler_api.error_shape])
+        sandboxes = ClusterSandboxes(lambda: self.cluster.master)
+        self.files = FilesAPI(lambda: sandboxes if self.cluster.master is not None else None)
+        routes.extend(self.files.routes())
         for fw in frameworks:
             routes.extend(fw.routes())
             shape: ErrorShape | None = error_shape_of(fw)
@@ -85,6 +93,8 @@ class Server:
                 self.error_shapes.add(shape)
         self.app = Starlette(routes=routes, lifespan=self._lifespan,
                              middleware=[
+                                 Middleware(HTTPObserver, metrics=Metrics.of(self.registry, "http"),
+                                            access_log=config.access_log),
                                  Middleware(BodyLimit, max_bytes=config.max_body_bytes, shapes=self.error_shapes),
                                  Middleware(DurableAnswers, store=lambda: self.store)],
                              exception_handlers={StoreUnavailable: self.store_unavailable,
@@ -109,6 +119,8 @@ class Server:
             supervisor = Supervisor(fw.name, functools.partial(self._run, fw, info))
             self.supervisors[fw.name] = supervisor
             self._runs.append(asyncio.create_task(supervisor.run(), name=f"framework-{fw.name}"))
+        log.info("serving %s: %d agent(s), frameworks %s, data in %s", info.url, len(master.agents),
+                 ", ".join(fw.name for fw in self.frameworks) or "none", self.config.data_dir)
 
     async def _run(self, fw: Framework, info: ServerInfo) -> None:
         """One run of a framework, on a fresh connection to the cluster (a restart resubscribes)."""

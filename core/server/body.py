@@ -32,6 +32,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core import sizes
 from core.framework.errors import ErrorShapes
 
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -47,8 +48,6 @@ _STRING = re.compile(r'"[^"\\]*(?:\\(?:.|\Z)[^"\\]*)*(?:"|\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-_SIZE = re.compile(r"(\d+)\s*([kKmMgG]i?[bB]?|[bB])?")
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 
 
 class InvalidJSON(json.JSONDecodeError):
@@ -65,11 +64,8 @@ class BodyTooLarge(Exception):
 
 
 def parse_size(text: str) -> int:
-    """`1048576`, `512k`, `1MiB`, `2M`, `1G` as bytes (k, M, G are powers of 1024); ValueError else."""
-    match = _SIZE.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"not a size: {text!r} (bytes, or a number with k, M or G, e.g. 1048576 or 1MiB)")
-    size = int(match.group(1)) * _UNITS[(match.group(2) or "")[:1].lower()]
+    """A body limit (`1048576`, `512k`, `1MiB`; see `core.sizes`): at least one byte; ValueError else."""
+    size = sizes.parse_size(text)
     if size < 1:
         raise ValueError("must be at least 1 byte")
     return size

@@ -267,6 +267,7 @@ async def test_the_docs_accept_runs_the_executors_command(cluster: EmbeddedClust
     assert listed["slave_id"] == offer["agent_id"]["value"]
     [task] = framework["tasks"]
     assert (task["executor_id"], task["role"]) == ("12214-23523-my-executor", "engineering")
+    assert listed["directory"] == task["directory"] == str(env_file.parent)  # the sandbox, as Mesos' agent gives it
 
     # the agent is offered again (after REVIVE drops the 5 s filter), naming the running executor
     assert (await sub.call({"type": "REVIVE"})).status_code == 202
