@@ -42,7 +42,7 @@ class Security:
             return True
         return self.settings.public_metrics and method in ("GET", "HEAD") and path in METRICS
 
-    def middleware(self, durable: Middleware) -> list[Middleware]:
+    def middleware(self, durable: Middleware | None = None) -> list[Middleware]:
         """Outermost first; `durable` (answers wait for the disk) is innermost, so the audit
         log's status is the one the client gets."""
         settings = self.settings
@@ -57,9 +57,8 @@ class Security:
                        on_scheduler_api=settings.authenticate_frameworks, public=self.is_public,
                        realm=settings.realm),
             Middleware(AuditMiddleware, audit=lambda: self.audit, access_log_on=settings.access_log),
-            durable,
         ]
-        return out
+        return out if durable is None else [*out, durable]
 
     def routes(self) -> list[Route]:
         return SecurityAPI(lambda: self.tokens, lambda: self.audit,
