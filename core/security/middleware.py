@@ -125,15 +125,20 @@ class Authentication:
         except Unauthenticated as exc:
             client = scope.get("client") or ("?", 0)
             log.warning("refused %s %s from %s: %s", scope.get("method"), path, client[0], exc)
-            await _answer(send, 401, f"Not Authenticated! ({exc})", [self.challenge])
+            await self._refuse(scope, send, f"Not Authenticated! ({exc})")
             return
         if principal is None:
             if needed:
-                await _answer(send, 401, "Not Authenticated! (send HTTP Basic credentials or a bearer token)",
-                              [self.challenge])
+                await self._refuse(scope, send, "Not Authenticated! (send HTTP Basic credentials or a bearer token)")
                 return
             principal = ANONYMOUS
         elif not needed:  # authentication is off here: everyone may do everything, as before
             principal = replace(principal, roles=ANONYMOUS.roles)
         scope[ACCESS_SCOPE_KEY] = Access(principal)
         await self.app(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, send: Send, message: str) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+        else:
+            await _answer(send, 401, message, [self.challenge])

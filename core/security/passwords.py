@@ -105,7 +105,7 @@ class PasswordBook:
             if user in self._hashes:
                 raise CredentialError(f"the user {user!r} is given twice")
             self._hashes[user] = hashed
-        self._dummy = hash_password("not a password anyone has")
+        self._dummy = ""  # made at the first unknown user: a hash costs as much as a check
         self._verified: dict[tuple[str, bytes], float] = {}  # (user, sha256 of password) -> valid until
         self._checks: asyncio.Semaphore | None = None
 
@@ -128,6 +128,8 @@ class PasswordBook:
             self._checks = asyncio.Semaphore(CONCURRENT_CHECKS)
         hashed = self._hashes.get(user)
         async with self._checks:
+            if hashed is None and not self._dummy:
+                self._dummy = await asyncio.to_thread(hash_password, "not a password anyone has")
             ok = await asyncio.to_thread(_hasher.verify, password, hashed or self._dummy)
         if not ok or hashed is None:
             return False

@@ -15,7 +15,9 @@ import pytest
 
 from core.cluster.embedded import EmbeddedCluster
 from core.cluster.master import OWNER_KEY
-from core.driver.types import Error, FrameworkInfo
+from core.driver.base import DriverError
+from core.driver.mesos import MesosHTTPDriver
+from core.driver.types import Error, FrameworkInfo, Subscribed
 from core.security.access import internal_principal
 from core.security.gate import Security
 from core.security.passwords import parse_credential
@@ -180,3 +182,24 @@ async def test_a_framework_id_with_a_path_in_it_is_refused(cluster: EmbeddedClus
     assert isinstance(events[0], Error) and "invalid characters" in events[0].message
     assert not list(tmp_path.rglob("escaped*"))
     assert cluster.master is not None and not any("/" in fid for fid in cluster.master.frameworks)
+
+
+async def test_the_http_driver_authenticates_as_its_principal(make_cluster: MakeCluster) -> None:
+    settings = SecuritySettings(framework_credentials=CREDENTIALS, authenticate_frameworks=True, server_names=("*",))
+    cluster = await make_cluster()
+    api = await served(cluster, settings)
+    driver = MesosHTTPDriver(api.url, principal="ext", secret="secret-1")
+    anonymous = MesosHTTPDriver(api.url)
+    try:
+        with pytest.raises(DriverError, match="HTTP 401"):
+            async for _ in anonymous.subscribe(FrameworkInfo("nameless")):
+                pass
+        async for event in driver.subscribe(FrameworkInfo("authenticated")):
+            assert isinstance(event, Subscribed)
+            break
+        assert cluster.master is not None
+        assert cluster.master.frameworks[driver.framework_id].owner == "ext"
+    finally:
+        await driver.close()
+        await anonymous.close()
+        await api.stop()
