@@ -236,7 +236,7 @@ class SchedulerAPI:
         if kind == "UNKNOWN":
             return Response(status_code=501)
         if kind == "UPDATE_FRAMEWORK":
-            self._update_framework(master, framework_id, call["update_framework"])
+            self._update_framework(master, framework_id, call["update_framework"], access_of(request).principal.name)
             return Response(status_code=200)
         self._dispatch(master, framework_id, str(kind), call)
         return Response(status_code=202)
@@ -317,10 +317,12 @@ class SchedulerAPI:
 
         return StreamingResponse(events(), media_type=JSON_TYPE, headers=headers)
 
-    def _update_framework(self, master: Master, framework_id: str, update: JSON) -> None:
+    def _update_framework(self, master: Master, framework_id: str, update: JSON, principal: str) -> None:
         info_json, info = _framework_info(update, "update_framework.")
         if info.id != framework_id:
             raise CallError(f"{INVALID}'framework_id' differs from 'update_framework.framework_info.id'")
+        if principal and not info.principal:  # filled in as on SUBSCRIBE
+            info = replace(info, principal=principal)
         problem = framework_info_problem(info_json)
         if problem is not None:
             raise CallError(f"Supplied FrameworkInfo is not valid: {problem}")
