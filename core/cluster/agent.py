@@ -12,6 +12,14 @@ Rules:
   other tasks nor the launchers.
 - Kill: SIGTERM to the process group, SIGKILL after the grace period, and finally a sweep of the
   task's session so that no orphan outlives the task.
+- Users: a task runs as its command's `user`, else as `default_task_user` (`trireme serve
+  --default-task-user`), else as its framework's user (FrameworkInfo.user, Mesos' fallback). The
+  user is applied only when the server runs as root (it cannot switch users otherwise); then the
+  task's sandbox and everything in it belong to that user, and a user unknown to the host fails
+  the task (TASK_FAILED, naming the user).
+- Sandboxes are `sandboxes/<framework id>/<task id>` below the agent's work dir, built from
+  checked ids only (`core.security.ids.confined`); a task whose ids cannot name a path ends in
+  TASK_ERROR before anything is written.
 - Custom executors: there is no executor API, so the agent stands in for the executor. It runs
   the executor's command as the task's process, with Mesos' executor environment (less the
   agent endpoint: nothing here speaks the executor API), reports RUNNING once it started and
@@ -29,6 +37,7 @@ import logging
 import os
 import re
 import signal
+import stat
 import time
 from collections import deque
 from collections.abc import Callable
@@ -62,6 +71,7 @@ from core.cluster.sandbox_gc import SandboxGC
 from core.cluster.updates import UpdateStream
 from core.driver.types import Attribute, Reason, Source, TaskInfo, TaskState, TaskStatus
 from core.resources import Resources
+from core.security.ids import UnsafePath, confined
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +90,7 @@ class AgentConfig:
     sandboxes_kept: int = COMPLETED_TASKS_KEPT  # ... or sooner, when more ended ones are on disk (newest kept)
     task_logs: LogPolicies = field(default_factory=LogPolicies)  # stdout/stderr rotation (`core.cluster.logrotate`)
     task_log_check_seconds: float = CHECK_SECONDS
+    default_task_user: str = ""  # for tasks whose command names no user (applied when the server runs as root)
 
 
 @dataclass
@@ -90,6 +101,7 @@ class AgentTask:
     kill_grace: float | None = None
     kill_timer: asyncio.TimerHandle | None = None
     memory_exceeded: str = ""
+    user: str = ""  # who the task runs as (when the server runs as root); "" for the server's own user
     shutdown_requested: bool = False  # ended by SHUTDOWN of its executor
     early_exit: ExitStatus | None = None  # ended before RUNNING was reported: reported right after
     started_at: float = field(default_factory=time.time)
@@ -154,16 +166,28 @@ class Agent:
     # ---- launch -------------------------------------------------------------------------------
 
     def sandbox_path(self, framework_id: str, task_id: str) -> Path:
-        """Where a task's sandbox is (or would be) on this agent."""
-        return self.work_dir / "sandboxes" / framework_id / task_id
+        """Where a task's sandbox is (or would be) on this agent; raises UnsafePath when an id
+        cannot name a directory (see `core.security.ids`)."""
+        return confined(self.work_dir / "sandboxes", framework_id, task_id)
 
-    def launch(self, framework_id: str, info: TaskInfo) -> None:
+    def task_user(self, info: TaskInfo, framework_user: str = "") -> str:
+        """Who a task runs as when the server runs as root (see the module's rules)."""
+        return info.process_command().user or self.config.default_task_user or framework_user
+
+    def launch(self, framework_id: str, info: TaskInfo, framework_user: str = "") -> None:
         """Start `info` (already validated against an offer of this agent by the master)."""
-        sandbox = self.sandbox_path(framework_id, info.task_id)
+        try:
+            sandbox = self.sandbox_path(framework_id, info.task_id)
+            unsafe = ""
+        except UnsafePath as exc:
+            sandbox, unsafe = self.work_dir / "sandboxes", str(exc)  # never written: the task ends at once
         record = TaskRecord(framework_id, info, sandbox, TaskState.TASK_STAGING)
-        task = AgentTask(record, self._new_stream(framework_id))
+        task = AgentTask(record, self._new_stream(framework_id), user=self.task_user(info, framework_user))
         self.tasks[info.task_id] = task
         self.used = self.used + info.total_resources()
+        if unsafe:
+            self._transition(task, TaskState.TASK_ERROR, unsafe, Reason.REASON_TASK_INVALID)
+            return
         self._background.spawn(self._run(task))
 
     async def _run(self, task: AgentTask) -> None:
@@ -194,7 +218,7 @@ class Agent:
             env = self._environment(info, task.record.sandbox, task.record.framework_id)
             await self._checkpoints.committed()
             program, task_argv = task_command(shell, argv, env.get("PATH", os.defpath))
-            ident = await self._launchers.spawn(task.record.sandbox, program, task_argv, env, command.user)
+            ident = await self._launchers.spawn(task.record.sandbox, program, task_argv, env, task.user)
         except FetchError as exc:
             self._transition(task, TaskState.TASK_FAILED, str(exc), Reason.REASON_CONTAINER_LAUNCH_FAILED)
             return
@@ -487,8 +511,11 @@ def mesos_duration(seconds: float) -> str:
 
 
 def stderr_tail(sandbox: Path, max_bytes: int = 1024, lines: int = 5) -> str:
-    try:
-        with open(sandbox / "stderr", "rb") as fh:
+    try:  # the task owns its sandbox: follow no link, and read only a regular file (a FIFO would block)
+        fd = os.open(sandbox / "stderr", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return ""
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - max_bytes))

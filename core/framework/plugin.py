@@ -43,10 +43,11 @@ class ServerInfo:
     data_dir: Path
     version: str
     store: str  # "sqlite", "memory" or a ZooKeeper URL
+    tls: bool = False  # the API is served over HTTPS (--ssl-cert)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
 
 class SandboxLocator(Protocol):

@@ -22,12 +22,18 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.framework.metrics import Metrics
+from core.security.access import ACCESS_SCOPE_KEY
 
 log = logging.getLogger("trireme.access")
 UNMATCHED = "unmatched"
 
 
 def principal_of(scope: Scope) -> str | None:
+    """Who the request was authenticated as (`core.security`), if anyone."""
+    access = scope.get(ACCESS_SCOPE_KEY)
+    principal_name = getattr(getattr(access, "principal", None), "name", "")
+    if principal_name:
+        return str(principal_name)
     user = scope.get("user")
     if user is not None and getattr(user, "is_authenticated", False):
         return str(getattr(user, "display_name", "") or user)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,9 @@ from core.framework import Context, Framework, FrameworkState, ServerInfo, Super
 from core.framework.errors import ErrorShape, ErrorShapes
 from core.framework.metrics import Metrics
 from core.framework.plugin import error_shape_of
+from core.security.access import Action, PrincipalKind, Resource, access_of, internal_principal
+from core.security.gate import Security
+from core.security.settings import SecuritySettings
 from core.server.access import HTTPObserver
 from core.server.body import DEFAULT_MAX_BYTES, BodyLimit, InvalidJSON
 from core.server.durability import DurableAnswers
@@ -53,6 +56,7 @@ class ServerConfig:
     haproxy: BalancerConfig | None = None  # run HAProxy for the apps in the service catalog
     max_body_bytes: int = DEFAULT_MAX_BYTES  # a larger request body is answered 413
     access_log: bool = False  # one log line per HTTP request (`core.server.access`)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
 
 class Server:
@@ -70,13 +74,14 @@ class Server:
         self.balancer: LoadBalancer | None = None
         self._runs: list[asyncio.Task[None]] = []
         self.supervisors: dict[str, Supervisor] = {}
+        self.security = Security(config.security, config.host, config.port)
         routes: list[BaseRoute] = [
             Route("/ping", self.ping),
-            Route("/health", self.health),
-            Route("/metrics", self.metrics),
-            Route("/metrics/prometheus", self.prometheus),
-            Route("/master/state", self.master_state),
-            Route("/state", self.master_state),
+            Route("/health", _viewing("health", self.health)),
+            Route("/metrics", _viewing("metrics", self.metrics)),
+            Route("/metrics/prometheus", _viewing("metrics", self.prometheus)),
+            Route("/master/state", _viewing("state", self.master_state)),
+            Route("/state", _viewing("state", self.master_state)),
         ]
         scheduler_api = SchedulerAPI(lambda: self.cluster.master)
         routes.extend(scheduler_api.routes())
@@ -86,6 +91,7 @@ class Server:
         sandboxes = ClusterSandboxes(lambda: self.cluster.master)
         self.files = FilesAPI(lambda: sandboxes if self.cluster.master is not None else None)
         routes.extend(self.files.routes())
+        routes.extend(self.security.routes())
         for fw in frameworks:
             routes.extend(fw.routes())
             shape: ErrorShape | None = error_shape_of(fw)
@@ -95,10 +101,12 @@ class Server:
                              middleware=[
                                  Middleware(HTTPObserver, metrics=Metrics.of(self.registry, "http"),
                                             access_log=config.access_log),
+                                 *self.security.middleware(),
                                  Middleware(BodyLimit, max_bytes=config.max_body_bytes, shapes=self.error_shapes),
                                  Middleware(DurableAnswers, store=lambda: self.store)],
                              exception_handlers={StoreUnavailable: self.store_unavailable,
-                                                 InvalidJSON: self.invalid_json})
+                                                 InvalidJSON: self.invalid_json,
+                                                 **self.security.exception_handlers()})
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -112,7 +120,9 @@ class Server:
         master = await self.cluster.start()
         self.registry.register(ClusterCollector(master, self.bus))
         self.store = open_store(self.config.store, self.config.data_dir)
-        info = ServerInfo(self.config.host, self.config.port, self.config.data_dir, VERSION, self.config.store)
+        await self.security.start(Namespace(self.store, "core"))
+        info = ServerInfo(self.config.host, self.config.port, self.config.data_dir, VERSION, self.config.store,
+                          tls=self.config.security.tls)
         if self.config.haproxy is not None:
             self._runs.append(asyncio.create_task(self._balance(self.config.haproxy), name="haproxy"))
         for fw in self.frameworks:
@@ -125,7 +135,8 @@ class Server:
     async def _run(self, fw: Framework, info: ServerInfo) -> None:
         """One run of a framework, on a fresh connection to the cluster (a restart resubscribes)."""
         assert self.store is not None
-        ctx = Context(self.cluster.driver(), Namespace(self.store, fw.name), self.bus, self.registry, info,
+        ctx = Context(self.cluster.driver(internal_principal(fw.name)), Namespace(self.store, fw.name), self.bus,
+                      self.registry, info,
                       self.services, sandboxes=self.cluster)
         await fw.run(ctx)
 
@@ -181,3 +192,16 @@ class Server:
         if self.cluster.master is None:
             return JSONResponse({"message": "the cluster is starting"}, status_code=503)
         return JSONResponse(self.cluster.master.state())
+
+
+def _viewing(name: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """`handler`, answering 403 unless the caller may view `core:<name>` (a public path's caller
+    passed the authentication middleware as public: it may)."""
+
+    async def guarded(request: Request) -> Response:
+        access = access_of(request)
+        if access.principal.kind is not PrincipalKind.PUBLIC:
+            access.require(Action.VIEW, Resource("core", name))
+        return await handler(request)
+
+    return guarded
