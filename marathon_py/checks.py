@@ -28,7 +28,12 @@ from core.health.checks import CheckSpec, CheckState, HealthMonitor
 from marathon_py.model import App, HealthCheck, HealthResult, Instance, ReadinessCheck, ReadinessResult
 
 OnResult = Callable[[CheckState, bool], None]
-MonitorFactory = Callable[[CheckSpec, OnResult], Stoppable]
+MonitorFactory = Callable[[str, CheckSpec, OnResult], Stoppable]  # (task id, check, where results go)
+
+
+def run_check(task_id: str, spec: CheckSpec, on_result: OnResult) -> Stoppable:
+    """The monitors of a real server: `core.health` runs the check from the event loop."""
+    return HealthMonitor(spec, on_result)
 
 
 class CheckOwner(Protocol):
@@ -50,7 +55,7 @@ class CheckOwner(Protocol):
 
 class TaskChecks:
     def __init__(self, owner: CheckOwner, registry: HealthRegistry, clock: Clock,
-                 monitor: MonitorFactory = HealthMonitor) -> None:
+                 monitor: MonitorFactory = run_check) -> None:
         self._owner = owner
         self._registry = registry
         self._clock = clock
@@ -63,13 +68,13 @@ class TaskChecks:
 
     def start(self, inst: Instance, app: App) -> None:
         sandbox = self._owner.sandbox_of(inst)
-        monitors = [self._monitor(health_spec(check, app, inst, sandbox),
+        monitors = [self._monitor(inst.task_id, health_spec(check, app, inst, sandbox),
                                   functools.partial(self._health_result, inst.task_id, i))
                     for i, check in enumerate(app.health_checks)]
         inst.health = [HealthResult(task_id=inst.task_id, instance_id=inst.task_id) for _ in monitors]
         for monitor in monitors:
             self._registry.add(inst.task_id, monitor)
-        readiness = {index: self._monitor(readiness_spec(check, app, inst),
+        readiness = {index: self._monitor(inst.task_id, readiness_spec(check, app, inst),
                                           functools.partial(self._readiness_result, inst.task_id, index))
                      for index, check in enumerate(app.readiness_checks) if index not in inst.ready_checks}
         if readiness:

@@ -49,7 +49,7 @@ class MarathonFramework:
             self._collector = MarathonCollector()
             ctx.metrics.register(self._collector)
         self._collector.scheduler = scheduler
-        ctx.services.register("marathon", lambda: self._service_apps(scheduler))
+        ctx.services.register("marathon", lambda: self.service_apps(scheduler))
         loop.on_ready = self.marathon.ready.set
         try:
             await loop.run()
@@ -60,7 +60,7 @@ class MarathonFramework:
             await scheduler.repo.writer.stop()
 
     @staticmethod
-    async def _service_apps(scheduler: MarathonScheduler) -> list[dict[str, Any]]:
+    async def service_apps(scheduler: MarathonScheduler) -> list[dict[str, Any]]:
         """Load-balanced apps (those with service ports) with their tasks, in
         `/v2/apps?embed=apps.tasks` shape, for service discovery; tasks on their way out are drained."""
         apps = []

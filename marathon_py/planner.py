@@ -23,9 +23,10 @@ Deployments:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from core.framework.clock import iso, parse_iso
 from core.framework.plan import Kill, Launch, Plan
 from core.placement.offers import Demand
 from marathon_py.errors import InvalidApp
@@ -196,6 +197,13 @@ def deployment_for(deployment_id: str, version: str, actions: Sequence[Deploymen
     return Deployment(id=deployment_id, version=version, affected_apps=affected, steps=steps,
                       current_actions=[CurrentAction(a.action, a.app) for a in actions],
                       current_step=1, total_steps=len(steps))
+
+
+def next_version(now: float, previous: Iterable[str]) -> str:
+    """The version a change stamps: the current instant, but always after the versions it
+    replaces (two changes within one millisecond must not share a version)."""
+    latest = max((parse_iso(v) for v in previous if v), default=0.0)
+    return iso(max(now, latest + 0.001))
 
 
 def versioned(app: App, previous: App | None, now: str) -> tuple[App, ActionKind]:

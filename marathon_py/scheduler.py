@@ -54,11 +54,10 @@ from core.framework import (
 )
 from core.framework.launch_queue import Build
 from core.framework.plan import Applier, Kill, Launch
-from core.health.checks import HealthMonitor
 from core.placement.constraints import Placement
 from core.placement.offers import Fit
 from core.store import Namespace
-from marathon_py.checks import MonitorFactory, TaskChecks
+from marathon_py.checks import MonitorFactory, TaskChecks, run_check
 from marathon_py.command import app_id_of_task, task_id_for, task_info
 from marathon_py.groups import GroupTree
 from marathon_py.model import App, CurrentAction, Deployment, Instance, ReadinessResult, TaskFailure
@@ -76,7 +75,7 @@ FAILURES = (TaskState.TASK_FAILED, TaskState.TASK_ERROR, TaskState.TASK_LOST, Ta
 class MarathonScheduler(SchedulerHooks[Instance]):
     def __init__(self, repo: Repository, tracker: TaskTracker[Instance], queue: LaunchQueue, faults: ObjectFaults,
                  clock: Clock, events: EventBus, ports: ServicePorts, sandboxes: SandboxLocator,
-                 monitor: MonitorFactory = HealthMonitor) -> None:
+                 monitor: MonitorFactory = run_check) -> None:
         self.repo = repo
         self.tracker = tracker
         self.queue = queue
@@ -131,6 +130,10 @@ class MarathonScheduler(SchedulerHooks[Instance]):
 
     def tasks_of(self, app_id: str) -> list[Instance]:
         return [i for i in self.tracker.of_group(app_id) if i.active]
+
+    def idle(self, app_id: str) -> bool:
+        """No task and no deployment: nothing to report beside the app's definition."""
+        return app_id not in self._deploying and not self.tracker.of_group(app_id)
 
     def deployments_of(self, app_id: str) -> list[Deployment]:
         return [self.deployments[d] for d in self._deploying.get(app_id, ())]
@@ -471,7 +474,7 @@ class MarathonScheduler(SchedulerHooks[Instance]):
 def assemble(store: Namespace, driver: Driver, events: EventBus, ports: ServicePorts,
              sandboxes: SandboxLocator | None = None, clock: Clock | None = None,
              drain_seconds: Callable[[], float] | None = None,
-             monitor: MonitorFactory = HealthMonitor) -> MarathonScheduler:
+             monitor: MonitorFactory = run_check) -> MarathonScheduler:
     """A scheduler with its kit parts: write-ahead, tracker, launch queue, faults, loop and applier."""
     clock = clock or SystemClock()
     writer = WriteAhead(store, name=SOURCE)

@@ -30,7 +30,7 @@ from marathon_py.model import (
     PortDefinition,
     VersionInfo,
 )
-from marathon_py.planner import dependency_ranks, deployment_for, versioned
+from marathon_py.planner import dependency_ranks, deployment_for, next_version, versioned
 from marathon_py.repository import Change
 from marathon_py.scheduler import MarathonScheduler
 from marathon_py.validation import canonical_id, validate_app
@@ -93,14 +93,16 @@ class AppService:
 
     async def scale(self, app_id: str, instances: int, force: bool) -> Deployment:
         async with self.s.lock:
-            app, now = self.get(app_id), self.s.now()
+            app = self.get(app_id)
+            now = next_version(self.s.clock.time(), [app.version])
             scaled = msgspec.structs.replace(app, instances=instances, version=now,
                                              version_info=VersionInfo(now, app.config_version))
             return await self._deploy([scaled], [], [DeploymentAction(ActionKind.SCALE, app_id)], force, now)
 
     async def restart(self, app_id: str, force: bool) -> Deployment:
         async with self.s.lock:
-            app, now = self.get(app_id), self.s.now()
+            app = self.get(app_id)
+            now = next_version(self.s.clock.time(), [app.version])
             restarted = msgspec.structs.replace(app, version=now, version_info=VersionInfo(now, now))
             return await self._deploy([restarted], [], [DeploymentAction(ActionKind.RESTART, app_id)], force, now)
 
@@ -117,6 +119,8 @@ class AppService:
             rollback: list[App] = []
             removed: list[str] = []
             actions: list[DeploymentAction] = []
+            now = next_version(self.s.clock.time(), [a.version for a in map(self.s.apps.get, deployment.affected_apps)
+                                                     if a is not None])
             for app_id in deployment.affected_apps:
                 older = [v for v in await self.s.repo.versions(app_id) if v < deployment.version]
                 previous = await self.s.repo.version(app_id, older[0]) if older else None
@@ -124,10 +128,10 @@ class AppService:
                     removed.append(app_id)
                     actions.append(DeploymentAction(ActionKind.STOP, app_id))
                 else:
-                    previous.version = self.s.now()
+                    previous.version = now
                     rollback.append(previous)
                     actions.append(DeploymentAction(ActionKind.RESTART, app_id))
-            return await self._deploy(rollback, removed, actions, True, self.s.now())
+            return await self._deploy(rollback, removed, actions, True, now)
 
     async def kill_tasks(self, instances: Sequence[Instance], scale: bool, force: bool) -> Deployment | None:
         """Kill tasks; with `scale` their apps shrink by as many (one deployment each; the last is
@@ -169,7 +173,7 @@ class AppService:
 
     def _prepare(self, raws: Sequence[Raw], create_only: bool,
                  taken: list[tuple[str, list[int]]]) -> tuple[list[App], list[DeploymentAction], bool]:
-        now = self.s.now()
+        now = next_version(self.s.clock.time(), [a.version for a in (self.s.apps.get(i) for _, i in raws if i) if a])
         apps: list[App] = []
         actions: list[DeploymentAction] = []
         created = False

@@ -128,7 +128,9 @@ def validate_app(raw: Any, app_id: str | None = None) -> App:
     request's path names (an `id` in the body then does not count). Raises `InvalidApp`."""
     if not isinstance(raw, dict):
         raise InvalidApp([("/", "an app definition must be a JSON object")])
-    raw = {k: v for k, v in copy.deepcopy(raw).items() if k not in READ_ONLY}
+    # nothing here changes what `raw` or DEFAULTS hold (checks are copied before their defaults
+    # are set), and the model gets containers of its own: no deep copies on the way
+    raw = {k: v for k, v in raw.items() if k not in READ_ONLY}
     if app_id is not None:
         raw["id"] = app_id
     details: list[tuple[str, str]] = []
@@ -143,7 +145,7 @@ def validate_app(raw: Any, app_id: str | None = None) -> App:
                 raw[top] = copy.deepcopy(DEFAULTS[top])
     if "id" not in raw:
         raise InvalidApp(details or [("/id", "is required")])
-    app: JSON = {**copy.deepcopy(DEFAULTS), **raw}
+    app: JSON = {**DEFAULTS, **raw}
     app["id"] = canonical_id(str(raw["id"]))
     app["upgradeStrategy"] = {**DEFAULTS["upgradeStrategy"], **raw.get("upgradeStrategy", {})}
     details.extend(("/id", m) for m in id_problems(app["id"]))
@@ -248,6 +250,7 @@ def _constraints(constraints: list[list[str]], details: list[tuple[str, str]]) -
 def _health_checks(app: JSON, details: list[tuple[str, str]]) -> None:
     """Marathon's defaults, and the fields each protocol shows (`path` for HTTP, `portIndex`
     unless the check names a `port` or runs a command)."""
+    app["healthChecks"] = [dict(check) for check in app["healthChecks"]]
     for i, check in enumerate(app["healthChecks"]):
         check.setdefault("protocol", "HTTP")
         for key, value in HEALTH_DEFAULTS.items():

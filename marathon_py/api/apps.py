@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from marathon_py.api.common import Marathon, app_path, deployment_answer, flag, json_body, kill_scale
-from marathon_py.api.render import app_json, encode_apps, task_json
+from marathon_py.api.render import AppLister, app_json, task_json
 from marathon_py.command import app_id_of_task
 from marathon_py.errors import InvalidApp, MalformedJSON, UnknownObject
 from marathon_py.model import App
@@ -21,6 +21,7 @@ TASK_STATUS_FILTERS = {"running": "TASK_RUNNING", "staging": "TASK_STAGING", "st
 class AppsAPI:
     def __init__(self, marathon: Marathon) -> None:
         self.m = marathon
+        self.lister = AppLister()
 
     def routes(self) -> list[Route]:
         g = self.m.guarded
@@ -53,7 +54,7 @@ class AppsAPI:
             apps = [a for a in apps if q["cmd"] in (a.cmd or "")]
         if "label" in q:
             apps = [a for a in apps if label_selector_matches(q["label"], a.labels)]
-        body = encode_apps(s, apps, set(q.getlist("embed")))
+        body = self.lister.encode(s, apps, set(q.getlist("embed")))
         return Response(body, media_type="application/json")
 
     async def create_app(self, request: Request) -> Response:

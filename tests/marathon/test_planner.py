@@ -22,6 +22,7 @@ from marathon_py.planner import (
     converged,
     dependency_ranks,
     deployment_for,
+    next_version,
     plan_app,
     progress,
     versioned,
@@ -176,3 +177,9 @@ def test_a_new_config_restarts_a_new_count_only_scales() -> None:
     assert action is ActionKind.SCALE and same.version_info == VersionInfo("t2", "t1")
     changed, action = versioned(app(3, "", cmd="y"), same, "t4")
     assert action is ActionKind.RESTART and changed.version_info == VersionInfo("t4", "t4")
+
+
+def test_a_version_is_the_current_instant_but_always_after_the_one_it_replaces() -> None:
+    assert next_version(1_900_000_000.5, []) == "2030-03-17T17:46:40.500Z"
+    assert next_version(1_900_000_000.5, ["2030-03-17T17:46:40.500Z"]) == "2030-03-17T17:46:40.501Z"
+    assert next_version(1_900_000_001.0, ["2030-03-17T17:46:40.500Z", ""]) == "2030-03-17T17:46:41.000Z"
