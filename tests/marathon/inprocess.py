@@ -103,6 +103,7 @@ class InProcess:
         self.bus = RecordingBus()
         self.checks = HandChecks()
         self.drain_seconds = 0.0
+        self.ended: set[str] = set()  # tasks `converge` ended after their kill
         self.framework = MarathonFramework()
 
     async def start(self) -> InProcess:
@@ -134,11 +135,34 @@ class InProcess:
 
     async def offer(self, **resources: Any) -> list[TaskInfo]:
         """One offer (`make_offer`'s arguments), once what was changed is planned; the tasks it launched."""
+        return await self.offers(resources)
+
+    async def offers(self, *agents: dict[str, Any]) -> list[TaskInfo]:
+        """Offers of several agents at once (each `make_offer`'s arguments); the tasks launched."""
         await self.settle()
         before = len(self.driver.launched)
-        await self.loop.handle(Offers((make_offer(**resources),)))
+        await self.loop.handle(Offers(tuple(make_offer(**resources) for resources in agents)))
         await self.settle()
         return self.driver.launched[before:]
+
+    async def converge(self, healthy: bool = True, rounds: int = 20) -> None:
+        """Act as the cluster until nothing more happens: an offer is taken, what it launched runs
+        (and passes its health and readiness checks when `healthy`), killed tasks end."""
+        for _ in range(rounds):
+            launched = [t.task_id for t in await self.offer()]
+            await self.running(*launched)
+            reported = 0
+            for check in self.checks.started:
+                if healthy and not check.stopped and not check.state.alive:
+                    check.report(True)
+                    reported += 1
+            killed = [t for t in dict.fromkeys(self.driver.killed_ids) if t not in self.ended]
+            for task_id in killed:
+                self.ended.add(task_id)
+                await self.update(task_id, TaskState.TASK_KILLED)
+            await self.settle()
+            if not launched and not killed and not reported:
+                return
 
     async def update(self, task_id: str, state: TaskState, message: str = "") -> None:
         inst = self.scheduler.instance(task_id)
