@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from core.discovery.ports import ServicePorts
 from core.events import EventBus
 from core.framework import ServerInfo
 from core.framework.ready import Readiness
@@ -47,6 +48,12 @@ class Marathon:
     @property
     def framework_id(self) -> str:
         return self._service.s.framework_id if self._service is not None else ""
+
+    @property
+    def service_ports(self) -> tuple[int, int]:
+        """The range of the service-port pool (Marathon's local_port_min/max)."""
+        pool = self._service.s.ports if self._service is not None else ServicePorts()
+        return pool.low, pool.high
 
     def use_bus(self, bus: EventBus) -> None:
         self._bus = bus

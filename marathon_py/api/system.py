@@ -13,10 +13,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from core.events import BusEvent, Dropped
-from core.framework import OfferFunnel, iso_or_none
+from core.framework import FAILOVER_TIMEOUT, OfferFunnel, iso_or_none
 from core.placement.offers import CHECK_ORDER, Shortfall
 from marathon_py.api.common import Marathon, deployment_answer, flag
 from marathon_py.errors import InvalidApp
+from marathon_py.repository import MAX_VERSIONS
 
 SSE_HEARTBEAT_SECONDS = 10.0
 # events per write: enough to send a burst in few writes, small enough that a client that does
@@ -111,21 +112,22 @@ class SystemAPI:
         server = self.m.server
         url = server.url if server else f"{request.base_url}".rstrip("/")
         host = server.host if server else ""
+        low, high = self.m.service_ports
         return JSONResponse({
             "name": "marathon", "version": VERSION, "buildref": "trireme", "elected": True,
             "leader": f"{host}:{server.port}" if server else url, "frameworkId": self.m.framework_id or None,
             "http_config": {"http_port": server.port if server else 0, "https_port": 0},
             "event_subscriber": {"type": "sse"},
             "marathon_config": {
-                "master": "embedded", "framework_name": "marathon", "failover_timeout": 604800,
+                "master": "embedded", "framework_name": "marathon", "failover_timeout": int(FAILOVER_TIMEOUT),
                 "hostname": host, "webui_url": None, "leader_proxy_connection_timeout_ms": 5000,
-                "leader_proxy_read_timeout_ms": 10000, "local_port_min": 10000, "local_port_max": 20000,
+                "leader_proxy_read_timeout_ms": 10000, "local_port_min": low, "local_port_max": high,
                 "mesos_role": None, "mesos_user": "root", "reconciliation_initial_delay": 15000,
                 "reconciliation_interval": 600000, "task_launch_timeout": 300000, "task_reservation_timeout": 20000,
                 "checkpoint": True, "executor": "//cmd", "ha": False, "env_vars_prefix": None,
             },
             "zookeeper_config": {"zk": None, "zk_timeout": 10000, "zk_session_timeout": 10000,
-                                 "zk_max_versions": 50},
+                                 "zk_max_versions": MAX_VERSIONS},
         })
 
     async def leader(self, request: Request) -> Response:

@@ -325,3 +325,10 @@ async def test_task_endpoints(marathon: InProcess) -> None:
     await m.update((await m.tasks("/t"))[0]["id"], TaskState.TASK_FAILED, "exit 1")
     assert (await http.get("/v2/apps/t", params={"embed": "app.lastTaskFailure"})).json()["app"][
         "lastTaskFailure"]["message"] == "exit 1"
+
+
+async def test_info_names_the_framework_and_the_service_port_range(marathon: InProcess) -> None:
+    info = (await marathon.http.get("/v2/info")).json()
+    assert info["frameworkId"] == marathon.driver.framework_id
+    config = info["marathon_config"]
+    assert (config["local_port_min"], config["local_port_max"], config["failover_timeout"]) == (10000, 20000, 604800)
