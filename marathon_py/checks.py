@@ -101,8 +101,7 @@ class TaskChecks:
         self._readiness_seen.setdefault(task_id, {})[index] = ReadinessResult(
             app.readiness_checks[index].name, task_id, state.alive)
         if not state.alive:
-            self._owner.checked(inst, persist=False)
-            return
+            return  # shown as it is; nothing to plan until it passes
         inst.ready_checks = sorted({*inst.ready_checks, index})
         monitor = self._readiness.get(task_id, {}).pop(index, None)
         if monitor is not None:
@@ -134,7 +133,8 @@ class TaskChecks:
                 **common, "version": inst.version, "reason": state.last_failure_cause, "host": inst.host,
                 "slaveId": inst.agent_id})
             self._owner.kill_unhealthy(inst)
-        self._owner.checked(inst, persist=False)
+        if before != state.alive:  # planning reads only whether a task is alive
+            self._owner.checked(inst, persist=False)
 
 
 def task_env(app: App, inst: Instance, sandbox: str) -> dict[str, str]:
