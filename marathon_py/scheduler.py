@@ -23,7 +23,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -32,7 +31,7 @@ from typing import Any
 
 import msgspec
 
-from core.discovery.ports import PortTaken, ServicePorts
+from core.discovery.ports import ServicePorts
 from core.driver.base import Driver
 from core.driver.types import Offer, TaskInfo, TaskState, TaskStatus
 from core.events import EventBus
@@ -69,6 +68,7 @@ log = logging.getLogger(__name__)
 SOURCE = "marathon"
 LOOP = LoopConfig(SOURCE, capabilities=("TASK_KILLING_STATE",), busy_refuse_seconds=1.0)
 CONVERGE_BATCH_SECONDS = 0.02
+_NO_APP = App(id="")
 FAILURES = (TaskState.TASK_FAILED, TaskState.TASK_ERROR, TaskState.TASK_LOST, TaskState.TASK_DROPPED)
 
 
@@ -103,6 +103,7 @@ class MarathonScheduler(SchedulerHooks[Instance]):
         self._unsettled: set[str] = set()  # apps being deployed that have not converged
         self._waiting: set[str] = set()  # apps held back by a dependency being deployed
         self._unlaunchable: dict[str, str] = {}  # app id -> the version last logged as not launchable
+        self._sharing: dict[int, set[str]] = {}  # service port -> other apps given it while one holds it
         self._planning = False
         self._scheduled = False
         self._passes: set[asyncio.Task[None]] = set()
@@ -173,10 +174,24 @@ class MarathonScheduler(SchedulerHooks[Instance]):
 
     def hold_ports(self, app: App) -> None:
         """The app's service ports, in the pool shared with the other frameworks. A port the user
-        gave that another app holds too is left to that app (Marathon does not refuse it)."""
+        gave that another app holds is shared (Marathon does not refuse it): it passes to this app
+        when the holder lets it go, so the pool never hands out a port an app still uses."""
         for port in app.service_ports:
-            with contextlib.suppress(PortTaken):
+            holder = self.ports.holder(port)
+            if holder is None or holder == app.id:
                 self.ports.reserve(app.id, [port])
+            else:
+                self._sharing.setdefault(port, set()).add(app.id)
+
+    def _release_ports(self, app_id: str, ports: set[int]) -> None:
+        self.ports.release(app_id, ports)
+        for port in ports:
+            sharers = self._sharing.pop(port, set())
+            heirs = sorted(a for a in sharers if a != app_id and port in self.apps.get(a, _NO_APP).service_ports)
+            if heirs:
+                self.ports.reserve(heirs[0], [port])
+                if heirs[1:]:
+                    self._sharing[port] = set(heirs[1:])
 
     # ---- the kit's hooks -------------------------------------------------------------------------
 
@@ -402,13 +417,14 @@ class MarathonScheduler(SchedulerHooks[Instance]):
             if app.id not in self.apps:
                 self.groups.add_app(app.id)
             self.apps[app.id] = app
-            self.ports.release(app.id, set(self.ports.held_by(app.id)) - set(app.service_ports))
+            self._release_ports(app.id, set(self.ports.held_by(app.id)) - set(app.service_ports))
+            self.hold_ports(app)
             self.backoff.reset(app.id)
             self.faults.clear(app.id)
         for app_id in change.deleted:
             if self.apps.pop(app_id, None) is not None:
                 self.groups.remove_app(app_id)
-            self.ports.release(app_id)
+            self._release_ports(app_id, set(self.ports.held_by(app_id)))
             self.backoff.reset(app_id)
             self.faults.clear(app_id)
             self.last_failure.pop(app_id, None)

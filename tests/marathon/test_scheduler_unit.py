@@ -316,8 +316,9 @@ async def test_service_ports_come_from_the_pool_shared_with_other_frameworks() -
     assert ports.held_by("/a") == [10001] and ports.holder(10002) is None
     fixed = (await m.http.post("/v2/apps", json=app("/b", instances=0, portDefinitions=[{"port": 10001}]))).json()
     assert fixed["portDefinitions"][0]["port"] == 10001 and ports.holder(10001) == "/a"  # Marathon allows it
+    await m.settle()
     await m.http.delete("/v2/apps/a")
-    assert ports.held_by("/a") == []
+    assert ports.held_by("/a") == [] and ports.holder(10001) == "/b"  # never free while /b uses it
     await m.close()
 
 
