@@ -17,6 +17,10 @@ Rules:
 - A failed commit keeps its keys marked (the next commit retries them) and raises.
 - `lock` serialises read-modify-write sequences that span an await (a request that checks,
   then commits): hold it around the check and the `commit()` (`commit_locked()` inside it).
+- A change that must leave nothing behind when its commit fails (a request answered 503 when
+  the disk refuses it) gives its writes as `ops` to `commit_locked(ops)` and changes memory
+  only once that returns: they go into the same commit as the marked keys, after them, and are
+  dropped if it fails, while the marked keys stay marked.
 """
 
 from __future__ import annotations
@@ -81,17 +85,18 @@ class WriteAhead:
         async with self.lock:
             await self.commit_locked()
 
-    async def commit_locked(self) -> None:
-        """`commit()` for a caller that already holds `lock`."""
+    async def commit_locked(self, ops: Sequence[Op] = ()) -> None:
+        """`commit()` for a caller that already holds `lock`, with the caller's own `ops` last."""
         marked, after = self._marked, self._after
         self._marked, self._after = {}, []
-        ops: list[Op] = []
+        written: list[Op] = []
         for key, value in marked.items():
             data = value()
-            ops.append(Delete(key) if data is None else Put(key, data))
+            written.append(Delete(key) if data is None else Put(key, data))
+        written.extend(ops)
         try:
-            if ops:
-                await self._store.commit(ops)
+            if written:
+                await self._store.commit(written)
                 self.commits += 1
         except BaseException:
             for key, value in marked.items():  # newer marks of the same key win

@@ -2,80 +2,70 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from marathon_py.api.apps import AppsAPI
-from marathon_py.api.common import flag, guarded, json_body
-from marathon_py.appdef import InvalidApp, canonical_id
-from marathon_py.groups import flatten, tree
-from marathon_py.instances import iso_now
-from marathon_py.scheduler import MarathonScheduler
-from marathon_py.service import AppService, NotFound
+from marathon_py.api.common import Marathon, deployment_answer, flag, json_body
+from marathon_py.api.render import app_json
+from marathon_py.errors import ChangeConflict, InvalidApp, UnknownObject
+from marathon_py.groups import flatten
+from marathon_py.service import Raw
+from marathon_py.validation import canonical_id
 
 
 class GroupsAPI:
-    def __init__(self, scheduler: MarathonScheduler, service: AppService, apps: AppsAPI) -> None:
-        self.s = scheduler
-        self.service = service
-        self.apps = apps
-        self.explicit: dict[str, dict[str, Any]] = {}
-
-    async def load(self) -> None:
-        self.explicit = await self.s.repo.groups()
+    def __init__(self, marathon: Marathon) -> None:
+        self.m = marathon
 
     def routes(self) -> list[Route]:
-        g = self.s
+        g = self.m.guarded
         return [
-            Route("/v2/groups/versions", guarded(g, self.versions), methods=["GET"]),
-            Route("/v2/groups/{group_id:path}/versions", guarded(g, self.versions), methods=["GET"]),
-            Route("/v2/groups", guarded(g, self.get_group), methods=["GET"]),
-            Route("/v2/groups", guarded(g, self.put_group), methods=["POST", "PUT"]),
-            Route("/v2/groups/{group_id:path}", guarded(g, self.get_group), methods=["GET"]),
-            Route("/v2/groups/{group_id:path}", guarded(g, self.put_group), methods=["POST", "PUT"]),
-            Route("/v2/groups/{group_id:path}", guarded(g, self.delete_group), methods=["DELETE"]),
+            Route("/v2/groups/versions", g(self.versions), methods=["GET"]),
+            Route("/v2/groups/{group_id:path}/versions", g(self.versions), methods=["GET"]),
+            Route("/v2/groups", g(self.get_group), methods=["GET"]),
+            Route("/v2/groups", g(self.put_group), methods=["POST", "PUT"]),
+            Route("/v2/groups/{group_id:path}", g(self.get_group), methods=["GET"]),
+            Route("/v2/groups/{group_id:path}", g(self.put_group), methods=["POST", "PUT"]),
+            Route("/v2/groups/{group_id:path}", g(self.delete_group), methods=["DELETE"]),
         ]
 
     @staticmethod
     def _path(request: Request) -> str:
         return canonical_id(str(request.path_params.get("group_id", "")))
 
-    def _under(self, group_id: str) -> list[str]:
-        prefix = "/" if group_id == "/" else group_id + "/"
-        return [a for a in self.s.apps if a.startswith(prefix)]
+    def _existing(self, request: Request) -> str:
+        group_id = self._path(request)
+        if not self.m.scheduler.groups.exists(group_id):
+            raise UnknownObject(f"Group '{group_id}' does not exist")
+        return group_id
 
-    def count(self) -> int:
-        """Every group: the root, those created explicitly, and each parent path of an app."""
-        ids = {"/", *self.explicit}
-        for app_id in self.s.apps:
-            parts = app_id.strip("/").split("/")[:-1]
-            ids.update("/" + "/".join(parts[:n]) for n in range(1, len(parts) + 1))
-        return len(ids)
-
-    def _exists(self, group_id: str) -> bool:
-        return group_id == "/" or group_id in self.explicit or bool(self._under(group_id))
+    def tree(self, group_id: str, embed: set[str], version: str) -> dict[str, Any]:
+        """Group `group_id` as Marathon shows it: its apps, nested groups, dependencies."""
+        s = self.m.scheduler
+        explicit = s.groups.explicit.get(group_id)
+        return {
+            "id": group_id, "apps": [app_json(s, s.apps[a], embed) for a in s.groups.own_apps(group_id)],
+            "groups": [self.tree(c, embed, version) for c in s.groups.child_groups(group_id)],
+            "pods": [], "dependencies": explicit.dependencies if explicit else [],
+            "version": explicit.version if explicit and explicit.version else version,
+        }
 
     async def get_group(self, request: Request) -> Response:
-        group_id = self._path(request)
-        if not self._exists(group_id):
-            raise NotFound(f"Group '{group_id}' does not exist")
+        group_id = self._existing(request)
         embed = set(request.query_params.getlist("embed"))
-        apps = [self.apps.render(a, embed) for a in self.s.apps.values()]
-        return JSONResponse(tree(group_id, apps, self.explicit, iso_now()))
+        return JSONResponse(self.tree(group_id, embed, self.m.scheduler.now()))
 
     async def versions(self, request: Request) -> Response:
         """The versions a group was deployed at: its own and those of the apps under it, newest first."""
-        group_id = self._path(request)
-        if not self._exists(group_id):
-            raise NotFound(f"Group '{group_id}' does not exist")
-        found = {g["version"] for g_id, g in self.explicit.items() if "version" in g
-                 and (g_id == group_id or g_id.startswith(group_id.rstrip("/") + "/"))}
-        for app_id in self._under(group_id):
-            found.update(await self.s.repo.versions(app_id))
+        group_id = self._existing(request)
+        s = self.m.scheduler
+        found = {g.version for g_id in s.groups.explicit_under(group_id) if (g := s.groups.explicit[g_id]).version}
+        for app_id in s.groups.apps_under(group_id):
+            found.update(await s.repo.versions(app_id))
         return JSONResponse(sorted(found, reverse=True))
 
     async def put_group(self, request: Request) -> Response:
@@ -88,63 +78,47 @@ class GroupsAPI:
             return await self._rollback(path_id, str(body["version"]), force)
         if "scaleBy" in body and set(body) <= {"scaleBy", "id"}:
             return await self._scale(path_id, float(body["scaleBy"]), force)
-        if request.method == "POST" and path_id == "/" and body.get("id"):
-            path_id = canonical_id(str(body["id"]))
-        elif request.method == "POST" and path_id != "/" and body.get("id"):
+        if request.method == "POST" and body.get("id"):
             path_id = canonical_id(str(body["id"]), path_id)
-        if request.method == "POST" and path_id in self.explicit:
-            from marathon_py.service import Conflict
-
-            raise Conflict(f"Group {path_id} is already created. Use PUT to change this group.")
+        if request.method == "POST" and path_id in self.m.scheduler.groups.explicit:
+            raise ChangeConflict(f"Group {path_id} is already created. Use PUT to change this group.")
         raws, groups = flatten({**body, "id": path_id})
-        if request.method == "PUT":  # the group becomes what the body says: apps left out go
+        removed: list[str] = []
+        if request.method == "PUT" and ("apps" in body or "groups" in body):  # apps left out go
             listed = {a["id"] for a, _ in raws}
-            removed = [a for a in self._under(path_id) if a not in listed] if "apps" in body or "groups" in body \
-                else []
-        else:
-            removed = []
-        _, deployment, _ = await self.service.put_apps(raws, force, dry_run=dry_run, deleted=removed)
+            removed = [a for a in self.m.scheduler.groups.apps_under(path_id) if a not in listed]
+        done = await self.m.service.put_apps(raws, force, dry_run=dry_run, deleted=removed, groups=groups)
         if dry_run:
-            return JSONResponse({"steps": deployment["steps"]})
-        version = deployment["version"]
-        saved = [dict(g, version=version) for g in groups]
-        await self.s.repo.save_groups(saved)
-        self.explicit.update({g["id"]: g for g in saved})
-        status = 201 if request.method == "POST" else 200
-        return JSONResponse({"version": version, "deploymentId": deployment["id"]}, status_code=status,
-                            headers={"Marathon-Deployment-Id": deployment["id"]})
+            return JSONResponse({"steps": msgspec.to_builtins(done.deployment.steps)})
+        return deployment_answer(done.deployment.version, done.deployment.id,
+                                 201 if request.method == "POST" else 200)
 
     async def delete_group(self, request: Request) -> Response:
-        group_id = self._path(request)
-        if not self._exists(group_id):
-            raise NotFound(f"Group '{group_id}' does not exist")
-        _, deployment, _ = await self.service.put_apps([], flag(request, "force"), deleted=self._under(group_id))
-        prefix = group_id.rstrip("/") + "/"
-        gone = [g for g in self.explicit if g == group_id or g.startswith(prefix)]
-        await self.s.repo.save_groups([], gone)
-        for g in gone:
-            self.explicit.pop(g, None)
-        return JSONResponse({"version": deployment["version"], "deploymentId": deployment["id"]},
-                            headers={"Marathon-Deployment-Id": deployment["id"]})
+        group_id = self._existing(request)
+        groups = self.m.scheduler.groups
+        done = await self.m.service.put_apps([], flag(request, "force"), deleted=groups.apps_under(group_id),
+                                             deleted_groups=groups.explicit_under(group_id))
+        return deployment_answer(done.deployment.version, done.deployment.id)
 
     async def _scale(self, group_id: str, factor: float, force: bool) -> Response:
-        raws: list[tuple[Any, str | None]] = []
-        for app_id in self._under(group_id):
-            app = copy.deepcopy(self.s.apps[app_id])
-            raws.append(({"instances": round(app["instances"] * factor)}, app_id))
-        _, deployment, _ = await self.service.put_apps(raws, force, partial=True)
-        return JSONResponse({"version": deployment["version"], "deploymentId": deployment["id"]})
+        s = self.m.scheduler
+        raws: list[Raw] = [({"instances": round(s.apps[a].instances * factor)}, a)
+                           for a in s.groups.apps_under(group_id)]
+        done = await self.m.service.put_apps(raws, force, partial=True)
+        return deployment_answer(done.deployment.version, done.deployment.id)
 
     async def _rollback(self, group_id: str, version: str, force: bool) -> Response:
         """Every app of the group as it was at `version`; apps created after it are removed."""
-        raws: list[tuple[Any, str | None]] = []
+        s = self.m.scheduler
+        raws: list[Raw] = []
         removed = []
-        for app_id in self._under(group_id):
-            older = [v for v in await self.s.repo.versions(app_id) if v <= version]
-            previous = await self.s.repo.version(app_id, older[0]) if older else None
+        for app_id in s.groups.apps_under(group_id):
+            older = [v for v in await s.repo.versions(app_id) if v <= version]
+            previous = await s.repo.version(app_id, older[0]) if older else None
             if previous is None:
                 removed.append(app_id)
             else:
-                raws.append(({k: v for k, v in previous.items() if k not in ("version", "versionInfo")}, app_id))
-        _, deployment, _ = await self.service.put_apps(raws, force, deleted=removed)
-        return JSONResponse({"version": deployment["version"], "deploymentId": deployment["id"]})
+                definition = msgspec.to_builtins(previous)
+                raws.append(({k: v for k, v in definition.items() if k not in ("version", "versionInfo")}, app_id))
+        done = await self.m.service.put_apps(raws, force, deleted=removed)
+        return deployment_answer(done.deployment.version, done.deployment.id)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from core.framework import TaskTracker, WriteAhead
-from core.store.base import Namespace, Op
+from core.store.base import Delete, Namespace, Op, Put
 from core.store.memory import MemoryStore
 from tests.kit.toy import ToyTask
 
@@ -81,6 +81,25 @@ async def test_a_failed_commit_keeps_its_marks_and_actions_for_the_next_one() ->
     await writer.commit()
     await writer.settle()
     assert done == ["ack"] and store.durables == 1  # an acknowledgement waits for durability
+
+
+async def test_a_callers_own_ops_go_with_the_marks_and_are_dropped_when_the_commit_fails() -> None:
+    store = YieldingStore()
+    writer = WriteAhead(store)
+    writer.put("marked", lambda: b"m")
+    store.fail = True
+    async with writer.lock:
+        with pytest.raises(OSError):
+            await writer.commit_locked([Put("request", b"r")])
+    assert writer.pending == 1  # the mark stays for the next commit; the request's write does not
+    store.fail = False
+    await writer.commit()
+    assert await store.get("request") is None and await store.get("marked") is not None
+    writer.put("marked", lambda: b"m2")
+    async with writer.lock:
+        await writer.commit_locked([Put("request", b"r"), Delete("marked")])
+    assert len(store.commits) == 2 and [op.key for op in store.commits[-1]] == ["marked", "request", "marked"]
+    assert await store.get("request") is not None and await store.get("marked") is None  # the caller's last
 
 
 async def test_a_value_of_none_deletes_the_key() -> None:

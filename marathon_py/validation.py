@@ -1,9 +1,9 @@
-"""App definitions: Marathon's fields and defaults, id rules, and validation with JSON paths.
+"""From a posted JSON definition to an `App`: Marathon's defaults, its id rules, and validation that
+lists every problem with its JSON path, as Marathon's 422 answer does.
 
-`normalize(raw)` returns the stored form of an app (every field Marathon reports, defaults
-filled in) or raises `InvalidApp` listing every problem with its JSON path, as Marathon's 422
-answer does. A JSON Schema (checked with jsonschema) says what it can; the cross-field rules a
-schema cannot say are checked after it.
+A JSON Schema (checked with jsonschema) says what it can; the cross-field rules a schema cannot
+say are checked after it, on the definition with its defaults; the result is converted to the
+typed `App`. A definition never sets what Marathon only reports (`version`, `tasks`, ...).
 """
 
 from __future__ import annotations
@@ -12,34 +12,27 @@ import copy
 import re
 from typing import Any
 
+import msgspec
 from jsonschema import Draft202012Validator
 
-App = dict[str, Any]
+from marathon_py.errors import InvalidApp
+from marathon_py.model import App, Container, ReadinessCheck
 
-DEFAULTS: App = {
-    "cmd": None, "args": None, "user": None, "env": {}, "instances": 1, "cpus": 1.0, "mem": 128.0, "disk": 0.0,
-    "gpus": 0, "executor": "", "constraints": [], "uris": [], "fetch": [], "storeUrls": [],
-    "backoffSeconds": 1, "backoffFactor": 1.15, "maxLaunchDelaySeconds": 300, "container": None,
-    "healthChecks": [], "readinessChecks": [], "dependencies": [],
-    "upgradeStrategy": {"minimumHealthCapacity": 1.0, "maximumOverCapacity": 1.0},
-    "labels": {}, "ipAddress": None, "residency": None, "secrets": {}, "taskKillGracePeriodSeconds": None,
-    "unreachableStrategy": {"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0},
-    "killSelection": "YOUNGEST_FIRST", "requirePorts": False,
-}
+JSON = dict[str, Any]
 # what Marathon answers about an app but never reads from a definition (clients send them back)
 READ_ONLY = ("tasks", "tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy", "deployments",
              "lastTaskFailure", "taskStats", "readinessCheckResults", "version", "versionInfo")
-READINESS_DEFAULTS: dict[str, Any] = {
-    "name": "readinessCheck", "protocol": "HTTP", "path": "/", "portName": "http", "intervalSeconds": 30,
-    "timeoutSeconds": 10, "httpStatusCodesForReady": [200], "preserveLastResponse": False,
-}
+DEFAULTS: JSON = {k: v for k, v in msgspec.to_builtins(App(id="")).items() if k not in ("id", *READ_ONLY)}
+READINESS_DEFAULTS: JSON = msgspec.to_builtins(ReadinessCheck())
+HEALTH_DEFAULTS: JSON = {"gracePeriodSeconds": 300, "intervalSeconds": 60, "timeoutSeconds": 20,
+                         "maxConsecutiveFailures": 3, "delaySeconds": 15}
 # one path segment: lowercase letters, digits, dashes and dots, not starting or ending with a dash/dot
 SEGMENT = re.compile(r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])$")
 CONSTRAINT_OPERATORS = ("UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS")
 HEALTH_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP")
+HTTP_PROTOCOLS = ("HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS")
 
-_number = {"type": "number"}
-SCHEMA: dict[str, Any] = {
+SCHEMA: JSON = {
     "type": "object",
     "properties": {
         "id": {"type": "string"},
@@ -102,21 +95,7 @@ SCHEMA: dict[str, Any] = {
     "required": ["id"],
 }
 _validator = Draft202012Validator(SCHEMA)
-
-
-class InvalidApp(ValueError):
-    """Every problem found, as (JSON path, message) pairs."""
-
-    def __init__(self, details: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{p}: {m}" for p, m in details))
-        self.details = details
-
-    def body(self) -> dict[str, Any]:
-        grouped: dict[str, list[str]] = {}
-        for path, message in self.details:
-            grouped.setdefault(path, []).append(message)
-        return {"message": "Object is not valid",
-                "details": [{"path": p, "errors": e} for p, e in grouped.items()]}
+_MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
 
 
 def canonical_id(raw: str, base: str = "/") -> str:
@@ -144,11 +123,15 @@ def id_problems(app_id: str) -> list[str]:
     return []
 
 
-def normalize(raw: Any, app_id: str | None = None) -> App:
+def validate_app(raw: Any, app_id: str | None = None) -> App:
+    """The app a posted definition describes, with Marathon's defaults; `app_id` is the id the
+    request's path names (an `id` in the body then does not count). Raises `InvalidApp`."""
     if not isinstance(raw, dict):
         raise InvalidApp([("/", "an app definition must be a JSON object")])
-    raw = {k: v for k, v in copy.deepcopy(raw).items() if k not in READ_ONLY}
-    if app_id is not None:  # the path's id, as Marathon takes it: an `id` in the body does not count
+    # nothing here changes what `raw` or DEFAULTS hold (checks are copied before their defaults
+    # are set), and the model gets containers of its own: no deep copies on the way
+    raw = {k: v for k, v in raw.items() if k not in READ_ONLY}
+    if app_id is not None:
         raw["id"] = app_id
     details: list[tuple[str, str]] = []
     for error in sorted(_validator.iter_errors(raw), key=lambda e: [str(p) for p in e.absolute_path]):
@@ -162,16 +145,85 @@ def normalize(raw: Any, app_id: str | None = None) -> App:
                 raw[top] = copy.deepcopy(DEFAULTS[top])
     if "id" not in raw:
         raise InvalidApp(details or [("/id", "is required")])
-    app: App = {**copy.deepcopy(DEFAULTS), **raw}
+    app: JSON = {**DEFAULTS, **raw}
     app["id"] = canonical_id(str(raw["id"]))
     app["upgradeStrategy"] = {**DEFAULTS["upgradeStrategy"], **raw.get("upgradeStrategy", {})}
     details.extend(("/id", m) for m in id_problems(app["id"]))
     if app["cmd"] and app["args"]:
         details.append(("/", "AppDefinition must either contain one of 'cmd' or 'args', and not both"))
-    container = container_problems(app["container"])
-    details.extend(container)
-    if not app["cmd"] and not app["args"] and not container:  # a container without an image runs nothing
+    known = len(details)
+    _check_container(app["container"], details)
+    if not app["cmd"] and not app["args"] and len(details) == known:  # a container without an image runs nothing
         details.append(("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'"))
+    _port_definitions(raw, app, details)
+    _constraints(app["constraints"], details)
+    _health_checks(app, details)
+    _readiness_checks(app, details)
+    app["dependencies"] = [canonical_id(dep, app["id"].rsplit("/", 1)[0] or "/") for dep in app["dependencies"]]
+    if details:
+        raise InvalidApp(details)
+    try:
+        return msgspec.convert(app, App)
+    except msgspec.ValidationError as exc:  # a field the schema leaves open, with a type the model refuses
+        raise InvalidApp([_detail(exc)]) from None
+
+
+def _detail(exc: msgspec.ValidationError) -> tuple[str, str]:
+    """A msgspec error (`Expected int, got str - at $.healthChecks[0].delaySeconds`) as Marathon's
+    path and message (`/healthChecks(0)/delaySeconds`)."""
+    found = _MSGSPEC_PATH.match(str(exc))
+    assert found is not None  # the pattern matches any text
+    where = re.sub(r"\[(\d+)\]", r"(\1)", found["path"] or "").replace(".", "/")
+    return where or "/", found["message"].replace("`", "")
+
+
+def _check_container(raw: Any, details: list[tuple[str, str]]) -> None:
+    if raw is None:
+        return
+    try:
+        container = msgspec.convert(raw, Container)
+    except msgspec.ValidationError as exc:
+        path, message = _detail(exc)
+        details.append(("/container" + (path if path != "/" else ""), message))
+        return
+    details.extend(container_problems(container))
+
+
+def container_problems(container: Container | None) -> list[tuple[str, str]]:
+    """Why this cluster cannot run an app's `container`, with JSON paths ([] when it can).
+
+    Every task here is a process on the host: there is no image to run it in and nothing to
+    mount volumes into. A container type DOCKER, a docker or appc image under MESOS, and
+    container volumes are refused, so that a command never runs without the image or the
+    volumes it was written for. A MESOS container with none of these is only a marker."""
+    if container is None:
+        return []
+    problems: list[tuple[str, str]] = []
+    kind = container.kind
+    images = [f"{key} image '{image.image}'" for key, image in (("docker", container.docker),
+                                                                ("appc", container.appc)) if image]
+    if kind != "MESOS" or images:
+        what = ", ".join([f"container type {kind}"] * (kind != "MESOS") + images)
+        problems.append(("/container", f"This cluster cannot run container images ({what}): it runs each "
+                                       "task's command as a process on the host"))
+    if container.volumes:
+        problems.append(("/container/volumes", "This cluster cannot mount container volumes: it runs each "
+                                               "task's command as a process on the host"))
+    return problems
+
+
+def launch_problem(app: App) -> str | None:
+    """Why a stored app cannot be launched here (apps stored before a rule existed), else None."""
+    problems = container_problems(app.container)
+    if problems:
+        return problems[0][1]
+    if not app.cmd and not app.args:
+        return "the app has neither 'cmd' nor 'args'"
+    return None
+
+
+def _port_definitions(raw: JSON, app: JSON, details: list[tuple[str, str]]) -> None:
+    """`ports` stand for `portDefinitions` (both only when they say the same); neither: one port."""
     if "ports" in raw and "portDefinitions" in raw and [p.get("port") for p in raw["portDefinitions"]] != raw["ports"]:
         details.append(("/", "cannot specify both ports and port definitions"))
     ports = raw.get("portDefinitions")
@@ -184,27 +236,37 @@ def normalize(raw: Any, app_id: str | None = None) -> App:
     numbers = [p["port"] for p in app["portDefinitions"] if p["port"]]
     if len(numbers) != len(set(numbers)):
         details.append(("/portDefinitions", "Ports must be unique"))
-    for i, constraint in enumerate(app["constraints"]):
+
+
+def _constraints(constraints: list[list[str]], details: list[tuple[str, str]]) -> None:
+    for i, constraint in enumerate(constraints):
         if constraint[1] not in CONSTRAINT_OPERATORS:
             details.append((f"/constraints({i})", f"Constraint operator {constraint[1]} is not one of "
                             f"{', '.join(CONSTRAINT_OPERATORS)}"))
         elif constraint[1] in ("LIKE", "UNLIKE", "MAX_PER", "IS") and len(constraint) != 3:
             details.append((f"/constraints({i})", f"Constraint {constraint[1]} requires a value"))
+
+
+def _health_checks(app: JSON, details: list[tuple[str, str]]) -> None:
+    """Marathon's defaults, and the fields each protocol shows (`path` for HTTP, `portIndex`
+    unless the check names a `port` or runs a command)."""
+    app["healthChecks"] = [dict(check) for check in app["healthChecks"]]
     for i, check in enumerate(app["healthChecks"]):
         check.setdefault("protocol", "HTTP")
-        defaults = {"gracePeriodSeconds": 300, "intervalSeconds": 60, "timeoutSeconds": 20,
-                    "maxConsecutiveFailures": 3, "delaySeconds": 15}
-        for key, value in defaults.items():
+        for key, value in HEALTH_DEFAULTS.items():
             check.setdefault(key, value)
         if check["protocol"] != "COMMAND" and "port" not in check:
             check.setdefault("portIndex", 0)
             if check["portIndex"] >= len(app["portDefinitions"]):
                 details.append((f"/healthChecks({i})", "Health check port index must point to a port"))
-        if check["protocol"] in ("HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS"):
+        if check["protocol"] in HTTP_PROTOCOLS:
             check.setdefault("path", "/")
             check.setdefault("ignoreHttp1xx", False)
         if check["protocol"] == "COMMAND" and "command" not in check:
             details.append((f"/healthChecks({i})", "COMMAND health checks need a command"))
+
+
+def _readiness_checks(app: JSON, details: list[tuple[str, str]]) -> None:
     port_names = [p.get("name") for p in app["portDefinitions"]]
     for i, check in enumerate(app["readinessChecks"]):
         app["readinessChecks"][i] = check = {**READINESS_DEFAULTS, **check}
@@ -213,49 +275,3 @@ def normalize(raw: Any, app_id: str | None = None) -> App:
                             f"no port definition is named '{check['portName']}'"))
         if check["timeoutSeconds"] >= check["intervalSeconds"]:
             details.append((f"/readinessChecks({i})", "timeoutSeconds must be smaller than intervalSeconds"))
-    for i, dep in enumerate(app["dependencies"]):
-        app["dependencies"][i] = canonical_id(dep, app["id"].rsplit("/", 1)[0] or "/")
-    if details:
-        raise InvalidApp(details)
-    return app
-
-
-def container_problems(container: Any) -> list[tuple[str, str]]:
-    """Why this cluster cannot run an app's `container`, with JSON paths ([] when it can).
-
-    Every task here is a process on the host: there is no image to run it in and nothing to
-    mount volumes into. A container type DOCKER, a docker or appc image under MESOS, and
-    container volumes are refused, so that a command never runs without the image or the
-    volumes it was written for. A MESOS container with none of these is only a marker."""
-    if container is None:
-        return []
-    if not isinstance(container, dict):
-        return [("/container", "must be an object")]
-    problems: list[tuple[str, str]] = []
-    kind = container.get("type", "DOCKER")  # Marathon's default engine
-    images = [f"{key} image '{container[key].get('image', '')}'" for key in ("docker", "appc")
-              if isinstance(container.get(key), dict)]
-    if kind != "MESOS" or images:
-        what = ", ".join([f"container type {kind}"] * (kind != "MESOS") + images)
-        problems.append(("/container", f"This cluster cannot run container images ({what}): it runs each "
-                                       "task's command as a process on the host"))
-    if container.get("volumes"):
-        problems.append(("/container/volumes", "This cluster cannot mount container volumes: it runs each "
-                                               "task's command as a process on the host"))
-    return problems
-
-
-def launch_problem(app: App) -> str | None:
-    """Why a stored app cannot be launched here (apps stored before a rule existed), else None."""
-    problems = container_problems(app.get("container"))
-    if problems:
-        return problems[0][1]
-    if not app.get("cmd") and not app.get("args"):
-        return "the app has neither 'cmd' nor 'args'"
-    return None
-
-
-def config_of(app: App) -> App:
-    """The part of an app whose change needs new tasks (all but instances and bookkeeping)."""
-    return {k: v for k, v in app.items()
-            if k not in ("instances", "version", "versionInfo", "deployments", "tasks")}
