@@ -101,17 +101,18 @@ def flatten(group: Any, parent: str = "/") -> tuple[list[tuple[JSON, str]], list
     problems = [] if gid == "/" else id_problems(gid)
     if problems:
         raise InvalidApp([("/id", p) for p in problems])
-    deps = [canonical_id(d, gid) for d in group.get("dependencies", [])]
+    deps = [canonical_id(d, gid) for d in _listed(group, "dependencies", str, "/dependencies")]
     apps: list[tuple[JSON, str]] = []
     groups = [Group(gid, deps)]
-    for i, raw in enumerate(group.get("apps", []) or []):
-        if not isinstance(raw, dict) or "id" not in raw:
+    for i, raw in enumerate(_listed(group, "apps", dict, "/apps")):
+        if "id" not in raw:
             raise InvalidApp([(f"/apps({i})/id", "is required")])
         app = dict(raw)
         app["id"] = canonical_id(str(raw["id"]), gid)
-        app["dependencies"] = [canonical_id(d, gid) for d in raw.get("dependencies", [])] + deps
+        own = _listed(raw, "dependencies", str, f"/apps({i})/dependencies")
+        app["dependencies"] = [canonical_id(d, gid) for d in own] + deps
         apps.append((app, app["id"]))
-    for sub in group.get("groups", []) or []:
+    for sub in _listed(group, "groups", dict, "/groups"):
         sub_apps, sub_groups = flatten(sub, gid)
         for app, _ in sub_apps:
             inherited = [d for d in deps if d not in app.get("dependencies", [])]
@@ -119,3 +120,12 @@ def flatten(group: Any, parent: str = "/") -> tuple[list[tuple[JSON, str]], list
         apps.extend(sub_apps)
         groups.extend(sub_groups)
     return apps, groups
+
+
+def _listed(group: JSON, key: str, kind: type, path: str) -> list[Any]:
+    """`group[key]` as a list of `kind` (missing or null: none), else InvalidApp naming the path."""
+    value = group.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, kind) for item in value):
+        what = "strings" if kind is str else "objects"
+        raise InvalidApp([(path, f"must be an array of {what}")])
+    return value
