@@ -17,6 +17,7 @@ from aurora_py.scheduler.updater import JobUpdater
 from core.driver.types import FrameworkInfo, Offers, Subscribed, Update
 from core.framework import Context
 from core.framework.errors import ErrorShape
+from core.openapi import ApiPart
 from core.store.base import Put
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,11 @@ class AuroraFramework:
 
     def routes(self) -> list[BaseRoute]:
         return self.api.routes()
+
+    def openapi(self) -> ApiPart:
+        from aurora_py.openapi import part
+
+        return part()
 
     def cli(self) -> typer.Typer:
         return cli_app

@@ -10,6 +10,7 @@ from chronos_py.scheduler import assemble
 from chronos_py.service import JobService
 from core.framework import Context
 from core.framework.errors import ErrorShape, status_and_message_json
+from core.openapi import ApiPart
 
 
 class ChronosFramework:
@@ -21,6 +22,11 @@ class ChronosFramework:
 
     def routes(self) -> list[BaseRoute]:
         return self.api.routes()
+
+    def openapi(self) -> ApiPart:
+        from chronos_py.openapi import part
+
+        return part()
 
     def cli(self) -> typer.Typer:
         from chronos_py.cli import app

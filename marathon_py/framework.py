@@ -8,6 +8,7 @@ import typer
 from starlette.routing import BaseRoute
 
 from core.framework import Context
+from core.openapi import ApiPart
 from marathon_py.api.apps import AppsAPI
 from marathon_py.api.common import Marathon
 from marathon_py.api.groups import GroupsAPI
@@ -28,6 +29,11 @@ class MarathonFramework:
     def routes(self) -> list[BaseRoute]:
         m = self.marathon
         return [*AppsAPI(m).routes(), *GroupsAPI(m).routes(), *SystemAPI(m).routes()]
+
+    def openapi(self) -> ApiPart:
+        from marathon_py.openapi import part
+
+        return part()
 
     def cli(self) -> typer.Typer:
         from marathon_py.cli import app

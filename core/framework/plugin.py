@@ -9,6 +9,11 @@ the path prefixes of its API and how an error looks there. The server answers in
 it refuses before the framework's code runs (a body over the size limit: 413) and what the shared
 JSON reader refuses when the framework's code does not answer it itself (400). Without one, such
 errors are `{"message": ...}` JSON.
+
+Optionally, a framework has an `openapi()` method returning a `core.openapi.ApiPart`: its
+operations and schemas for the server's OpenAPI document (`GET /openapi.json`, `GET /docs`),
+built from the same schemas its API validates with. The server adds what it answers around
+every API (401, 413, 415, 421, 503 ...) itself. A route without an operation fails the tests.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from core.driver.base import Driver
 from core.events import EventBus
 from core.framework.clock import Clock, SystemClock
 from core.framework.errors import ErrorShape
+from core.openapi.document import ApiPart
 from core.store.base import Namespace
 
 ENTRY_POINT_GROUP = "trireme.frameworks"
@@ -78,7 +84,8 @@ class Context:
 
 
 class Framework(Protocol):
-    """A framework. It may also have an optional `error_shape: ErrorShape` (see the module's docstring)."""
+    """A framework. It may also have an optional `error_shape: ErrorShape` and an optional
+    `openapi() -> ApiPart` (see the module's docstring)."""
 
     name: str
 
@@ -103,6 +110,17 @@ def error_shape_of(framework: object) -> ErrorShape | None:
     if shape is not None and not isinstance(shape, ErrorShape):
         raise TypeError(f"{type(framework).__name__}.error_shape must be an ErrorShape, not {type(shape).__name__}")
     return shape
+
+
+def openapi_of(framework: object) -> ApiPart | None:
+    """The framework's part of the OpenAPI document (its optional `openapi()`), or None."""
+    describe = getattr(framework, "openapi", None)
+    if describe is None:
+        return None
+    part = describe()
+    if not isinstance(part, ApiPart):
+        raise TypeError(f"{type(framework).__name__}.openapi() must return an ApiPart, not {type(part).__name__}")
+    return part
 
 
 def discover() -> list[Framework]:
