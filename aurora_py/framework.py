@@ -1,81 +1,65 @@
-"""Aurora as a Trireme framework: the plug-in point the server discovers."""
+"""The Aurora framework as the server loads it (entry point `aurora`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 import typer
+from prometheus_client import CollectorRegistry, Counter
 from starlette.routing import BaseRoute
 
 from aurora_py.api import AuroraApi
-from aurora_py.cli import app as cli_app
-from aurora_py.scheduler.scheduler import AuroraScheduler
-from aurora_py.scheduler.updater import JobUpdater
-from core.driver.types import FrameworkInfo, Offers, Subscribed, Update
+from aurora_py.scheduler import assemble
+from aurora_py.service import JobService
+from aurora_py.updater import JobUpdater, drive_until_cancelled
 from core.framework import Context
-from core.store.base import Put
-
-log = logging.getLogger(__name__)
-FAILOVER_TIMEOUT = 604800.0  # a week, as Aurora's scheduler registers
-FRAMEWORK_ID_KEY = "framework_id"
-CRON_TICK_SECONDS = 0.5
 
 
 class AuroraFramework:
-    """Loads jobs and tasks from the store, registers (keeping its framework id across
-    restarts, so running tasks are re-adopted), reconciles, then runs the scheduler loop."""
-
     name = "aurora"
 
     def __init__(self) -> None:
-        self.api = AuroraApi()
+        self.api = AuroraApi()  # answers 503 until `run` has loaded a scheduler
+        self._preemptions: dict[int, Counter] = {}  # by metrics registry: one counter across restarts
 
     def routes(self) -> list[BaseRoute]:
         return self.api.routes()
 
     def cli(self) -> typer.Typer:
-        return cli_app
+        from aurora_py.cli import app
+
+        return app
+
+    def _counter(self, registry: CollectorRegistry) -> Counter:
+        counter = self._preemptions.get(id(registry))
+        if counter is None:
+            counter = self._preemptions[id(registry)] = Counter(
+                "aurora_preemptions", "Tasks preempted to make room for others", registry=registry)
+        return counter
 
     async def run(self, ctx: Context) -> None:
-        scheduler = AuroraScheduler(ctx)
-        await scheduler.load()
+        """One run: load from the store, subscribe, serve; a restart builds everything afresh."""
+        scheduler = assemble(ctx.store, ctx.driver, ctx.services, ctx.clock, events=ctx.events,
+                             sandboxes=ctx.sandboxes, preemptions=self._counter(ctx.metrics))
+        loop = scheduler.loop
+        assert loop is not None
         updater = JobUpdater(scheduler)
-        await updater.load()
-        self.api.updater = updater
-        ctx.services.register("aurora", scheduler.services)
-        entry = await ctx.store.get(FRAMEWORK_ID_KEY)
-        saved_id = entry.value.decode() if entry is not None else ""
-        info = FrameworkInfo(name="aurora", id=saved_id, failover_timeout=FAILOVER_TIMEOUT)
-        background = [asyncio.create_task(self._cron_ticks(scheduler)), asyncio.create_task(updater.run())]
+        loaded = await scheduler.load()
+        updater.adopt(loaded.updates)
+        ctx.services.register(self.name, scheduler.catalog)
+        scheduler.repo.writer.start()
+        self.api.use(JobService(scheduler), updater)
+        loop.on_ready = self.api.ready.set
+        driving = asyncio.get_running_loop().create_task(drive_until_cancelled(updater))
         try:
-            await self._serve(ctx, scheduler, info, saved_id)
+            await loop.run()
         finally:
-            for task in background:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    async def _cron_ticks(self, scheduler: AuroraScheduler) -> None:
-        while True:
-            await asyncio.sleep(CRON_TICK_SECONDS)
-            if self.api.scheduler is not None:
-                try:
-                    await scheduler.fire_due_crons()
-                except Exception:
-                    log.exception("cron tick failed")
-
-    async def _serve(self, ctx: Context, scheduler: AuroraScheduler, info: FrameworkInfo, saved_id: str) -> None:
-        async for event in ctx.driver.subscribe(info):
-            if isinstance(event, Subscribed):
-                scheduler.framework_id = event.framework_id
-                if event.framework_id != saved_id:
-                    await ctx.store.commit([Put(FRAMEWORK_ID_KEY, event.framework_id.encode())])
-                await scheduler.reconcile()
-                self.api.scheduler = scheduler
-            elif isinstance(event, Offers):
-                await scheduler.on_offers(event.offers)
-            elif isinstance(event, Update):
-                await scheduler.on_update(event.status)
-                await ctx.driver.acknowledge(event.status)
+            self.api.ready.clear()
+            driving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await driving
+            updater.close()
+            scheduler.close()
+            await loop.close()
+            await scheduler.repo.writer.stop()

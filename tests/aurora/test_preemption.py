@@ -9,8 +9,10 @@ import random
 from pathlib import Path
 from typing import Any
 
-from aurora_py.scheduler.model import JobKey, StoredJob
-from aurora_py.scheduler.preemption import may_preempt, precedence
+from aurora_py.model import JobConfig
+from aurora_py.planner import rank
+from aurora_py.preemption import may_preempt
+from tests.aurora.descriptions import config
 from tests.aurora.test_jobs import cli, ready
 from tests.conftest import StartServer
 from tests.support.server import ServerProcess, wait_until
@@ -99,8 +101,8 @@ def test_unknown_tier_and_production_preemptible_are_refused(start_server: Start
     assert code == 1 and "tier: a production job may not use the revocable tier" in output
 
 
-def job(name: str, role: str = "www", **fields: Any) -> StoredJob:
-    return StoredJob(JobKey("c", role, "test", name), {"key": f"c/{role}/test/{name}", **fields})
+def job(name: str, role: str = "www", **fields: Any) -> JobConfig:
+    return config(name, role=role, **fields)
 
 
 def test_victim_rules() -> None:
@@ -112,5 +114,5 @@ def test_victim_rules() -> None:
     assert may_preempt(high, low) and not may_preempt(low, high)
     assert not may_preempt(high, other)  # priority counts only within a role
     assert not may_preempt(low, job("l2"))  # equal priority
-    order = sorted([(low, 0), (high, 0), (prod, 0)], key=precedence)
-    assert [j.key.name for j, _ in order] == ["p", "h", "l"]
+    order = sorted([low, high, prod], key=rank, reverse=True)  # the launch queue's order
+    assert [j.key.name for j in order] == ["p", "h", "l"]
