@@ -425,7 +425,7 @@ def cron_show(key: JobKey, url: UrlOption = None, as_json: AsJson = False) -> No
 
 
 @config_app.command("list")
-def config_list(config: ConfigFile, bind: BindOption = None) -> None:
+def config_list(config: ConfigFile, bind: BindOption = None, as_json: AsJson = False) -> None:
     """List the jobs a configuration file defines: jobs=[cluster/role/env/name, ...].
 
     Example: aurora config list hello.aurora --bind profile.version=2
@@ -437,6 +437,9 @@ def config_list(config: ConfigFile, bind: BindOption = None) -> None:
         fail(f"Error loading configuration file: {config}: {exc.strerror or exc}")
     except (ConfigError, ValueError) as exc:
         fail(f"Error loading configuration file: {exc}")
+    if as_json:
+        print_json({"jobs": keys})
+        return
     typer.echo(f"jobs=[{', '.join(keys)}]")
 
 

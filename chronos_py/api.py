@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from chronos_py.model import Job
 from chronos_py.report import PERCENTILES, graph_csv, graph_dot, job_stat, stats
 from chronos_py.service import JobService, UnknownJob
-from chronos_py.validation import JobError
+from chronos_py.validation import JobError, split_arguments
 from core.framework import ServerInfo
 from core.framework.ready import Readiness
 
@@ -88,8 +88,18 @@ class ChronosAPI:
 
     @staticmethod
     def render(job: Job) -> dict[str, Any]:
-        rendered: dict[str, Any] = msgspec.to_builtins(job)
-        return rendered
+        """A job as Chronos' JobSerializer writes it: `parents` for a dependent job, `schedule` and
+        `scheduleTimeZone` for a scheduled one (never both, so that a client can post what it
+        read back to the same endpoint), and `container` only when there is one."""
+        out: dict[str, Any] = msgspec.to_builtins(job)
+        if job.parents:
+            out.pop("schedule", None)
+            out.pop("scheduleTimeZone", None)
+        else:
+            out.pop("parents", None)
+        if out.get("container") is None:
+            out.pop("container", None)
+        return out
 
     async def _body(self, request: Request) -> Any:
         try:
@@ -130,8 +140,8 @@ class ChronosAPI:
         return JSONResponse(self.render(self.service.get(request.path_params["name"])))
 
     async def run_job(self, request: Request) -> Response:
-        args = request.query_params.get("arguments")
-        await self.service.start_now(request.path_params["name"], args.split() if args else None)
+        arguments = split_arguments(request.query_params.getlist("arguments"))
+        await self.service.start_now(request.path_params["name"], arguments)
         return Response(status_code=204)
 
     async def delete_job(self, request: Request) -> Response:

@@ -3,7 +3,7 @@ fetched files and resources, as Chronos describes a job's task."""
 
 from __future__ import annotations
 
-from chronos_py.model import Job, Run
+from chronos_py.model import Job, Run, shell_words
 from core.driver.types import URI, CommandInfo, Offer, TaskInfo
 from core.resources import Resources
 
@@ -21,8 +21,10 @@ def task_info(job: Job, run: Run, offer: Offer) -> TaskInfo:
     arguments = tuple(run.arguments) or tuple(job.arguments)
     user = job.run_as_user or ""  # applied when the server runs as root (see README)
     if job.shell:
-        command = CommandInfo(value=" ".join([job.command, *arguments]), shell=True, environment=tuple(env),
-                              uris=uris, user=user)
+        # appended as Chronos does, but each argument quoted as one word: `?arguments=;id` passes
+        # the word ";id" instead of running `id`
+        value = f"{job.command} {shell_words(arguments)}" if arguments else job.command
+        command = CommandInfo(value=value, shell=True, environment=tuple(env), uris=uris, user=user)
     else:
         command = CommandInfo(value=job.command, shell=False, arguments=(job.command, *arguments),
                               environment=tuple(env), uris=uris, user=user)

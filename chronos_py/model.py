@@ -10,12 +10,18 @@ due to its outcome; once launched it is the task record the kit's tracker keeps.
 from __future__ import annotations
 
 import enum
+import shlex
+import string
 from collections.abc import Container
 from typing import Any
+from urllib.parse import quote, unquote
 
 import msgspec
 
 from core.framework.clock import iso_or_none
+
+MAX_TASK_ID = 255  # bytes in a file name: the sandbox directory is named by the task id
+_ID_SAFE = "".join(c for c in string.punctuation if c not in "%/")  # kept as they are; the rest is encoded
 
 
 class EnvVar(msgspec.Struct):
@@ -129,7 +135,10 @@ class RunReason(enum.StrEnum):
 
 
 class Run(msgspec.Struct, kw_only=True):
-    """One run of a job. Task ids follow Chronos: `ct:<due ms>:<attempt>:<job>:<arguments>`."""
+    """One run of a job. Task ids follow Chronos: `ct:<due ms>:<attempt>:<job>:<arguments>`, the
+    arguments written as shell words (each quoted as one word) with what a task id may not hold
+    (whitespace, `/`, `%`, non-ASCII) percent-encoded, and cut so that the id fits a file name
+    (the agent names the task's sandbox directory by it)."""
 
     job: str
     due: float
@@ -147,8 +156,6 @@ class Run(msgspec.Struct, kw_only=True):
     process_ended: bool = False
     # not stored: recorded as launched by the previous server, not yet seen by this one
     restored: bool = False
-    # not stored: waiting until reconciliation says whether the previous server launched it
-    unconfirmed: bool = False
 
     @property
     def group(self) -> str:
@@ -161,11 +168,35 @@ class Run(msgspec.Struct, kw_only=True):
     def make_task_id(self, taken: Container[str]) -> str:
         due_ms = int(self.due * 1000)
         while True:
-            task_id = f"ct:{due_ms}:{self.attempt}:{self.job}:{' '.join(self.arguments)}"
+            head = f"ct:{due_ms}:{self.attempt}:{self.job}:"
+            task_id = head + id_arguments(self.arguments, MAX_TASK_ID - len(head.encode()))
             if task_id not in taken:
                 self.task_id = task_id
                 return task_id
             due_ms += 1  # two manual runs in the same millisecond
+
+
+def shell_words(arguments: tuple[str, ...] | list[str]) -> str:
+    """The arguments as a shell passes them: each one word, whatever it holds (`;id` stays a word)."""
+    return " ".join(shlex.quote(a) for a in arguments)
+
+
+def id_arguments(arguments: tuple[str, ...], room: int) -> str:
+    """The arguments part of a task id, at most `room` characters (cut before an escape it would split)."""
+    encoded = quote(shell_words(arguments), safe=_ID_SAFE)
+    if len(encoded) <= room:
+        return encoded
+    cut = encoded[:max(0, room)]
+    percent = cut.rfind("%", len(cut) - 2)
+    return cut[:percent] if percent >= 0 else cut
+
+
+def arguments_of(task_id_arguments: str) -> tuple[str, ...]:
+    """The arguments written in a task id (a cut one may have lost its end; unreadable: none)."""
+    try:
+        return tuple(shlex.split(unquote(task_id_arguments)))
+    except ValueError:
+        return ()
 
 
 class HistoryEntry(msgspec.Struct, rename="camel"):

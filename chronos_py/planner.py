@@ -1,8 +1,9 @@
 """Chronos' decisions, as pure functions of jobs, runs and the current instant.
 
 Rules:
-- A due instant (`on_due`): of the instants that passed, the latest inside the job's epsilon
-  runs and the others are skipped in one history entry (never replayed in a burst). A job that
+- A due instant (`on_due`): of the instants that passed, the latest runs if it is inside the
+  job's epsilon and the others are skipped in one history entry (never replayed in a burst); a
+  counted schedule uses up one repetition per catch-up (Chronos' skipForward). A job that
   is not `concurrent` skips a run while one of its runs waits or runs. A repeating interval is
   rewritten as Chronos stores it (`R<n left>/<next start>/<period>`) and disables the job at R0;
   a cron job remembers the last instant decided.
@@ -38,7 +39,8 @@ def on_due(job: Job, cursor: ScheduleCursor, now: float, busy: bool) -> DueDecis
     result = catch_up(cursor, now, epsilon_seconds(job))
     if result.skipped and result.first_skipped is not None:
         decision.history.append(skipped_entry(job.name, result.first_skipped, result.skipped,
-                                              f"{result.skipped} run(s) missed by more than epsilon", now))
+                                              f"{result.skipped} run(s) missed: a late run starts only within "
+                                              "epsilon, and only the latest one due", now))
     if result.run_due is not None:
         if busy and not job.concurrent:
             decision.history.append(skipped_entry(job.name, result.run_due, 1,

@@ -8,6 +8,8 @@ mark in the `WriteAhead`; its value is read when the next commit is made.
 
 from __future__ import annotations
 
+import logging
+from typing import TypeVar
 from urllib.parse import quote, unquote
 
 import msgspec
@@ -16,6 +18,8 @@ from chronos_py.model import HistoryEntry, Job, JobState, Run, StoredJob
 from core.framework import WriteAhead
 from core.store import Namespace
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 HISTORY_LIMIT = 100  # runs kept per job
 _runs = msgspec.json.Decoder(list[Run])
 _history = msgspec.json.Decoder(list[HistoryEntry])
@@ -39,22 +43,24 @@ class Repository:
         self.writer = writer
 
     async def load(self) -> tuple[dict[str, Job], dict[str, JobState], dict[str, list[HistoryEntry]], list[Run]]:
-        """(definitions, schedule/dependency states, histories, waiting runs)."""
+        """(definitions, schedule/dependency states, histories, waiting runs). A record that cannot
+        be read is logged and left out: one bad record never stops the others from loading."""
         jobs: dict[str, Job] = {}
         states: dict[str, JobState] = {}
         histories: dict[str, list[HistoryEntry]] = {}
         for key in await self.store.list("jobs/"):
             entry = await self.store.get(key)
-            if entry is not None:
-                stored = _stored.decode(entry.value)
+            stored = None if entry is None else _read(_stored, key, entry.value)
+            if stored is not None:
                 jobs[stored.job.name] = stored.job
                 states[stored.job.name] = stored.state
         for key in await self.store.list("history/"):
             entry = await self.store.get(key)
-            if entry is not None:
-                histories[unquote(key.split("/", 1)[1])] = _history.decode(entry.value)
+            history = None if entry is None else _read(_history, key, entry.value)
+            if history is not None:
+                histories[unquote(key.split("/", 1)[1])] = history
         entry = await self.store.get("queue")
-        waiting = _runs.decode(entry.value) if entry is not None else []
+        waiting = (_read(_runs, "queue", entry.value) if entry is not None else None) or []
         return jobs, states, histories, waiting
 
     def put_job(self, job: Job, state: JobState) -> None:
@@ -69,6 +75,14 @@ class Repository:
 
     def put_queue(self, waiting: dict[str, Run]) -> None:
         self.writer.put("queue", lambda: msgspec.json.encode(list(waiting.values())))
+
+
+def _read(decoder: msgspec.json.Decoder[T], key: str, data: bytes) -> T | None:
+    try:
+        return decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        log.error("chronos: the stored %s cannot be read and is left out: %s", key, exc)
+        return None
 
 
 def _job_key(name: str) -> str:

@@ -8,21 +8,29 @@ Rules:
   they fit nowhere) until an offer fits it; it is then a task record, committed before its
   launch is sent (the kit's loop does that), and its end is acknowledged only after the commit
   that records its outcome, retry or triggered children.
-- Exactly once across crashes: a run due before this server started may have been launched by
-  the previous one without being written. It is held back and reconciled by its task id (which
-  follows from the due instant), and launched only if the cluster never saw it. A run recorded
-  as launched whose task the cluster does not know never reached an agent: it runs again.
+- Exactly once across crashes: a run's launch is sent only once the run is committed as launched,
+  together with the decision behind it (the schedule position that made it due, the trigger, the
+  retry or the manual start). So after a restart every run the previous server launched is in the
+  store: it is reconciled by task id, followed to its real outcome (also when it ended while no
+  server ran), and launched again only if the cluster never saw it. A due instant the store does
+  not show as decided was never launched, and is decided again.
+- A stored job the API would refuse today (`unrunnable`: a container image, an unknown time zone)
+  is kept, so that it can be seen, replaced or deleted, but never runs: each of its runs is
+  recorded as skipped with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Container
 
 from chronos_py.command import task_info
-from chronos_py.model import HistoryEntry, Job, JobState, Run, RunPhase, RunReason
+from chronos_py.model import HistoryEntry, Job, JobState, Run, RunPhase, RunReason, arguments_of, skipped_entry
 from chronos_py.planner import children_index, counted, on_due, on_end, parent_done
 from chronos_py.repository import HISTORY_LIMIT, Repository, decode_run, encode_run
+from chronos_py.validation import stored_problem
+from chronos_py.zones import zone_name
 from core.driver.base import Driver
 from core.driver.types import Offer, Reason, TaskInfo, TaskState, TaskStatus
 from core.framework import (
@@ -38,9 +46,10 @@ from core.framework import (
     WriteAhead,
 )
 from core.placement.offers import Demand, Fit
-from core.schedule import ScheduleCursor, TimerHeap, parse_schedule
+from core.schedule import ScheduleCursor, ScheduleError, TimerHeap, parse_schedule
 from core.store import Namespace
 
+log = logging.getLogger(__name__)
 LOOP = LoopConfig("chronos", busy_refuse_seconds=5.0, idle_refuse_seconds=60.0)
 
 
@@ -69,8 +78,7 @@ class ChronosScheduler(SchedulerHooks[Run]):
         self.cursors: dict[str, ScheduleCursor] = {}
         self.timers: TimerHeap[str] = TimerHeap(self._on_due, clock=clock.time)
         self.waiting: dict[str, Run] = {}  # by task id, in the order they became due
-        self.unconfirmed: dict[str, Run] = {}  # waiting runs the previous server may have launched
-        self.started_at = 0.0
+        self.unrunnable: dict[str, str] = {}  # stored jobs the API would refuse now, and why: kept, never run
         self._children: dict[str, list[str]] | None = None
         self._taken = _Taken(self)
 
@@ -86,15 +94,20 @@ class ChronosScheduler(SchedulerHooks[Run]):
     # ---- loading ---------------------------------------------------------------------------------
 
     async def load(self) -> None:
-        self.started_at = self.clock.time()
         await self.tracker.load(self.repo.store)
         self.jobs, self.states, self.history, waiting = await self.repo.load()
+        for name, job in self.jobs.items():
+            problem = stored_problem(job)
+            if problem is not None:
+                self.unrunnable[name] = problem
+                log.warning("chronos: job '%s' is kept but will not run until it is replaced or deleted: %s",
+                            name, problem)
         for record in list(self.tracker):
             if record.job not in self.jobs or not record.active:
                 self.tracker.forget(record.task_id)
-        for run in waiting:
+        for run in waiting:  # queued and never launched (a launch is written before it is sent)
             if run.job in self.jobs and run.task_id not in self.tracker:
-                self.enqueue(run, hold=True)  # perhaps launched without it being written
+                self.enqueue(run)
         for name in self.jobs:
             self.states.setdefault(name, JobState())
             self.arm(name)
@@ -102,26 +115,12 @@ class ChronosScheduler(SchedulerHooks[Run]):
 
     # ---- the kit's hooks -------------------------------------------------------------------------
 
-    def reconcile_also(self) -> list[tuple[str, str]]:
-        return [(task_id, "") for task_id in self.unconfirmed]
-
     def adopt(self, status: TaskStatus) -> Run | None:
-        held = self.unconfirmed.pop(status.task_id, None)
-        if held is not None:
-            held.unconfirmed = False
-            if status.state is TaskState.TASK_LOST and status.reason is Reason.REASON_RECONCILIATION:
-                self._queue_request(held)  # never launched: it may launch now
-                return None
-            self.waiting.pop(held.task_id, None)  # the previous server did launch it: follow it
-            held.phase, held.agent_id = RunPhase.LAUNCHED, status.agent_id
-            self.tracker.add(held)
-            self.repo.put_queue(self.waiting)
-            return held
         parts = status.task_id.split(":", 4)
         if len(parts) != 5 or parts[0] != "ct" or parts[3] not in self.jobs or not status.state.is_active:
             return None
         # still running from before a restart, with no record: follow it to its end
-        run = Run(job=parts[3], due=int(parts[1]) / 1000, attempt=int(parts[2]), arguments=tuple(parts[4].split()),
+        run = Run(job=parts[3], due=int(parts[1]) / 1000, attempt=int(parts[2]), arguments=arguments_of(parts[4]),
                   reason=RunReason.ADOPTED, phase=RunPhase.LAUNCHED, task_id=status.task_id,
                   agent_id=status.agent_id, started_at=self.clock.time())
         self.tracker.add(run)
@@ -136,9 +135,10 @@ class ChronosScheduler(SchedulerHooks[Run]):
             run.phase, run.restored, run.agent_id = RunPhase.WAITING, False, ""
             self.enqueue(run)
             return
-        run.restored = False
+        restored, run.restored = run.restored, False
         if state is TaskState.TASK_RUNNING and run.started_at is None:
-            run.started_at = self.clock.time()
+            # a run launched before a restart started at a time this server never saw: its launch is the nearest
+            run.started_at = (run.launched_at or self.clock.time()) if restored else self.clock.time()
             self.tracker.changed(run, status)
             return
         if not state.is_terminal:
@@ -152,7 +152,8 @@ class ChronosScheduler(SchedulerHooks[Run]):
             ok = run.async_status == 0
         else:
             ok = state is TaskState.TASK_FINISHED
-        self.finish(run, ok, status.message or state.value)
+        # an update re-sent after a restart is dated when the agent saw the task end
+        self.finish(run, ok, status.message or state.value, status.timestamp if restored else None)
 
     def dropped(self, task_ids: list[str]) -> None:
         for task_id in task_ids:
@@ -171,7 +172,11 @@ class ChronosScheduler(SchedulerHooks[Run]):
         job = self.jobs[name]
         if not job.schedule or job.parents or job.disabled:
             return
-        schedule = parse_schedule(job.schedule, job.schedule_time_zone)
+        try:
+            schedule = parse_schedule(job.schedule, zone_name(job.schedule_time_zone))
+        except ScheduleError as exc:  # only a stored job can get here (see `unrunnable`)
+            self.unrunnable[name] = f"schedule: {exc}"
+            return
         last_due = self.states[name].last_due
         if job.schedule.startswith("R"):
             cursor = schedule.cursor(0.0)  # the stored text starts at the next due occurrence
@@ -193,11 +198,8 @@ class ChronosScheduler(SchedulerHooks[Run]):
             return
         for entry in decision.history:
             self._record(name, entry)
-        run = decision.run
-        if run is not None and run.due < self.started_at and run.make_task_id(()) in self.tracker:
-            pass  # launched by the previous server, and already known to this one
-        elif run is not None:
-            self.enqueue(run, hold=run.due < self.started_at)  # the previous server may have launched it
+        if decision.run is not None:
+            self.enqueue(decision.run)
         if decision.schedule is not None:
             job.schedule = decision.schedule
             job.disabled = job.disabled or decision.disable
@@ -213,21 +215,19 @@ class ChronosScheduler(SchedulerHooks[Run]):
 
     # ---- runs ------------------------------------------------------------------------------------
 
-    def enqueue(self, run: Run, hold: bool = False) -> None:
-        """A run that is due: it waits for an offer (a held one first for reconciliation)."""
+    def enqueue(self, run: Run) -> None:
+        """A run that is due: it waits for an offer (a run of an unrunnable job is recorded as skipped)."""
+        if run.job in self.unrunnable:
+            self._record(run.job, skipped_entry(run.job, run.due, 1, f"not run: {self.unrunnable[run.job]}",
+                                                self.clock.time()))
+            return
         if not run.task_id or run.task_id in self._taken:
             run.make_task_id(self._taken)
         run.phase = RunPhase.WAITING
         run.queued_at = run.queued_at or self.clock.time()
         self.waiting[run.task_id] = run
         self.repo.put_queue(self.waiting)
-        if hold:
-            run.unconfirmed = True
-            self.unconfirmed[run.task_id] = run
-            if self.loop is not None:
-                self.loop.reconcile([(run.task_id, "")])
-        else:
-            self._queue_request(run)
+        self._queue_request(run)
 
     def _queue_request(self, run: Run) -> None:
         job = self.jobs.get(run.job)
@@ -250,14 +250,14 @@ class ChronosScheduler(SchedulerHooks[Run]):
         self.repo.put_queue(self.waiting)
         return info
 
-    def finish(self, run: Run, ok: bool, message: str) -> None:
-        """A run ended: record it, retry it, or count it and trigger children."""
+    def finish(self, run: Run, ok: bool, message: str, end: float | None = None) -> None:
+        """A run ended (at `end`, else now): record it, retry it, or count it and trigger children."""
         self.tracker.forget(run.task_id)
         run.phase = RunPhase.DONE
         job = self.jobs.get(run.job)
         if job is None:
             return
-        decision = on_end(job, run, ok, message, self.clock.time())
+        decision = on_end(job, run, ok, message, self.clock.time() if end is None else end)
         self._record(run.job, decision.history)
         if decision.retry is not None:
             self.enqueue(decision.retry)
@@ -276,6 +276,18 @@ class ChronosScheduler(SchedulerHooks[Run]):
                 self.mark_dirty(child)
         self.mark_dirty(name)
 
+    def remove_job(self, name: str) -> None:
+        """Forget a deleted job: its definition, schedule, history and faults, written with the next commit."""
+        self.jobs.pop(name, None)
+        self.states.pop(name, None)
+        self.history.pop(name, None)
+        self.timers.cancel(name)
+        self.cursors.pop(name, None)
+        self.faults.clear(name)
+        self.unrunnable.pop(name, None)
+        self._children = None
+        self.repo.delete_job(name)
+
     def children_of(self, parent: str) -> list[str]:
         if self._children is None:
             self._children = children_index(self.jobs)
@@ -285,7 +297,6 @@ class ChronosScheduler(SchedulerHooks[Run]):
         """Drop the job's waiting runs and kill its running ones; returns how many were killed."""
         for task_id in [t for t, r in self.waiting.items() if r.job == name]:
             self.waiting.pop(task_id)
-            self.unconfirmed.pop(task_id, None)
             self.queue.withdraw(task_id)
         self.repo.put_queue(self.waiting)
         runs = [r for r in self.tracker.of_group(name) if r.phase is RunPhase.LAUNCHED]

@@ -55,6 +55,7 @@ class JobService:
             self.jobs[name] = job
             sched.states[name] = state
             sched.faults.clear(name)
+            sched.unrunnable.pop(name, None)  # a stored job that could not run is replaced by a valid one
             sched.mark_dirty(name)
             sched.arm(name)
             await sched.repo.writer.commit_locked()
@@ -90,13 +91,7 @@ class JobService:
                 state = sched.states[child]
                 state.parents_succeeded = [p for p in state.parents_succeeded if p != name]
                 changed.append(child)
-            del self.jobs[name]
-            sched.states.pop(name, None)
-            sched.history.pop(name, None)
-            sched.timers.cancel(name)
-            sched.cursors.pop(name, None)
-            sched.faults.clear(name)
-            sched.repo.delete_job(name)
+            sched.remove_job(name)
             for child in changed:
                 sched.mark_dirty(child)
                 sched.arm(child)
@@ -106,6 +101,9 @@ class JobService:
         """Run now, even if disabled or unscheduled (Chronos' manual start)."""
         self.get(name)
         sched = self.scheduler
+        problem = sched.unrunnable.get(name)
+        if problem is not None:
+            raise JobError(f"{problem} (job '{name}' is stored but cannot run until it is replaced)")
         sched.enqueue(Run(job=name, due=sched.clock.time(), arguments=tuple(arguments or ()),
                           reason=RunReason.MANUAL))
         await sched.flush()  # the caller is told 204 only once the run cannot be lost

@@ -3,12 +3,15 @@ field at fault. A client never sets the server-kept counters."""
 
 from __future__ import annotations
 
+import math
 import re
+import shlex
 from typing import Any
 
 import msgspec
 
 from chronos_py.model import COUNTER_NAMES, Job
+from chronos_py.zones import zone_name
 from core.schedule import ScheduleError, parse_duration, parse_schedule
 
 JSON = dict[str, Any]
@@ -24,6 +27,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "runAsUser": (str,), "environmentVariables": (list,), "constraints": (list,), "uris": (list,), "fetch": (list,),
 }
 CONSTRAINT_OPERATORS = ("EQUALS", "LIKE", "UNLIKE")
+RESOURCES = ("cpus", "mem", "disk")
 
 
 class JobError(ValueError):
@@ -41,15 +45,19 @@ def normalize(body: object, dependent: bool, now: float | None = None) -> Job:
     name = job.get("name")
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise JobError(f"name: '{name}' is not a valid job name (letters, digits, '_', '.', '-')")
+    check_container(job)
+    for field in RESOURCES:  # Chronos (Jackson's asDouble) reads "0.5" as 0.5
+        job[field] = _number(job[field])
     for field, types in _TYPES.items():
         value = job[field]
         if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             raise JobError(f"{field}: expected {' or '.join(t.__name__ for t in types)}, got {value!r}")
-    if not job["command"] and not job["container"]:
+    if not job["command"]:
         raise JobError("command: a job needs a command")
     if job["retries"] < 0:
         raise JobError("retries: must be 0 or more")
-    if job["mem"] <= 0 or job["cpus"] <= 0 or job["disk"] < 0:
+    if not (job["mem"] > 0 and job["cpus"] > 0 and job["disk"] >= 0) or not all(
+            math.isfinite(job[field]) for field in RESOURCES):
         raise JobError("cpus/mem/disk: must be positive")
     try:
         parse_duration(job["epsilon"])
@@ -92,9 +100,49 @@ def normalize(body: object, dependent: bool, now: float | None = None) -> Job:
         raise JobError(str(exc).replace("`$.", "").replace("`", "")) from None
 
 
+def stored_problem(job: Job | JSON) -> str | None:
+    """Why a stored definition cannot run, or None: one stored before a rule was added (a
+    container image, say) or edited in the store. Such a job is kept, so that it can be seen,
+    replaced or deleted, but never run; it must never stop the framework from loading."""
+    try:
+        body = msgspec.to_builtins(job) if isinstance(job, Job) else job
+        normalize(body, dependent=bool(body.get("parents")))
+    except JobError as exc:
+        return str(exc)
+    except Exception as exc:  # a record no version of the API wrote
+        return f"unreadable definition ({exc!r})"
+    return None
+
+
+def check_container(job: JSON) -> None:
+    """A job with a container image is refused: the embedded cluster runs commands on the host,
+    and running the command there while ignoring the image would be wrong. An empty `container`
+    ({}) is no container, as in Chronos (which reads one only when it has an image)."""
+    container = job.get("container")
+    if container in (None, {}):
+        job["container"] = None
+        return
+    image = container.get("image") if isinstance(container, dict) else None
+    what = f" (image '{image}')" if isinstance(image, str) and image else ""
+    raise JobError(f"container: this cluster cannot run container images{what}; "
+                   "remove `container` to run the command on the host")
+
+
+def _number(value: object) -> object:
+    """A numeric string as its number; anything else is left for the type check to name."""
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return value
+        if math.isfinite(number):
+            return number
+    return value
+
+
 def check_schedule(schedule: str, zone: str, now: float | None = None) -> None:
     try:
-        parse_schedule(schedule, zone, now)
+        parse_schedule(schedule, zone_name(zone), now)
     except ScheduleError as exc:
         field = "scheduleTimeZone" if "time zone" in str(exc) else "schedule"
         raise JobError(f"{field}: {exc}") from None
@@ -102,3 +150,16 @@ def check_schedule(schedule: str, zone: str, now: float | None = None) -> None:
 
 def epsilon_seconds(job: Job) -> float:
     return parse_duration(job.epsilon or "PT60S")
+
+
+def split_arguments(values: list[str]) -> list[str]:
+    """`?arguments=` of a manual run: Chronos appends the string to the command, where the shell
+    splits it into words; here it is split the same way (quotes group words) but nothing in it
+    runs: each word is passed quoted (`model.shell_words`). Repeated parameters add words."""
+    words: list[str] = []
+    for value in values:
+        try:
+            words += shlex.split(value)
+        except ValueError as exc:
+            raise JobError(f"arguments: cannot split {value!r} into words ({exc})") from None
+    return words

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from core.clikit import new_app, prepare_directory, version_option
+from core.clikit import fail, new_app, prepare_directory, version_option
 from core.framework import Framework, discover
 from core.resources import Resources as ResourceVector
 from core.resources import ResourceSpecError, parse_attributes
@@ -83,6 +83,7 @@ def serve(
         raise typer.BadParameter(f"must be sqlite or memory, not {store!r}", param_hint="--store")
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise typer.BadParameter(f"must be debug, info, warning or error, not {log_level!r}", param_hint="--log-level")
+    binary = haproxy_binary(haproxy_bin, haproxy_bind or host, bool(haproxy_bind)) if haproxy else None
     data_dir = prepare_directory(data_dir or default_data_dir(), "--data-dir")
     if haproxy:
         prepare_directory((haproxy_config or data_dir / "haproxy" / "haproxy.cfg").parent, "--haproxy-config")
@@ -96,18 +97,9 @@ def serve(
                               master=MasterConfig(offer_timeout=offer_timeout)),
         kill_tasks_on_exit=kill_tasks_on_exit,
     )
-    if haproxy:
+    if binary is not None:
         from core.discovery.balancer import BalancerConfig
-        from core.discovery.haproxy import HAProxyError, find_haproxy
-        from core.discovery.model import bind_address_problem
 
-        if problem := bind_address_problem(haproxy_bind or host):
-            raise typer.BadParameter(problem, param_hint="--haproxy-bind" if haproxy_bind else "--host")
-        try:
-            binary = find_haproxy(haproxy_bin)
-        except HAProxyError as exc:
-            typer.echo(f"--haproxy: {exc}", err=True)
-            raise typer.Exit(1) from None
         config.haproxy = BalancerConfig(
             (haproxy_config or config.data_dir / "haproxy" / "haproxy.cfg").resolve(),
             tuple(haproxy_group or ["external"]), binary, haproxy_stats_port, haproxy_http_port, haproxy_bind or host)
@@ -120,6 +112,19 @@ def serve(
     tune_gc()
     uvicorn.run(server.app, host=host, port=port, log_level=log_level.lower(), access_log=False,
                 timeout_graceful_shutdown=5)
+
+
+def haproxy_binary(given: str | None, bind: str, bind_given: bool) -> str:
+    """The haproxy binary `serve --haproxy` will run, checked before anything is created."""
+    from core.discovery.haproxy import HAProxyError, find_haproxy
+    from core.discovery.model import bind_address_problem
+
+    if problem := bind_address_problem(bind):
+        raise typer.BadParameter(problem, param_hint="--haproxy-bind" if bind_given else "--host")
+    try:
+        return find_haproxy(given)
+    except HAProxyError as exc:
+        fail(f"--haproxy: {exc}")
 
 
 _frameworks: list[Framework] | None = None

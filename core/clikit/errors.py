@@ -67,6 +67,10 @@ def prepare_directory(path: Path, option: str) -> Path:
     except OSError as exc:
         reason = describe_os_error(exc).removeprefix(f"{path}: ")
         fail(f"{option} {path}: cannot create it: {reason}")
-    if not os.access(path, os.W_OK | os.X_OK):
-        fail(f"{option} {path}: cannot write to it (permission denied)")
+    probe = path / ".trireme-write-probe"
+    try:  # a real write: permission bits say nothing of a read-only mount or an immutable dir
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        probe.unlink()
+    except OSError as exc:
+        fail(f"{option} {path}: cannot write to it: {exc.strerror or exc}")
     return path

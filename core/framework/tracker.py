@@ -6,6 +6,8 @@ Rules:
   task running that no record names.
 - Records are written through the framework's `WriteAhead` under `tasks/<quoted task id>`:
   `changed(record)` marks one for the next commit, `forget(task_id)` deletes it.
+- `load` leaves out (and logs) a stored record that cannot be read: one bad record never stops a
+  framework from loading.
 - Records are indexed by `group` (the app, job or job key a task belongs to), so a planner
   reads the tasks of one object in time proportional to them, not to every task.
 - Listeners are told of every change published with `publish(record, status)`, in the order
@@ -71,8 +73,14 @@ class TaskTracker(Generic[R]):
         self._groups.clear()
         for key in await store.list(PREFIX):
             entry = await store.get(key)
-            if entry is not None:
-                self._index(self._decode(entry.value))
+            if entry is None:
+                continue
+            try:
+                record = self._decode(entry.value)
+            except Exception:  # one unreadable record never stops the others from loading
+                log.exception("the stored task record %s cannot be read and is left out", key)
+                continue
+            self._index(record)
 
     # ---- reading ---------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ job runs once, not twice, on the fall-back day.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -26,13 +27,38 @@ class CronSchedule:
     @classmethod
     def parse(cls, text: str, zone: ZoneInfo) -> CronSchedule:
         fields = text.split()
-        if len(fields) not in (5, 6) or not croniter.is_valid(text):
+        if len(fields) not in (5, 6):
             raise ScheduleError(f"'{text}' is neither an ISO 8601 repeating interval nor a cron expression "
                                 "of 5 fields (or 6 with seconds last)")
+        if not croniter.is_valid(text):
+            raise ScheduleError(explain_invalid(text))
         return cls(text, zone)
 
     def cursor(self, after: float) -> CronCursor:
         return CronCursor(self, after)
+
+
+# (name, lowest, highest) of each field, in croniter's order: seconds are the optional sixth
+FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
+          ("day of week", 0, 7), ("second", 0, 59))
+
+
+def explain_invalid(text: str) -> str:
+    """Why croniter refuses a 5- or 6-field expression: the first number out of its field's
+    range, else croniter's own words."""
+    for value, (name, low, high) in zip(text.split(), FIELDS, strict=False):
+        for part in value.split(","):
+            base = part.split("/", 1)[0].split("#", 1)[0]  # a step or an nth weekday is not a value
+            for number in re.findall(r"\d+", base):
+                if not low <= int(number) <= high:
+                    which = "" if number == value else f": {number}"
+                    return (f"the {name} field '{value}' is out of its range {low}-{high}{which} "
+                            f"(in the cron expression '{text}')")
+    try:
+        croniter(text)
+    except (ValueError, KeyError) as exc:
+        return f"'{text}' is not a valid cron expression ({exc})"
+    return f"'{text}' is not a valid cron expression"
 
 
 class CronCursor:
@@ -56,6 +82,10 @@ class CronCursor:
 
     def peek(self) -> float | None:
         return self._next
+
+    @property
+    def last_passed(self) -> float | None:
+        return None if self._last < self._after else self._last
 
     def advance(self) -> None:
         assert self._next is not None

@@ -22,7 +22,14 @@ class ScheduleCursor(Protocol):
     def advance(self) -> None: ...
 
     def skip_through(self, instant: float) -> int:
-        """Advance past every due instant <= `instant`; return how many were passed."""
+        """Advance past every due instant <= `instant`; return how many were passed. A counted
+        schedule (`R<n>`) uses up one repetition for the whole skip, however many instants it
+        passes, as Chronos' skipForward does."""
+        ...
+
+    @property
+    def last_passed(self) -> float | None:
+        """The latest due instant this cursor has moved past (None: none yet)."""
         ...
 
 

@@ -161,19 +161,29 @@ class RepeatingInterval:
 class IntervalCursor:
     """A cursor over a repeating interval; `remaining` counts down from `R<n>` (None: forever).
     Occurrences before the cursor's first one (already in the past when it was built) do not
-    count: Chronos rewrites the schedule after every run, so its start is the next due one."""
+    count: Chronos rewrites the schedule after every run, so its start is the next due one.
+
+    `advance()` uses up one repetition; `skip_through()` uses up one for the whole skip, as
+    Chronos' skipForward does: `R10/2012-10-01T05:52:00Z/PT2S` posted today skips to the next
+    occurrence and has 9 repetitions left, not none."""
 
     def __init__(self, interval: RepeatingInterval, k: int) -> None:
         self.interval = interval
         self.k = k
         self.remaining = interval.count
+        self._passed: float | None = None
 
     def peek(self) -> float | None:
         if self.remaining is not None and self.remaining <= 0:
             return None
         return self.interval.occurrence(self.k)
 
+    @property
+    def last_passed(self) -> float | None:
+        return self._passed
+
     def advance(self) -> None:
+        self._passed = self.interval.occurrence(self.k)
         if self.remaining is not None:
             self.remaining -= 1
         self.k += 1
@@ -182,12 +192,14 @@ class IntervalCursor:
         due = self.peek()
         if due is None or due > instant:
             return 0
-        target = self.interval.index_at_or_after(instant + 1e-9)
+        target = self.interval.index_at_or_after(instant)
+        if self.interval.occurrence(target) <= instant:
+            target += 1  # the first occurrence after `instant`
         passed = target - self.k
+        self._passed = self.interval.occurrence(target - 1)
         if self.remaining is not None:
-            passed = min(passed, self.remaining)
-            self.remaining -= passed
-        self.k += passed
+            self.remaining -= 1
+        self.k = target
         return passed
 
     def text(self) -> str:

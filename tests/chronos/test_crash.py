@@ -102,3 +102,32 @@ def test_kill_9_as_a_scheduled_run_starts_runs_it_once(start_server: StartServer
         assert runs.read_text().splitlines() == ["ran"]
         assert get_job(client, "once")["successCount"] == 1
         assert done["schedule"].startswith("R0/")
+
+
+def test_kill_9_just_after_a_scheduled_run_starts_keeps_that_run_and_its_outcome(start_server: StartServer,
+                                                                                  tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    runs = tmp_path / "runs"
+    first = start_server(data_dir=data, kill_tasks_on_exit=False)
+    assert first.proc is not None
+    # the first run kills the server 100 ms after it starts (inside the 250 ms of lazy writes) and
+    # ends; the runs due while the server is down (every second) are the catch-up's business
+    kill = f"setsid sh -c 'sleep 0.1; kill -9 {first.proc.pid}' </dev/null >/dev/null 2>&1 &"
+    once = f"if [ ! -e {runs} ]; then {kill} fi;"
+    start = soon(2)
+    with first.client() as client:
+        body = job("tick", f"{once} echo ran >> {runs}", schedule=f"R3/{start}/PT1S", concurrent=True)
+        assert client.post("/scheduler/iso8601", json=body).status_code == 204
+    wait_until(lambda: first.proc is not None and first.proc.poll() is not None, timeout=30,
+               what="the first run to kill the server")
+
+    second = start_server(data_dir=data, port=first.port)
+    with second.client() as client:
+        wait_job(client, "tick", "the schedule to end", lambda j: j["disabled"])
+        wait_until(lambda: node_state(client, "tick") == "idle", timeout=30, what="the last run to end")
+        stat = client.get("/scheduler/job/stat/tick").json()["taskStatHistory"]
+        [first_run] = [h for h in stat if h["due"] == start]
+        assert first_run["status"] == "success" and first_run["startTime"], stat  # the run it was
+        successes = [h for h in stat if h["status"] == "success"]
+        ran = runs.read_text().splitlines()
+        assert get_job(client, "tick")["successCount"] == len(successes) == len(ran), stat

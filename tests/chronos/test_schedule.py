@@ -129,6 +129,27 @@ def test_epsilon_skips_everything_beyond_the_window() -> None:
     assert cursor.peek() == start + 180
 
 
+def test_a_counted_interval_started_in_the_past_skips_forward_using_one_repetition() -> None:
+    # Chronos' own docs example, posted long after its start: it runs now, then every 2 s, 10 runs in all
+    cursor = parse_schedule("R10/2012-10-01T05:52:00Z/PT2S", "").cursor(0)
+    now = ts("2026-12-03T10:00:01+00:00")
+    result = catch_up(cursor, now, epsilon=60)
+    assert result.run_due == ts("2026-12-03T10:00:00+00:00")  # the latest due one, 1 s late
+    assert cursor.peek() == now + 1 and cursor.remaining == 9  # type: ignore[attr-defined]
+    assert cursor.text().startswith("R9/2026-12-03T10:00:02Z/")  # type: ignore[attr-defined]
+    assert len(walk(cursor.text(), "", now, 20)) == 9  # type: ignore[attr-defined]
+
+
+def test_a_skip_beyond_epsilon_uses_one_repetition_and_runs_nothing() -> None:
+    cursor = parse_schedule("R3/2030-01-01T00:00:00Z/PT60S", "").cursor(0)
+    start = ts("2030-01-01T00:00:00+00:00")
+    result = catch_up(cursor, start + 600, epsilon=10)  # 11 due instants passed, the latest 0 s late
+    assert result.run_due == start + 600 and result.skipped == 10 and cursor.remaining == 2  # type: ignore[attr-defined]
+    result = catch_up(cursor, start + 1290, epsilon=10)  # 11 more, the latest 30 s late
+    assert result.run_due is None and result.skipped == 11 and cursor.remaining == 1  # type: ignore[attr-defined]
+    assert cursor.peek() == start + 1320
+
+
 def test_timer_heap_fires_in_order_with_a_manual_clock() -> None:
     now = [100.0]
     fired: list[tuple[str, float]] = []

@@ -9,7 +9,7 @@ from typing import Any
 from chronos_py.model import Outcome
 from chronos_py.scheduler import ChronosScheduler, assemble
 from chronos_py.service import JobService
-from core.driver.types import Offers, Reason, Subscribed, TaskState, Update
+from core.driver.types import Offers, Reason, Subscribed, TaskState, TaskStatus, Update
 from core.framework.testing import FakeDriver, ManualClock, make_offer, status
 from core.framework.tracker import task_key
 from core.store import Namespace
@@ -140,32 +140,47 @@ async def test_launches_and_acknowledgements_wait_for_the_commit_that_decided_th
     assert [r.job for r in sched.waiting.values()] == ["child"]  # the trigger, waiting for an offer
 
 
-async def test_a_run_decided_but_unwritten_is_reconciled_not_relaunched_after_a_crash() -> None:
-    for answer, launched_again in ((status("ct:1900000000000:0:tick:", TaskState.TASK_RUNNING, uuid=False), False),
-                                   (status("ct:1900000000000:0:tick:", TaskState.TASK_LOST, uuid=False,
-                                           reason=Reason.REASON_RECONCILIATION), True)):
-        clock = ManualClock(T0 - 5)
-        store = MemoryStore()
-        first, service, _ = await make(clock, store)
-        await service.put(job("tick", schedule="R/2030-03-17T17:46:40Z/PT1H"), dependent=False)
-        clock.now = T0 + 0.01
-        first.timers.fire_due()  # decided; a crash now loses the decision (it is written lazily)
-        first.close()
+async def test_a_run_decided_but_never_launched_is_decided_again_and_launched_after_a_crash() -> None:
+    clock = ManualClock(T0 - 5)
+    store = MemoryStore()
+    first, service, _ = await make(clock, store)
+    await service.put(job("tick", schedule="R/2030-03-17T17:46:40Z/PT1H"), dependent=False)
+    clock.now = T0 + 0.01
+    first.timers.fire_due()  # decided; a crash now loses the decision (it is written lazily)
+    first.close()
 
-        clock.now = T0 + 2
-        again, _, driver = await make(clock, store)  # the stored schedule still says T0 is due: held back
-        task_id = answer.task_id
-        assert [(r.job, r.due, r.task_id) for r in again.waiting.values()] == [("tick", T0, task_id)]
-        assert ("ct:1900000000000:0:tick:", "") in driver.reconciled[0]
-        await offer(again)
-        assert driver.launched == []  # not before reconciliation answers
-        assert again.loop is not None
-        await again.loop.handle(Update(answer))
-        await offer(again)
-        assert any(t.task_id == task_id for t in driver.launched) is launched_again
-        await again.loop.handle(Update(status(task_id, TaskState.TASK_FINISHED)))
-        assert again.jobs["tick"].success_count == 1
-        again.close()
+    clock.now = T0 + 2
+    again, _, driver = await make(clock, store)  # the stored schedule still says T0 is due
+    assert [(r.job, r.due) for r in again.waiting.values()] == [("tick", T0)]
+    await offer(again)  # never launched (a launch is written before it is sent): it runs now
+    assert [t.task_id for t in driver.launched] == ["ct:1900000000000:0:tick:"]
+    again.close()
+
+
+async def test_a_run_finished_while_the_server_was_down_keeps_its_real_outcome_and_times() -> None:
+    clock = ManualClock(T0 - 5)
+    store = MemoryStore()
+    first, service, _ = await make(clock, store)
+    await service.put(job("tick", schedule="R/2030-03-17T17:46:40Z/PT1S", concurrent=True), dependent=False)
+    clock.now = T0 + 0.01
+    first.timers.fire_due()
+    await offer(first)  # committed as launched, with the schedule position, before the accept
+    first.close()  # 10 ms after the launch: before any lazy write
+
+    clock.now = T0 + 3.5
+    again, _, driver = await make(clock, store)  # T0 is decided and launched in the store
+    [(task_id, _agent)] = driver.reconciled[0]
+    assert [r.due for r in again.waiting.values()] == [T0 + 3]
+    skips = [h for h in again.history["tick"] if h.status is Outcome.SKIPPED]
+    assert [(s.due, s.skipped) for s in skips] == [("2030-03-17T17:46:41.000Z", 2)]  # T0 is not one
+    assert again.loop is not None
+    # the agent re-sends the end it saw, dated then
+    await again.loop.handle(Update(TaskStatus(task_id, TaskState.TASK_FINISHED, "agent-0", uuid="u1",
+                                              timestamp=T0 + 0.5)))
+    [ran] = [h for h in again.history["tick"] if h.task_id == task_id]
+    assert ran.status is Outcome.SUCCESS and ran.elapsed_ms == 490.0
+    assert again.jobs["tick"].success_count == 1
+    again.close()
 
 
 async def test_a_run_recorded_as_launched_is_relaunched_only_if_the_cluster_never_saw_it() -> None:
@@ -191,3 +206,15 @@ async def test_a_run_recorded_as_launched_is_relaunched_only_if_the_cluster_neve
         await again.loop.handle(Update(status(task_id, TaskState.TASK_FINISHED)))
         assert again.jobs["tick"].success_count == 1
         again.close()
+
+
+async def test_deleting_a_child_then_its_parent_leaves_no_stale_dependency() -> None:
+    clock = ManualClock(T0)
+    sched, service, _ = await make(clock)
+    await service.put(job("parent", schedule="R0//PT1H"), dependent=False)
+    await service.put(job("child", parents=["parent"]), dependent=True)
+    assert sched.children_of("parent") == ["child"]
+    await service.delete("child")
+    assert sched.children_of("parent") == []
+    await service.delete("parent")
+    assert sched.jobs == {} and sched.waiting == {}

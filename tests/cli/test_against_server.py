@@ -127,7 +127,9 @@ def test_aurora_show_and_status_commands_print_json(start_server: StartServer, t
     key = "devcluster/www/test/web"
     created = aurora(server, "job", "create", key, str(config), "--watch", "--timeout", "120")
     assert created.exit_code == 0, created.output
-    assert created.output.strip().splitlines()[-1] == f"Job {key}: 1 instance(s) up"
+    lines = created.output.strip().splitlines()
+    assert lines[-2:] == [f"Job {key}: 1 instance(s) up",
+                          f"Job create succeeded: job url={server.url}/aurora/jobs/{key}"]
     assert aurora(server, "cron", "schedule", "devcluster/www/test/nightly", str(config)).exit_code == 0
 
     status = json.loads(aurora(server, "job", "status", key, "--json").output)

@@ -76,7 +76,7 @@ def test_serve_on_an_unwritable_data_dir_exits_with_one_line(tmp_path: Path) -> 
     with unwritable(data):
         done = serve(data)
     assert done.returncode == 1
-    assert done.stderr.strip() == f"trireme serve: the data dir is not writable: {data}: " + (
+    assert done.stderr.strip() == f"--data-dir {data}: cannot write to it: " + (
         "Operation not permitted" if os.geteuid() == 0 else "Permission denied")
     assert "Traceback" not in done.stdout + done.stderr
 
@@ -85,7 +85,8 @@ def test_serve_where_the_data_dir_cannot_be_made_exits_with_one_line(tmp_path: P
     (tmp_path / "a-file").write_text("")
     done = serve(tmp_path / "a-file" / "data")
     assert done.returncode == 1
-    assert done.stderr.strip() == f"trireme serve: cannot create the data dir {tmp_path}/a-file/data: Not a directory"
+    assert done.stderr.strip() == (f"--data-dir {tmp_path}/a-file/data: cannot create it: {tmp_path}/a-file "
+                                   "is not a directory")
 
 
 def test_a_data_dir_in_use_by_another_process_is_refused(tmp_path: Path) -> None:
