@@ -191,10 +191,6 @@ class StoredJob(msgspec.Struct, kw_only=True):
         return cls(key=config.key, config=config, configs={config.ident: config},
                    assignment=dict.fromkeys(range(config.instances), config.ident))
 
-    def remember(self, config: JobConfig) -> str:
-        self.configs.setdefault(config.ident, config)
-        return config.ident
-
     def config_of(self, instance: int) -> JobConfig:
         return self.configs[self.assignment[instance]]
 

@@ -73,7 +73,7 @@ class UpdateApi:
         key = job_key(request)
         updates = self.updater.of_job(key)
         if not updates:
-            self.updater.s.job(key)  # refuses an unknown job
+            self.updater.scheduler.job(key)  # refuses an unknown job
         return ok({"updates": [update_summary(u) for u in updates]})
 
     async def list_updates(self, request: Request) -> Response:

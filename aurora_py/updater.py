@@ -32,7 +32,7 @@ UPDATE_KILL = "Killed for job update"
 
 class JobUpdater:
     def __init__(self, scheduler: AuroraScheduler) -> None:
-        self.s = scheduler
+        self.scheduler = scheduler
         self.updates: dict[str, JobUpdate] = {}
         self._of_job: dict[str, list[str]] = {}  # job -> its update ids, oldest first
         self._active: dict[str, str] = {}  # job -> its active update's id
@@ -75,7 +75,7 @@ class JobUpdater:
 
     async def start(self, config: JobConfig, instances: set[int] | None, message: str = "") -> JobUpdate | None:
         """Start updating the job to `config` (only `instances`, when given); None for a no-op."""
-        s = self.s
+        s = self.scheduler
         key = config.key
         async with s.lock:
             job = s.job(key)
@@ -101,19 +101,19 @@ class JobUpdater:
         for gone in [u for u in self.of_job(key) if not u.status.active][UPDATES_KEPT - 1:]:
             del self.updates[gone.id]
             self._of_job[gone.job].remove(gone.id)
-            self.s.repo.delete_update(gone.id)
+            self.scheduler.repo.delete_update(gone.id)
 
     async def control(self, key: JobKey, verb: str) -> JobUpdate:
         """pause, resume, abort or rollback the job's active update."""
-        async with self.s.lock:
+        async with self.scheduler.lock:
             update = self.active(key)
             if update is None:
                 raise UpdateRefused(f"No active update found for {key}")
-            control(update, verb, self.s.clock.time())
+            control(update, verb, self.scheduler.clock.time())
             self._settled(update)
-            self.s.repo.put_update(update)
+            self.scheduler.repo.put_update(update)
             self.mark(update.id)
-            await self.s.repo.writer.commit_locked()
+            await self.scheduler.repo.writer.commit_locked()
         return update
 
     # ---- driving ---------------------------------------------------------------------------------
@@ -146,11 +146,11 @@ class JobUpdater:
             for update_id in sorted(dirty):
                 update = self.updates.get(update_id)
                 if update is not None and update.status.active:
-                    self.s.faults.guard(update.job, lambda update=update: self._step(update))  # type: ignore[misc]
-        await self.s.repo.writer.commit()
+                    self.scheduler.faults.guard(update.job, lambda update=update: self._step(update))  # type: ignore[misc]
+        await self.scheduler.repo.writer.commit()
 
     def _step(self, update: JobUpdate) -> None:
-        s = self.s
+        s = self.scheduler
         key = JobKey.parse(update.job)
         job = s.jobs.get(key)
         tasks = JobTasks(lambda i: s.tasks_of_instance(key, i), s.tracker.get)
@@ -162,7 +162,7 @@ class JobUpdater:
         self._settled(update)
 
     def _apply(self, update: JobUpdate, step: UpdateStep, key: JobKey) -> None:
-        s = self.s
+        s = self.scheduler
         job = s.jobs[key]
         touched = set(step.moves) | step.retry
         for instance, target in step.moves.items():
@@ -196,7 +196,7 @@ class JobUpdater:
             return
         ends = watch_ends(update)
         if ends is not None:
-            self._timers[update.id] = self.s.clock.call_at(ends, lambda: self.mark(update.id))
+            self._timers[update.id] = self.scheduler.clock.call_at(ends, lambda: self.mark(update.id))
 
     def close(self) -> None:
         for timer in self._timers.values():

@@ -74,33 +74,6 @@ def test_production_task_preempts_a_non_production_one(start_server: StartServer
     assert "aurora_preemptions_total 1.0" in metrics
 
 
-def test_priority_preempts_only_within_the_role(start_server: StartServer, tmp_path: Path) -> None:
-    server = start_server(*SMALL_AGENT)
-    ready(server)
-    create(server, tmp_path, "theirs", 0.2, role="ads")
-    create(server, tmp_path, "low", 0.2)
-    wait_until(lambda: len(running(server, "theirs", "ads")) == 1 and len(running(server, "low")) == 1,
-               timeout=90, what="both low-priority jobs running")
-    create(server, tmp_path, "high", 0.25, extra=", priority=5, tier='revocable'")
-    wait_until(lambda: len(running(server, "high")) == 1, timeout=120, what="the higher-priority task running")
-    assert [t["task_id"] for t in preempted(server, "low")] != []
-    assert preempted(server, "theirs", "ads") == []  # another role's task is never a victim of priority
-    assert len(running(server, "theirs", "ads")) == 1
-
-
-def test_unknown_tier_and_production_preemptible_are_refused(start_server: StartServer, tmp_path: Path) -> None:
-    server = start_server(*SMALL_AGENT)
-    ready(server)
-    path = tmp_path / "bad.aurora"
-    path.write_text(JOB.format(name="bad", cpu=0.1, role="www", instances=1, extra=", tier='gold'"))
-    code, output = cli(server.url, "job", "create", "devcluster/www/test/bad", str(path))
-    assert code == 1 and "tier: invalid tier 'gold'" in output
-    path.write_text(JOB.format(name="bad", cpu=0.1, role="www", instances=1,
-                               extra=", tier='revocable', production=True"))
-    code, output = cli(server.url, "job", "create", "devcluster/www/test/bad", str(path))
-    assert code == 1 and "tier: a production job may not use the revocable tier" in output
-
-
 def job(name: str, role: str = "www", **fields: Any) -> JobConfig:
     return config(name, role=role, **fields)
 

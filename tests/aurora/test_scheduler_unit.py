@@ -230,6 +230,23 @@ async def test_production_preempts_a_preemptible_task_and_launches_with_the_prom
     assert web.task_id == reservation.task_id
 
 
+async def test_priority_preempts_only_within_the_role() -> None:
+    harness = await aurora()
+    await harness.create("theirs", role="ads", cpu=0.2)
+    await harness.create("low", cpu=0.2)
+    await harness.run(*await harness.offer(make_offer(cpus=1.0, mem=1024)))
+    await harness.create("high", cpu=0.25, priority=5, tier="revocable")
+    left = {"cpus": 0.1, "mem": 900.0}
+    assert await harness.offer(make_offer(**left)) == []
+    harness.clock.advance(PREEMPTION_DELAY_SECS)
+    assert await harness.offer(make_offer(**left)) == []
+    assert [t.status for t in harness.tasks("low")] == [ScheduleStatus.KILLING]
+    theirs = harness.scheduler.tasks_of(config("theirs", role="ads").key)
+    assert [t.status for t in theirs] == [ScheduleStatus.RUNNING]  # another role's task is never a victim
+    await harness.report(harness.tasks("low")[0].task_id, TaskState.TASK_KILLED)
+    assert [t.name for t in await harness.offer(make_offer(cpus=0.55, mem=900))] == ["devcluster/www/test/high/0"]
+
+
 async def test_a_cron_job_fires_on_its_schedule_and_cancel_new_skips_a_busy_run() -> None:
     harness = await aurora()
     job = await harness.create("nightly", service=False, cron_schedule="* * * * *",
