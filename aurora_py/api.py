@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from aurora_py import tiers
 from aurora_py.envelope import KEY_PATH, guarded, job_key, ok, refused, unavailable
 from aurora_py.errors import InvalidDescription
 from aurora_py.model import JobKey, Quota, ScheduledTask
@@ -103,7 +102,7 @@ class AuroraApi:
     async def status(self, request: Request) -> Response:
         key = job_key(request)
         job = self.sched.job(key)
-        return ok({"key": str(key), "job": job.config.document, "tier": tiers.tier_of(job.config.document).value,
+        return ok({"key": str(key), "job": job.config.document, "tier": job.config.tier.value,
                    "stopped_instances": sorted(job.stopped),
                    "tasks": [self._task_json(t) for t in self.sched.tasks_of(key)],
                    "pending": [self.sched.pending_reason(job, i) for i in self.sched.pending_instances(job)],

@@ -9,6 +9,7 @@ when the next commit is made. Descriptions are stored as the client sent them an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -105,7 +106,8 @@ def update_document(update: JobUpdate) -> UpdateDocument:
                           update.instance_events, update.message, update.autopaused_at, update.latest_failure)
 
 
-class Loaded(msgspec.Struct):
+@dataclass
+class Loaded:
     jobs: dict[JobKey, StoredJob]
     quotas: dict[str, Quota]
     updates: dict[str, JobUpdate]

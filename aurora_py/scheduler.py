@@ -3,7 +3,7 @@ kit's loop, and carries out what the planners decide.
 
 Rules:
 - Jobs (desired) live in `jobs`; tasks (observed) are the kit tracker's `ScheduledTask` records,
-  written through the write-ahead and indexed by instance. A change plans only what it touches:
+  written through the write-ahead and indexed by instance (`tasks.TaskBook`). A change plans only what it touches:
   a task's end plans its instance, a job's change the job (`planner.plan_instances`); the plan
   goes through the kit's `Applier` (launch requests, withdrawals, kills).
 - A pending instance's task is built when an offer fits it: a record (ASSIGNED) committed
@@ -72,6 +72,7 @@ from aurora_py.planner import (
 from aurora_py.preemption import Candidate, Preemptor, Waiting
 from aurora_py.quota import job_usage
 from aurora_py.repository import Loaded, Repository, decode_task, encode_task
+from aurora_py.tasks import TaskBook
 from aurora_py.thermos.runner import substitute
 from core.discovery.catalog import ServiceCatalog
 from core.discovery.ports import PortsExhausted
@@ -124,6 +125,7 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
         self.preemption_count = preemptions
         self.jobs: dict[JobKey, StoredJob] = {}
         self.roles: dict[str, dict[JobKey, StoredJob]] = {}
+        self.announced: dict[JobKey, StoredJob] = {}  # jobs holding service ports
         self.quotas: dict[str, Quota] = {}
         self.backoff = Backoff()
         self.gates = HealthGates(self._verdict)
@@ -133,8 +135,7 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
         self.job_listeners: list[JobListener] = []  # told when a job is removed or replaced
         self.loop: SchedulerLoop[ScheduledTask] | None = None
         self._applier: Applier | None = None
-        self._slots: dict[tuple[str, int], dict[str, ScheduledTask]] = {}
-        self._slot_of: dict[str, tuple[str, int]] = {}
+        self.book = TaskBook(tracker)
         tracker.listen(self._announce_change)
         tracker.listen(self.gates.registry.on_task)
 
@@ -160,12 +161,7 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
             self.faults.record(key, exc)
         self.quotas = loaded.quotas
         await self.tracker.load(self.repo.store)
-        names = {str(key) for key in loaded.jobs}
-        for record in self.tracker:
-            if record.job not in names and not record.active:
-                self.tracker.forget(record.task_id)
-            else:
-                self._index(record)
+        self.book.load({str(key) for key in loaded.jobs})
         for job in loaded.jobs.values():
             self._keep(job)
             if job.service_port is not None:
@@ -201,7 +197,7 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
 
     def dropped(self, task_ids: list[str]) -> None:
         for task_id in task_ids:
-            slot = self._unindex(task_id)
+            slot = self.book.unindexed(task_id)
             job = self.jobs.get(JobKey.parse(slot[0])) if slot is not None else None
             if slot is not None and job is not None:
                 self.plan(job, [slot[1]])
@@ -281,14 +277,14 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
         history = sorted(self.tasks_of_instance(key, instance), key=lambda t: t.assigned_at)
         previous = history[-1] if history else None
         for old in [t for t in history if not t.active][:-ENDED_TASKS_KEPT]:
-            self._forget(old.task_id)
+            self.book.forget(old.task_id)
         now = self.clock.time()
         record = ScheduledTask(task_id=task_id, job=str(key), instance=instance, status=ScheduleStatus.ASSIGNED,
                                agent_id=offer.agent_id, host=offer.hostname, ports=ports,
                                events=[TaskEvent(now, ScheduleStatus.ASSIGNED.value)],
                                failure_count=failures_before(previous), config=config.ident,
                                attributes={a.name: a.value for a in offer.attributes})
-        self._add(record)
+        self.book.add(record)
         document = json.dumps({"task": config.document["task"], "bindings": self.bindings(record)})
         # a daemon of the task is the task's even if the executor is SIGKILLed (core.cluster.launcher_main)
         command = CommandInfo(value=f"exec {shlex.quote(sys.executable)} -m aurora_py.thermos",
@@ -324,7 +320,7 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
             return
         job = self.jobs.get(JobKey.parse(record.job))
         if job is None:
-            self._forget(record.task_id)
+            self.book.forget(record.task_id)
             return
         if record.instance not in job.stopped:
             decision = on_exit(job, record)
@@ -417,6 +413,7 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
         ones are forgotten as they end)."""
         job = self.jobs.pop(key)
         self.roles.get(key.role, {}).pop(key, None)
+        self.announced.pop(key, None)
         self._apply(withdraw_all(job))
         self.repo.delete_job(key)
         self.crons.disarm(key)
@@ -427,12 +424,16 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
             self.nearest.pop((key, instance), None)
         for record in self.tracker.of_group(str(key)):
             if not record.active:
-                self._forget(record.task_id)
+                self.book.forget(record.task_id)
         self._tell(key)
 
     def _keep(self, job: StoredJob) -> None:
         self.jobs[job.key] = job
         self.roles.setdefault(job.key.role, {})[job.key] = job
+        if job.service_port is not None:
+            self.announced[job.key] = job
+        else:
+            self.announced.pop(job.key, None)
 
     def _tell(self, key: JobKey) -> None:
         for listener in self.job_listeners:
@@ -483,13 +484,13 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
     # ---- reading ---------------------------------------------------------------------------------
 
     def tasks_of(self, key: JobKey) -> list[ScheduledTask]:
-        return sorted(self.tracker.of_group(str(key)), key=lambda t: (t.instance, t.task_id))
+        return self.book.of_job(key)
 
     def tasks_of_instance(self, key: JobKey, instance: int) -> list[ScheduledTask]:
-        return list(self._slots.get((str(key), instance), {}).values())
+        return self.book.of_instance(key, instance)
 
     def active_task(self, key: JobKey, instance: int) -> ScheduledTask | None:
-        return next((t for t in self._slots.get((str(key), instance), {}).values() if t.active), None)
+        return self.book.active(key, instance)
 
     def pending_instances(self, job: StoredJob) -> list[int]:
         return [i for i in job.instance_ids if i not in job.stopped and self.active_task(job.key, i) is None]
@@ -513,32 +514,8 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
 
     async def catalog(self) -> list[dict[str, Any]]:
         """The service catalog provider: announced jobs as Marathon-shaped apps."""
-        return [announced_app(job, self.tasks_of(job.key)) for job in sorted(self.jobs.values(), key=lambda j: j.key)
-                if job.config.announce is not None and job.service_port is not None]
-
-    # ---- the instance index ----------------------------------------------------------------------
-
-    def _add(self, record: ScheduledTask) -> None:
-        self.tracker.add(record)
-        self._index(record)
-
-    def _forget(self, task_id: str) -> None:
-        self.tracker.forget(task_id)
-        self._unindex(task_id)
-
-    def _index(self, record: ScheduledTask) -> None:
-        slot = (record.job, record.instance)
-        self._slots.setdefault(slot, {})[record.task_id] = record
-        self._slot_of[record.task_id] = slot
-
-    def _unindex(self, task_id: str) -> tuple[str, int] | None:
-        slot = self._slot_of.pop(task_id, None)
-        if slot is not None:
-            tasks = self._slots.get(slot, {})
-            tasks.pop(task_id, None)
-            if not tasks:
-                self._slots.pop(slot, None)
-        return slot
+        return [announced_app(job, self.tasks_of(job.key)) for _, job in sorted(self.announced.items())
+                if job.config.announce is not None]
 
     def close(self) -> None:
         self.crons.close()

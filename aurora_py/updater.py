@@ -133,7 +133,10 @@ class JobUpdater:
             self.mark(update_id)
 
     async def run(self) -> None:
-        """Advance the updates marked, whenever some are."""
+        """Advance the updates marked, whenever some are, once the scheduler has subscribed."""
+        loop = self.scheduler.loop
+        if loop is not None:
+            await loop.ready.wait()
         while True:
             await self._wake.wait()
             self._wake.clear()

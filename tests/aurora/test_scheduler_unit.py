@@ -1,14 +1,19 @@
 """The Aurora scheduler on the kit's fake driver and a manual clock: instances launched, relaunched
 with backoff or stopped, killed, restarted, constrained, updated, preempted and fired by cron, and
-the order of commits and launches."""
+what records are written before a launch."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from aurora_py.model import Quota, ScheduleStatus, UpdateStatus
+import pytest
+
+import aurora_py.scheduler as scheduler_module
+from aurora_py.model import Quota, ScheduleStatus, StoredJob, UpdateStatus
 from aurora_py.preemption import PREEMPTION_DELAY_SECS
 from core.driver.types import TaskState, Update
+from core.framework.plan import Plan
 from core.framework.testing import make_offer, status
 from tests.aurora.descriptions import config
 from tests.aurora.harness import aurora
@@ -272,3 +277,21 @@ async def test_jobs_and_tasks_are_loaded_again_after_a_restart() -> None:
     assert again.driver.reconciled[0] == sorted((t.task_id, t.agent_id) for t in launched)
     assert again.statuses() == [ScheduleStatus.RUNNING, ScheduleStatus.RUNNING]
     assert await again.offer() == []  # both instances run: nothing is pending
+
+
+async def test_a_job_whose_planning_fails_is_set_aside_with_its_error_and_the_others_go_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = scheduler_module.plan_instances
+
+    def plan(job: StoredJob, *args: Any) -> Plan:
+        if job.key.name == "broken":
+            raise ValueError("cannot plan this job")
+        return real(job, *args)
+
+    monkeypatch.setattr(scheduler_module, "plan_instances", plan)
+    harness = await aurora()
+    broken = await harness.create("broken")
+    await harness.create("fine")
+    assert [t.name for t in await harness.offer()] == ["devcluster/www/test/fine/0"]
+    job = harness.scheduler.jobs[broken.key]
+    assert harness.scheduler.pending_reason(job, 0)["reason"] == "ValueError: cannot plan this job"
