@@ -17,13 +17,15 @@ from starlette.routing import BaseRoute, Route
 from aurora_py.envelope import KEY_PATH, guarded, job_key, ok, refused, unavailable
 from aurora_py.errors import InvalidDescription
 from aurora_py.model import JobKey, Quota, ScheduledTask
+from aurora_py.pending import pending_json
 from aurora_py.scheduler import AuroraScheduler
-from aurora_py.service import JobService
+from aurora_py.service import CronEntry, JobService
 from aurora_py.thermos.status import read as read_thermos
 from aurora_py.update_api import UpdateApi
 from aurora_py.updater import JobUpdater
 from aurora_py.validation import description_from, instances_of
 from aurora_py.wire import task_json
+from core.framework.clock import iso
 from core.framework.ready import Readiness
 
 
@@ -102,10 +104,11 @@ class AuroraApi:
     async def status(self, request: Request) -> Response:
         key = job_key(request)
         job = self.sched.job(key)
+        pending = [self.sched.pending_reason(job, i) for i in self.sched.pending_instances(job)]
         return ok({"key": str(key), "job": job.config.document, "tier": job.config.tier.value,
                    "stopped_instances": sorted(job.stopped),
                    "tasks": [self._task_json(t) for t in self.sched.tasks_of(key)],
-                   "pending": [self.sched.pending_reason(job, i) for i in self.sched.pending_instances(job)],
+                   "pending": [pending_json(p) for p in pending],
                    "configs": {ident: c.document for ident, c in job.configs.items()},
                    "assignment": {str(i): c for i, c in sorted(job.assignment.items())}})
 
@@ -158,7 +161,7 @@ class AuroraApi:
         return ok({"key": str(key)}, await self.service.start_cron(key))
 
     async def cron_show(self, request: Request) -> Response:
-        return ok(self.service.show_cron(job_key(request)))
+        return ok(cron_json(self.service.show_cron(job_key(request))))
 
     async def cron_schedule(self, request: Request) -> Response:
         """Create or replace the cron job at this key from the JSON job description in the body."""
@@ -167,7 +170,7 @@ class AuroraApi:
         if config.key != key:
             return refused(f"key: the body describes {config.key}, not {key}")
         message = await self.service.schedule_cron(config)
-        return ok(self.service.show_cron(key), message)
+        return ok(cron_json(self.service.show_cron(key)), message)
 
     async def cron_deschedule(self, request: Request) -> Response:
         key = job_key(request)
@@ -176,3 +179,20 @@ class AuroraApi:
 
 def _quota_json(quota: Quota) -> dict[str, float]:
     return {"numCpus": quota.num_cpus, "ramMb": quota.ram_mb, "diskMb": quota.disk_mb}
+
+
+def cron_json(entry: CronEntry) -> dict[str, Any]:
+    due = entry.next_run
+    return {
+        "key": str(entry.key),
+        "cronSchedule": entry.schedule,
+        "cronCollisionPolicy": entry.policy.value,
+        "nextRunTime": iso_seconds(due) if due is not None else None,
+        "nextRunInSecs": round(max(0.0, due - entry.now), 3) if due is not None else None,
+        "activeTasks": entry.active_tasks,
+    }
+
+
+def iso_seconds(instant: float) -> str:
+    """Aurora's cron times: UTC to the second (`2027-01-01T00:00:00Z`)."""
+    return iso(instant)[:19] + "Z"

@@ -71,6 +71,22 @@ class NearestFit:
         return ",".join(self.nearest) if self.nearest else NO_OFFER_YET
 
 
+@dataclass(frozen=True)
+class Pending:
+    """Why one pending instance waits: Aurora's reason, and the offers it saw since `since`."""
+
+    instance: int
+    reason: str
+    funnel: OfferFunnel | None
+    since: float
+
+
+def pending_json(pending: Pending) -> dict[str, Any]:
+    """A pending instance as `job status` shows it."""
+    return {"instance": pending.instance, "reason": pending.reason,
+            "offers": offers_json(pending.funnel, pending.since)}
+
+
 def offers_json(funnel: OfferFunnel | None, since: float) -> dict[str, Any]:
     """The offers one pending instance saw, as `job status` shows them."""
     funnel = funnel or OfferFunnel()

@@ -56,7 +56,7 @@ from aurora_py.model import (
     StoredJob,
     TaskEvent,
 )
-from aurora_py.pending import NearestFit, offers_json
+from aurora_py.pending import NearestFit, Pending
 from aurora_py.planner import (
     RELAUNCH_BACKOFF,
     BackoffEffect,
@@ -495,7 +495,7 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
     def pending_instances(self, job: StoredJob) -> list[int]:
         return [i for i in job.instance_ids if i not in job.stopped and self.active_task(job.key, i) is None]
 
-    def pending_reason(self, job: StoredJob, instance: int) -> dict[str, Any]:
+    def pending_reason(self, job: StoredJob, instance: int) -> Pending:
         """Why a pending instance waits, and the offers it saw."""
         slot = (job.key, instance)
         key = slot_key(job.key, instance)
@@ -507,7 +507,7 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
                   or (fault.message if fault is not None else None) or nearest.reason)
         request = self.queue.get(key)
         since = request.since if request is not None else self.clock.time()
-        return {"instance": instance, "reason": reason, "offers": offers_json(self.queue.funnel(key), since)}
+        return Pending(instance, reason, self.queue.funnel(key), since)
 
     def sandbox(self, record: ScheduledTask) -> Path | None:
         return self.sandboxes.sandbox_of(record.agent_id, self.framework_id, record.task_id)

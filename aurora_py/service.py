@@ -17,15 +17,14 @@ Cron rules (Aurora's):
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from aurora_py import cron, quota
 from aurora_py.errors import JobExists, RequestRefused, UnknownJob
-from aurora_py.model import JobConfig, JobKey, Quota, StoredJob
+from aurora_py.model import CollisionPolicy, JobConfig, JobKey, Quota, StoredJob
 from aurora_py.planner import slot_key
 from aurora_py.scheduler import AuroraScheduler
 from aurora_py.validation import cron_problem
-from core.framework.clock import iso
 
 
 class JobService:
@@ -144,7 +143,7 @@ class JobService:
             await self._commit()
         return message
 
-    def show_cron(self, key: JobKey) -> dict[str, Any]:
+    def show_cron(self, key: JobKey) -> CronEntry:
         sched = self.scheduler
         job = self._cron_job(key)
         if job is None:
@@ -155,16 +154,17 @@ class JobService:
         if due is None:
             cursor = cron.cursor_after(text, now)
             due = cursor.peek() if cursor is not None else None
-        return {
-            "key": str(key),
-            "cronSchedule": text,
-            "cronCollisionPolicy": job.config.cron_collision_policy.value,
-            "nextRunTime": iso_seconds(due) if due is not None else None,
-            "nextRunInSecs": round(max(0.0, due - now), 3) if due is not None else None,
-            "activeTasks": len([t for t in sched.tasks_of(key) if t.active]),
-        }
+        active = len([t for t in sched.tasks_of(key) if t.active])
+        return CronEntry(key, text, job.config.cron_collision_policy, due, now, active)
 
 
-def iso_seconds(instant: float) -> str:
-    """Aurora's cron times: UTC to the second (`2027-01-01T00:00:00Z`)."""
-    return iso(instant)[:19] + "Z"
+@dataclass(frozen=True)
+class CronEntry:
+    """A cron job as `cron show` shows it."""
+
+    key: JobKey
+    schedule: str
+    policy: CollisionPolicy
+    next_run: float | None
+    now: float
+    active_tasks: int

@@ -62,7 +62,7 @@ async def test_an_instance_asking_for_an_image_stays_pending_with_that_reason() 
     assert len(harness.scheduler.queue) == 0
     assert await harness.offer() == []
     assert harness.scheduler.pending_instances(job) == [0]
-    reason = harness.scheduler.pending_reason(job, 0)["reason"]
+    reason = harness.scheduler.pending_reason(job, 0).reason
     assert reason.startswith("container: Docker image 'nginx:1' cannot run: this cluster cannot run container images")
 
 

@@ -11,6 +11,7 @@ import pytest
 
 import aurora_py.scheduler as scheduler_module
 from aurora_py.model import Quota, ScheduleStatus, StoredJob, UpdateStatus
+from aurora_py.pending import pending_json
 from aurora_py.preemption import PREEMPTION_DELAY_SECS
 from core.driver.types import TaskState, Update
 from core.framework.plan import Plan
@@ -140,7 +141,7 @@ async def test_a_limit_constraint_spreads_instances_over_hosts() -> None:
     await rack.create("racked", constraints={"rack": "a"})
     assert await rack.offer(make_offer(attributes={"rack": "b"})) == []
     job = rack.scheduler.jobs[config("racked").key]
-    assert rack.scheduler.pending_reason(job, 0)["reason"] == "Constraint not satisfied: rack LIKE a"
+    assert rack.scheduler.pending_reason(job, 0).reason == "Constraint not satisfied: rack LIKE a"
     assert len(await rack.offer(make_offer(attributes={"rack": "a"}))) == 1
 
 
@@ -149,8 +150,8 @@ async def test_a_pending_instance_says_why_it_waits() -> None:
     job_config = await harness.create("big", instances=2, cpu=1.5)
     await harness.offer(make_offer(cpus=2))
     job = harness.scheduler.jobs[job_config.key]
-    [pending] = [harness.scheduler.pending_reason(job, i) for i in harness.scheduler.pending_instances(job)
-                 if not harness.scheduler.active_task(job.key, i)]
+    [pending] = [pending_json(harness.scheduler.pending_reason(job, i))
+                 for i in harness.scheduler.pending_instances(job)]
     assert pending["reason"] == "Insufficient: CPU"
     assert pending["offers"]["processed"] == 1 and pending["offers"]["declined"] == 1
 
@@ -264,7 +265,7 @@ async def test_a_cron_job_fires_on_its_schedule_and_cancel_new_skips_a_busy_run(
     assert await harness.offer() == []  # CANCEL_NEW: the run in progress goes on alone
     assert "cancelled" in await harness.service.start_cron(job.key)
     shown = harness.service.show_cron(job.key)
-    assert shown["activeTasks"] == 1 and shown["nextRunTime"].endswith(":00Z")
+    assert shown.active_tasks == 1 and shown.next_run is not None and shown.next_run % 60 == 0
 
 
 async def test_jobs_and_tasks_are_loaded_again_after_a_restart() -> None:
@@ -294,4 +295,4 @@ async def test_a_job_whose_planning_fails_is_set_aside_with_its_error_and_the_ot
     await harness.create("fine")
     assert [t.name for t in await harness.offer()] == ["devcluster/www/test/fine/0"]
     job = harness.scheduler.jobs[broken.key]
-    assert harness.scheduler.pending_reason(job, 0)["reason"] == "ValueError: cannot plan this job"
+    assert harness.scheduler.pending_reason(job, 0).reason == "ValueError: cannot plan this job"
