@@ -18,9 +18,10 @@ Rules:
   reserved for the dedicated role.
 - After a task ends (`on_exit`): a service is relaunched whatever the exit; a non-service
   instance stops when its task FINISHED or its failures reach `max_task_failures`. The relaunch
-  waits out the instance's backoff when the task flapped: it ended by itself (not killed by the
-  scheduler) without having run `FLAPPING_SECONDS` (Aurora's flapping_task_threshold); a task
-  that ran that long starts the backoff afresh, and a killed task changes nothing.
+  waits out the instance's backoff when the task flapped: it ended by itself without having run
+  `FLAPPING_SECONDS` (Aurora's flapping_task_threshold); a task that ran that long starts the
+  backoff afresh. A task the scheduler killed changes nothing, unless it ended FAILED (killed
+  for a failed health check): that is its own failure, as Aurora's executor reports it.
 - Cron (`cron_start`): KILL_EXISTING kills what still runs of the previous run and starts every
   instance; CANCEL_NEW starts nothing while a task of the job is active.
 """
@@ -121,7 +122,7 @@ def on_exit(job: StoredJob, task: ScheduledTask) -> ExitDecision:
         limit = job.config_of(task.instance).max_task_failures if task.instance in job.assignment else 1
         failures = task.failure_count + (task.status is ScheduleStatus.FAILED)
         stop = task.status is ScheduleStatus.FINISHED or (limit != -1 and failures >= limit)
-    if task.killed_by_scheduler:
+    if task.killed_by_scheduler and task.status is not ScheduleStatus.FAILED:
         return ExitDecision(stop, BackoffEffect.UNCHANGED)
     since = task.running_since
     ended = task.events[-1].timestamp if task.events else since

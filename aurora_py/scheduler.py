@@ -3,9 +3,10 @@ kit's loop, and carries out what the planners decide.
 
 Rules:
 - Jobs (desired) live in `jobs`; tasks (observed) are the kit tracker's `ScheduledTask` records,
-  written through the write-ahead and indexed by instance (`tasks.TaskBook`). A change plans only what it touches:
-  a task's end plans its instance, a job's change the job (`planner.plan_instances`); the plan
-  goes through the kit's `Applier` (launch requests, withdrawals, kills).
+  written through the write-ahead and indexed by instance (`tasks.TaskBook`). A change plans
+  only what it touches: a task's end plans its instance, a job's change the job
+  (`planner.plan_instances`); the plan goes through the kit's `Applier` (launch requests,
+  withdrawals, kills).
 - A pending instance's task is built when an offer fits it: a record (ASSIGNED) committed
   before the launch is sent, the ended tasks of the instance beyond ENDED_TASKS_KEPT forgotten.
   No subscribe loop, reconciliation, acknowledgement, offer interest or orphan kill here: the
@@ -97,7 +98,7 @@ from core.framework.launch_queue import Build
 from core.framework.matching import Match, placement_of
 from core.framework.plan import Applier, Kill, Launch, Plan
 from core.placement.constraints import Placement
-from core.placement.offers import Fit, OfferSpace, Rejection
+from core.placement.offers import Demand, Fit, OfferSpace, Rejection
 from core.store import Namespace
 
 log = logging.getLogger(__name__)
@@ -208,12 +209,15 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
         for slot in [s for s in self.nearest if slot_key(*s) not in self.queue]:
             del self.nearest[slot]
         unplaced: list[Waiting] = []
+        siblings: dict[str, list[Placement]] = {}
         for request in waiting:
             slot = slot_of(request.key)
             job = self.jobs.get(slot[0])
             if job is None or slot[1] not in job.assignment:
                 continue
-            self._judge_offers(slot, request.demand, request.group, result)
+            if request.group not in siblings:
+                siblings[request.group] = list(self.siblings(request.group))
+            self._judge_offers(slot, request.demand, siblings[request.group], result)
             unplaced.append(Waiting(slot, job.config_of(slot[1])))
         left = {offer.agent_id: result.left[offer.id] for offer in result.offers}
         for preemption in self.preemptor.decide(unplaced, left, self._candidates, self._alive, self.new_task_id, now):
@@ -224,10 +228,9 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
             if self.preemption_count is not None:
                 self.preemption_count.inc(len(preemption.victims))
 
-    def _judge_offers(self, slot: Slot, demand: Any, group: str, result: Match) -> None:
+    def _judge_offers(self, slot: Slot, demand: Demand, siblings: list[Placement], result: Match) -> None:
         """Aurora's pending reason: the vetoes of the offer that came nearest to fitting."""
         nearest = self.nearest.setdefault(slot, NearestFit())
-        siblings = list(self.siblings(group))
         for offer in result.offers:
             free = result.left[offer.id]
             fit = OfferSpace(free, placement_of(offer)).fit(demand, siblings)
@@ -404,6 +407,9 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
         self.faults.clear(str(job.key))
         self.repo.put_job(job)
         self.crons.arm(job.key, job.config.cron_schedule)
+        if replaced is not None:  # instances the new job does not have wait no longer
+            gone = sorted(set(replaced.assignment) - set(job.assignment))
+            self._apply(Plan(withdraw=[slot_key(job.key, i) for i in gone]))
         self.plan(job)
         if replaced is not None:
             self._tell(job.key)

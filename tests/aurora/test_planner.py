@@ -86,6 +86,8 @@ def test_a_task_end_stops_a_batch_instance_or_counts_towards_its_backoff() -> No
     assert on_exit(service, long_run).backoff is BackoffEffect.RESET
     killed = task(service, 0, ScheduleStatus.KILLED, *started, (T0 + 2, "KILLING"), (T0 + 3, "KILLED"))
     assert on_exit(service, killed).backoff is BackoffEffect.UNCHANGED
+    unhealthy = task(service, 0, ScheduleStatus.FAILED, *started, (T0 + 2, "KILLING"), (T0 + 3, "FAILED"))
+    assert on_exit(service, unhealthy).backoff is BackoffEffect.COUNT  # killed for a failed health check
     unlimited = StoredJob.new(config(service=False, max_task_failures=-1))
     many = task(unlimited, 0, ScheduleStatus.FAILED, *started)
     many.failure_count = 100

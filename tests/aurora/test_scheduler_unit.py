@@ -296,3 +296,14 @@ async def test_a_job_whose_planning_fails_is_set_aside_with_its_error_and_the_ot
     assert [t.name for t in await harness.offer()] == ["devcluster/www/test/fine/0"]
     job = harness.scheduler.jobs[broken.key]
     assert harness.scheduler.pending_reason(job, 0).reason == "ValueError: cannot plan this job"
+
+
+async def test_a_replaced_cron_job_with_fewer_instances_leaves_nothing_queued_for_the_others() -> None:
+    harness = await aurora()
+    job = await harness.create("nightly", service=False, instances=3, cron_schedule="0 0 1 1 *")
+    await harness.service.start_cron(job.key)
+    assert len(harness.scheduler.queue) == 3
+    await harness.service.schedule_cron(config("nightly", service=False, instances=1, cron_schedule="0 0 1 1 *"))
+    assert len(harness.scheduler.queue) == 0  # nothing starts before the next fire
+    await harness.service.start_cron(job.key)
+    assert [t.name for t in await harness.offer()] == ["devcluster/www/test/nightly/0"]
