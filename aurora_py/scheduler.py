@@ -165,9 +165,7 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
         self.book.load({str(key) for key in loaded.jobs})
         for job in loaded.jobs.values():
             self._keep(job)
-            if job.service_port is not None:
-                self.faults.guard(str(job.key), lambda job=job: self.services.ports.reserve(  # type: ignore[misc]
-                    owner(job.key), service_ports(job)))
+            self._reserve_service_ports(job)
             self.crons.arm(job.key, job.config.cron_schedule)
             self.plan(job)
         return loaded
@@ -455,6 +453,11 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
             job.service_port = self.services.ports.allocate_block(owner(job.key), len(names), within=within)[0]
         except PortsExhausted:
             raise RequestRefused(f"announce: no free service ports left in {within.start}-{within.stop - 1}") from None
+
+    def _reserve_service_ports(self, job: StoredJob) -> None:
+        """The ports a loaded job holds, taken again in the pool (a clash is the job's fault)."""
+        if job.service_port is not None:
+            self.faults.guard(str(job.key), lambda: self.services.ports.reserve(owner(job.key), service_ports(job)))
 
     def consumption(self, role: str) -> Quota:
         """What the role's production jobs take against its quota."""

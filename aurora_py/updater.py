@@ -149,8 +149,12 @@ class JobUpdater:
             for update_id in sorted(dirty):
                 update = self.updates.get(update_id)
                 if update is not None and update.status.active:
-                    self.scheduler.faults.guard(update.job, lambda update=update: self._step(update))  # type: ignore[misc]
+                    self._guarded_step(update)
         await self.scheduler.repo.writer.commit()
+
+    def _guarded_step(self, update: JobUpdate) -> None:
+        """One step; an update that raises is set aside (its error recorded), the others go on."""
+        self.scheduler.faults.guard(f"update {update.id}", lambda: self._step(update))
 
     def _step(self, update: JobUpdate) -> None:
         s = self.scheduler
