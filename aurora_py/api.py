@@ -7,7 +7,6 @@ are `service.JobService`'s and `updater.JobUpdater`'s.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -27,6 +26,7 @@ from aurora_py.validation import description_from, instances_of
 from aurora_py.wire import task_json
 from core.framework.clock import iso
 from core.framework.ready import Readiness
+from core.server.body import parse_json, read_json
 
 
 class AuroraApi:
@@ -115,7 +115,7 @@ class AuroraApi:
     async def _instances(self, request: Request) -> set[int] | None:
         body = await request.body()
         try:
-            data = json.loads(body) if body else {}
+            data = parse_json(body) if body else {}
         except ValueError:
             raise InvalidDescription("the body is not JSON") from None
         return instances_of(data.get("instances") if isinstance(data, dict) else None)
@@ -139,7 +139,7 @@ class AuroraApi:
     async def set_quota(self, request: Request) -> Response:
         role = request.path_params["role"]
         try:
-            data = json.loads(await request.body())
+            data = await read_json(request)
         except ValueError:
             return refused("the body is not JSON")
         if not isinstance(data, dict):

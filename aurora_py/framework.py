@@ -10,14 +10,17 @@ from prometheus_client import CollectorRegistry, Counter
 from starlette.routing import BaseRoute
 
 from aurora_py.api import AuroraApi
+from aurora_py.envelope import refused
 from aurora_py.scheduler import assemble
 from aurora_py.service import JobService
 from aurora_py.updater import JobUpdater, drive_until_cancelled
 from core.framework import Context
+from core.framework.errors import ErrorShape
 
 
 class AuroraFramework:
     name = "aurora"
+    error_shape = ErrorShape(("/aurora",), lambda status, message: refused(message, status))  # the envelope
 
     def __init__(self) -> None:
         self.api = AuroraApi()  # answers 503 until `run` has loaded a scheduler

@@ -3,7 +3,6 @@ rollbackJobUpdate, getJobUpdateSummaries and getJobUpdateDetails), with the same
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -17,6 +16,7 @@ from aurora_py.updater import JobUpdater
 from aurora_py.validation import instances_of, parse_config
 from aurora_py.wire import update_details, update_summary
 from core.framework.ready import Readiness
+from core.server.body import read_json
 
 
 class UpdateApi:
@@ -46,7 +46,7 @@ class UpdateApi:
 
     async def start(self, request: Request) -> Response:
         try:
-            body = json.loads(await request.body())
+            body = await read_json(request)
         except ValueError:
             return refused("the body is not JSON")
         if not isinstance(body, dict):

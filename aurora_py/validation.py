@@ -12,7 +12,6 @@ Rules:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,6 +28,7 @@ from aurora_py.model import (
     UpdateSettings,
     config_id,
 )
+from core.server.body import parse_json
 
 T = TypeVar("T")
 BYTES_PER_MB = 2**20
@@ -39,7 +39,7 @@ def description_from(body: bytes) -> tuple[dict[str, Any], JobConfig]:
     """The JSON job description in a request body and its configuration; raises
     InvalidDescription naming the problem."""
     try:
-        description = json.loads(body)
+        description = parse_json(body)
     except ValueError:
         raise InvalidDescription("the body is not JSON") from None
     return description, parse_config(description)

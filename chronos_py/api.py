@@ -4,7 +4,6 @@ prebuilt JSON responses. Errors have the shape of Chronos' ApiResult: bad input 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from chronos_py.service import JobService, UnknownJob
 from chronos_py.validation import JobError, split_arguments
 from core.framework import ServerInfo
 from core.framework.ready import Readiness
+from core.server.body import read_json
 
 Handler = Callable[[Request], Awaitable[Response]]
 PREFIXES = ("/scheduler", "/v1/scheduler")
@@ -103,7 +103,7 @@ class ChronosAPI:
 
     async def _body(self, request: Request) -> Any:
         try:
-            return json.loads(await request.body())
+            return await read_json(request)
         except ValueError as exc:
             raise JobError(f"body: not valid JSON ({exc})") from None
 

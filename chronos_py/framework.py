@@ -5,14 +5,16 @@ from __future__ import annotations
 import typer
 from starlette.routing import BaseRoute
 
-from chronos_py.api import ChronosAPI
+from chronos_py.api import PREFIXES, ChronosAPI
 from chronos_py.scheduler import assemble
 from chronos_py.service import JobService
 from core.framework import Context
+from core.framework.errors import ErrorShape, status_and_message_json
 
 
 class ChronosFramework:
     name = "chronos"
+    error_shape = ErrorShape(PREFIXES, status_and_message_json)  # Chronos' ApiResult: {"status", "message"}
 
     def __init__(self) -> None:
         self.api = ChronosAPI()  # answers 503 until `run` has loaded a scheduler

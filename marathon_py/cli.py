@@ -311,3 +311,53 @@ def events(url: Url = DEFAULT_URL,
     for line in api(url).lines("/v2/events", params=params):
         if line.startswith("data: "):
             typer.echo(line[6:])
+
+
+# ---- logs: read through the server's /master/state and /files API (core.clikit.logs) -----------------
+
+Stderr = Annotated[bool, typer.Option("--stderr", help="Show stderr instead of stdout.")]
+Lines = Annotated[int | None, typer.Option("--lines", min=0, help="Start this many lines before the end "
+                                           "[default: the whole current file].")]
+Follow = Annotated[bool, typer.Option("--follow", "-f", help="Keep printing what is appended until the task ends.")]
+
+
+@tasks_cli.command("log")
+def task_log(task_id: Annotated[str, typer.Argument(help="The whole task id (see task list).")],
+             url: Url = DEFAULT_URL, stderr: Stderr = False, lines: Lines = None, follow: Follow = False) -> None:
+    """Print a task's stdout (or stderr) from its sandbox, through the server's files API.
+
+    Example: trireme marathon task log web.4f1a2b3c-0000-0000-0000-000000000000 --lines 20 --follow
+    """
+    from core.clikit.logs import print_logs
+
+    print_logs(url, "marathon", [(task_id, "stderr" if stderr else "stdout")], lines, follow)
+
+
+@apps_cli.command("log")
+def app_log(app_id: AppId, url: Url = DEFAULT_URL,
+            all_instances: Annotated[bool, typer.Option("--all-instances", help="Every running task's log, each "
+                                                        "line led by its task id.")] = False,
+            stderr: Stderr = False, lines: Lines = None, follow: Follow = False) -> None:
+    """Print the log of an app's newest running task (or of its last task, when none runs).
+
+    Example: trireme marathon app log /web --all-instances --lines 5
+    """
+    from core.clikit.logs import Cluster, print_logs
+
+    running = api(url).call("GET", f"{app_path(app_id)}/tasks")["tasks"]
+    running.sort(key=lambda t: t.get("startedAt") or t.get("stagedAt") or "", reverse=True)
+    if running and all_instances:
+        chosen = [t["id"] for t in running]
+    elif running:
+        chosen = [running[0]["id"]]
+        if len(running) > 1:
+            say(f"app {app_id}: {len(running)} tasks run; showing {chosen[0]} (--all-instances shows each)", err=True)
+    else:  # e.g. a crash loop: the last task that ran says why
+        prefix = app_id.strip("/").replace("/", "_") + "."
+        ended = [t for t in Cluster(url).tasks("marathon") if str(t.get("id", "")).startswith(prefix)]
+        if not ended:
+            fail(f"app {app_id} has no task whose log could be shown")
+        chosen = [ended[-1]["id"]]
+        say(f"app {app_id}: no task runs; showing the last one, {chosen[0]} ({ended[-1].get('state')})", err=True)
+    print_logs(url, "marathon", [(task_id, "stderr" if stderr else "stdout") for task_id in chosen], lines,
+               follow, label=len(chosen) > 1)

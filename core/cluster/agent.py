@@ -12,6 +12,14 @@ Rules:
   other tasks nor the launchers.
 - Kill: SIGTERM to the process group, SIGKILL after the grace period, and finally a sweep of the
   task's session so that no orphan outlives the task.
+- Users: a task runs as its command's `user`, else as `default_task_user` (`trireme serve
+  --default-task-user`), else as its framework's user (FrameworkInfo.user, Mesos' fallback). The
+  user is applied only when the server runs as root (it cannot switch users otherwise); then the
+  task's sandbox and everything in it belong to that user, and a user unknown to the host fails
+  the task (TASK_FAILED, naming the user).
+- Sandboxes are `sandboxes/<framework id>/<task id>` below the agent's work dir, built from
+  checked ids only (`core.security.ids.confined`); a task whose ids cannot name a path ends in
+  TASK_ERROR before anything is written.
 - Custom executors: there is no executor API, so the agent stands in for the executor. It runs
   the executor's command as the task's process, with Mesos' executor environment (less the
   agent endpoint: nothing here speaks the executor API), reports RUNNING once it started and
@@ -23,11 +31,13 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
 import re
 import signal
+import stat
 import time
 from collections import deque
 from collections.abc import Callable
@@ -39,6 +49,14 @@ from core.cluster import procfs
 from core.cluster.checkpoint import CheckpointDB, TaskRecord
 from core.cluster.fetcher import FetchError, fetch_all
 from core.cluster.launcher import LauncherPool
+from core.cluster.logrotate import (
+    CHECK_SECONDS,
+    LoggerSettingsError,
+    LogPolicies,
+    LogRotator,
+    policies_for,
+    settings_of,
+)
 from core.cluster.process import (
     ExitStatus,
     ExitWatcher,
@@ -53,6 +71,7 @@ from core.cluster.sandbox_gc import SandboxGC
 from core.cluster.updates import UpdateStream
 from core.driver.types import Attribute, Reason, Source, TaskInfo, TaskState, TaskStatus
 from core.resources import Resources
+from core.security.ids import UnsafePath, confined
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +88,9 @@ class AgentConfig:
     sweep_delay_seconds: float = 0.25  # exits within this long share one scan of /proc
     sandbox_gc_delay: float = 7 * 24 * 3600.0  # an ended task's sandbox is removed after this (Mesos' --gc_delay)
     sandboxes_kept: int = COMPLETED_TASKS_KEPT  # ... or sooner, when more ended ones are on disk (newest kept)
+    task_logs: LogPolicies = field(default_factory=LogPolicies)  # stdout/stderr rotation (`core.cluster.logrotate`)
+    task_log_check_seconds: float = CHECK_SECONDS
+    default_task_user: str = ""  # for tasks whose command names no user (applied when the server runs as root)
 
 
 @dataclass
@@ -79,6 +101,7 @@ class AgentTask:
     kill_grace: float | None = None
     kill_timer: asyncio.TimerHandle | None = None
     memory_exceeded: str = ""
+    user: str = ""  # who the task runs as (when the server runs as root); "" for the server's own user
     shutdown_requested: bool = False  # ended by SHUTDOWN of its executor
     early_exit: ExitStatus | None = None  # ended before RUNNING was reported: reported right after
     started_at: float = field(default_factory=time.time)
@@ -126,6 +149,7 @@ class Agent:
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._memory_timer: asyncio.TimerHandle | None = None
         self._background = Background()
+        self._log_rotator = LogRotator(self.config.task_log_check_seconds)
 
     # ---- queries ------------------------------------------------------------------------------
 
@@ -142,16 +166,28 @@ class Agent:
     # ---- launch -------------------------------------------------------------------------------
 
     def sandbox_path(self, framework_id: str, task_id: str) -> Path:
-        """Where a task's sandbox is (or would be) on this agent."""
-        return self.work_dir / "sandboxes" / framework_id / task_id
+        """Where a task's sandbox is (or would be) on this agent; raises UnsafePath when an id
+        cannot name a directory (see `core.security.ids`)."""
+        return confined(self.work_dir / "sandboxes", framework_id, task_id)
 
-    def launch(self, framework_id: str, info: TaskInfo) -> None:
+    def task_user(self, info: TaskInfo, framework_user: str = "") -> str:
+        """Who a task runs as when the server runs as root (see the module's rules)."""
+        return info.process_command().user or self.config.default_task_user or framework_user
+
+    def launch(self, framework_id: str, info: TaskInfo, framework_user: str = "") -> None:
         """Start `info` (already validated against an offer of this agent by the master)."""
-        sandbox = self.sandbox_path(framework_id, info.task_id)
+        try:
+            sandbox = self.sandbox_path(framework_id, info.task_id)
+            unsafe = ""
+        except UnsafePath as exc:
+            sandbox, unsafe = self.work_dir / "sandboxes", str(exc)  # never written: the task ends at once
         record = TaskRecord(framework_id, info, sandbox, TaskState.TASK_STAGING)
-        task = AgentTask(record, self._new_stream(framework_id))
+        task = AgentTask(record, self._new_stream(framework_id), user=self.task_user(info, framework_user))
         self.tasks[info.task_id] = task
         self.used = self.used + info.total_resources()
+        if unsafe:
+            self._transition(task, TaskState.TASK_ERROR, unsafe, Reason.REASON_TASK_INVALID)
+            return
         self._background.spawn(self._run(task))
 
     async def _run(self, task: AgentTask) -> None:
@@ -161,6 +197,12 @@ class Agent:
         if problem is not None:  # it could never start: no launcher sees it
             self._transition(task, TaskState.TASK_ERROR, f"Task's command cannot be run: {problem}",
                              Reason.REASON_TASK_INVALID)
+            return
+        try:
+            log_policies = self._log_policies(info)
+        except LoggerSettingsError as exc:
+            self._transition(task, TaskState.TASK_FAILED, f"Failed to load container logger settings: {exc}",
+                             Reason.REASON_CONTAINER_LAUNCH_FAILED)
             return
         try:
             self._checkpoints.write(task.record)
@@ -176,7 +218,7 @@ class Agent:
             env = self._environment(info, task.record.sandbox, task.record.framework_id)
             await self._checkpoints.committed()
             program, task_argv = task_command(shell, argv, env.get("PATH", os.defpath))
-            ident = await self._launchers.spawn(task.record.sandbox, program, task_argv, env, command.user)
+            ident = await self._launchers.spawn(task.record.sandbox, program, task_argv, env, task.user)
         except FetchError as exc:
             self._transition(task, TaskState.TASK_FAILED, str(exc), Reason.REASON_CONTAINER_LAUNCH_FAILED)
             return
@@ -191,6 +233,7 @@ class Agent:
             return
         task.record.process = ident
         self._watcher.watch(ident, task.record.sandbox, True, functools.partial(self._exited, task))
+        self._log_rotator.watch(info.task_id, task.record.sandbox, log_policies)
         self._checkpoints.write(task.record)
         await self._checkpoints.committed()  # RUNNING is promised only once a restart could find it
         self._transition(task, TaskState.TASK_RUNNING)
@@ -230,6 +273,11 @@ class Agent:
         env.update(info.process_command().environment)
         return env
 
+    def _log_policies(self, info: TaskInfo) -> LogPolicies:
+        """How the task's stdout and stderr are rotated: the agent's, unless its environment or
+        labels say otherwise. LoggerSettingsError names a setting that cannot be used."""
+        return policies_for(settings_of(info.process_command().environment, info.labels), self.config.task_logs)
+
     def _shutdown_grace(self, info: TaskInfo) -> float:
         grace = None if info.executor is None else info.executor.shutdown_grace_period
         return EXECUTOR_SHUTDOWN_GRACE if grace is None else grace
@@ -240,6 +288,7 @@ class Agent:
         if task.state is TaskState.TASK_STARTING:
             task.early_exit = status  # updates stay in order: RUNNING first
             return
+        self._log_rotator.ended(task.record.info.task_id)
         self._cancel_kill_timer(task)
         if task.record.process is not None:
             self._schedule_sweep(task.record.process.pid)
@@ -418,6 +467,9 @@ class Agent:
             if task.state is TaskState.TASK_STARTING:  # the process did start: it runs
                 self._transition(task, TaskState.TASK_RUNNING)
             self._watcher.watch(record.process, record.sandbox, False, functools.partial(self._exited, task))
+            # a task launched under an earlier server's rules that these refuse keeps its files as they are
+            with contextlib.suppress(LoggerSettingsError):
+                self._log_rotator.watch(record.info.task_id, record.sandbox, self._log_policies(record.info))
         self._ensure_memory_monitor()
         self._background.spawn(self._sandbox_gc.adopt(lambda: [t.record.sandbox for t in self.tasks.values()]))
         return records
@@ -445,6 +497,7 @@ class Agent:
         self._watcher.close()
         self._checkpoints.close()
         self._sandbox_gc.close()
+        await self._log_rotator.close()
 
 
 def mesos_duration(seconds: float) -> str:
@@ -458,8 +511,11 @@ def mesos_duration(seconds: float) -> str:
 
 
 def stderr_tail(sandbox: Path, max_bytes: int = 1024, lines: int = 5) -> str:
-    try:
-        with open(sandbox / "stderr", "rb") as fh:
+    try:  # the task owns its sandbox: follow no link, and read only a regular file (a FIFO would block)
+        fd = os.open(sandbox / "stderr", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return ""
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - max_bytes))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from core.cluster.master import Master, SubscriptionRefused
 from core.driver.base import DriverError
@@ -12,13 +13,16 @@ from core.driver.types import Error, Event, Filters, FrameworkInfo, Subscribed, 
 class LocalDriver:
     """One framework's connection to an embedded `Master` (see `core.driver.base.Driver`)."""
 
-    def __init__(self, master: Master) -> None:
+    def __init__(self, master: Master, principal: str = "") -> None:
         self._master = master
+        self.principal = principal  # who subscribes: in-process, so no credential crosses a wire
         self.framework_id = ""
 
     async def subscribe(self, framework: FrameworkInfo) -> AsyncIterator[Event]:
+        if self.principal and not framework.principal:  # as Mesos does for an authenticated framework
+            framework = replace(framework, principal=self.principal)
         try:
-            info, queue = self._master.subscribe(framework)
+            info, queue = self._master.subscribe(framework, principal=self.principal)
         except SubscriptionRefused as exc:  # as over HTTP: the stream holds one ERROR event
             yield Error(str(exc))
             return

@@ -17,6 +17,7 @@ import signal
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Protocol
 
 from core.cluster import procfs
@@ -141,11 +142,24 @@ def command_problem(command: CommandInfo) -> str | None:
     return None
 
 
+def read_sandbox_file(path: Path, limit: int = 64) -> str:
+    """The text of a small regular file the launcher wrote in a sandbox. The task owns its
+    sandbox, so no symlink is followed and anything but a regular file (a FIFO would block the
+    event loop) is refused with OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return os.read(fd, limit).decode(errors="replace")
+    finally:
+        os.close(fd)
+
+
 def find_started(sandbox: Path) -> ProcessIdentity | None:
     """The task whose pid the launcher recorded in `sandbox`, if it still runs (checked by its
     environment, which names the sandbox, so a reused pid is not mistaken for it)."""
     try:
-        pid = int((sandbox / PID_FILE).read_text().strip())
+        pid = int(read_sandbox_file(sandbox / PID_FILE).strip())
         with open(f"/proc/{pid}/environ", "rb") as fh:
             if f"MESOS_SANDBOX={sandbox}".encode() not in fh.read().split(b"\0"):
                 return None
@@ -158,7 +172,7 @@ def find_started(sandbox: Path) -> ProcessIdentity | None:
 def read_exit_file(sandbox: Path) -> ExitStatus | None:
     """The wait status the launcher recorded when it reaped the task, if it has yet."""
     try:
-        return ExitStatus.from_wait_status(int((sandbox / EXIT_FILE).read_text().strip()))
+        return ExitStatus.from_wait_status(int(read_sandbox_file(sandbox / EXIT_FILE).strip()))
     except (OSError, ValueError):
         return None
 

@@ -21,6 +21,9 @@ from core.discovery.admission import Refusal
 from core.discovery.balancer import LoadBalancer
 from core.discovery.sources import BALANCER_SOURCE
 from core.events import BusEvent, Dropped, EventBus
+from core.security.access import Action, Resource, access_of
+
+DISCOVERY = Resource("core", "discovery")
 
 HEARTBEAT_SECONDS = 10.0
 REFUSED_EVENT = "haproxy_app_refused_event"
@@ -44,6 +47,7 @@ class DiscoveryAPI:
         ]
 
     async def status(self, request: Request) -> Response:
+        access_of(request).require(Action.VIEW, DISCOVERY)
         balancer = self.balancer()
         if balancer is None:
             return JSONResponse({"message": "HAProxy is not enabled: start the server with --haproxy"},
@@ -58,6 +62,7 @@ class DiscoveryAPI:
         })
 
     async def events(self, request: Request) -> Response:
+        access_of(request).require(Action.VIEW, DISCOVERY)
         subscription = self.bus.subscribe()
 
         async def stream() -> AsyncIterator[bytes]:

@@ -213,6 +213,8 @@ class LoadBalancer:
             self._proc = proc
             self._shapes, self._slots = shapes, slots
             self._listening = self._listeners(services)
+            log.info("haproxy started: %d frontend(s), %d server(s)", len(services), _servers(services),
+                     extra={"frontends": len(services), "servers": _servers(services)})
             return Change.STARTED
         # the new worker starts the servers that kept their slot as the old one had them (UP stays
         # UP, no `rise` wait); every other slot starts as the new config says
@@ -230,6 +232,9 @@ class LoadBalancer:
         self._listening = self._listeners(services)
         self._state_known = True
         self.reloads += 1
+        log.info("haproxy reloaded (reload %d): %d frontend(s), %d server(s)", self.reloads, len(services),
+                 _servers(services), extra={"reloads": self.reloads, "frontends": len(services),
+                                            "servers": _servers(services)})
         return Change.RELOAD
 
     async def _runtime(self, services: list[Service]) -> Change:
@@ -252,6 +257,10 @@ class LoadBalancer:
             self._shapes, self._state_known = [], False
             raise HAProxyError(str(exc)) from exc
         self.runtime_changes += 1
+        added = sum(1 for c in commands if c.endswith(" state ready"))
+        removed = sum(1 for c in commands if c.endswith(" state maint"))
+        log.info("haproxy runtime change %d: %d server(s) in, %d out, no reload", self.runtime_changes, added,
+                 removed, extra={"runtime_changes": self.runtime_changes, "servers_in": added, "servers_out": removed})
         return Change.RUNTIME
 
     def _slot_changes(self, service: Service) -> list[str]:
@@ -311,6 +320,10 @@ class LoadBalancer:
         if self._proc is not None:
             self._proc.stop()
             self._proc = None
+
+
+def _servers(services: list[Service]) -> int:
+    return sum(len(s.servers) for s in services)
 
 
 def carried_state(state: str, before: dict[str, Slots], after: dict[str, Slots]) -> str:

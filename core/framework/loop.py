@@ -18,6 +18,9 @@ Rules:
   turn) and when a backoff delay ends.
 - A request whose `build` raises is withdrawn and its fault recorded on its group
   (`core.framework.faults`); the other launches of the round go ahead.
+- The log (`core.framework.logs`) has one line per task state change the framework sees (not
+  for the answers to reconciliation that only confirm what a restarted server did not know
+  yet), and, at most every `DECLINE_LOG_SECONDS` per waiting request, why offers were declined.
 """
 
 from __future__ import annotations
@@ -39,13 +42,15 @@ from core.driver.types import (
     Offers,
     Subscribed,
     TaskInfo,
+    TaskState,
     TaskStatus,
     Update,
 )
 from core.framework.clock import Clock, SystemClock, TimerHandle
 from core.framework.faults import ObjectFaults
 from core.framework.killing import Killer
-from core.framework.launch_queue import LaunchQueue
+from core.framework.launch_queue import LaunchQueue, LaunchRequest
+from core.framework.logs import RateLimit, framework_log
 from core.framework.matching import Match, match
 from core.framework.tracker import R, TaskTracker
 from core.placement.constraints import Placement
@@ -54,6 +59,9 @@ from core.store.base import Namespace, Put
 log = logging.getLogger(__name__)
 FAILOVER_TIMEOUT = 604800.0  # a week, as Marathon, Chronos and Aurora register
 FRAMEWORK_ID_KEY = "framework_id"
+DECLINE_LOG_SECONDS = 30.0
+FAILED_STATES = frozenset({TaskState.TASK_FAILED, TaskState.TASK_LOST, TaskState.TASK_ERROR, TaskState.TASK_DROPPED,
+                           TaskState.TASK_GONE, TaskState.TASK_UNREACHABLE})
 
 
 class SchedulerHooks(Generic[R]):
@@ -95,6 +103,7 @@ class LoopConfig:
     failover_timeout: float = FAILOVER_TIMEOUT
     busy_refuse_seconds: float = 1.0  # an offer nothing fitted while requests wait
     idle_refuse_seconds: float = 60.0  # an offer that came while nothing waits
+    object_kind: str = ""  # what a group is, for the log: "app", "job" ...
 
 
 class SchedulerLoop(Generic[R]):
@@ -124,6 +133,10 @@ class SchedulerLoop(Generic[R]):
         self._wakeup: TimerHandle | None = None
         self._wakeup_at: float | None = None
         queue.on_change = self.queue_changed
+        self.log = framework_log(config.name)
+        self._states: dict[str, TaskState] = {}  # the last state logged of each live task
+        self._decline_lines = RateLimit(DECLINE_LOG_SECONDS, self.clock.time)
+        self._declined: dict[str, dict[str, int]] = {}  # request key -> shortfall -> offers, since its last line
 
     # ---- the subscription ------------------------------------------------------------------------
 
@@ -158,6 +171,8 @@ class SchedulerLoop(Generic[R]):
             await self.store.commit([Put(FRAMEWORK_ID_KEY, framework_id.encode())])
         known = [(r.task_id, r.agent_id) for r in self.tracker.active()]
         known += self.hooks.reconcile_also()
+        self.log.plain.info("subscribed as framework %s; reconciling %d known task(s)", framework_id, len(known),
+                            extra={"framework_id": framework_id})
         if known:
             await self.driver.reconcile(known)
         await self.driver.reconcile([])  # and learn of tasks no record names
@@ -185,6 +200,10 @@ class SchedulerLoop(Generic[R]):
             self.queue.withdraw(request.key)
         for request, shortfall, detail in result.seen:
             self.queue.funnel_for(request.key).record(shortfall, now, detail)
+            if shortfall is not None:
+                reasons = self._declined.setdefault(request.key, {})
+                reasons[shortfall.value] = reasons.get(shortfall.value, 0) + 1
+        self._log_declines({request.key: request for request, _, _ in result.seen})
         launches = self._build(result)
         if launches and not await self._record(launches):
             launches = {}
@@ -225,6 +244,23 @@ class SchedulerLoop(Generic[R]):
             self.hooks.dropped(task_ids)
             return False
 
+    def _log_declines(self, requests: dict[str, LaunchRequest]) -> None:
+        """One line per waiting request whose offers were declined, at most every DECLINE_LOG_SECONDS."""
+        for key, reasons in list(self._declined.items()):
+            request = requests.get(key)
+            if request is None or self._decline_lines.allow(key) is None:
+                continue
+            del self._declined[key]
+            funnel = self.queue.funnel(key)
+            detail = f" ({funnel.last_detail})" if funnel is not None and funnel.last_detail else ""
+            self.log.about(self.config.object_kind, request.group).info(
+                "%d task(s) wait to launch; offers declined: %s%s", request.count,
+                ", ".join(f"{reason} x{count}" for reason, count in sorted(reasons.items())), detail,
+                extra={"declined": sum(reasons.values())})
+        self._decline_lines.forget(lambda key: key in self.queue)
+        for key in [k for k in self._declined if k not in self.queue]:
+            del self._declined[key]
+
     async def _decline(self, offers: Sequence[Offer], refuse_seconds: float) -> None:
         if offers:
             self.filtered = True
@@ -245,7 +281,25 @@ class SchedulerLoop(Generic[R]):
             await self.hooks.update(record, status)
         except Exception as exc:
             self.faults.record(record.group, exc)
+        self._log_state(record.group, status)
         self._acknowledge(status, at_once=not status.state.is_terminal)
+
+    def _log_state(self, group: str, status: TaskStatus) -> None:
+        """One line per state change; a reconciliation answer about a task not seen yet (after a
+        restart) is only noted."""
+        previous = self._states.get(status.task_id)
+        if status.state.is_terminal:
+            self._states.pop(status.task_id, None)
+        else:
+            self._states[status.task_id] = status.state
+        if status.state is previous or (previous is None and not status.uuid):
+            return
+        reason = status.reason.value if status.reason is not None else ""
+        level = logging.WARNING if status.state in FAILED_STATES else logging.INFO
+        self.log.about(self.config.object_kind, group, task=status.task_id).log(
+            level, "%s%s%s", status.state.value, f" ({reason})" if reason and status.state.is_terminal else "",
+            f": {status.message}" if status.message and status.state.is_terminal else "",
+            extra={"state": status.state.value, "reason": reason or None, "agent": status.agent_id})
 
     def _acknowledge(self, status: TaskStatus, at_once: bool) -> None:
         if not status.uuid:

@@ -3,6 +3,12 @@
 The entry point names a class with a no-argument constructor that implements `Framework`.
 The server builds every framework once, mounts its routes, adds its CLI group, and runs it.
 The core never imports a framework; frameworks never import each other.
+
+Optionally, a framework has an `error_shape` attribute (a `core.framework.errors.ErrorShape`):
+the path prefixes of its API and how an error looks there. The server answers in that shape what
+it refuses before the framework's code runs (a body over the size limit: 413) and what the shared
+JSON reader refuses when the framework's code does not answer it itself (400). Without one, such
+errors are `{"message": ...}` JSON.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from core.discovery.catalog import ServiceCatalog
 from core.driver.base import Driver
 from core.events import EventBus
 from core.framework.clock import Clock, SystemClock
+from core.framework.errors import ErrorShape
 from core.store.base import Namespace
 
 ENTRY_POINT_GROUP = "trireme.frameworks"
@@ -36,10 +43,11 @@ class ServerInfo:
     data_dir: Path
     version: str
     store: str  # "sqlite", "memory" or a ZooKeeper URL
+    tls: bool = False  # the API is served over HTTPS (--ssl-cert)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
 
 class SandboxLocator(Protocol):
@@ -70,6 +78,8 @@ class Context:
 
 
 class Framework(Protocol):
+    """A framework. It may also have an optional `error_shape: ErrorShape` (see the module's docstring)."""
+
     name: str
 
     def routes(self) -> list[BaseRoute]:
@@ -85,6 +95,14 @@ class Framework(Protocol):
         """Load state, subscribe through `ctx.driver` and serve until cancelled. Cancellation
         must leave the framework's tasks running (a restarted server re-adopts them)."""
         ...
+
+
+def error_shape_of(framework: object) -> ErrorShape | None:
+    """The framework's optional `error_shape` (see the module's docstring), or None."""
+    shape = getattr(framework, "error_shape", None)
+    if shape is not None and not isinstance(shape, ErrorShape):
+        raise TypeError(f"{type(framework).__name__}.error_shape must be an ErrorShape, not {type(shape).__name__}")
+    return shape
 
 
 def discover() -> list[Framework]:

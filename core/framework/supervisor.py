@@ -69,6 +69,9 @@ class Supervisor:
             while True:
                 started = time.monotonic()
                 self._set(FrameworkState.RUNNING)
+                if self.health.restarts:
+                    log.info("framework %s started again (restart %d)", name, self.health.restarts,
+                             extra={"framework": name, "restarts": self.health.restarts})
                 try:
                     await self._run()
                     error = "its subscription to the cluster ended"

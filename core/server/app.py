@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,17 @@ from core.discovery.balancer import BalancerConfig, LoadBalancer
 from core.discovery.catalog import ServiceCatalog
 from core.discovery.sources import follow_bus
 from core.events import EventBus
+from core.files import FilesAPI
+from core.files.cluster import ClusterSandboxes
 from core.framework import Context, Framework, FrameworkState, ServerInfo, Supervisor
+from core.framework.errors import ErrorShape, ErrorShapes
+from core.framework.metrics import Metrics
+from core.framework.plugin import error_shape_of
+from core.security.access import Action, PrincipalKind, Resource, access_of, internal_principal
+from core.security.gate import Security
+from core.security.settings import SecuritySettings
+from core.server.access import HTTPObserver
+from core.server.body import DEFAULT_MAX_BYTES, BodyLimit, InvalidJSON
 from core.server.durability import DurableAnswers
 from core.server.memory import release_free_memory
 from core.server.metrics import ClusterCollector, dropwizard, prefers_json
@@ -44,6 +54,9 @@ class ServerConfig:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     kill_tasks_on_exit: bool = False
     haproxy: BalancerConfig | None = None  # run HAProxy for the apps in the service catalog
+    max_body_bytes: int = DEFAULT_MAX_BYTES  # a larger request body is answered 413
+    access_log: bool = False  # one log line per HTTP request (`core.server.access`)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
 
 class Server:
@@ -61,21 +74,39 @@ class Server:
         self.balancer: LoadBalancer | None = None
         self._runs: list[asyncio.Task[None]] = []
         self.supervisors: dict[str, Supervisor] = {}
+        self.security = Security(config.security, config.host, config.port)
         routes: list[BaseRoute] = [
             Route("/ping", self.ping),
-            Route("/health", self.health),
-            Route("/metrics", self.metrics),
-            Route("/metrics/prometheus", self.prometheus),
-            Route("/master/state", self.master_state),
-            Route("/state", self.master_state),
+            Route("/health", _viewing("health", self.health)),
+            Route("/metrics", _viewing("metrics", self.metrics)),
+            Route("/metrics/prometheus", _viewing("metrics", self.prometheus)),
+            Route("/master/state", _viewing("state", self.master_state)),
+            Route("/state", _viewing("state", self.master_state)),
         ]
-        routes.extend(SchedulerAPI(lambda: self.cluster.master).routes())
+        scheduler_api = SchedulerAPI(lambda: self.cluster.master)
+        routes.extend(scheduler_api.routes())
         routes.extend(DiscoveryAPI(self.bus, lambda: self.balancer).routes())
+        # each API's errors in its reference system's shape, for refusals made before its own code runs
+        self.error_shapes = ErrorShapes([scheduler_api.error_shape])
+        sandboxes = ClusterSandboxes(lambda: self.cluster.master)
+        self.files = FilesAPI(lambda: sandboxes if self.cluster.master is not None else None)
+        routes.extend(self.files.routes())
+        routes.extend(self.security.routes())
         for fw in frameworks:
             routes.extend(fw.routes())
+            shape: ErrorShape | None = error_shape_of(fw)
+            if shape is not None:
+                self.error_shapes.add(shape)
         self.app = Starlette(routes=routes, lifespan=self._lifespan,
-                             middleware=[Middleware(DurableAnswers, store=lambda: self.store)],
-                             exception_handlers={StoreUnavailable: self.store_unavailable})
+                             middleware=[
+                                 Middleware(HTTPObserver, metrics=Metrics.of(self.registry, "http"),
+                                            access_log=config.access_log),
+                                 *self.security.middleware(),
+                                 Middleware(BodyLimit, max_bytes=config.max_body_bytes, shapes=self.error_shapes),
+                                 Middleware(DurableAnswers, store=lambda: self.store)],
+                             exception_handlers={StoreUnavailable: self.store_unavailable,
+                                                 InvalidJSON: self.invalid_json,
+                                                 **self.security.exception_handlers()})
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -89,18 +120,23 @@ class Server:
         master = await self.cluster.start()
         self.registry.register(ClusterCollector(master, self.bus))
         self.store = open_store(self.config.store, self.config.data_dir)
-        info = ServerInfo(self.config.host, self.config.port, self.config.data_dir, VERSION, self.config.store)
+        await self.security.start(Namespace(self.store, "core"))
+        info = ServerInfo(self.config.host, self.config.port, self.config.data_dir, VERSION, self.config.store,
+                          tls=self.config.security.tls)
         if self.config.haproxy is not None:
             self._runs.append(asyncio.create_task(self._balance(self.config.haproxy), name="haproxy"))
         for fw in self.frameworks:
             supervisor = Supervisor(fw.name, functools.partial(self._run, fw, info))
             self.supervisors[fw.name] = supervisor
             self._runs.append(asyncio.create_task(supervisor.run(), name=f"framework-{fw.name}"))
+        log.info("serving %s: %d agent(s), frameworks %s, data in %s", info.url, len(master.agents),
+                 ", ".join(fw.name for fw in self.frameworks) or "none", self.config.data_dir)
 
     async def _run(self, fw: Framework, info: ServerInfo) -> None:
         """One run of a framework, on a fresh connection to the cluster (a restart resubscribes)."""
         assert self.store is not None
-        ctx = Context(self.cluster.driver(), Namespace(self.store, fw.name), self.bus, self.registry, info,
+        ctx = Context(self.cluster.driver(internal_principal(fw.name)), Namespace(self.store, fw.name), self.bus,
+                      self.registry, info,
                       self.services, sandboxes=self.cluster)
         await fw.run(ctx)
 
@@ -130,6 +166,10 @@ class Server:
         stored, nothing acknowledged is lost, and reads go on being served."""
         return JSONResponse({"message": f"{exc}; nothing was changed, try again later"}, status_code=503)
 
+    async def invalid_json(self, request: Request, exc: Exception) -> Response:
+        """A body the shared JSON reader refused where the API's own code did not answer it."""
+        return self.error_shapes.render(request.scope["path"], 400, str(exc))
+
     async def ping(self, request: Request) -> Response:
         return PlainTextResponse("pong")
 
@@ -152,3 +192,16 @@ class Server:
         if self.cluster.master is None:
             return JSONResponse({"message": "the cluster is starting"}, status_code=503)
         return JSONResponse(self.cluster.master.state())
+
+
+def _viewing(name: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """`handler`, answering 403 unless the caller may view `core:<name>` (a public path's caller
+    passed the authentication middleware as public: it may)."""
+
+    async def guarded(request: Request) -> Response:
+        access = access_of(request)
+        if access.principal.kind is not PrincipalKind.PUBLIC:
+            access.require(Action.VIEW, Resource("core", name))
+        return await handler(request)
+
+    return guarded

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from core.server.body import parse_json
 from marathon_py.appdef import InvalidApp
 from marathon_py.scheduler import MarathonScheduler
 from marathon_py.service import Conflict, NotFound
@@ -36,7 +37,7 @@ def kill_scale(request: Request) -> bool:
 async def json_body(request: Request) -> Any:
     raw = await request.body()
     try:
-        return json.loads(raw)
+        return parse_json(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadJSON(str(exc)) from exc
 

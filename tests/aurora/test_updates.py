@@ -160,7 +160,7 @@ def test_pause_resume_abort_canary_and_one_update_at_a_time(server: ServerProces
         assert refused.json()["responseCode"] == "INVALID_REQUEST"
         assert "description.instances" in refused.json()["details"][0]["message"] or \
             "description.task" in refused.json()["details"][0]["message"]
-        assert http.post(f"/aurora/jobs/{KEY}/update/abort").status_code == 400  # nothing active
+        assert http.post(f"/aurora/jobs/{KEY}/update/abort", json={}).status_code == 400  # nothing active
 
 
 def test_killing_the_executor_leaves_no_process_behind(server: ServerProcess, tmp_path: Path) -> None:

@@ -14,10 +14,10 @@ from chronos_py.command import task_info
 from chronos_py.model import MAX_TASK_ID, Job, Run, arguments_of
 from chronos_py.validation import JobError, normalize, split_arguments, stored_problem
 from chronos_py.zones import zone_name
-from core.cluster.master import TASK_ID_PATTERN
 from core.driver.types import Offer
 from core.resources import Resources
 from core.schedule import parse_schedule
+from core.security.ids import id_problem
 
 
 def scheduled(**fields: Any) -> dict[str, Any]:
@@ -105,7 +105,7 @@ def launched(job: Job, arguments: tuple[str, ...]) -> tuple[str, str, tuple[str,
 def test_any_arguments_give_a_valid_task_id_and_each_stays_one_word(arguments: tuple[str, ...]) -> None:
     job = normalize(scheduled(command="printf '[%s]'"), dependent=False)
     task_id, command, _ = launched(job, arguments)
-    assert TASK_ID_PATTERN.match(task_id) and len(task_id.encode()) <= MAX_TASK_ID
+    assert id_problem(task_id) is None and len(task_id.encode()) <= MAX_TASK_ID  # the master's rule (Mesos')
     if len(task_id) < MAX_TASK_ID:
         assert arguments_of(task_id.split(":", 4)[4]) == arguments
     assert shlex.split(command) == ["printf", "[%s]", *arguments]

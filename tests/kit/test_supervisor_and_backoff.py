@@ -11,7 +11,8 @@ from core.framework.faults import ObjectFaults
 from core.framework.testing import ManualClock
 
 
-async def test_a_framework_that_raises_is_restarted_and_its_error_shown() -> None:
+async def test_a_framework_that_raises_is_restarted_and_its_error_shown(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="core.framework.supervisor")
     runs: list[int] = []
     states: list[FrameworkState] = []
     release = asyncio.Event()
@@ -34,6 +35,10 @@ async def test_a_framework_that_raises_is_restarted_and_its_error_shown() -> Non
     assert health.last_error == "RuntimeError: boom 2"
     assert states[:4] == [FrameworkState.RUNNING, FrameworkState.RESTARTING, FrameworkState.RUNNING,
                           FrameworkState.RESTARTING]
+    lines = [r.getMessage() for r in caplog.records]  # the server log tells each failure, restart and start
+    assert [line for line in lines if "toy" in line and "restart" in line] == [
+        "framework toy restarts in 0 s (restart 1): RuntimeError: boom 1", "framework toy started again (restart 1)",
+        "framework toy restarts in 0 s (restart 2): RuntimeError: boom 2", "framework toy started again (restart 2)"]
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
