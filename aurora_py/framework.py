@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
+from collections.abc import Iterable
 
 import typer
-from prometheus_client import CollectorRegistry, Counter
 from starlette.routing import BaseRoute
 
 from aurora_py.api import AuroraApi
 from aurora_py.envelope import refused
-from aurora_py.scheduler import assemble
+from aurora_py.scheduler import AuroraScheduler, assemble
 from aurora_py.service import JobService
 from aurora_py.updater import JobUpdater, drive_until_cancelled
 from core.framework import Context
 from core.framework.errors import ErrorShape
+from core.framework.metrics import Metrics
 
 
 class AuroraFramework:
@@ -24,7 +26,6 @@ class AuroraFramework:
 
     def __init__(self) -> None:
         self.api = AuroraApi()  # answers 503 until `run` has loaded a scheduler
-        self._preemptions: dict[int, Counter] = {}  # by metrics registry: one counter across restarts
 
     def routes(self) -> list[BaseRoute]:
         return self.api.routes()
@@ -34,20 +35,16 @@ class AuroraFramework:
 
         return app
 
-    def _counter(self, registry: CollectorRegistry) -> Counter:
-        counter = self._preemptions.get(id(registry))
-        if counter is None:
-            counter = self._preemptions[id(registry)] = Counter(
-                "aurora_preemptions", "Tasks preempted to make room for others", registry=registry)
-        return counter
-
     async def run(self, ctx: Context) -> None:
         """One run: load from the store, subscribe, serve; a restart builds everything afresh."""
+        metrics = Metrics.of(ctx.metrics, self.name)  # the same counters across restarts
+        preemptions = metrics.counter("aurora_preemptions_total", "Tasks preempted to make room for others")
         scheduler = assemble(ctx.store, ctx.driver, ctx.services, ctx.clock, events=ctx.events,
-                             sandboxes=ctx.sandboxes, preemptions=self._counter(ctx.metrics))
+                             sandboxes=ctx.sandboxes, preemptions=preemptions)
         loop = scheduler.loop
         assert loop is not None
         updater = JobUpdater(scheduler)
+        observe(metrics, scheduler, updater)
         loaded = await scheduler.load()
         updater.adopt(loaded.updates)
         ctx.services.register(self.name, scheduler.catalog)
@@ -66,3 +63,17 @@ class AuroraFramework:
             scheduler.close()
             await loop.close()
             await scheduler.repo.writer.stop()
+
+
+def observe(metrics: Metrics, scheduler: AuroraScheduler, updater: JobUpdater) -> None:
+    """Gauges read at scrape from the state itself: jobs, tasks by state, updates by status."""
+    metrics.gauge("aurora_jobs", "Jobs", lambda: len(scheduler.jobs))
+    metrics.gauge("aurora_tasks", "Tasks by state", lambda: counted(t.status.value for t in scheduler.tracker),
+                  ["state"])
+    metrics.gauge("aurora_updates", "Job updates by status",
+                  lambda: counted(u.status.value for u in updater.updates.values()), ["status"])
+
+
+def counted(values: Iterable[str]) -> list[tuple[tuple[str], float]]:
+    """A gauge's (label values, number) pairs: how often each value occurs."""
+    return [((value,), float(n)) for value, n in Counter(values).items()]

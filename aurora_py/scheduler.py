@@ -38,8 +38,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import Counter
-
 from aurora_py import containers
 from aurora_py.announce import app_json as announced_app
 from aurora_py.announce import endpoints, owner, service_port_range, service_ports
@@ -96,13 +94,14 @@ from core.framework import (
 )
 from core.framework.launch_queue import Build
 from core.framework.matching import Match, placement_of
+from core.framework.metrics import Counter
 from core.framework.plan import Applier, Kill, Launch, Plan
 from core.placement.constraints import Placement
 from core.placement.offers import Demand, Fit, OfferSpace, Rejection
 from core.store import Namespace
 
 log = logging.getLogger(__name__)
-LOOP = LoopConfig("aurora", busy_refuse_seconds=1.0, idle_refuse_seconds=30.0)
+LOOP = LoopConfig("aurora", busy_refuse_seconds=1.0, idle_refuse_seconds=30.0, object_kind="job")
 ENDED_TASKS_KEPT = 5  # per instance: the newest stay visible, e.g. why an update failed
 KILLED_BY_OPERATOR = "Killed by operator"
 
@@ -224,7 +223,7 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
                 log.info("preempting %s (%s) for %s/%d as %s", victim.task_id, victim.job, preemption.slot[0],
                          preemption.slot[1], preemption.task_id)
             if self.preemption_count is not None:
-                self.preemption_count.inc(len(preemption.victims))
+                self.preemption_count.inc(by=len(preemption.victims))
 
     def _judge_offers(self, slot: Slot, demand: Demand, siblings: list[Placement], result: Match) -> None:
         """Aurora's pending reason: the vetoes of the offer that came nearest to fitting."""

@@ -1,5 +1,5 @@
 """The `/aurora/...` API in process (ASGI) over the scheduler on the fake driver: Aurora's
-envelope, refusals naming the field, and the framework id across a restart."""
+envelope, refusals naming the field, the framework id across a restart, and the metrics."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 
 from aurora_py.api import AuroraApi
-from tests.aurora.descriptions import description
+from aurora_py.framework import observe
+from core.framework.metrics import Metrics
+from tests.aurora.descriptions import config, description
 from tests.aurora.harness import Aurora, aurora
 
 KEY = "devcluster/www/test/nightly"
@@ -136,3 +139,16 @@ async def test_the_framework_id_survives_a_restart() -> None:
     again.driver.end()
     await loop.run()  # subscribes with the saved id
     assert again.driver.subscribed_with[0].id == "fw-aurora"
+
+
+async def test_metrics_count_preemptions_and_read_jobs_tasks_and_updates_at_scrape() -> None:
+    registry = CollectorRegistry()
+    harness = await aurora()
+    metrics = Metrics.of(registry, "aurora")
+    observe(metrics, harness.scheduler, harness.updater)
+    await harness.create(instances=2)
+    await harness.run(*await harness.offer())
+    await harness.updater.start(config(instances=2, cmdline="echo v2"), None)
+    text = generate_latest(registry).decode()
+    assert "aurora_jobs 1.0" in text and 'aurora_tasks{state="RUNNING"} 2.0' in text
+    assert 'aurora_updates{status="ROLLING_FORWARD"} 1.0' in text
