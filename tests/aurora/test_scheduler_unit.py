@@ -75,7 +75,7 @@ async def test_a_crash_looping_service_waits_longer_each_time_and_offers_are_rev
     await harness.create()
     loop = harness.scheduler.loop
     assert loop is not None
-    for delay in (1.0, 2.0, 4.0):
+    for delay in (1.0, 1.15, 1.3225):
         [task] = await harness.offer()
         await harness.run(task)
         await harness.report(task.task_id, TaskState.TASK_FAILED)
