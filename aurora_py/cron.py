@@ -7,8 +7,8 @@ from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from core.framework.clock import Clock, TimerHandle
+from core.schedule.base import ScheduleError
 from core.schedule.cron import CronCursor, CronSchedule
-from core.schedule.expression import ScheduleError
 
 UTC = ZoneInfo("UTC")
 K = TypeVar("K", bound=Hashable)
