@@ -73,8 +73,6 @@ from aurora_py.quota import job_usage
 from aurora_py.repository import Loaded, Repository, decode_task, encode_task
 from aurora_py.tasks import TaskBook
 from aurora_py.thermos.runner import substitute
-from core.discovery.catalog import ServiceCatalog
-from core.discovery.ports import PortsExhausted
 from core.driver.base import Driver
 from core.driver.types import CommandInfo, Offer, TaskInfo, TaskStatus
 from core.events import EventBus
@@ -92,10 +90,12 @@ from core.framework import (
     TaskTracker,
     WriteAhead,
 )
+from core.framework.catalog import ServiceCatalog
 from core.framework.launch_queue import Build
 from core.framework.matching import Match, placement_of
 from core.framework.metrics import Counter
 from core.framework.plan import Applier, Kill, Launch, Plan
+from core.framework.ports import PortsExhausted
 from core.placement.constraints import Placement
 from core.placement.offers import Demand, Fit, OfferSpace, Rejection
 from core.store import Namespace

@@ -12,8 +12,8 @@ from aurora_py.model import JobConfig, ScheduledTask, ScheduleStatus
 from aurora_py.scheduler import AuroraScheduler, assemble
 from aurora_py.service import JobService
 from aurora_py.updater import JobUpdater
-from core.discovery.catalog import ServiceCatalog
 from core.driver.types import Offer, Offers, Subscribed, TaskInfo, TaskState, Update
+from core.framework.catalog import ServiceCatalog
 from core.framework.testing import FakeDriver, ManualClock, make_offer, status
 from core.store import Namespace
 from core.store.memory import MemoryStore

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.discovery.ports import PortsExhausted, PortTaken, ServicePorts
+from core.framework.ports import PortsExhausted, PortTaken, ServicePorts
 
 
 def test_allocation_takes_the_lowest_free_ports_and_release_gives_them_back() -> None:
