@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
+from aurora_py import containers
 from aurora_py.client import call, scheduler_url
 from aurora_py.config.loader import ConfigError, describe, evaluate, job_keys, parse_bindings, select
-from aurora_py.scheduler import containers
 from aurora_py.update_cli import (
     AsJson,
     JobKey,

@@ -18,7 +18,7 @@ from pystachio.composite import Structural
 from pystachio.container import ListContainer, MapContainer
 
 from aurora_py.config import schema as config
-from aurora_py.scheduler.model import _NAME as KEY_PART
+from aurora_py.model import _NAME as KEY_PART
 from core.openapi.document import ApiPart
 from core.openapi.spec import JSON, array, body, nullable, obj, operation, path_param, query_param, ref, response
 

@@ -31,7 +31,6 @@ from typing import Any
 
 import msgspec
 
-from core.discovery.ports import ServicePorts
 from core.driver.base import Driver
 from core.driver.types import Offer, TaskInfo, TaskState, TaskStatus
 from core.events import EventBus
@@ -53,6 +52,7 @@ from core.framework import (
 )
 from core.framework.launch_queue import Build
 from core.framework.plan import Applier, Kill, Launch
+from core.framework.ports import ServicePorts
 from core.placement.constraints import Placement
 from core.placement.offers import Fit
 from core.store import Namespace

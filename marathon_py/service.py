@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from core.discovery.ports import PortsExhausted
+from core.framework.ports import PortsExhausted
 from marathon_py.appupdate import apply_partial, is_rollback, rollback_version
 from marathon_py.errors import ChangeConflict, InvalidApp, UnknownObject
 from marathon_py.model import (

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 
 from core.discovery.balancer import LoadBalancer
-from core.discovery.catalog import ServiceCatalog
 from core.events import EventBus
+from core.framework.catalog import ServiceCatalog
 
 log = logging.getLogger(__name__)
 COALESCE_SECONDS = 0.05

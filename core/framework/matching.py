@@ -12,6 +12,8 @@ Rules:
   failed first (`seen`), for the request's `OfferFunnel`.
 - A request whose matching raises (a constraint that cannot be evaluated) is set aside in
   `failed` with its error, and the other requests are matched as if it were not there.
+- The result keeps the round's offers, so that what is `left` of each (by offer id) can be
+  tied to its agent (e.g. to decide preemption there).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ Siblings = Callable[[str], Sequence[Placement]]
 
 @dataclass
 class Match:
+    offers: list[Offer] = field(default_factory=list)  # the offers of the round, in the order matched
     placed: list[tuple[LaunchRequest, Offer, Fit]] = field(default_factory=list)
     seen: list[tuple[LaunchRequest, Shortfall | None, str]] = field(default_factory=list)
     left: dict[str, Resources] = field(default_factory=dict)  # by offer id: what no request took
@@ -46,7 +49,7 @@ def placement_of(offer: Offer) -> Placement:
 
 def match(offers: Sequence[Offer], requests: Sequence[LaunchRequest], siblings: Siblings) -> Match:
     """Place `requests` (in queue order) into `offers`; see the module rules."""
-    result = Match()
+    result = Match(offers=list(offers))
     spaces = {o.id: OfferSpace(o.resources, placement_of(o)) for o in offers}
     wanted = {r.key: r.count for r in requests}
     known: dict[str, list[Placement]] = {}  # by group: running siblings, then those placed this round

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from core.schedule.expression import ScheduleError
+from core.schedule.base import ScheduleError
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from starlette.routing import BaseRoute, Route
 from core.cluster.embedded import ClusterConfig, EmbeddedCluster
 from core.discovery.api import DiscoveryAPI, publish_refusal
 from core.discovery.balancer import BalancerConfig, LoadBalancer
-from core.discovery.catalog import ServiceCatalog
 from core.discovery.sources import follow_bus
 from core.events import EventBus
 from core.files import FilesAPI
 from core.files.cluster import ClusterSandboxes
 from core.framework import Context, Framework, FrameworkState, ServerInfo, Supervisor
+from core.framework.catalog import ServiceCatalog
 from core.framework.errors import ErrorShape, ErrorShapes
 from core.framework.metrics import Metrics
 from core.framework.plugin import error_shape_of, openapi_of

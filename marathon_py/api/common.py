@@ -11,9 +11,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from core.discovery.ports import ServicePorts
 from core.events import EventBus
 from core.framework import ServerInfo
+from core.framework.ports import ServicePorts
 from core.framework.ready import Readiness
 from core.server.body import parse_json
 from marathon_py.errors import MalformedJSON, MarathonError, RefusedRequest

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from core.driver.types import Offers, Subscribed, TaskState, Update
+from core.framework.matching import Match
 from core.framework.testing import make_offer, status
 from core.placement.offers import Shortfall
 from core.store.base import Op
@@ -95,6 +96,23 @@ async def test_an_offer_too_small_is_declined_briefly_and_counted_in_the_funnel(
     funnel = toy.queue.funnel("big")
     assert funnel is not None and funnel.declined == {Shortfall.CPUS: 1} and funnel.processed == 1
     assert "needs 8 cpus" in funnel.last_detail
+
+
+async def test_the_offered_hook_sees_each_offer_of_the_round_and_what_is_left_of_it() -> None:
+    toy = Toy()
+    await subscribed(toy)
+    seen: list[Match] = []
+
+    async def offered(result: Match) -> None:
+        seen.append(result)
+
+    toy.hooks.offered = offered  # type: ignore[method-assign]
+    toy.request("web", cpus=1)
+    small, large = make_offer(cpus=1, agent="agent-0"), make_offer(cpus=3, agent="agent-1")
+    await toy.loop.handle(Offers((small, large)))
+    [result] = seen
+    assert [(o.id, o.agent_id) for o in result.offers] == [(small.id, "agent-0"), (large.id, "agent-1")]
+    assert (result.left[small.id].cpus, result.left[large.id].cpus) == (0.0, 3.0)  # the first offer took it
 
 
 async def test_constraints_see_tasks_placed_on_other_offers_of_the_same_round() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.discovery.ports import PortsExhausted, PortTaken, ServicePorts
+from core.framework.ports import PortsExhausted, PortTaken, ServicePorts
 
 
 def test_allocation_takes_the_lowest_free_ports_and_release_gives_them_back() -> None:
@@ -40,3 +40,20 @@ def test_blocks_are_consecutive_and_exhaustion_names_the_range() -> None:
 def test_a_bad_range_is_refused() -> None:
     with pytest.raises(ValueError, match="not within"):
         ServicePorts(0, 10)
+
+
+def test_a_block_within_another_range_is_still_held_in_the_one_pool() -> None:
+    pool = ServicePorts(10000, 10009)
+    aurora = range(21000, 21005)
+    assert pool.allocate_block("aurora:a", 2, within=aurora) == [21000, 21001]
+    pool.reserve("aurora:b", [21002])
+    assert pool.allocate_block("aurora:c", 2, within=aurora) == [21003, 21004]
+    with pytest.raises(PortTaken, match="21000 is already used by aurora:a"):
+        pool.reserve("/app", [21000])  # another framework cannot take it either
+    with pytest.raises(PortsExhausted, match="21000-21004"):
+        pool.allocate_block("aurora:d", 1, within=aurora)
+    pool.release("aurora:a")
+    assert pool.allocate_block("aurora:d", 2, within=aurora) == [21000, 21001]
+    assert pool.allocate("/app", 1) == [10000]  # the pool's own range is untouched
+    with pytest.raises(ValueError, match="not within"):
+        pool.allocate_block("x", 1, within=range(65530, 65540))

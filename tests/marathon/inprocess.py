@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from core.discovery.ports import ServicePorts
 from core.driver.types import Offers, Subscribed, TaskInfo, TaskState, Update
 from core.events import BusEvent, EventBus
 from core.framework import SchedulerLoop
+from core.framework.ports import ServicePorts
 from core.framework.testing import FakeDriver, ManualClock, make_offer, status
 from core.health.checks import CheckSpec, CheckState
 from core.store import Namespace

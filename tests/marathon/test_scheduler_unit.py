@@ -11,8 +11,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from core.discovery.ports import ServicePorts
 from core.driver.types import TaskState, Update
+from core.framework.ports import ServicePorts
 from core.framework.testing import status
 from core.store.base import Op, Put
 from core.store.memory import MemoryStore

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from core.discovery.ports import ServicePorts
+from core.framework.ports import ServicePorts
 
 AppJSON = dict[str, Any]
 Provider = Callable[[], Awaitable[list[AppJSON]]]

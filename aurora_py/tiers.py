@@ -13,24 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-TIERS = ("preferred", "preemptible", "revocable")
-PREEMPTIBLE = frozenset({"preemptible", "revocable"})
+from aurora_py.model import Tier
 
-
-def tier_of(description: dict[str, Any]) -> str:
-    tier = description.get("tier")
-    if tier:
-        return str(tier)
-    return "preferred" if description.get("production") else "preemptible"
-
-
-def is_preemptible(description: dict[str, Any]) -> bool:
-    return tier_of(description) in PREEMPTIBLE
-
-
-def priority_of(description: dict[str, Any]) -> int:
-    value = description.get("priority", 0)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+TIERS = tuple(t.value for t in Tier)
 
 
 def problem(description: dict[str, Any]) -> str | None:
@@ -38,9 +23,17 @@ def problem(description: dict[str, Any]) -> str | None:
     tier = description.get("tier")
     if tier is not None and tier not in TIERS:
         return f"tier: invalid tier {tier!r} (known tiers: {', '.join(TIERS)})"
-    if description.get("production") and tier in PREEMPTIBLE:
+    if description.get("production") and tier in (Tier.PREEMPTIBLE, Tier.REVOCABLE):
         return f"tier: a production job may not use the {tier} tier (use preferred)"
     priority = description.get("priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
         return "priority: must be an integer"
     return None
+
+
+def tier_of(description: dict[str, Any]) -> Tier:
+    """The tier of a description `problem` accepted."""
+    tier = description.get("tier")
+    if tier:
+        return Tier(tier)
+    return Tier.PREFERRED if description.get("production") else Tier.PREEMPTIBLE

@@ -15,8 +15,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from aurora_py.errors import OverheadSettingInvalid
+from aurora_py.model import JobConfig
 from core.placement.offers import Demand
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,6 @@ CPU_ENV = "TRIREME_AURORA_THERMOS_EXECUTOR_CPU"
 RAM_ENV = "TRIREME_AURORA_THERMOS_EXECUTOR_RAM"
 _AMOUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB)?\s*$", re.IGNORECASE)
 _MB_PER_UNIT = {"B": 1 / 2**20, "KB": 1 / 1024, "MB": 1.0, "GB": 1024.0, "TB": 1024.0**2}
-BYTES_PER_MB = 2**20
-
-
-class OverheadError(ValueError):
-    """A configured overhead that is not a non-negative amount; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -36,19 +32,16 @@ class ExecutorOverhead:
     cpus: float = 0.25
     mem_mb: float = 128.0
 
-    def demand(self, config: dict[str, Any]) -> Demand:
-        """What one instance of `config` (a job description) takes from an offer: its task's
-        resources (in bytes in the description) plus this overhead, and any free port for each
-        named port."""
-        resources = config.get("task", {}).get("resources", {})
-        return Demand(cpus=float(resources.get("cpu", 0)) + self.cpus,
-                      mem=float(resources.get("ram", 0)) / BYTES_PER_MB + self.mem_mb,
-                      disk=float(resources.get("disk", 0)) / BYTES_PER_MB,
-                      ports=tuple(0 for _ in config.get("ports", [])))
+    def demand(self, config: JobConfig, constraints: tuple[tuple[str, ...], ...] = ()) -> Demand:
+        """What one instance of `config` takes from an offer: its task's resources plus this
+        overhead, any free port for each named port, and the placement `constraints`."""
+        resources = config.resources
+        return Demand(cpus=resources.cpu + self.cpus, mem=resources.ram_mb + self.mem_mb, disk=resources.disk_mb,
+                      ports=tuple(0 for _ in config.ports), constraints=constraints)
 
     @classmethod
     def parse(cls, environ: Mapping[str, str]) -> ExecutorOverhead:
-        """The overhead the environment configures; raises OverheadError naming a bad variable."""
+        """The overhead the environment configures; raises OverheadSettingInvalid naming a bad variable."""
         default = cls()
         cpus, mem_mb = default.cpus, default.mem_mb
         if environ.get(CPU_ENV, "").strip():
@@ -56,14 +49,14 @@ class ExecutorOverhead:
             try:
                 cpus = float(text)
             except ValueError:
-                raise OverheadError(f"{CPU_ENV}: {text!r} is not a number of CPU cores (e.g. 0.25)") from None
+                raise OverheadSettingInvalid(f"{CPU_ENV}: {text!r} is not a number of CPU cores (e.g. 0.25)") from None
             if not cpus >= 0 or cpus == float("inf"):
-                raise OverheadError(f"{CPU_ENV}: {text!r} must be a non-negative number of CPU cores")
+                raise OverheadSettingInvalid(f"{CPU_ENV}: {text!r} must be a non-negative number of CPU cores")
         if environ.get(RAM_ENV, "").strip():
             text = environ[RAM_ENV]
             match = _AMOUNT.match(text)
             if match is None:
-                raise OverheadError(f"{RAM_ENV}: {text!r} is not an amount of memory (e.g. 128MB, 1GB)")
+                raise OverheadSettingInvalid(f"{RAM_ENV}: {text!r} is not an amount of memory (e.g. 128MB, 1GB)")
             mem_mb = float(match.group(1)) * _MB_PER_UNIT[(match.group(2) or "MB").upper()]
         return cls(cpus, mem_mb)
 
@@ -72,7 +65,7 @@ class ExecutorOverhead:
         """The configured overhead; a bad setting is logged and Aurora's default is used instead."""
         try:
             return cls.parse(os.environ)
-        except OverheadError as exc:
+        except OverheadSettingInvalid as exc:
             default = cls()
             log.error("%s; using Aurora's default executor overhead (%g CPU, %g MB)", exc, default.cpus,
                       default.mem_mb)

@@ -7,7 +7,10 @@ Rules:
   by the user); it raises `PortTaken` naming the holder when another owner has one of them.
 - `allocate(owner, count)` gives `count` free ports from the range, lowest first, and
   `allocate_block(owner, count)` a consecutive block; both raise `PortsExhausted` when the
-  range has too few left. `release(owner)` frees everything the owner holds.
+  range has too few left. `allocate_block(..., within=range)` looks in that range instead of the
+  pool's (a framework's own range of service ports, e.g. Aurora's): ports are still held in the
+  one pool, so no two owners share one wherever it lies. `release(owner)` frees everything the
+  owner holds.
 - Cost: allocation looks at free ports only from a moving cursor, so creating the 10,000th
   service costs what creating the first did.
 """
@@ -65,15 +68,18 @@ class ServicePorts:
             self._take(owner, port)
         return found
 
-    def allocate_block(self, owner: str, count: int) -> list[int]:
+    def allocate_block(self, owner: str, count: int, within: range | None = None) -> list[int]:
+        search = within if within is not None else range(self.low, self.high + 1)
+        if search and not 0 < search[0] <= search[-1] < 65536:
+            raise ValueError(f"service port range {search[0]}-{search[-1]} is not within 1-65535")
         run: list[int] = []
-        for port in range(self.low, self.high + 1):
+        for port in search:
             run = [*run, port] if port not in self._holder else []
             if len(run) == count:
                 for taken in run:
                     self._take(owner, taken)
                 return run
-        raise PortsExhausted(self.low, self.high, count)
+        raise PortsExhausted(search[0] if search else self.low, search[-1] if search else self.high, count)
 
     def release(self, owner: str, ports: Iterable[int] | None = None) -> None:
         held = self._held.get(owner, set())
