@@ -32,7 +32,8 @@ CODES = ["OK", "INVALID_REQUEST", "ERROR", "AUTH_FAILED", "JOB_UPDATING_ERROR", 
 DESCRIPTION: JSON = {
     "key": "devcluster/www-data/prod/hello", "cluster": "devcluster", "role": "www-data", "environment": "prod",
     "name": "hello", "instances": 2, "service": True, "ports": ["http"],
-    "task": {"name": "hello", "processes": [{"name": "hello", "cmdline": "python3 -m http.server {{thermos.ports[http]}}",
+    "task": {"name": "hello", "processes": [{"name": "hello",
+                                             "cmdline": "python3 -m http.server {{thermos.ports[http]}}",
                                              "max_failures": 1, "daemon": False, "ephemeral": False,
                                              "min_duration": 5, "final": False}],
              "resources": {"cpu": 0.1, "ram": 33554432, "disk": 33554432}},
@@ -51,7 +52,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def type_schema(kind: type, schemas: dict[str, JSON]) -> JSON:
+def type_schema(kind: Any, schemas: dict[str, JSON]) -> JSON:  # pystachio has no type hints
     """The JSON Schema of a pystachio type; each Struct becomes the component `aurora.<Name>`."""
     if issubclass(kind, Structural):
         name = P + kind.__name__
@@ -74,7 +75,7 @@ def type_schema(kind: type, schemas: dict[str, JSON]) -> JSON:
     raise TypeError(f"no JSON Schema for the pystachio type {kind!r}")
 
 
-def struct_schema(struct: type, schemas: dict[str, JSON]) -> JSON:
+def struct_schema(struct: Any, schemas: dict[str, JSON]) -> JSON:
     properties: dict[str, JSON] = {}
     required: list[str] = []
     for field, signature in sorted(struct.TYPEMAP.items()):
@@ -187,4 +188,5 @@ def _paths() -> dict[str, dict[str, JSON]]:
 
 
 def part() -> ApiPart:
-    return ApiPart(TAG, "Aurora's scheduler API, in Aurora's response envelope", _paths(), schemas(), error=ref(P + "Envelope"))
+    return ApiPart(TAG, "Aurora's scheduler API, in Aurora's response envelope", _paths(), schemas(),
+                   error=ref(P + "Envelope"))

@@ -90,7 +90,8 @@ def _operations(prefix: str) -> dict[str, dict[str, JSON]]:
                  "markSuccess", params=[name])
     status = op("Finish a run of an async job", {204: done, 400: bad, 404: missing}, "taskStatus",
                 params=[path_param("taskId", {"type": "string", "pattern": "^[^/]+$"})],
-                request=body(obj({"statusCode": {"type": "integer"}}, ["statusCode"]), examples={"ok": {"statusCode": 0}}))
+                request=body(obj({"statusCode": {"type": "integer"}}, ["statusCode"]),
+                             examples={"ok": {"statusCode": 0}}))
     return {
         f"{prefix}/iso8601": {"post": put("postScheduled", scheduled, {"iso8601": SCHEDULED, "cron": CRON}),
                               "put": put("putScheduled", scheduled, {"iso8601": SCHEDULED})},
@@ -103,7 +104,8 @@ def _operations(prefix: str) -> dict[str, dict[str, JSON]]:
             query_param("offset", {"type": "integer", "minimum": 0})])},
         f"{prefix}/job/stat/{{name}}": {"get": op("Duration histogram (ms) and run history, newest first", {
             200: response("The job's statistics", ref(P + "JobStat")), 404: missing}, "jobStat", params=[name])},
-        f"{prefix}/job/success/{{name}}": {"put": success, "post": {**success, "operationId": f"markSuccessPost_{version}"}},
+        f"{prefix}/job/success/{{name}}": {"put": success,
+                                           "post": {**success, "operationId": f"markSuccessPost_{version}"}},
         f"{prefix}/job/{{name}}": {
             "get": op("One job", {200: response("The job", ref(P + "Job")), 404: missing}, "getJob", params=[name]),
             "put": run, "post": {**run, "operationId": f"runJobPost_{version}"},

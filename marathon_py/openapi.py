@@ -141,7 +141,8 @@ def _apps() -> dict[str, dict[str, JSON]]:
                 request=body(ref(P + "AppDefinition"), examples={"web": APP_EXAMPLE})),
             "put": _op("Create or update several apps", {200: DEPLOYMENT, 400: MALFORMED, 409: LOCKED, 422: INVALID},
                        "putApps", params=[FORCE, partial],
-                       request=body(array(ref(P + "AppUpdate")), examples={"scale": [{"id": "/fuzz/web", "instances": 2}]})),
+                       request=body(array(ref(P + "AppUpdate")),
+                                    examples={"scale": [{"id": "/fuzz/web", "instances": 2}]})),
             "patch": _op("Update several apps", {200: DEPLOYMENT, 400: MALFORMED, 404: UNKNOWN, 409: LOCKED,
                                                  422: INVALID},
                          "patchApps", params=[FORCE], request=body(array(ref(P + "AppUpdate")))),
@@ -154,7 +155,8 @@ def _apps() -> dict[str, dict[str, JSON]]:
                        update_answers, "putApp", params=[APP_ID, FORCE, partial],
                        request=body(ref(P + "AppUpdate"), examples={"define": APP_EXAMPLE, "scale": {"instances": 2}})),
             "patch": _op("Update an app (only the fields given)", update_answers, "patchApp",
-                         params=[APP_ID, FORCE], request=body(ref(P + "AppUpdate"), examples={"env": {"env": {"MODE": "fuzz"}}})),
+                         params=[APP_ID, FORCE],
+                         request=body(ref(P + "AppUpdate"), examples={"env": {"env": {"MODE": "fuzz"}}})),
             "delete": _op("Delete an app", {200: DEPLOYMENT, 404: UNKNOWN, 409: LOCKED}, "deleteApp",
                           params=[APP_ID, query_param("force", BOOLEAN, "default true, as in Marathon")]),
         },
@@ -250,4 +252,5 @@ def _system() -> dict[str, dict[str, JSON]]:
 
 
 def part() -> ApiPart:
-    return ApiPart(TAG, "Marathon's REST API v2", {**_apps(), **_groups(), **_system()}, schemas(), error=ref(P + "Error"))
+    return ApiPart(TAG, "Marathon's REST API v2", {**_apps(), **_groups(), **_system()}, schemas(),
+                   error=ref(P + "Error"))

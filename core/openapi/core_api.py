@@ -152,8 +152,9 @@ def security_part() -> ApiPart:
             200: token, 400: response("ACL bootstrap already done", MESSAGE),
             403: response("Not from this machine", MESSAGE), 503: starting}, tag, "aclBootstrap")},
         "/v1/acl/token": {"post": _op("Create a token (admin)", {200: token, 400: refused, 503: starting}, tag,
-                                      "aclCreateToken", request=body(ref("core.TokenRequest"), required=False, examples={
-                                          "ci": {"Name": "ci", "Type": "client", "Roles": []}}))},
+                                      "aclCreateToken", request=body(ref("core.TokenRequest"), required=False,
+                                                                     examples={"ci": {"Name": "ci", "Type": "client",
+                                                                                      "Roles": []}}))},
         "/v1/acl/tokens": {"get": _op("Every token, without secrets (admin)", {
             200: response("Tokens", array(ref("core.Token"))), 503: starting}, tag, "aclListTokens")},
         "/v1/acl/token/{accessor}": {

@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from core.openapi.spec import JSON, JSON_MEDIA, MESSAGE, TEXT_MEDIA, content
 
@@ -123,4 +122,4 @@ def operations(document: JSON) -> set[tuple[str, str]]:
     return {(method.upper(), path) for path, ops in document["paths"].items() for method in ops if method in METHODS}
 
 
-__all__ = ["ApiPart", "assemble", "operations", "TEXT_MEDIA"]
+__all__ = ["TEXT_MEDIA", "ApiPart", "assemble", "operations"]
