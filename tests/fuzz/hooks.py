@@ -16,7 +16,7 @@ from schemathesis import Case
 
 
 @schemathesis.hook
-def before_call(context: Any, case: Case, kwargs: dict[str, Any]) -> None:
+def before_call(context: Any, case: Case[Any], kwargs: dict[str, Any]) -> None:
     body = case.body if isinstance(case.body, dict) else {}
     if case.operation.path == "/api/v1/scheduler" and body.get("type") == "SUBSCRIBE":
         kwargs.setdefault("headers", {})["Mesos-Stream-Id"] = "fuzz"
