@@ -19,4 +19,5 @@ from schemathesis import Case
 def before_call(context: Any, case: Case[Any], kwargs: dict[str, Any]) -> None:
     body = case.body if isinstance(case.body, dict) else {}
     if case.operation.path == "/api/v1/scheduler" and body.get("type") == "SUBSCRIBE":
-        kwargs.setdefault("headers", {})["Mesos-Stream-Id"] = "fuzz"
+        # on the case, not in `kwargs`: the coverage phase passes its own headers beside them
+        case.headers = {**(case.headers or {}), "Mesos-Stream-Id": "fuzz"}
