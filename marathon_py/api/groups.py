@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
@@ -77,7 +78,7 @@ class GroupsAPI:
         if "version" in body and set(body) <= {"version", "id"}:
             return await self._rollback(path_id, str(body["version"]), force)
         if "scaleBy" in body and set(body) <= {"scaleBy", "id"}:
-            return await self._scale(path_id, float(body["scaleBy"]), force)
+            return await self._scale(path_id, _factor(body["scaleBy"]), force)
         if request.method == "POST" and body.get("id"):
             path_id = canonical_id(str(body["id"]), path_id)
         if request.method == "POST" and path_id in self.m.scheduler.groups.explicit:
@@ -122,3 +123,10 @@ class GroupsAPI:
                 raws.append(({k: v for k, v in definition.items() if k not in ("version", "versionInfo")}, app_id))
         done = await self.m.service.put_apps(raws, force, deleted=removed)
         return deployment_answer(done.deployment.version, done.deployment.id)
+
+
+def _factor(scale_by: Any) -> float:
+    """`scaleBy`: a finite number above 0 (a string or Infinity was a 500), else 422 naming it."""
+    if isinstance(scale_by, bool) or not isinstance(scale_by, int | float) or not 0 < scale_by < math.inf:
+        raise InvalidApp([("/scaleBy", "must be a finite number greater than 0")])
+    return float(scale_by)
