@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from core.schedule.base import ScheduleError
 
@@ -32,6 +32,10 @@ class CronSchedule:
                                 "of 5 fields (or 6 with seconds last)")
         if not croniter.is_valid(text):
             raise ScheduleError(explain_invalid(text))
+        try:  # a date that never comes (31 February) is valid to croniter, which fails on the walk
+            croniter(text, datetime(2000, 1, 1)).get_next(datetime)
+        except CroniterBadDateError:
+            raise ScheduleError(f"the cron expression '{text}' names a date that never comes") from None
         return cls(text, zone)
 
     def cursor(self, after: float) -> CronCursor:

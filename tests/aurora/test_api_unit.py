@@ -88,6 +88,8 @@ async def test_cron_schedule_refusals(http: httpx.AsyncClient) -> None:
     response = await http.put(cron, json=nightly(cron_schedule="0 0 1 1 *", cron_collision_policy="RUN_OVERLAP"))
     assert "cron_collision_policy: must be one of KILL_EXISTING, CANCEL_NEW" in message(response)
     assert "cron_schedule" in message(await http.put(cron, json=nightly(cron_schedule="soon")))
+    never = await http.put(cron, json=nightly(cron_schedule="0 0 31 2 *"))  # was a 500, and stored
+    assert never.status_code == 400 and "date that never comes" in message(never)
     assert (await http.get(f"/aurora/jobs/{KEY}")).status_code == 404  # nothing was stored by the refusals
     response = await http.post("/aurora/jobs", json=nightly(cron_schedule="0 0 1 1 *"))
     assert "Cron jobs may only be created/updated by calling scheduleCronJob" in message(response)

@@ -65,6 +65,15 @@ def test_a_cron_field_out_of_range_is_named_with_its_range(schedule: str, field:
     assert f"out of its range {bounds}" in str(refused.value)
 
 
+@pytest.mark.parametrize("schedule", ["0 0 31 2 *", "0 0 30 2 *", "0 0 31 4,6 *"])
+def test_a_cron_date_that_never_comes_is_refused(schedule: str) -> None:
+    """Answered 500 and stored, after which Chronos could not load its jobs (every route 503)."""
+    with pytest.raises(JobError) as refused:
+        normalize(scheduled(schedule=schedule), dependent=False)
+    assert str(refused.value) == f"schedule: the cron expression '{schedule}' names a date that never comes"
+    normalize(scheduled(schedule="0 0 29 2 *"), dependent=False)  # leap days come
+
+
 def test_a_container_is_refused_naming_it_and_an_empty_one_is_no_container() -> None:
     for container in ({"type": "DOCKER", "image": "busybox"}, {"type": "MESOS", "image": "debian"}, {"type": "DOCKER"},
                       "busybox"):
