@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
@@ -9,12 +10,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.framework.clock import parse_iso
 from marathon_py.api.common import Marathon, deployment_answer, flag, json_body
 from marathon_py.api.render import app_json
 from marathon_py.errors import ChangeConflict, InvalidApp, UnknownObject
 from marathon_py.groups import flatten
 from marathon_py.service import Raw
-from marathon_py.validation import canonical_id
+from marathon_py.validation import MAX_INSTANCES, canonical_id
 
 
 class GroupsAPI:
@@ -75,11 +77,13 @@ class GroupsAPI:
         path_id = self._path(request)
         force, dry_run = flag(request, "force"), flag(request, "dryRun")
         if "version" in body and set(body) <= {"version", "id"}:
-            return await self._rollback(path_id, str(body["version"]), force)
+            return await self._rollback(path_id, group_version(body["version"]), force)
         if "scaleBy" in body and set(body) <= {"scaleBy", "id"}:
-            return await self._scale(path_id, float(body["scaleBy"]), force)
-        if request.method == "POST" and body.get("id"):
-            path_id = canonical_id(str(body["id"]), path_id)
+            return await self._scale(path_id, body["scaleBy"], force)
+        if request.method == "POST" and body.get("id") is not None:
+            if not isinstance(body["id"], str):
+                raise InvalidApp([("/id", "must be a string")])
+            path_id = canonical_id(body["id"], path_id)
         if request.method == "POST" and path_id in self.m.scheduler.groups.explicit:
             raise ChangeConflict(f"Group {path_id} is already created. Use PUT to change this group.")
         raws, groups = flatten({**body, "id": path_id})
@@ -100,10 +104,18 @@ class GroupsAPI:
                                              deleted_groups=groups.explicit_under(group_id))
         return deployment_answer(done.deployment.version, done.deployment.id)
 
-    async def _scale(self, group_id: str, factor: float, force: bool) -> Response:
+    async def _scale(self, group_id: str, factor: Any, force: bool) -> Response:
+        """Every app of the group scaled by `factor`, rounded up (as Marathon: `ceil`)."""
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 0:
+            raise InvalidApp([("/scaleBy", f"{factor!r} is not a number of at least 0")])
         s = self.m.scheduler
-        raws: list[Raw] = [({"instances": round(s.apps[a].instances * factor)}, a)
-                           for a in s.groups.apps_under(group_id)]
+        raws: list[Raw] = []
+        for app_id in s.groups.apps_under(group_id):
+            instances = s.apps[app_id].instances * factor
+            if instances > MAX_INSTANCES:
+                raise InvalidApp([("/scaleBy", f"scaling {app_id} by {factor} would give it more than "
+                                               f"{MAX_INSTANCES} instances")])
+            raws.append(({"instances": math.ceil(instances)}, app_id))
         done = await self.m.service.put_apps(raws, force, partial=True)
         return deployment_answer(done.deployment.version, done.deployment.id)
 
@@ -122,3 +134,15 @@ class GroupsAPI:
                 raws.append(({k: v for k, v in definition.items() if k not in ("version", "versionInfo")}, app_id))
         done = await self.m.service.put_apps(raws, force, deleted=removed)
         return deployment_answer(done.deployment.version, done.deployment.id)
+
+
+def group_version(value: Any) -> str:
+    """The `version` a group rolls back to: a timestamp, as Marathon's versions are (it compares
+    with stored versions as text, so anything else would pick an arbitrary one)."""
+    if isinstance(value, str):
+        try:
+            parse_iso(value)
+            return value
+        except ValueError:
+            pass
+    raise InvalidApp([("/version", f"{value!r} is not a timestamp, e.g. 2030-03-17T17:46:40.000Z")])
