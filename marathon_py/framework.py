@@ -39,7 +39,7 @@ class MarathonFramework:
         self.marathon.server = ctx.server
         self.marathon.use_bus(ctx.events)
         scheduler = assemble(ctx.store, ctx.driver, ctx.events, ctx.services.ports, ctx.sandboxes, ctx.clock,
-                             drain_seconds=lambda: ctx.services.drain_seconds)
+                             drain_seconds=lambda: ctx.services.drain_seconds, secrets=ctx.secrets)
         loop = scheduler.loop
         assert loop is not None
         await scheduler.load()

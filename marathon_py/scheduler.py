@@ -55,6 +55,7 @@ from core.framework.launch_queue import Build
 from core.framework.plan import Applier, Kill, Launch
 from core.placement.constraints import Placement
 from core.placement.offers import Fit
+from core.secrets import NoSecrets, SecretStore
 from core.store import Namespace
 from marathon_py.checks import MonitorFactory, TaskChecks, run_check
 from marathon_py.command import app_id_of_task, task_id_for, task_info
@@ -75,7 +76,7 @@ FAILURES = (TaskState.TASK_FAILED, TaskState.TASK_ERROR, TaskState.TASK_LOST, Ta
 class MarathonScheduler(SchedulerHooks[Instance]):
     def __init__(self, repo: Repository, tracker: TaskTracker[Instance], queue: LaunchQueue, faults: ObjectFaults,
                  clock: Clock, events: EventBus, ports: ServicePorts, sandboxes: SandboxLocator,
-                 monitor: MonitorFactory = run_check) -> None:
+                 secrets: SecretStore, monitor: MonitorFactory = run_check) -> None:
         self.repo = repo
         self.tracker = tracker
         self.queue = queue
@@ -84,6 +85,7 @@ class MarathonScheduler(SchedulerHooks[Instance]):
         self.events = events
         self.ports = ports
         self.sandboxes = sandboxes
+        self.secrets = secrets
         self.apps: dict[str, App] = {}
         self.deployments: dict[str, Deployment] = {}
         self.groups = GroupTree()
@@ -490,15 +492,16 @@ class MarathonScheduler(SchedulerHooks[Instance]):
 def assemble(store: Namespace, driver: Driver, events: EventBus, ports: ServicePorts,
              sandboxes: SandboxLocator | None = None, clock: Clock | None = None,
              drain_seconds: Callable[[], float] | None = None,
-             monitor: MonitorFactory = run_check) -> MarathonScheduler:
-    """A scheduler with its kit parts: write-ahead, tracker, launch queue, faults, loop and applier."""
+             monitor: MonitorFactory = run_check, secrets: SecretStore | None = None) -> MarathonScheduler:
+    """A scheduler with its kit parts: write-ahead, tracker, launch queue, faults, loop and applier.
+    `secrets`: the server's secret store, which apps' secrets must be in."""
     clock = clock or SystemClock()
     writer = WriteAhead(store, name=SOURCE)
     tracker: TaskTracker[Instance] = TaskTracker(writer, encode_instance, decode_instance)
     queue = LaunchQueue()
     faults = ObjectFaults(SOURCE, clock)
     scheduler = MarathonScheduler(Repository(store, writer), tracker, queue, faults, clock, events, ports,
-                                  sandboxes or NoSandboxes(), monitor)
+                                  sandboxes or NoSandboxes(), secrets or NoSecrets(), monitor)
     loop = SchedulerLoop(driver, store, scheduler, tracker, queue, LOOP, faults, clock,
                          drain_seconds=drain_seconds or (lambda: 0.0))
     scheduler.attach(loop)

@@ -185,7 +185,7 @@ class AppService:
             previous = self.s.apps.get(app_id) if app_id else None
             if previous is not None and create_only:
                 raise ChangeConflict(f"An app with id [{previous.id}] already exists.")
-            app = validate_app(raw, app_id)
+            app = validate_app(raw, app_id, self.s.secrets)
             if previous is None and app.id in {a.id for a in apps}:
                 raise ChangeConflict(f"An app with id [{app.id}] already exists.")
             taken.append((app.id, self._assign_ports(app, previous)))

@@ -24,6 +24,7 @@ from core.events import BusEvent, EventBus
 from core.framework import SchedulerLoop
 from core.framework.testing import FakeDriver, ManualClock, make_offer, status
 from core.health.checks import CheckSpec, CheckState
+from core.secrets import SecretStore
 from core.store import Namespace
 from core.store.memory import MemoryStore
 from marathon_py.checks import OnResult
@@ -95,10 +96,11 @@ class RecordingBus(EventBus):
 
 class InProcess:
     def __init__(self, store: MemoryStore | None = None, clock: ManualClock | None = None,
-                 ports: ServicePorts | None = None) -> None:
+                 ports: ServicePorts | None = None, secrets: SecretStore | None = None) -> None:
         self.store = store or MemoryStore()
         self.clock = clock or ManualClock(T0)
         self.ports = ports or ServicePorts()
+        self.secrets = secrets
         self.driver = FakeDriver()
         self.bus = RecordingBus()
         self.checks = HandChecks()
@@ -108,7 +110,8 @@ class InProcess:
 
     async def start(self) -> InProcess:
         self.scheduler = assemble(Namespace(self.store, "marathon"), self.driver, self.bus, self.ports,
-                                  clock=self.clock, drain_seconds=lambda: self.drain_seconds, monitor=self.checks)
+                                  clock=self.clock, drain_seconds=lambda: self.drain_seconds, monitor=self.checks,
+                                  secrets=self.secrets)
         await self.scheduler.load()
         marathon = self.framework.marathon
         marathon.use(AppService(self.scheduler))

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from core.discovery.ports import ServicePorts
 from tests.conftest import StartServer
 from tests.marathon.conftest import app_def
@@ -116,6 +118,19 @@ async def test_hostile_definitions_are_refused_naming_the_field_and_nothing_is_s
     assert scaled.status_code == 200
     app = (await m.http.get("/v2/apps/base/app")).json()["app"]
     assert app["instances"] == 3  # rounded up, as Marathon does
+
+
+@pytest.mark.parametrize("label, variable", [("team", "MARATHON_APP_LABEL_TEAM"),
+                                              ("com.example/owner-id", "MARATHON_APP_LABEL_COM_EXAMPLE_OWNER_ID"),
+                                              ("a=b", "MARATHON_APP_LABEL_A_B")])
+async def test_labels_become_variables_a_process_can_take(marathon: InProcess, label: str, variable: str) -> None:
+    labels = {label: "v", "binary": "x\0y", "long": "x" * 600}
+    assert (await marathon.http.post("/v2/apps", json=app_def("/l", cmd=CMD, labels=labels))).status_code == 201
+    [task] = await marathon.offer()
+    assert task.command is not None
+    env = dict(task.command.environment)
+    assert env[variable] == "v" and env["MARATHON_APP_LABELS"] == variable.removeprefix("MARATHON_APP_LABEL_")
+    assert dict(task.labels) == labels  # the task carries the app's labels (log rotation reads them)
 
 
 async def test_running_out_of_service_ports_answers_as_marathon() -> None:
