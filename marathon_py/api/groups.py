@@ -11,6 +11,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.framework.clock import parse_iso
+from core.security import Action
+from marathon_py.api.authz import Authz
 from marathon_py.api.common import Marathon, deployment_answer, flag, json_body
 from marathon_py.api.render import app_json
 from marathon_py.errors import ChangeConflict, InvalidApp, UnknownObject
@@ -39,31 +41,43 @@ class GroupsAPI:
     def _path(request: Request) -> str:
         return canonical_id(str(request.path_params.get("group_id", "")))
 
-    def _existing(self, request: Request) -> str:
+    def _existing(self, request: Request, authz: Authz) -> str:
+        """The group the path names, when it exists and the caller may see something of it."""
         group_id = self._path(request)
-        if not self.m.scheduler.groups.exists(group_id):
+        if not self.m.scheduler.groups.exists(group_id) or not self._visible(group_id, authz):
             raise UnknownObject(f"Group '{group_id}' does not exist")
         return group_id
 
-    def tree(self, group_id: str, embed: set[str], version: str) -> dict[str, Any]:
-        """Group `group_id` as Marathon shows it: its apps, nested groups, dependencies."""
+    def _visible(self, group_id: str, authz: Authz) -> bool:
+        """The caller may view the group, or an app inside it (so it sees the way to that app)."""
+        return group_id == "/" or authz.may_view(group_id) or authz.may_view_any(
+            self.m.scheduler.groups.apps_under(group_id))
+
+    def tree(self, group_id: str, embed: set[str], version: str, authz: Authz) -> dict[str, Any]:
+        """Group `group_id` as Marathon shows it: its apps, nested groups, dependencies; of them
+        what the caller may view."""
         s = self.m.scheduler
         explicit = s.groups.explicit.get(group_id)
         return {
-            "id": group_id, "apps": [app_json(s, s.apps[a], embed) for a in s.groups.own_apps(group_id)],
-            "groups": [self.tree(c, embed, version) for c in s.groups.child_groups(group_id)],
+            "id": group_id,
+            "apps": [app_json(s, s.apps[a], embed) for a in s.groups.own_apps(group_id) if authz.may_view(a)],
+            "groups": [self.tree(c, embed, version, authz) for c in s.groups.child_groups(group_id)
+                       if self._visible(c, authz)],
             "pods": [], "dependencies": explicit.dependencies if explicit else [],
             "version": explicit.version if explicit and explicit.version else version,
         }
 
     async def get_group(self, request: Request) -> Response:
-        group_id = self._existing(request)
+        authz = Authz.of(request)
+        group_id = self._existing(request, authz)
         embed = set(request.query_params.getlist("embed"))
-        return JSONResponse(self.tree(group_id, embed, self.m.scheduler.now()))
+        return JSONResponse(self.tree(group_id, embed, self.m.scheduler.now(), authz))
 
     async def versions(self, request: Request) -> Response:
         """The versions a group was deployed at: its own and those of the apps under it, newest first."""
-        group_id = self._existing(request)
+        authz = Authz.of(request)
+        group_id = self._existing(request, authz)
+        authz.require(Action.VIEW, group_id)
         s = self.m.scheduler
         found = {g.version for g_id in s.groups.explicit_under(group_id) if (g := s.groups.explicit[g_id]).version}
         for app_id in s.groups.apps_under(group_id):
@@ -76,9 +90,12 @@ class GroupsAPI:
             raise InvalidApp([("/", "a group must be a JSON object")])
         path_id = self._path(request)
         force, dry_run = flag(request, "force"), flag(request, "dryRun")
+        authz = Authz.of(request)
         if "version" in body and set(body) <= {"version", "id"}:
+            authz.require(Action.UPDATE, path_id)
             return await self._rollback(path_id, group_version(body["version"]), force)
         if "scaleBy" in body and set(body) <= {"scaleBy", "id"}:
+            authz.require(Action.UPDATE, path_id)
             return await self._scale(path_id, body["scaleBy"], force)
         if request.method == "POST" and body.get("id") is not None:
             if not isinstance(body["id"], str):
@@ -91,6 +108,8 @@ class GroupsAPI:
         if request.method == "PUT" and ("apps" in body or "groups" in body):  # apps left out go
             listed = {a["id"] for a, _ in raws}
             removed = [a for a in self.m.scheduler.groups.apps_under(path_id) if a not in listed]
+        authz.require(Action.UPDATE, path_id, *(g.id for g in groups), *(app_id for _, app_id in raws))
+        authz.require(Action.DELETE, *removed)
         done = await self.m.service.put_apps(raws, force, dry_run=dry_run, deleted=removed, groups=groups)
         if dry_run:
             return JSONResponse({"steps": msgspec.to_builtins(done.deployment.steps)})
@@ -98,7 +117,9 @@ class GroupsAPI:
                                  201 if request.method == "POST" else 200)
 
     async def delete_group(self, request: Request) -> Response:
-        group_id = self._existing(request)
+        authz = Authz.of(request)
+        group_id = self._existing(request, authz)
+        authz.require(Action.DELETE, group_id)
         groups = self.m.scheduler.groups
         done = await self.m.service.put_apps([], flag(request, "force"), deleted=groups.apps_under(group_id),
                                              deleted_groups=groups.explicit_under(group_id))

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
 
 from core.discovery.ports import ServicePorts
 from core.driver.types import Offers, Subscribed, TaskInfo, TaskState, Update
@@ -25,6 +26,8 @@ from core.framework import SchedulerLoop
 from core.framework.testing import FakeDriver, ManualClock, make_offer, status
 from core.health.checks import CheckSpec, CheckState
 from core.secrets import SecretStore
+from core.security import Access, Principal
+from core.security.access import ACCESS_SCOPE_KEY
 from core.store import Namespace
 from core.store.memory import MemoryStore
 from marathon_py.checks import OnResult
@@ -117,8 +120,9 @@ class InProcess:
         marathon.use(AppService(self.scheduler))
         marathon.use_bus(self.bus)
         marathon.ready.set()
-        app = Starlette(routes=self.framework.routes())
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://marathon.test")
+        self.app = Starlette(routes=self.framework.routes())
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://marathon.test")
+        self._clients = [self.http]
         await self.loop.handle(Subscribed(self.driver.framework_id, 15.0))
         await self.settle()
         return self
@@ -193,7 +197,20 @@ class InProcess:
         result: list[dict[str, Any]] = (await self.http.get(f"/v2/apps{app_id}/tasks")).json()["tasks"]
         return result
 
+    def client_as(self, principal: Principal) -> httpx.AsyncClient:
+        """A client whose requests the authorizer sees as `principal`'s (as the server's
+        authentication middleware would have put it in the request)."""
+
+        async def authenticated(scope: Scope, receive: Receive, send: Send) -> None:
+            scope[ACCESS_SCOPE_KEY] = Access(principal)
+            await self.app(scope, receive, send)
+
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=authenticated), base_url="http://marathon.test")
+        self._clients.append(client)
+        return client
+
     async def close(self) -> None:
-        await self.http.aclose()
+        for client in self._clients:
+            await client.aclose()
         self.scheduler.close()
         await self.loop.close()
