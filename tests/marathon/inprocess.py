@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
@@ -23,6 +24,7 @@ from core.discovery.ports import ServicePorts
 from core.driver.types import Offers, Subscribed, TaskInfo, TaskState, Update
 from core.events import BusEvent, EventBus
 from core.framework import SchedulerLoop
+from core.framework.metrics import Metrics
 from core.framework.testing import FakeDriver, ManualClock, make_offer, status
 from core.health.checks import CheckSpec, CheckState
 from core.secrets import SecretStore
@@ -32,6 +34,7 @@ from core.store import Namespace
 from core.store.memory import MemoryStore
 from marathon_py.checks import OnResult
 from marathon_py.framework import MarathonFramework
+from marathon_py.metrics import watch
 from marathon_py.model import Instance
 from marathon_py.scheduler import assemble
 from marathon_py.service import AppService
@@ -104,6 +107,7 @@ class InProcess:
         self.clock = clock or ManualClock(T0)
         self.ports = ports or ServicePorts()
         self.secrets = secrets
+        self.registry = CollectorRegistry()
         self.driver = FakeDriver()
         self.bus = RecordingBus()
         self.checks = HandChecks()
@@ -112,9 +116,11 @@ class InProcess:
         self.framework = MarathonFramework()
 
     async def start(self) -> InProcess:
+        metrics = Metrics.of(self.registry, "marathon")
         self.scheduler = assemble(Namespace(self.store, "marathon"), self.driver, self.bus, self.ports,
                                   clock=self.clock, drain_seconds=lambda: self.drain_seconds, monitor=self.checks,
-                                  secrets=self.secrets)
+                                  metrics=metrics, secrets=self.secrets)
+        watch(metrics, self.scheduler, 0.0)
         await self.scheduler.load()
         marathon = self.framework.marathon
         marathon.use(AppService(self.scheduler))
@@ -208,6 +214,10 @@ class InProcess:
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=authenticated), base_url="http://marathon.test")
         self._clients.append(client)
         return client
+
+    def metric(self, name: str, **labels: str) -> float:
+        """A sample of Marathon's metrics now (0 when absent)."""
+        return self.registry.get_sample_value(name, labels) or 0.0
 
     async def close(self) -> None:
         for client in self._clients:
