@@ -91,3 +91,24 @@ async def test_failures_back_off_and_declined_offers_are_logged(marathon: InProc
     await m.settle()
     assert matching(caplog, rf"marathon deployment {deployment}: failed: .*")
     assert m.metric("marathon_deployments_ended_counter_total", outcome="failed") == 1
+
+
+async def test_counters_outlive_a_restart_and_gauges_read_the_new_scheduler() -> None:
+    first = await InProcess().start()
+    try:
+        await first.deploy(app_def("/obs/kept", cmd=CMD))
+        await first.converge()
+    finally:
+        await first.close()
+    again = InProcess(store=first.store)
+    again.registry = first.registry  # the server's registry: the supervisor restarts the framework on it
+    await again.start()
+    try:
+        assert again.metric("marathon_deployments_counter_total") == 1
+        assert again.metric("marathon_tasks_launched_counter_total") == 1
+        assert again.metric("marathon_apps_active_gauge") == 1  # the new scheduler's apps, loaded from the store
+        assert (await again.http.delete("/v2/apps/obs/kept")).status_code == 200
+        assert again.metric("marathon_apps_active_gauge") == 0
+        assert again.metric("marathon_deployments_counter_total") == 2
+    finally:
+        await again.close()
