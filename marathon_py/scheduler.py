@@ -254,7 +254,7 @@ class MarathonScheduler(SchedulerHooks[Instance]):
             held = self._backoff_lines.allow(inst.app_id)
             if held is not None:
                 log.about("app", inst.app_id, task=inst.task_id).warning(
-                    "%s: next launch delayed %.1f s (backoff, failure %d in a row)%s", status.state.value,
+                    "%s: next launch delayed %.4g s (backoff, failure %d in a row)%s", status.state.value,
                     until - now, self.backoff.failures(inst.app_id), _more(held))
             self.last_failure[inst.app_id] = TaskFailure(
                 app_id=inst.app_id, host=inst.host, message=status.message, state=status.state.value,

@@ -70,13 +70,27 @@ async def test_failures_back_off_and_declined_offers_are_logged(marathon: InProc
                                                                caplog: pytest.LogCaptureFixture) -> None:
     m = marathon
     caplog.set_level(logging.INFO, logger="trireme.marathon")
-    [task_id] = await m.deploy(app_def("/obs/crash", cmd=CMD))
+    [task_id] = await m.deploy(app_def("/obs/crash", cmd=CMD, backoffSeconds=2.5))
     await m.update(task_id, TaskState.TASK_FAILED, message="exited with status 1")
     assert matching(caplog, rf"marathon app /obs/crash: task {re.escape(task_id)}: TASK_FAILED: exited with status 1")
     assert matching(caplog, rf"marathon app /obs/crash: task {re.escape(task_id)}: TASK_FAILED: next launch delayed "
-                            r"\d+\.\d s \(backoff, failure 1 in a row\)")
+                            r"2\.5 s \(backoff, failure 1 in a row\)")
     assert m.metric("marathon_backoffs_counter_total") == 1
     assert m.metric("marathon_backoff_apps_gauge") == 1
+
+    async def crash_again(wait: float) -> None:
+        m.clock.advance(wait)
+        [task] = await m.offer()
+        await m.running(task.task_id)
+        await m.update(task.task_id, TaskState.TASK_FAILED)
+
+    backoff_line = r"marathon app /obs/crash: task \S+: TASK_FAILED: next launch delayed .*"
+    await crash_again(3)  # a crash loop: counted, but one line per app every 30 s at most
+    assert len(matching(caplog, backoff_line)) == 1 and m.metric("marathon_backoffs_counter_total") == 2
+    await crash_again(31)
+    [*_, last] = matching(caplog, backoff_line)
+    assert last.endswith("(backoff, failure 3 in a row) (1 more like it since the last line)"), last
+    assert m.metric("marathon_backoffs_counter_total") == 3
 
     # a launch no offer fits: why its offers were declined, once for the waiting request
     assert (await m.http.post("/v2/apps", json=app_def("/obs/huge", cmd=CMD, mem=10**9))).status_code == 201
