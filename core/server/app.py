@@ -29,6 +29,7 @@ from core.framework.catalog import ServiceCatalog
 from core.framework.errors import ErrorShape, ErrorShapes
 from core.framework.metrics import Metrics
 from core.framework.plugin import error_shape_of
+from core.framework.ports import ServicePorts
 from core.security.access import Action, PrincipalKind, Resource, access_of, internal_principal
 from core.security.gate import Security
 from core.security.settings import SecuritySettings
@@ -57,6 +58,7 @@ class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BYTES  # a larger request body is answered 413
     access_log: bool = False  # one log line per HTTP request (`core.server.access`)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    service_ports: tuple[int, int] = (10000, 20000)  # the service-port pool (Marathon's --local_port_min/max)
 
 
 class Server:
@@ -68,7 +70,7 @@ class Server:
         self.bus = EventBus()
         self.bus.on_many_left = release_free_memory  # after a crowd of SSE clients has gone
         self.registry = CollectorRegistry()
-        self.services = ServiceCatalog()
+        self.services = ServiceCatalog(ServicePorts(*config.service_ports))
         self.cluster = EmbeddedCluster(config.data_dir, config.cluster)
         self.store: Store | None = None
         self.balancer: LoadBalancer | None = None
@@ -137,7 +139,7 @@ class Server:
         assert self.store is not None
         ctx = Context(self.cluster.driver(internal_principal(fw.name)), Namespace(self.store, fw.name), self.bus,
                       self.registry, info,
-                      self.services, sandboxes=self.cluster)
+                      self.services, sandboxes=self.cluster, secrets=self.config.cluster.agent.secrets)
         await fw.run(ctx)
 
     async def _balance(self, config: BalancerConfig) -> None:
