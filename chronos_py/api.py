@@ -18,7 +18,7 @@ from chronos_py.service import JobService, UnknownJob
 from chronos_py.validation import JobError, split_arguments
 from core.framework import ServerInfo
 from core.framework.ready import Readiness
-from core.server.body import read_json
+from core.server.body import InvalidJSON, read_json
 
 Handler = Callable[[Request], Awaitable[Response]]
 PREFIXES = ("/scheduler", "/v1/scheduler")
@@ -104,7 +104,9 @@ class ChronosAPI:
     async def _body(self, request: Request) -> Any:
         try:
             return await read_json(request)
-        except ValueError as exc:
+        except InvalidJSON as exc:
+            if str(exc) == exc.msg:  # the reader's own refusal, naming the field (`cpus: NaN is not ...`)
+                raise JobError(exc.msg) from None
             raise JobError(f"body: not valid JSON ({exc})") from None
 
     async def put_scheduled(self, request: Request) -> Response:
