@@ -7,8 +7,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from chronos_py.api import ChronosAPI
+from chronos_py.scheduler import assemble
+from chronos_py.service import JobService
+from core.driver.types import Offers, Subscribed, TaskState, Update
+from core.framework.testing import FakeDriver, ManualClock, make_offer, status
+from core.security.access import ACCESS_SCOPE_KEY, Access, Action, Denied, Grant, Principal, PrincipalKind, Role
+from core.security.gate import Security
+from core.store import Namespace
+from core.store.memory import MemoryStore
 from tests.chronos.conftest import job
+from tests.chronos.test_scheduler_unit import T0
+from tests.chronos.test_scheduler_unit import job as unit_job
 from tests.conftest import StartServer
 
 ROLES = """
@@ -96,3 +109,50 @@ def test_roles_grant_jobs_by_name_prefix_or_owner_and_lists_show_only_those(star
     finally:
         for client in clients.values():
             client.close()
+
+
+NIGHTLY = Principal("nina", PrincipalKind.USER,
+                    (Role("nightly", (Grant(Action.UPDATE, "chronos", "nightly-*"),)),))
+
+
+def as_principal(app: ASGIApp, principal: Principal) -> ASGIApp:
+    """`app` with every request made by `principal` (the server's authentication does this)."""
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[ACCESS_SCOPE_KEY] = Access(principal)
+        await app(scope, receive, send)
+    return wrapped
+
+
+async def test_task_routes_need_update_on_the_task_s_job_and_an_unknown_job_is_404() -> None:
+    clock = ManualClock(T0)
+    driver = FakeDriver()
+    sched = assemble(Namespace(MemoryStore(), "chronos"), driver, clock)
+    await sched.load()
+    assert sched.loop is not None
+    await sched.loop.handle(Subscribed("fw", 15.0))
+    service = JobService(sched)
+    api = ChronosAPI()
+    api.use(service)
+    api.ready.set()
+    for name in ("nightly-load", "payroll"):
+        await service.put(unit_job(name, schedule="R0//PT1H", **{"async": True}), dependent=False)
+        await service.start_now(name)
+    await sched.loop.handle(Offers((make_offer(),)))
+    tasks = {t.task_id.split(":")[3]: t.task_id for t in driver.launched}
+    for task_id in tasks.values():  # an async job's run waits for its status once its process ends
+        await sched.loop.handle(Update(status(task_id, TaskState.TASK_FINISHED)))
+
+    app = Starlette(routes=api.routes(), exception_handlers={Denied: Security.denied})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=as_principal(app, NIGHTLY)),
+                                 base_url="http://chronos") as http:
+        assert_forbidden(await http.put(f"/scheduler/task/{tasks['payroll']}", json={"statusCode": 0}))
+        assert_forbidden(await http.put("/scheduler/job/success/payroll"))
+        assert_forbidden(await http.delete("/v1/scheduler/task/kill/payroll"))
+        assert (await http.get("/scheduler/job/nobody")).status_code == 404  # unknown before forbidden
+        missing = await http.put("/scheduler/task/ct:1:0:nobody:", json={"statusCode": 0})
+        assert missing.status_code == 404
+        assert (await http.put(f"/scheduler/task/{tasks['nightly-load']}", json={"statusCode": 0})).status_code == 204
+        assert (await http.put("/scheduler/job/success/nightly-load")).status_code == 204
+    assert sched.jobs["nightly-load"].success_count == 2 and sched.jobs["payroll"].success_count == 0
+    assert any(r.job == "payroll" and r.active for r in sched.tracker)  # still waiting for its status
