@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -236,6 +237,18 @@ def test_rare_crons_fire_and_impossible_ones_never_raise_from_a_cursor() -> None
 # ---- skipping forward and catching up ----------------------------------------------------------
 
 SCHEDULES = st.one_of(intervals(), st.tuples(crons().map(lambda c: c[0]), ZONE_NAMES))
+
+
+@given(SCHEDULES, INSTANTS)
+def test_a_cursor_s_instants_strictly_increase_from_where_it_starts(schedule: tuple[str, str], after: float) -> None:
+    text, zone = schedule
+    try:
+        parsed = parse_schedule(text, zone)
+    except ScheduleError:
+        return  # a cron date that never comes
+    due = walk(parsed.cursor(after), after + 3 * 86400, 5000)
+    assert all(earlier < later for earlier, later in pairwise(due))
+    assert all(instant >= after for instant in due)
 
 
 @given(SCHEDULES, INSTANTS, st.integers(0, 3 * 86400))
