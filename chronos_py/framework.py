@@ -8,8 +8,10 @@ from starlette.routing import BaseRoute
 from chronos_py.api import PREFIXES, ChronosAPI
 from chronos_py.scheduler import assemble
 from chronos_py.service import JobService
+from chronos_py.telemetry import observe_jobs
 from core.framework import Context
 from core.framework.errors import ErrorShape, status_and_message_json
+from core.framework.metrics import Metrics
 
 
 class ChronosFramework:
@@ -29,7 +31,9 @@ class ChronosFramework:
 
     async def run(self, ctx: Context) -> None:
         """One run: load from the store, subscribe, serve; a restart builds everything afresh."""
-        scheduler = assemble(ctx.store, ctx.driver, ctx.clock)
+        metrics = Metrics.of(ctx.metrics, self.name)  # the same counters across restarts
+        scheduler = assemble(ctx.store, ctx.driver, ctx.clock, metrics)
+        observe_jobs(metrics, lambda: len(scheduler.jobs))
         loop = scheduler.loop
         assert loop is not None
         self.api.server = ctx.server

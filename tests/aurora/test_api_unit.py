@@ -152,3 +152,14 @@ async def test_metrics_count_preemptions_and_read_jobs_tasks_and_updates_at_scra
     text = generate_latest(registry).decode()
     assert "aurora_jobs 1.0" in text and 'aurora_tasks{state="RUNNING"} 2.0' in text
     assert 'aurora_updates{status="ROLLING_FORWARD"} 1.0' in text
+
+
+async def test_a_cron_schedule_that_never_fires_is_refused_and_nothing_is_stored(http: httpx.AsyncClient) -> None:
+    """Issue 13: `0 0 31 2 *` (no February has a 31st) answered 500, was stored, and its GET was 500."""
+    response = await http.put(f"/aurora/jobs/{KEY}/cron", json=nightly(cron_schedule="0 0 31 2 *"))
+    assert response.status_code == 400 and response.json()["responseCode"] == "INVALID_REQUEST"
+    assert message(response).startswith("cron_schedule: the cron expression '0 0 31 2 *' never fires")
+    assert (await http.get(f"/aurora/jobs/{KEY}")).status_code == 404
+    assert (await http.get(f"/aurora/jobs/{KEY}/cron")).status_code == 404
+    listed = await http.get("/aurora/jobs")
+    assert listed.status_code == 200 and KEY not in listed.text
