@@ -7,6 +7,7 @@ are `service.JobService`'s and `updater.JobUpdater`'s.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -14,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from aurora_py.envelope import KEY_PATH, guarded, job_key, ok, refused, unavailable
+from aurora_py.errors import InvalidDescription
 from aurora_py.model import JobKey, Quota, ScheduledTask
 from aurora_py.pending import pending_json
 from aurora_py.scheduler import AuroraScheduler
@@ -21,11 +23,10 @@ from aurora_py.service import CronEntry, JobService
 from aurora_py.thermos.status import read as read_thermos
 from aurora_py.update_api import UpdateApi
 from aurora_py.updater import JobUpdater
-from aurora_py.validation import description_from, instances_of
+from aurora_py.validation import description_from, instances_of, json_body
 from aurora_py.wire import task_json
 from core.framework.clock import iso
 from core.framework.ready import Readiness
-from core.server.body import parse_json, read_json
 
 
 class AuroraApi:
@@ -112,9 +113,12 @@ class AuroraApi:
                    "assignment": {str(i): c for i, c in sorted(job.assignment.items())}})
 
     async def _instances(self, request: Request) -> set[int] | None:
+        """The instances a kill or restart names: an empty body or no `instances` means all of them."""
         body = await request.body()
-        data = parse_json(body) if body else {}  # bad JSON: the server answers 400 naming why
-        return instances_of(data.get("instances") if isinstance(data, dict) else None)
+        data = json_body(body) if body.strip() else {}
+        if not isinstance(data, dict):  # a wrong type must not read as "every instance"
+            raise InvalidDescription("the body must be an object with an optional instances list")
+        return instances_of(data.get("instances"))
 
     async def kill(self, request: Request) -> Response:
         key = job_key(request)
@@ -134,15 +138,13 @@ class AuroraApi:
 
     async def set_quota(self, request: Request) -> Response:
         role = request.path_params["role"]
-        try:
-            data = await read_json(request)
-        except ValueError:
-            return refused("the body is not JSON")
+        data = json_body(await request.body())
         if not isinstance(data, dict):
             return refused("the body must be an object with numCpus, ramMb, diskMb")
         for name in ("numCpus", "ramMb", "diskMb"):
             value = data.get(name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+                    or value < 0):
                 return refused(f"{name}: must be a non-negative number")
         quota = Quota(float(data["numCpus"]), float(data["ramMb"]), float(data["diskMb"]))
         await self.service.set_quota(role, quota)

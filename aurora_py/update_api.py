@@ -13,10 +13,9 @@ from aurora_py.envelope import KEY_PATH, guarded, job_key, ok, refused
 from aurora_py.model import JobKey
 from aurora_py.update_planner import VERBS
 from aurora_py.updater import JobUpdater
-from aurora_py.validation import instances_of, parse_config
+from aurora_py.validation import instances_of, json_body, parse_config
 from aurora_py.wire import update_details, update_summary
 from core.framework.ready import Readiness
-from core.server.body import read_json
 
 
 class UpdateApi:
@@ -45,10 +44,7 @@ class UpdateApi:
         ]
 
     async def start(self, request: Request) -> Response:
-        try:
-            body = await read_json(request)
-        except ValueError:
-            return refused("the body is not JSON")
+        body = json_body(await request.body())
         if not isinstance(body, dict):
             return refused("the body must be an object with description, instances and message")
         description = body.get("description")
