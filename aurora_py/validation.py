@@ -12,6 +12,7 @@ Rules:
   Aurora's 32-bit integers.
 - A process name becomes a directory (`.logs/<process>/<run>/`): it may not be empty, `.` or `..`,
   nor hold `/`, a NUL or another control character.
+- A process's `logger` is Thermos' (`thermos.logs`): its mode and rotate policy are checked.
 - Aurora's job `constraints` (`{'host': 'limit:1', 'rack': '!a,b', 'zone': 'east'}`) must map
   names to strings; a `limit:N` needs a positive integer N.
 """
@@ -35,6 +36,7 @@ from aurora_py.model import (
     UpdateSettings,
     config_id,
 )
+from aurora_py.thermos.logs import logger_problem
 from core.server.body import InvalidJSON, parse_json
 
 T = TypeVar("T")
@@ -92,6 +94,9 @@ def _parse(description: Any, runnable: bool) -> JobConfig:
         problem = process_name_problem(process["name"])
         if problem:
             raise InvalidDescription(f"task.processes[{i}].name: {problem}")
+        problem = logger_problem(process.get("logger"))
+        if problem:
+            raise InvalidDescription(f"task.processes[{i}].{problem}")
     resources = task.get("resources")
     if not isinstance(resources, dict):
         raise InvalidDescription("task.resources: required")
