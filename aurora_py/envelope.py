@@ -1,6 +1,6 @@
 """Aurora's response envelope, and the guard every route runs under.
 
-Every answer has `responseCode` (OK, INVALID_REQUEST, ERROR), `details` (a list of
+Every answer has `responseCode` (OK, INVALID_REQUEST, AUTH_FAILED, ERROR), `details` (a list of
 `{"message": ...}`) and, when OK, `result`. A refusal (`AuroraError`) answers with its code and
 HTTP status. A call the caller's roles do not allow on the job's Aurora role answers 403 with
 AUTH_FAILED (`require`); lists show only the roles the caller may view (`may_view`). Until the

@@ -9,7 +9,7 @@ Rules:
 - Bodies are read with `json_body`: what the server's JSON reader refuses (NaN, Infinity, a lone
   surrogate, nesting too deep) is refused naming the field; other bad JSON is "the body is not JSON".
 - Numbers are finite (a description built in code could still hold NaN), and instance ids are
-  Aurora's 32-bit integers.
+  Aurora's 32-bit integers; a job has at most `MAX_TASKS_PER_JOB` instances.
 - A process name becomes a directory (`.logs/<process>/<run>/`): it may not be empty, `.` or `..`,
   nor hold `/`, a NUL or another control character.
 - A process's `logger` is Thermos' (`thermos.logs`): its mode and rotate policy are checked.
@@ -43,6 +43,7 @@ T = TypeVar("T")
 BYTES_PER_MB = 2**20
 POLICIES = tuple(p.value for p in CollisionPolicy)
 MAX_INSTANCE_ID = 2**31 - 1  # Aurora's instanceId is a thrift i32
+MAX_TASKS_PER_JOB = 4000  # Aurora's scheduler flag -max_tasks_per_job, at its default
 
 
 def json_body(body: bytes) -> Any:
@@ -82,6 +83,9 @@ def _parse(description: Any, runnable: bool) -> JobConfig:
     instances = description.get("instances", 1)
     if not isinstance(instances, int) or isinstance(instances, bool) or instances < 1:
         raise InvalidDescription("instances: must be a positive integer")
+    if instances > MAX_TASKS_PER_JOB:
+        raise InvalidDescription(f"instances: at most {MAX_TASKS_PER_JOB} tasks are allowed in a single job, "
+                                 f"not {instances}")
     task = description.get("task")
     if not isinstance(task, dict):
         raise InvalidDescription("task: required")

@@ -65,6 +65,15 @@ async def test_a_task_with_cpu_nan_is_refused_and_nothing_launches(harness: Auro
     assert (await http.get("/aurora/jobs")).json()["result"]["jobs"] == []
 
 
+async def test_a_job_of_more_instances_than_aurora_allows_is_refused(harness: Aurora,
+                                                                    http: httpx.AsyncClient) -> None:
+    for count in (4001, 10**30):
+        response = await http.post("/aurora/jobs", json=description(instances=count))
+        refused_with(response, "instances: at most 4000 tasks are allowed in a single job")
+    assert not harness.scheduler.jobs
+    assert (await http.post("/aurora/jobs", json=description(instances=4000, cpu=0.01))).status_code == 200
+
+
 def test_a_description_built_in_code_with_nan_is_refused_too() -> None:
     """Not every description comes through the JSON reader (configs evaluated by the CLI, stored
     documents read back): the validation refuses non-finite numbers itself."""
