@@ -159,8 +159,11 @@ class AuroraApi:
         return ok({"role": role, "quota": _quota_json(quota)}, f"Quota of {role} set to {quota.describe()}")
 
     async def services(self, request: Request) -> Response:
-        """What Aurora gives the service catalog, in Marathon's /v2/apps?embed=apps.tasks shape."""
-        return JSONResponse({"apps": await self.sched.catalog()})
+        """What Aurora gives the service catalog, in Marathon's /v2/apps?embed=apps.tasks shape (the
+        jobs of the roles the caller may view)."""
+        apps = [app for app in await self.sched.catalog()
+                if may_view(request, JobKey.parse(app["labels"]["aurora.job"]).role)]
+        return JSONResponse({"apps": apps})
 
     async def cron_start(self, request: Request) -> Response:
         key = job_key(request)

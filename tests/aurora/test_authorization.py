@@ -58,7 +58,8 @@ async def denied(request: Request, exc: Exception) -> Response:
 async def harness() -> Aurora:
     found = await aurora()
     await found.service.create(config("web"))
-    await found.service.create(config("db", role="ops"))
+    await found.service.create(config("db", role="ops", announce={"primary_port": "http"},
+                                      cmdline="serve {{thermos.ports[http]}}"))
     await found.updater.start(config("db", role="ops", cmdline="echo v2"), None)
     return found
 
@@ -82,6 +83,7 @@ async def test_lists_show_only_the_roles_the_caller_may_view(alice: httpx.AsyncC
     assert [j["key"] for j in jobs] == [WWW]
     assert (await alice.get("/aurora/jobs", params={"role": "ops"})).json()["result"]["jobs"] == []
     assert (await alice.get("/aurora/updates")).json()["result"]["updates"] == []
+    assert (await alice.get("/aurora/services")).json() == {"apps": []}  # no announced www job
     assert (await alice.get(f"/aurora/jobs/{WWW}")).status_code == 200
 
 
@@ -114,8 +116,10 @@ async def test_delete_and_admin_need_their_own_grants(harness: Aurora, alice: ht
     assert "www" not in harness.scheduler.quotas and len(harness.scheduler.jobs) == 2
     restarted = await alice.post(f"/aurora/jobs/{WWW}/restart")
     assert restarted.json()["responseCode"] == "OK"
-    created = await alice.post("/aurora/jobs", json=description("api"))
+    created = await alice.post("/aurora/jobs", json=description("api", announce={"primary_port": "http"},
+                                                                 cmdline="serve {{thermos.ports[http]}}"))
     assert created.json()["responseCode"] == "OK"
+    assert [a["id"] for a in (await alice.get("/aurora/services")).json()["apps"]] == ["/aurora/www/test/api"]
     assert (await alice.get("/aurora/quota/www")).status_code == 200
 
 
