@@ -12,8 +12,10 @@ import httpx
 import pytest
 
 from aurora_py.errors import InvalidDescription
+from aurora_py.model import Quota
 from aurora_py.validation import parse_config
-from tests.aurora.descriptions import description
+from core.store.base import Put
+from tests.aurora.descriptions import config, description
 from tests.aurora.harness import Aurora, aurora
 from tests.aurora.test_api_unit import client_of, message, serving
 from tests.aurora.test_jobs import AGENT, ready
@@ -145,3 +147,17 @@ def test_nan_refused_on_a_real_server_keeps_the_cluster_state_answering(start_se
         assert all(not framework["tasks"] for framework in state.json()["frameworks"])
         assert http.get("/aurora/jobs").json()["result"]["jobs"] == []
         assert http.get("/aurora/quota/www").status_code == 200
+
+
+async def test_a_stored_quota_that_cannot_be_read_back_is_left_out_and_the_rest_loads() -> None:
+    """A quota stored by an older version with NaN (encoded as null) must not stop Aurora from
+    loading: it is left out, its fault recorded, and the other roles' quotas and jobs load."""
+    first = await aurora()
+    await first.service.create(config("web"))
+    await first.service.set_quota("ops", Quota(2, 512, 512))
+    await first.store.commit([Put("aurora/quota/www", b'{"numCpus":null,"ramMb":1,"diskMb":1}')])
+    again = await aurora(first.store, first.clock)
+    assert again.scheduler.quotas == {"ops": Quota(2, 512, 512)}
+    assert [str(k) for k in again.scheduler.jobs] == [KEY]
+    fault = again.scheduler.faults.of("quota/www")
+    assert fault is not None and "numCpus" in fault.to_json()["message"]
