@@ -195,7 +195,8 @@ def open_dir() -> Iterator[Path]:
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs a server running as root (CI runs as root)")
 @pytest.mark.skipif(not reachable_by_others(sys.executable),
                     reason="the Python that runs the Thermos executor lives where other users cannot run it")
-def test_a_task_of_role_nobody_runs_as_nobody(start_server: StartServer, open_dir: Path) -> None:
+def test_a_task_of_role_nobody_runs_as_nobody(open_dir: Path, start_server: StartServer) -> None:
+    """(`open_dir` first: it is removed after the server, and the tasks it killed, are gone.)"""
     data = open_dir / "data"
     server = start_server(*AGENT, data_dir=data)
     ready(server)
