@@ -39,6 +39,7 @@ from core.server.memory import release_free_memory
 from core.server.metrics import ClusterCollector, dropwizard, prefers_json
 from core.server.scheduler_api import SchedulerAPI
 from core.store import Namespace, Store, StoreUnavailable, open_store
+from core.ui import UI
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -97,6 +98,7 @@ class Server:
             shape: ErrorShape | None = error_shape_of(fw)
             if shape is not None:
                 self.error_shapes.add(shape)
+        routes.extend(UI(lambda: self.app).routes())  # the web UI, reading the routes above in process
         self.app = Starlette(routes=routes, lifespan=self._lifespan,
                              middleware=[
                                  Middleware(HTTPObserver, metrics=Metrics.of(self.registry, "http"),
