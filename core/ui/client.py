@@ -17,7 +17,7 @@ import asyncio
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message
@@ -83,11 +83,12 @@ class Api:
 
     async def get_raw(self, path: str, params: dict[str, Any] | list[tuple[str, str]] | None = None
                       ) -> tuple[int, bytes]:
-        """One GET through the whole ASGI application, as a client on this machine sends it."""
+        """One GET through the whole ASGI application, as a client on this machine sends it
+        (`path` is percent-encoded, as on the wire)."""
         query = urlencode(list(params.items()) if isinstance(params, dict) else params or [])
         scope: dict[str, Any] = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-            "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
+            "path": unquote(path), "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
             "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self._headers.items()],
             "client": ("127.0.0.1", 0), "server": ("127.0.0.1", 0), "extensions": {},
         }

@@ -1,0 +1,122 @@
+"""A real browser for the UI's tests: Debian's chromium driven by Playwright (the system browser,
+so nothing is downloaded), headless, with a fresh profile.
+
+Every page opened through `Browser.open` records console errors and uncaught exceptions;
+`Browser.check` fails the test on any. `shoot` keeps a screenshot of a page at desktop and
+phone size under `artifacts/ui/` (ignored by git) for people to look at after a run.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import REPO
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "artifacts" / "ui"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+TIMEOUT_MS = 30_000
+
+
+class Browser:
+    def __init__(self, context: object, base_url: str) -> None:
+        from playwright.sync_api import BrowserContext
+
+        assert isinstance(context, BrowserContext)
+        self.context = context
+        self.base_url = base_url
+        self.errors: list[str] = []
+
+    def open(self, path: str, size: dict[str, int] = DESKTOP) -> object:
+        """A new page at `path`; the pages opened before are closed (each holds an event stream,
+        and a browser keeps at most 6 connections to one HTTP/1.1 server)."""
+        from playwright.sync_api import ConsoleMessage, Dialog
+
+        for old in self.context.pages:
+            old.close()
+        page = self.context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.set_viewport_size(size)  # type: ignore[arg-type]
+
+        def console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                self.errors.append(f"{page.url}: console: {message.text}")
+
+        def accept(dialog: Dialog) -> None:  # the UI's confirmations: a person says yes
+            dialog.accept()
+
+        page.on("console", console)
+        page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: uncaught: {exc}"))
+        page.on("dialog", accept)
+        page.goto(self.base_url + path)
+        return page
+
+    def check(self) -> None:
+        """No page showed a console error or raised."""
+        errors, self.errors = self.errors, []
+        assert not errors, "\n".join(errors)
+
+
+def until(page: object, expression: str, timeout: float = TIMEOUT_MS / 1000) -> object:
+    """Wait until the JavaScript `expression` is truthy in the page (evaluated through the
+    DevTools protocol: Playwright's own `wait_for_function` compiles its predicate in the page,
+    which the UI's Content-Security-Policy rightly forbids)."""
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    deadline = time.monotonic() + timeout
+    value: object = None
+    while time.monotonic() < deadline:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {expression}; last value: {value!r}")
+
+
+def shoot(page: object, name: str) -> None:
+    """Screenshots of the page as it is, at desktop size and at phone size."""
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^\w.-]+", "-", name)
+    size = page.viewport_size
+    page.screenshot(path=str(ARTIFACTS / f"{safe}.png"), full_page=True)
+    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    page.screenshot(path=str(ARTIFACTS / f"{safe}-phone.png"), full_page=True)
+    if size is not None:
+        page.set_viewport_size(size)
+
+
+@contextmanager
+def chromium(base_url: str) -> Iterator[Browser]:
+    """One browser (one fresh profile) for a test module."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (tests/run.sh installs it)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (the test extra installs it)")
+    profile = tempfile.mkdtemp(prefix="trireme-ui-")
+    try:
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                profile, executable_path=str(CHROMIUM), headless=True, args=FLAGS, viewport=DESKTOP)  # type: ignore[arg-type]
+            try:
+                yield Browser(context, base_url)
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
