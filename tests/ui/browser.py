@@ -85,17 +85,48 @@ def until(page: object, expression: str, timeout: float = TIMEOUT_MS / 1000) -> 
     raise AssertionError(f"timed out after {timeout}s waiting for {expression}; last value: {value!r}")
 
 
+# every element showing text whose colour has less than 4.5:1 contrast (WCAG AA) with the first
+# opaque background behind it (a bar's label is read against the bar's track)
+LOW_CONTRAST = """() => {
+  const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const found = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length || getComputedStyle(el).visibility === "hidden") continue;
+    const fg = lum(rgb(getComputedStyle(el).color)), bg = lum(background(el));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    if (ratio < 4.5) found.push(el.tagName + " '" + el.textContent.trim().slice(0, 30) + "' " + ratio.toFixed(2));
+  }
+  return found;
+}"""
+
+
 def shoot(page: object, name: str) -> None:
-    """Screenshots of the page as it is, at desktop size and at phone size."""
+    """Screenshots of the page as it is, at desktop size and at phone size; the page must keep
+    its text's contrast, and fit a phone's width (wide tables scroll inside their own box)."""
     from playwright.sync_api import Page
 
     assert isinstance(page, Page)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^\w.-]+", "-", name)
     size = page.viewport_size
+    assert page.evaluate(LOW_CONTRAST) == [], f"{name}: text with too little contrast"
     page.screenshot(path=str(ARTIFACTS / f"{safe}.png"), full_page=True)
     page.set_viewport_size(PHONE)  # type: ignore[arg-type]
     page.screenshot(path=str(ARTIFACTS / f"{safe}-phone.png"), full_page=True)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"{name}: {overflow}px wider than a phone"
     if size is not None:
         page.set_viewport_size(size)
 

@@ -274,7 +274,21 @@
 
   document.addEventListener("htmx:afterSwap", function (e) { initLogs(e.detail.target.parentNode || document); });
   document.addEventListener("htmx:beforeSwap", function (e) {
-    if (e.detail.xhr.status === 401) signIn();
+    var status = e.detail.xhr.status;
+    if (status === 401) { signIn(); return; }
+    if (status === 404 || status === 403) {
+      // the object this page shows is gone (destroyed elsewhere) or no longer visible: say so once
+      var main = document.getElementById("main");
+      if (main && !document.getElementById("gone")) {
+        var note = document.createElement("p");
+        note.id = "gone";
+        note.setAttribute("role", "alert");
+        note.className = "result error";
+        note.textContent = status === 404 ? "This no longer exists: what is shown is how it last was."
+          : "You may no longer view this.";
+        main.insertBefore(note, main.firstChild);
+      }
+    }
   });
 
   document.addEventListener("DOMContentLoaded", function () {
