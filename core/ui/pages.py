@@ -15,9 +15,9 @@ Rules:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from starlette.requests import Request
@@ -26,8 +26,6 @@ from starlette.types import ASGIApp
 
 from core.ui import format as fmt
 from core.ui.client import Api, ApiError, SignInNeeded
-
-log = logging.getLogger(__name__)
 
 View = Callable[[Request, Api], Awaitable[Mapping[str, Any]]]
 
@@ -70,7 +68,7 @@ class Pages:
                 context = await view(request, api)
             except SignInNeeded:
                 if api.signed_in:  # the credentials it holds were refused
-                    target = f"/ui/signin?expired=1&next={request.url.path}"
+                    target = f"/ui/signin?expired=1&next={quote(request.url.path)}"
                     return Response(status_code=200, headers={"HX-Redirect": target, **SECURITY_HEADERS}) \
                         if request.headers.get("hx-request") else \
                         self.render(request, "shell.html", {"title": title or "Trireme", "expired": True})

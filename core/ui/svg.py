@@ -119,8 +119,15 @@ def to_dot(nodes: list[Node], links: list[tuple[str, str]], href: Callable[[str]
     return "\n".join(lines)
 
 
+_drawn: dict[str, str] = {}  # the latest graphs Graphviz drew, by their DOT text
+DRAWN_KEPT = 16
+
+
 async def graphviz_svg(dot: str) -> str | None:
-    """`dot -Tsvg` of `dot`, or None when Graphviz is missing or fails."""
+    """`dot -Tsvg` of `dot`, or None when Graphviz is missing or fails. A graph drawn before is not
+    drawn again (pages are redrawn on every event, the graph seldom changes)."""
+    if dot in _drawn:
+        return _drawn[dot]
     program = shutil.which("dot")
     if program is None:
         return None
@@ -137,7 +144,10 @@ async def graphviz_svg(dot: str) -> str | None:
     start = text.find("<svg")
     if proc.returncode != 0 or start < 0:
         return None
-    return text[start:]
+    if len(_drawn) >= DRAWN_KEPT:
+        _drawn.pop(next(iter(_drawn)))
+    _drawn[dot] = text[start:]
+    return _drawn[dot]
 
 
 async def dependency_graph(nodes: list[Node], links: list[tuple[str, str]], href: Callable[[str], str],

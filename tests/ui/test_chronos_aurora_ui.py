@@ -85,6 +85,7 @@ def test_run_a_job_now_and_watch_its_history_and_its_child(browser: Browser, ser
     page.click("button:text-is('Run now')")
     page.wait_for_selector("#history tr[data-run] .badge:text-is('success')")
     assert page.evaluate("window.stillTheSamePage") is True
+    until(page, "document.querySelector('pre.log')?.textContent.includes('extracting')")  # the new run's log
     page.wait_for_selector("#history .chart svg rect")
     shoot(page, "chronos-job")
     child: Any = browser.open("/ui/chronos/jobs/load")
@@ -106,6 +107,7 @@ def test_watch_an_aurora_update_go_batch_by_batch(browser: Browser, server: Serv
     page: Any = browser.open("/ui/aurora/jobs/" + key)
     until(page, "document.querySelectorAll('#instances tr[data-status=RUNNING]').length === 3")
     until(page, "document.querySelector('pre.log')?.textContent.includes('started')")
+    before = page.inner_text("#logpanel .id")
     config.write_text(AURORA.format(python=sys.executable, webapp=WEBAPP, version="v2"))
     code, out = cli(server.url, "update", "start", key, str(config))
     assert code == 0, out
@@ -119,6 +121,9 @@ def test_watch_an_aurora_update_go_batch_by_batch(browser: Browser, server: Serv
     page.click("button:text-is('Resume')")
     page.wait_for_selector("[data-update-status=ROLLED_FORWARD]", timeout=60_000)
     assert page.locator("[data-batch-state=done]").count() == 3
+    # the log (no task in the URL) moved on from the replaced task to a running one of the new config
+    until(page, f"document.querySelector('#logpanel .id')?.textContent !== {json.dumps(before)}"
+                " && document.querySelector('pre.log')?.textContent.includes('started')")
     shoot(page, "aurora-job")
     for path, link, name in (("/ui/aurora", "www", "aurora-roles"), ("/ui/aurora/roles/www", "web", "aurora-role"),
                              ("/ui/aurora/roles/www/prod", "web", "aurora-env")):

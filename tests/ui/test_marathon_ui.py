@@ -123,6 +123,9 @@ def test_scale_an_app_and_see_a_task_stdout_appear(browser: Browser, server: Ser
                            ".filter(b => b.textContent === 'TASK_RUNNING').length === 2")
     tasks = [page.get_attribute(f"#tasks tr[data-task]:nth-child({i})", "data-task") for i in (1, 2)]
     (new,) = [t for t in tasks if t != first]
+    # the log the page opened with (no task in the URL) moves on to the newest running task by itself
+    until(page, f"document.querySelector('#logpanel .id')?.textContent === '{new}'"
+                f" && document.querySelector('pre.log')?.textContent.includes('tick {new}')")
     page.click(f"#tasks tr[data-task='{new}'] a:text-is('stdout')")
     page.wait_for_url(f"**task={new}**")
     until(page, f"document.querySelector('pre.log')?.textContent.includes('tick {new}')")

@@ -4,6 +4,8 @@ next runs, shares, pictures, and what a template does with hostile text."""
 from __future__ import annotations
 
 import datetime
+import shutil
+import time
 
 import pytest
 from starlette.applications import Starlette
@@ -18,7 +20,7 @@ from core.ui.client import Api, ApiError, SignInNeeded, message_of
 from core.ui.cluster import agent_usage, drf_share, resource_summary
 from core.ui.marathon import app_status, app_tree, definition_diff, editable, health_of, label_matches
 from core.ui.pages import Pages
-from core.ui.svg import Node, duration_chart, layered_svg, layers, parse_graph_csv, to_dot
+from core.ui.svg import Node, duration_chart, graphviz_svg, layered_svg, layers, parse_graph_csv, to_dot
 
 
 def test_marathon_status_follows_deployments_backoff_queue_and_instances() -> None:
@@ -49,7 +51,7 @@ def test_label_selectors() -> None:
 def test_apps_form_a_tree_of_groups() -> None:
     apps = [{"id": "/shop/web"}, {"id": "/solo"}, {"id": "/shop/db/primary"}, {"id": "/shop/api"}]
     rows = app_tree(apps, {a["id"]: "running" for a in apps})
-    shown = [(r.depth, r.group or r.app["id"]) for r in rows if r.group or r.app]
+    shown = [(r.depth, r.group or (r.app or {})["id"]) for r in rows if r.group or r.app]
     assert shown == [(0, "/shop"), (1, "/shop/api"), (1, "/shop/db"), (2, "/shop/db/primary"), (1, "/shop/web"),
                      (0, "/solo")]
 
@@ -194,3 +196,35 @@ def test_templates_escape_what_the_apis_return() -> None:
     html = bytes(response.body).decode()
     assert hostile not in html and "&lt;img src=x onerror=" in html
     assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+
+def test_a_job_page_shows_the_histogram_milliseconds_as_durations() -> None:
+    pages = Pages(lambda: _app())
+    request = Request({"type": "http", "method": "GET", "path": "/ui/chronos/jobs/j", "query_string": b"",
+                       "headers": [], "server": ("127.0.0.1", 8080)})
+    run = {"taskId": "t1", "jobName": "j", "due": "", "startTime": "", "endTime": "", "status": "success",
+           "attempt": 1, "reason": "schedule", "message": "", "lateMs": None, "elapsedMs": 1500.0}
+    skipped = {**run, "taskId": "", "status": "skipped", "lateMs": 120_000.0, "elapsedMs": None, "skipped": 3}
+    job = {"name": "j", "command": "true", "cpus": 0.1, "mem": 32, "disk": 16}
+    response = pages.render(request, "chronos_job.html",
+                            {"job": job, "history": [skipped, run], "chart": "<svg></svg>",
+                             "histogram": {"median": 1500.0, "95thPercentile": 90_000.0, "count": 1},
+                             "job_href": lambda name: f"/ui/chronos/jobs/{name}"})
+    html = bytes(response.body).decode()
+    assert "Median 1.5 s, 95th percentile 1 min 30 s over 1 run(s)." in html
+    assert "3 due run(s)" in html and "2 min" in html  # a skipped entry: how many, and how late
+    assert 'id="logpanel" hx-get="/ui/chronos/jobs/j"' in html  # no run named: the log follows the latest
+    named = Request({**request.scope, "query_string": b"run=t1"})
+    html = bytes(pages.render(named, "chronos_job.html", {"job": job, "history": [run]}).body).decode()
+    assert 'id="logpanel">' in html  # a run named in the URL stays put
+
+
+async def test_graphviz_draws_a_graph_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz is not installed (tests/run.sh installs it)")
+    dot = to_dot([Node(f"drawn-once-{time.monotonic_ns()}")], [], lambda name: "/")
+    first = await graphviz_svg(dot)
+    assert first is not None and first.startswith("<svg")
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # Graphviz gone: only a kept drawing can answer
+    assert await graphviz_svg(dot) == first
+    assert await graphviz_svg(dot.replace("drawn-once", "never-drawn")) is None
