@@ -1,7 +1,8 @@
 """A real browser for the UI's tests: Debian's chromium driven by Playwright (the system browser,
 so nothing is downloaded), headless, with a fresh profile.
 
-Every page opened through `Browser.open` records console errors and uncaught exceptions;
+Every page opened through `Browser.open` records console errors, uncaught exceptions and any
+request for something not on the server under test (the UI fetches nothing from elsewhere);
 `Browser.check` fails the test on any. `shoot` keeps a screenshot of a page at desktop and
 phone size under `artifacts/ui/` (ignored by git) for people to look at after a run.
 """
@@ -22,8 +23,10 @@ from tests.support.server import REPO
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "artifacts" / "ui"
+# nothing leaves 127.0.0.1: no proxy, no name resolves, no background traffic of the browser's own
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--no-proxy-server",
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 30_000
@@ -41,7 +44,7 @@ class Browser:
     def open(self, path: str, size: dict[str, int] = DESKTOP) -> object:
         """A new page at `path`; the pages opened before are closed (each holds an event stream,
         and a browser keeps at most 6 connections to one HTTP/1.1 server)."""
-        from playwright.sync_api import ConsoleMessage, Dialog
+        from playwright.sync_api import ConsoleMessage, Dialog, Request
 
         for old in self.context.pages:
             old.close()
@@ -57,7 +60,12 @@ class Browser:
             dialog.accept()
 
         page.on("console", console)
+        def request(sent: Request) -> None:
+            if not sent.url.startswith((self.base_url + "/", "data:", "blob:", "about:")):
+                self.errors.append(f"{page.url}: requested from elsewhere: {sent.url}")
+
         page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: uncaught: {exc}"))
+        page.on("request", request)
         page.on("dialog", accept)
         page.goto(self.base_url + path)
         return page
