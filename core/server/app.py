@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.cluster.embedded import ClusterConfig, EmbeddedCluster
-from core.discovery.api import DiscoveryAPI, publish_refusal
+from core.discovery.api import DiscoveryAPI, publish_change, publish_refusal
 from core.discovery.balancer import BalancerConfig, LoadBalancer
 from core.discovery.catalog import ServiceCatalog
 from core.discovery.sources import follow_bus
@@ -144,7 +144,9 @@ class Server:
 
     async def _balance(self, config: BalancerConfig) -> None:
         config.config_path.parent.mkdir(parents=True, exist_ok=True)
-        self.balancer = LoadBalancer(config, on_refusal=lambda refusal: publish_refusal(self.bus, refusal))
+        balancer = LoadBalancer(config, on_refusal=lambda refusal: publish_refusal(self.bus, refusal))
+        balancer.on_change = lambda change: publish_change(self.bus, balancer, change)
+        self.balancer = balancer
         self.services.drain_seconds = DRAIN_SECONDS
         try:
             await follow_bus(self.services, self.bus, self.balancer)
