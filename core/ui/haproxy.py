@@ -1,5 +1,6 @@
 """The HAProxy page: what `GET /haproxy/status` gives of the server's load balancer (`--haproxy`):
-its config, workers, reloads and runtime changes, servers per backend and the apps it refused."""
+its config, workers, reloads and runtime changes (the last of each), frontends and each backend's
+servers with the state HAProxy gives them (UP, DOWN, MAINT, DRAIN...), and the apps it refused."""
 
 from __future__ import annotations
 
@@ -21,4 +22,4 @@ class HAProxyPages:
 
     async def status(self, request: Request, api: Api) -> dict[str, Any]:
         status = await api.get("/haproxy/status", expect=(404,))
-        return {"status": status, "backends": sorted((status or {}).get("servers", {}).items())}
+        return {"status": status, "backends": sorted((status or {}).get("serverStates", {}).items())}
