@@ -40,6 +40,8 @@ class Browser:
         self.context = context
         self.base_url = base_url
         self.errors: list[str] = []
+        self.dialogs: list[str] = []  # the confirmations pages asked, in order
+        self.confirm = True  # how a person answers them
 
     def open(self, path: str, size: dict[str, int] = DESKTOP) -> object:
         """A new page at `path`; the pages opened before are closed (each holds an event stream,
@@ -56,8 +58,12 @@ class Browser:
             if message.type == "error":
                 self.errors.append(f"{page.url}: console: {message.text}")
 
-        def accept(dialog: Dialog) -> None:  # the UI's confirmations: a person says yes
-            dialog.accept()
+        def answer(dialog: Dialog) -> None:  # the UI's confirmations: a person says yes (or no)
+            self.dialogs.append(dialog.message)
+            if self.confirm:
+                dialog.accept()
+            else:
+                dialog.dismiss()
 
         page.on("console", console)
         def request(sent: Request) -> None:
@@ -66,7 +72,7 @@ class Browser:
 
         page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: uncaught: {exc}"))
         page.on("request", request)
-        page.on("dialog", accept)
+        page.on("dialog", answer)
         page.goto(self.base_url + path)
         return page
 

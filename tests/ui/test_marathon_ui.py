@@ -156,6 +156,34 @@ def test_roll_back_a_version(browser: Browser, server: ServerProcess, token: str
     browser.check()
 
 
+def test_restart_suspend_and_destroy_each_after_a_confirmation(browser: Browser, server: ServerProcess,
+                                                               token: str) -> None:
+    create(server, token, {"id": "/ops", "cmd": "sleep 600", "instances": 1, "cpus": 0.05, "mem": 16})
+    page: Any = browser.open("/ui/marathon/apps/ops")
+    page.wait_for_selector("#tasks tr[data-task] .badge:text-is('TASK_RUNNING')")
+    first = page.get_attribute("#tasks tr[data-task]", "data-task")
+    page.click("button:text-is('Restart')")
+    assert browser.dialogs[-1] == "Restart every task of /ops?"
+    until(page, "(rows => rows.length === 1 && rows[0].dataset.task !== " + json.dumps(first) +
+                " && rows[0].querySelector('.badge').textContent === 'TASK_RUNNING')"
+                "([...document.querySelectorAll('#tasks tr[data-task]')])")  # replaced by a new task
+    page.click("button:text-is('Suspend')")
+    assert browser.dialogs[-1] == "Suspend /ops (scale to 0)?"
+    page.wait_for_selector("#summary .badge:text-is('suspended')")
+    browser.confirm = False  # a person who says no: nothing is sent
+    try:
+        page.click("button:text-is('Destroy')")
+    finally:
+        browser.confirm = True
+    assert browser.dialogs[-1] == "Destroy /ops and kill its tasks?"
+    with api(server, token) as http:
+        assert http.get("/v2/apps/ops").status_code == 200
+        page.click("button:text-is('Destroy')")
+        page.wait_for_url("**/ui/marathon")
+        assert http.get("/v2/apps/ops").status_code == 404
+    browser.check()
+
+
 def test_deployments_cluster_and_haproxy_pages(browser: Browser, server: ServerProcess, token: str) -> None:
     create(server, token, {"id": "/stuck", "cmd": "sleep 600", "instances": 1, "cpus": 0.05, "mem": 100000})
     page: Any = browser.open("/ui/marathon/deployments")
@@ -164,6 +192,12 @@ def test_deployments_cluster_and_haproxy_pages(browser: Browser, server: ServerP
     shoot(page, "marathon-deployments")
     page.click("[data-deployment] button:text-is('Force stop')")
     page.wait_for_selector("#deployments:has-text('No deployment is in progress')")
+    create(server, token, {"id": "/rolled", "cmd": "sleep 600", "instances": 1, "cpus": 0.05, "mem": 100000})
+    page.wait_for_selector("[data-deployment]:has-text('/rolled')")  # without a reload
+    page.click("[data-deployment] button:text-is('Cancel (roll back)')")
+    page.wait_for_selector("#deployments:has-text('No deployment is in progress')")
+    with api(server, token) as http:  # rolling back its creation removes the app
+        assert http.get("/v2/apps/rolled").status_code == 404
     stuck: Any = browser.open("/ui/marathon/apps/stuck")
     stuck.wait_for_selector("text=Waiting to launch")
     assert "InsufficientMemory" in stuck.inner_text("#tasks")  # the offer funnel names the reason
