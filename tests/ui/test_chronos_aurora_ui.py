@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.aurora.test_jobs import cli, ready
@@ -94,6 +95,19 @@ def test_run_a_job_now_and_watch_its_history_and_its_child(browser: Browser, ser
     page = browser.open("/ui/chronos/jobs/load")
     page.click("button:text-is('Disable')")
     page.wait_for_selector("#summary .badge:text-is('disabled')")
+    page.click("button:text-is('Enable')")  # the same page: its button now enables the job again
+    page.wait_for_selector("#summary .badge:text-is('enabled')")
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.get("/scheduler/job/load").json()["disabled"] is False
+    page.click("a:text-is('Edit')")
+    page.wait_for_selector("#definition")
+    edited = json.loads(page.input_value("#definition"))
+    assert edited["parents"] == ["extract"] and "successCount" not in edited
+    assert page.input_value("#kind") == "dependency"
+    page.fill("#definition", json.dumps(dict(edited, command="echo reloading"), indent=2))
+    page.click("form[data-api] button[type=submit]")
+    page.wait_for_url("**/ui/chronos/jobs/load")
+    page.wait_for_selector("#summary code:text-is('echo reloading')")
     browser.check()
 
 
@@ -125,6 +139,14 @@ def test_watch_an_aurora_update_go_batch_by_batch(browser: Browser, server: Serv
     until(page, f"document.querySelector('#logpanel .id')?.textContent !== {json.dumps(before)}"
                 " && document.querySelector('pre.log')?.textContent.includes('started')")
     shoot(page, "aurora-job")
+    config.write_text(AURORA.format(python=sys.executable, webapp=WEBAPP, version="v3"))
+    code, out = cli(server.url, "update", "start", key, str(config))
+    assert code == 0, out
+    page.wait_for_selector("[data-update-status=ROLLING_FORWARD]")
+    page.click("button:text-is('Abort')")
+    assert browser.dialogs[-1].startswith(f"Abort the update of {key}?")
+    page.wait_for_selector("[data-update-status=ABORTED]")
+    assert page.locator("button:text-is('Resume'), button:text-is('Pause')").count() == 0
     for path, link, name in (("/ui/aurora", "www", "aurora-roles"), ("/ui/aurora/roles/www", "web", "aurora-role"),
                              ("/ui/aurora/roles/www/prod", "web", "aurora-env")):
         listing: Any = browser.open(path)
