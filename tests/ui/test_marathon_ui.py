@@ -116,8 +116,11 @@ def test_scale_an_app_and_see_a_task_stdout_appear(browser: Browser, server: Ser
     page: Any = browser.open("/ui/marathon/apps/scaled")
     page.wait_for_selector("#tasks tr[data-task] .badge:text-is('TASK_RUNNING')")
     first = page.get_attribute("#tasks tr[data-task]", "data-task")
-    page.fill("#scale-to", "2")
-    page.click("form[aria-label=Scale] button")
+    page.focus("#scale-to")  # from the keyboard: type the number, Enter submits (and confirms)
+    page.keyboard.press("Control+A")
+    page.keyboard.type("2")
+    page.keyboard.press("Enter")
+    assert browser.dialogs[-1] == "Scale /scaled to 2 instances?"
     until(page, "document.querySelectorAll('#tasks tr[data-task]').length === 2"
                            " && [...document.querySelectorAll('#tasks tr[data-task] .badge')]"
                            ".filter(b => b.textContent === 'TASK_RUNNING').length === 2")
