@@ -47,6 +47,9 @@ if [ ! -x /usr/bin/chromium ]; then
   install_missing "tests marked browser" chromium fonts-dejavu-core
 fi
 
+# Playwright (the test extra) drives that chromium; it must never fetch a browser of its own
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
