@@ -147,9 +147,16 @@ def test_watch_an_aurora_update_go_batch_by_batch(browser: Browser, server: Serv
     assert browser.dialogs[-1].startswith(f"Abort the update of {key}?")
     page.wait_for_selector("[data-update-status=ABORTED]")
     assert page.locator("button:text-is('Resume'), button:text-is('Pause')").count() == 0
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        answer = http.put("/aurora/quota/www", json={"numCpus": 4, "ramMb": 4096, "diskMb": 8192})
+        assert answer.status_code == 200, answer.text
+        used = http.get("/aurora/quota/www").json()["result"]["prodSharedConsumption"]
     for path, link, name in (("/ui/aurora", "www", "aurora-roles"), ("/ui/aurora/roles/www", "web", "aurora-role"),
                              ("/ui/aurora/roles/www/prod", "web", "aurora-env")):
         listing: Any = browser.open(path)
         listing.wait_for_selector(f"a:text-is('{link}')")
         shoot(listing, name)
+        if name == "aurora-role":  # the quota as the API has it: used against total
+            quota = listing.inner_text("[aria-label='Quota of www']")
+            assert f"{used['numCpus']:g} of 4 cpus" in quota and "of 4 GB" in quota and "of 8 GB" in quota
     browser.check()
