@@ -129,6 +129,11 @@ def test_scale_an_app_and_see_a_task_stdout_appear(browser: Browser, server: Ser
     # the log the page opened with (no task in the URL) moves on to the newest running task by itself
     until(page, f"document.querySelector('#logpanel .id')?.textContent === '{new}'"
                 f" && document.querySelector('pre.log')?.textContent.includes('tick {new}')")
+    # drawn again for the same task (another app's events), the log keeps its text and place
+    page.evaluate("document.querySelector('pre.log').dataset.mark = 'kept'")
+    create(server, token, {"id": "/neighbour", "cmd": "sleep 600", "instances": 1, "cpus": 0.05, "mem": 16})
+    until(page, "Number(document.getElementById('logpanel').dataset.kept) >= 1")
+    assert page.evaluate("document.querySelector('pre.log').dataset.mark") == "kept"
     page.click(f"#tasks tr[data-task='{new}'] a:text-is('stdout')")
     page.wait_for_url(f"**task={new}**")
     until(page, f"document.querySelector('pre.log')?.textContent.includes('tick {new}')")

@@ -7,7 +7,8 @@
 //   and always one after the last event);
 // - changes: forms and buttons marked data-api send JSON to the public API (the server refuses
 //   other types), after a confirmation where they say data-confirm;
-// - logs: a task's stdout or stderr read through the files API and followed while it grows.
+// - logs: a task's stdout or stderr read through the files API and followed while it grows (a
+//   log panel drawn again for the same file is left as it is).
 (function () {
   "use strict";
   var KEY = "trireme-auth";
@@ -272,6 +273,20 @@
     location.assign("/ui/signin");
   });
 
+  // a log panel drawn again for the same file keeps its text, its follower and the reader's place
+  // (it is drawn again on each event only to move on when another task or run becomes the latest)
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var target = e.detail.target;
+    if (!target || target.id !== "logpanel" || !e.detail.shouldSwap) return;
+    var shown = target.querySelector("[data-log-path]");
+    if (!shown || target.querySelector("[data-log-problem]")) return;
+    var fresh = new DOMParser().parseFromString(e.detail.serverResponse, "text/html").getElementById("logpanel");
+    var file = fresh && fresh.querySelector("[data-log-path]");
+    if (file && !fresh.querySelector("[data-log-problem]") && file.dataset.logPath === shown.dataset.logPath) {
+      e.detail.shouldSwap = false;
+      target.dataset.kept = String(Number(target.dataset.kept || 0) + 1);
+    }
+  });
   document.addEventListener("htmx:afterSwap", function (e) { initLogs(e.detail.target.parentNode || document); });
   document.addEventListener("htmx:beforeSwap", function (e) {
     var status = e.detail.xhr.status;
