@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -107,6 +108,13 @@ def test_create_an_app_and_watch_it_become_healthy_without_reloading(browser: Br
     apps.wait_for_selector("tr[data-app='/shop/web']")
     assert apps.locator("tr[data-app]").count() == 1  # /secret/app has no such label
     shoot(apps, "marathon-apps")
+    create(server, token, {"id": "/unchecked", "cmd": "sleep 600", "instances": 0, "cpus": 0.05, "mem": 16})
+    healthy: Any = browser.open("/ui/marathon?health=healthy")
+    healthy.wait_for_selector("tr[data-app='/shop/web']")
+    assert healthy.locator("tr[data-app='/unchecked']").count() == 0  # no health checks: unknown
+    suspended: Any = browser.open("/ui/marathon?status=suspended")
+    suspended.wait_for_selector("tr[data-app='/unchecked']")  # 0 instances
+    assert suspended.locator("tr[data-app='/shop/web']").count() == 0
     browser.check()
 
 
@@ -161,6 +169,19 @@ def test_roll_back_a_version(browser: Browser, server: ServerProcess, token: str
     page.wait_for_selector("#summary code:text-is('release=one')")  # the page follows the deployment
     with api(server, token) as http:
         assert http.get("/v2/apps/versioned").json()["app"]["labels"] == {"release": "one"}
+        versions = http.get("/v2/apps/versioned/versions").json()["versions"]
+    assert len(versions) == 3
+    # any two versions compared: the first and the one rolled back to define the same app
+    page.wait_for_selector(f"#versions select[name=a] option:text-is('{versions[0]}')", state="attached")
+    page.select_option("#versions select[name=a]", versions[2])
+    page.select_option("#versions select[name=b]", versions[0])
+    page.click("#versions form[aria-label='Compare versions'] button")
+    page.wait_for_url(lambda url: parse_qs(urlsplit(url).query).get("a") == [versions[2]])
+    assert page.inner_text("pre.diff") == "(no differences)"
+    page.select_option("#versions select[name=a]", versions[1])
+    page.click("#versions form[aria-label='Compare versions'] button")
+    page.wait_for_url(lambda url: parse_qs(urlsplit(url).query).get("a") == [versions[1]])
+    assert '-    "release": "two"' in page.inner_text("pre.diff")
     browser.check()
 
 
