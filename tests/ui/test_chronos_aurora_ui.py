@@ -121,6 +121,10 @@ def test_watch_an_aurora_update_go_batch_by_batch(browser: Browser, server: Serv
     page: Any = browser.open("/ui/aurora/jobs/" + key)
     until(page, "document.querySelectorAll('#instances tr[data-status=RUNNING]').length === 3")
     until(page, "document.querySelector('pre.log')?.textContent.includes('started')")
+    # each instance's Thermos process, with its state, and links to that process' logs
+    until(page, "document.querySelector('#instances tr[data-instance=\"0\"] [data-process=web] .badge')"
+                "?.textContent === 'RUNNING'")
+    assert page.locator("#instances [data-process=web] a:text-is('stderr')").count() == 3
     before = page.inner_text("#logpanel .id")
     config.write_text(AURORA.format(python=sys.executable, webapp=WEBAPP, version="v2"))
     code, out = cli(server.url, "update", "start", key, str(config))
