@@ -21,6 +21,9 @@ Rules:
   `abort` leaves every instance as it is (ABORTED), `rollback` turns an active update back.
 - Updates are driven by task changes and by a short timer while any is active, and are resumed
   from the store after a restart. A job keeps its newest `UPDATES_KEPT` updates.
+- Each change of an update that is stored is also published on the server's event bus as a
+  `job_update_event` (updateId, job, status): Aurora's other events are its tasks' states, which
+  say nothing of an instance's watch ending or an update finishing.
 """
 
 from __future__ import annotations
@@ -123,6 +126,7 @@ class JobUpdater:
         for gone in pruned:  # the history is bounded, as Aurora prunes it
             del self.updates[gone.id]
         await self.s.ctx.store.commit([self._put(update), *(Delete(f"updates/{u.id}") for u in pruned)])
+        self._tell(update)
         self._wake.set()
         return update
 
@@ -205,6 +209,7 @@ class JobUpdater:
             self._move(update, job, instance)
         if started:
             await self.s.commit_job(job, extra=[self._put(update)])
+            self._tell(update)
             for instance in started:
                 await self._replace(job, instance, update.target(instance))
             await self.s.wake()
@@ -288,3 +293,8 @@ class JobUpdater:
 
     async def _save(self, update: JobUpdate) -> None:
         await self.s.ctx.store.commit([self._put(update)])
+        self._tell(update)
+
+    def _tell(self, update: JobUpdate) -> None:
+        self.s.ctx.events.publish("job_update_event", {"updateId": update.id, "job": update.job,
+                                                       "status": update.status.value}, source="aurora")
