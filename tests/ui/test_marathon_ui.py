@@ -233,6 +233,10 @@ def test_deployments_cluster_and_haproxy_pages(browser: Browser, server: ServerP
     cluster: Any = browser.open("/ui")
     cluster.wait_for_selector("[data-framework=marathon]")
     assert cluster.locator("[data-agent]").count() == 2
+    # each framework's supervision state, and its dominant share of the cluster
+    for name in ("marathon", "chronos", "aurora"):
+        assert cluster.inner_text(f"[data-framework={name}] td:nth-child(2) .badge") == "running"
+    assert cluster.inner_text("[data-framework=marathon] .bar em").split("%")[0].replace(".", "").isdigit()
     shoot(cluster, "cluster")
     cluster.keyboard.press("Tab")  # the first stop is the skip link, and it leads to the content
     assert cluster.evaluate("document.activeElement.className") == "skip"
