@@ -213,6 +213,20 @@ def test_restart_suspend_and_destroy_each_after_a_confirmation(browser: Browser,
     browser.check()
 
 
+def test_the_last_task_failure_and_its_stderr(browser: Browser, server: ServerProcess, token: str) -> None:
+    create(server, token, {"id": "/failing", "cmd": "echo broken config >&2; exit 3", "instances": 1,
+                           "cpus": 0.05, "mem": 16})
+    page: Any = browser.open("/ui/marathon/apps/failing")
+    page.wait_for_selector("[data-last-failure] .badge:text-is('TASK_FAILED')")  # without a reload
+    page.click("[data-last-failure] a:text-is('its stderr')")
+    page.wait_for_url("**stream=stderr**")
+    until(page, "document.querySelector('pre.log')?.textContent.includes('broken config')")
+    browser.check()
+    page.close()  # before the app goes: a live page would then (rightly) meet 404s
+    with api(server, token) as http:  # stop its relaunches
+        assert http.delete("/v2/apps/failing").status_code == 200
+
+
 def test_deployments_cluster_and_haproxy_pages(browser: Browser, server: ServerProcess, token: str) -> None:
     create(server, token, {"id": "/stuck", "cmd": "sleep 600", "instances": 1, "cpus": 0.05, "mem": 100000})
     page: Any = browser.open("/ui/marathon/deployments")
