@@ -76,6 +76,10 @@ def test_create_a_chronos_job_with_a_parent_and_see_the_graph(browser: Browser, 
     else:
         assert jobs.locator(".dag svg line").count() == 1
     shoot(jobs, "chronos-jobs")
+    graph: Any = browser.open("/ui/chronos/graph")
+    graph.wait_for_selector(".dag svg")
+    assert "extract" in graph.inner_html(".dag") and "load" in graph.inner_html(".dag")
+    shoot(graph, "chronos-graph")
     browser.check()
 
 
@@ -104,6 +108,7 @@ def test_run_a_job_now_and_watch_its_history_and_its_child(browser: Browser, ser
     edited = json.loads(page.input_value("#definition"))
     assert edited["parents"] == ["extract"] and "successCount" not in edited
     assert page.input_value("#kind") == "dependency"
+    shoot(page, "chronos-edit")
     page.fill("#definition", json.dumps(dict(edited, command="echo reloading"), indent=2))
     page.click("form[data-api] button[type=submit]")
     page.wait_for_url("**/ui/chronos/jobs/load")

@@ -158,6 +158,7 @@ def test_roll_back_a_version(browser: Browser, server: ServerProcess, token: str
     page.wait_for_selector("#definition")
     edited = json.loads(page.input_value("#definition"))
     assert edited["labels"] == {"release": "one"} and "version" not in edited
+    shoot(page, "marathon-edit")
     page.fill("#definition", json.dumps(dict(edited, labels={"release": "two"}), indent=2))
     page.click("form[data-api] button[type=submit]")
     page.wait_for_url("**/ui/marathon/apps/versioned")
