@@ -6,6 +6,7 @@ errors."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -238,6 +239,13 @@ def test_deployments_cluster_and_haproxy_pages(browser: Browser, server: ServerP
     page.wait_for_selector("#deployments:has-text('No deployment is in progress')")
     create(server, token, {"id": "/rolled", "cmd": "sleep 600", "instances": 1, "cpus": 0.05, "mem": 100000})
     page.wait_for_selector("[data-deployment]:has-text('/rolled')")  # without a reload
+    rolled: Any = browser.open("/ui/marathon/apps/rolled")  # the app's page shows its deployment's step
+    rolled.wait_for_selector("#deployments .panel")
+    shown = rolled.inner_text("#deployments")
+    step = re.search(r"step ([12]) of 2\s+(\d)/2 steps done", shown)  # start it, then scale it (which waits)
+    assert step and int(step[2]) == int(step[1]) - 1 and "Application /rolled" in shown, shown
+    page = browser.open("/ui/marathon/deployments")
+    page.wait_for_selector("[data-deployment]:has-text('/rolled')")
     page.click("[data-deployment] button:text-is('Cancel (roll back)')")
     page.wait_for_selector("#deployments:has-text('No deployment is in progress')")
     with api(server, token) as http:  # rolling back its creation removes the app
