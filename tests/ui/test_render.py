@@ -214,6 +214,7 @@ def test_a_job_page_shows_the_histogram_milliseconds_as_durations() -> None:
     assert "Median 1.5 s, 95th percentile 1 min 30 s over 1 run(s)." in html
     assert "3 due run(s)" in html and "2 min" in html  # a skipped entry: how many, and how late
     assert 'id="logpanel" hx-get="/ui/chronos/jobs/j"' in html  # no run named: the log follows the latest
+    assert 'hx-trigger="live-chronos from:body"' in html and "every " not in html  # events, not polling
     named = Request({**request.scope, "query_string": b"run=t1"})
     html = bytes(pages.render(named, "chronos_job.html", {"job": job, "history": [run]}).body).decode()
     assert 'id="logpanel">' in html  # a run named in the URL stays put
