@@ -11,6 +11,10 @@ Rules (the state machine itself is `update_planner`):
 - Every transition of an update's status is one line of the server log, about the job, naming
   the update (`aurora job KEY: update ID ROLLING_FORWARD: ...`); ends other than ROLLED_FORWARD
   are warnings.
+- Each stored change of an update (a request, or a step that changed it) is published on the
+  server's event bus after its commit, as a `job_update_event` (updateId, job, status): Aurora's
+  other events are its tasks' states, which say nothing of an instance's watch ending or an
+  update finishing.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class JobUpdater:
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._timers: dict[str, TimerHandle] = {}
+        self._changed: set[str] = set()  # updates stepped since the last commit, told after it
         scheduler.tracker.listen(self._task_changed)
         scheduler.job_listeners.append(self._job_changed)
 
@@ -113,6 +118,7 @@ class JobUpdater:
             self.mark(update.id)
             await s.repo.writer.commit_locked()
         log_transitions(update, 0)
+        self._tell(update)
         return update
 
     def _prune(self, key: JobKey) -> None:
@@ -135,6 +141,7 @@ class JobUpdater:
             self.mark(update.id)
             await self.scheduler.repo.writer.commit_locked()
         log_transitions(update, seen)
+        self._tell(update)
         return update
 
     # ---- driving ---------------------------------------------------------------------------------
@@ -172,6 +179,17 @@ class JobUpdater:
                 if update is not None and update.status.active:
                     self._guarded_step(update)
         await self.scheduler.repo.writer.commit()
+        changed, self._changed = self._changed, set()
+        for update_id in sorted(changed):
+            update = self.updates.get(update_id)
+            if update is not None:
+                self._tell(update)
+
+    def _tell(self, update: JobUpdate) -> None:
+        events = self.scheduler.events
+        if events is not None:
+            events.publish("job_update_event", {"updateId": update.id, "job": update.job,
+                                                "status": update.status.value}, source="aurora")
 
     def _guarded_step(self, update: JobUpdate) -> None:
         """One step; an update that raises is set aside (its error recorded), the others go on."""
@@ -189,6 +207,7 @@ class JobUpdater:
             self._apply(update, step, key)
         if step.changed:
             s.repo.put_update(update)
+            self._changed.add(update.id)
         self._settled(update)
 
     def _apply(self, update: JobUpdate, step: UpdateStep, key: JobKey) -> None:

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.cluster.embedded import ClusterConfig, EmbeddedCluster
-from core.discovery.api import DiscoveryAPI, publish_refusal
+from core.discovery.api import DiscoveryAPI, publish_change, publish_refusal
 from core.discovery.balancer import BalancerConfig, LoadBalancer
 from core.discovery.sources import follow_bus
 from core.events import EventBus
@@ -40,6 +40,7 @@ from core.server.memory import release_free_memory
 from core.server.metrics import ClusterCollector, dropwizard, prefers_json
 from core.server.scheduler_api import SchedulerAPI
 from core.store import Namespace, Store, StoreUnavailable, open_store
+from core.ui import UI
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -99,6 +100,7 @@ class Server:
             shape: ErrorShape | None = error_shape_of(fw)
             if shape is not None:
                 self.error_shapes.add(shape)
+        routes.extend(UI(lambda: self.app).routes())  # the web UI, reading the routes above in process
         self.app = Starlette(routes=routes, lifespan=self._lifespan,
                              middleware=[
                                  Middleware(HTTPObserver, metrics=Metrics.of(self.registry, "http"),
@@ -144,7 +146,9 @@ class Server:
 
     async def _balance(self, config: BalancerConfig) -> None:
         config.config_path.parent.mkdir(parents=True, exist_ok=True)
-        self.balancer = LoadBalancer(config, on_refusal=lambda refusal: publish_refusal(self.bus, refusal))
+        balancer = LoadBalancer(config, on_refusal=lambda refusal: publish_refusal(self.bus, refusal))
+        balancer.on_change = lambda change: publish_change(self.bus, balancer, change)
+        self.balancer = balancer
         self.services.drain_seconds = DRAIN_SECONDS
         try:
             await follow_bus(self.services, self.bus, self.balancer)
