@@ -7,13 +7,15 @@ are `service.JobService`'s and `updater.JobUpdater`'s.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from aurora_py.envelope import KEY_PATH, guarded, job_key, ok, refused, unavailable
+from aurora_py.envelope import KEY_PATH, guarded, job_key, may_view, ok, refused, require, unavailable
+from aurora_py.errors import InvalidDescription
 from aurora_py.model import JobKey, Quota, ScheduledTask
 from aurora_py.pending import pending_json
 from aurora_py.scheduler import AuroraScheduler
@@ -21,11 +23,11 @@ from aurora_py.service import CronEntry, JobService
 from aurora_py.thermos.status import read as read_thermos
 from aurora_py.update_api import UpdateApi
 from aurora_py.updater import JobUpdater
-from aurora_py.validation import description_from, instances_of
+from aurora_py.validation import description_from, instances_of, json_body
 from aurora_py.wire import task_json
 from core.framework.clock import iso
 from core.framework.ready import Readiness
-from core.server.body import parse_json, read_json
+from core.security import Action
 
 
 class AuroraApi:
@@ -73,7 +75,8 @@ class AuroraApi:
 
     async def list_jobs(self, request: Request) -> Response:
         role = request.query_params.get("role")
-        jobs = [self._job_summary(key) for key in sorted(self.sched.jobs) if role is None or key.role == role]
+        jobs = [self._job_summary(key) for key in sorted(self.sched.jobs)
+                if (role is None or key.role == role) and may_view(request, key.role)]
         return ok({"jobs": jobs})
 
     def _job_summary(self, key: JobKey) -> dict[str, Any]:
@@ -87,6 +90,7 @@ class AuroraApi:
 
     async def create(self, request: Request) -> Response:
         _, config = description_from(await request.body())
+        require(request, Action.UPDATE, config.key.role)
         if config.cron_schedule:  # Aurora's createJob refuses them the same way
             return refused("Cron jobs may only be created/updated by calling scheduleCronJob "
                            "(aurora cron schedule KEY CONFIG)")
@@ -102,6 +106,7 @@ class AuroraApi:
 
     async def status(self, request: Request) -> Response:
         key = job_key(request)
+        require(request, Action.VIEW, key.role)
         job = self.sched.job(key)
         pending = [self.sched.pending_reason(job, i) for i in self.sched.pending_instances(job)]
         return ok({"key": str(key), "job": job.config.document, "tier": job.config.tier.value,
@@ -112,56 +117,68 @@ class AuroraApi:
                    "assignment": {str(i): c for i, c in sorted(job.assignment.items())}})
 
     async def _instances(self, request: Request) -> set[int] | None:
+        """The instances a kill or restart names: an empty body or no `instances` means all of them."""
         body = await request.body()
-        data = parse_json(body) if body else {}  # bad JSON: the server answers 400 naming why
-        return instances_of(data.get("instances") if isinstance(data, dict) else None)
+        data = json_body(body) if body.strip() else {}
+        if not isinstance(data, dict):  # a wrong type must not read as "every instance"
+            raise InvalidDescription("the body must be an object with an optional instances list")
+        return instances_of(data.get("instances"))
 
     async def kill(self, request: Request) -> Response:
         key = job_key(request)
+        require(request, Action.DELETE, key.role)
         killed = await self.service.kill(key, await self._instances(request))
         return ok({"instances": killed}, f"Killed instances {killed} of {key}")
 
     async def restart(self, request: Request) -> Response:
         key = job_key(request)
+        require(request, Action.UPDATE, key.role)
         restarted = await self.service.restart(key, await self._instances(request))
         return ok({"instances": restarted}, f"Restarting instances {restarted} of {key}")
 
     async def get_quota(self, request: Request) -> Response:
         role = request.path_params["role"]
+        require(request, Action.VIEW, role)
         quota = self.sched.quotas.get(role, Quota())
         used = self.sched.consumption(role)
         return ok({"role": role, "quota": _quota_json(quota), "prodSharedConsumption": _quota_json(used)})
 
     async def set_quota(self, request: Request) -> Response:
         role = request.path_params["role"]
-        try:
-            data = await read_json(request)
-        except ValueError:
-            return refused("the body is not JSON")
+        require(request, Action.ADMIN, role)  # Aurora's setQuota is an admin call
+        data = json_body(await request.body())
         if not isinstance(data, dict):
             return refused("the body must be an object with numCpus, ramMb, diskMb")
         for name in ("numCpus", "ramMb", "diskMb"):
             value = data.get(name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+                    or value < 0):
                 return refused(f"{name}: must be a non-negative number")
         quota = Quota(float(data["numCpus"]), float(data["ramMb"]), float(data["diskMb"]))
         await self.service.set_quota(role, quota)
         return ok({"role": role, "quota": _quota_json(quota)}, f"Quota of {role} set to {quota.describe()}")
 
     async def services(self, request: Request) -> Response:
-        """What Aurora gives the service catalog, in Marathon's /v2/apps?embed=apps.tasks shape."""
-        return JSONResponse({"apps": await self.sched.catalog()})
+        """What Aurora gives the service catalog, in Marathon's /v2/apps?embed=apps.tasks shape (the
+        jobs of the roles the caller may view)."""
+        apps = [app for app in await self.sched.catalog()
+                if may_view(request, JobKey.parse(app["labels"]["aurora.job"]).role)]
+        return JSONResponse({"apps": apps})
 
     async def cron_start(self, request: Request) -> Response:
         key = job_key(request)
+        require(request, Action.UPDATE, key.role)
         return ok({"key": str(key)}, await self.service.start_cron(key))
 
     async def cron_show(self, request: Request) -> Response:
-        return ok(cron_json(self.service.show_cron(job_key(request))))
+        key = job_key(request)
+        require(request, Action.VIEW, key.role)
+        return ok(cron_json(self.service.show_cron(key)))
 
     async def cron_schedule(self, request: Request) -> Response:
         """Create or replace the cron job at this key from the JSON job description in the body."""
         key = job_key(request)
+        require(request, Action.UPDATE, key.role)
         _, config = description_from(await request.body())
         if config.key != key:
             return refused(f"key: the body describes {config.key}, not {key}")
@@ -170,6 +187,7 @@ class AuroraApi:
 
     async def cron_deschedule(self, request: Request) -> Response:
         key = job_key(request)
+        require(request, Action.DELETE, key.role)
         return ok({"key": str(key)}, await self.service.deschedule_cron(key))
 
 

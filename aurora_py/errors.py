@@ -23,6 +23,10 @@ class RequestRefused(AuroraError):
     """A well-formed request the scheduler will not carry out (quota, cron, update rules)."""
 
 
+class UnreadableState(AuroraError):
+    """A stored object that cannot be read back (left out on load, its fault recorded)."""
+
+
 class UnknownJob(AuroraError):
     http_status = 404
 

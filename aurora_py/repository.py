@@ -4,17 +4,19 @@ Keys: `jobs/<cluster/role/env/name>` (the job's configurations as their JSON des
 assignment, stopped instances and service port), `quota/<role>`, `updates/<id>` and, by the
 kit's tracker, `tasks/<task id>`. Every write is a mark in the `WriteAhead`; its value is read
 when the next commit is made. Descriptions are stored as the client sent them and parsed again
-(`validation.parse_config`) on load; one that no longer parses is left out and reported.
+(`validation.parse_config`) on load; one that no longer parses is left out and reported, and so
+is a quota that is not finite numbers (`quota_of`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from aurora_py.errors import AuroraError
+from aurora_py.errors import AuroraError, UnreadableState
 from aurora_py.model import (
     InstanceEvent,
     JobConfig,
@@ -106,6 +108,18 @@ def update_document(update: JobUpdate) -> UpdateDocument:
                           update.instance_events, update.message, update.autopaused_at, update.latest_failure)
 
 
+def quota_of(raw: bytes) -> Quota:
+    """A stored quota; UnreadableState when it is not one of finite numbers (an older version
+    stored NaN as null)."""
+    try:
+        quota = _quota.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise UnreadableState(f"quota: {exc}") from None
+    if not all(math.isfinite(v) for v in (quota.num_cpus, quota.ram_mb, quota.disk_mb)):
+        raise UnreadableState("quota: holds a number that is not finite")
+    return quota
+
+
 @dataclass
 class Loaded:
     jobs: dict[JobKey, StoredJob]
@@ -133,7 +147,10 @@ class Repository:
         for key in await self.store.list("quota/"):
             entry = await self.store.get(key)
             if entry is not None:
-                loaded.quotas[key.removeprefix("quota/")] = _quota.decode(entry.value)
+                try:
+                    loaded.quotas[key.removeprefix("quota/")] = quota_of(entry.value)
+                except AuroraError as exc:
+                    loaded.unreadable[key] = exc
         for key in await self.store.list("updates/"):
             entry = await self.store.get(key)
             if entry is not None:

@@ -20,6 +20,8 @@ Rules:
   (the kit's `Killer`). A task ending after its job was removed is forgotten.
 - After each offer round (`offered`): every instance still waiting gets Aurora's pending reason
   from what the offers had left, and preemption is decided (`preemption`).
+- A task runs as its role's OS user when one exists (`role_user`, Aurora's rule), through the
+  command's `user`.
 - Cron jobs fire from timers on the clock (`cron.CronTimers`); a fire starts a run as
   `cron start` does.
 - Work on one job runs under the kit's `ObjectFaults`: its failure is recorded on the job (shown
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import pwd
 import shlex
 import sys
 import uuid
@@ -288,7 +291,8 @@ class AuroraScheduler(SchedulerHooks[ScheduledTask]):
         document = json.dumps({"task": config.document["task"], "bindings": self.bindings(record)})
         # a daemon of the task is the task's even if the executor is SIGKILLed (core.cluster.launcher_main)
         command = CommandInfo(value=f"exec {shlex.quote(sys.executable)} -m aurora_py.thermos",
-                              environment=(("THERMOS_TASK", document), ("TRIREME_ORPHANS_END_WITH_TASK", "1")))
+                              environment=(("THERMOS_TASK", document), ("TRIREME_ORPHANS_END_WITH_TASK", "1")),
+                              user=role_user(key.role))
         demand = self.overhead.demand(config)
         return TaskInfo(task_id=task_id, name=f"{key}/{instance}", agent_id=offer.agent_id,
                         resources=demand.resources(list(ports.values())), command=command,
@@ -544,3 +548,14 @@ def assemble(store: Namespace, driver: Driver, services: ServiceCatalog, clock: 
     scheduler.attach(SchedulerLoop(driver, store, scheduler, tracker, queue, LOOP, faults, clock,
                                    drain_seconds=lambda: services.drain_seconds))
     return scheduler
+
+
+def role_user(role: str) -> str:
+    """The OS user a task of `role` runs as: the role's name when such a user exists on this host
+    (Aurora runs tasks as the role's user), else "" so the agent's default applies. The agent
+    switches users only when the server runs as root."""
+    try:
+        pwd.getpwnam(role)
+    except KeyError:
+        return ""
+    return role

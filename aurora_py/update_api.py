@@ -9,14 +9,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from aurora_py.envelope import KEY_PATH, guarded, job_key, ok, refused
+from aurora_py.envelope import KEY_PATH, guarded, job_key, may_view, ok, refused, require
 from aurora_py.model import JobKey
 from aurora_py.update_planner import VERBS
 from aurora_py.updater import JobUpdater
-from aurora_py.validation import instances_of, parse_config
+from aurora_py.validation import instances_of, json_body, parse_config
 from aurora_py.wire import update_details, update_summary
 from core.framework.ready import Readiness
-from core.server.body import read_json
+from core.security import Action
 
 
 class UpdateApi:
@@ -45,15 +45,13 @@ class UpdateApi:
         ]
 
     async def start(self, request: Request) -> Response:
-        try:
-            body = await read_json(request)
-        except ValueError:
-            return refused("the body is not JSON")
+        body = json_body(await request.body())
         if not isinstance(body, dict):
             return refused("the body must be an object with description, instances and message")
+        key = job_key(request)
+        require(request, Action.UPDATE, key.role)
         description = body.get("description")
         config = parse_config(description, field_prefix="description.")
-        key = job_key(request)
         if config.key != key:
             return refused(f"description.key: {config.key} is not the job {key}")
         instances = instances_of(body.get("instances"))
@@ -66,11 +64,14 @@ class UpdateApi:
         action = request.path_params["action"]
         if action not in VERBS:
             return refused(f"action: must be one of {', '.join(VERBS)}", 404)
-        update = await self.updater.control(job_key(request), action)
+        key = job_key(request)
+        require(request, Action.UPDATE, key.role)
+        update = await self.updater.control(key, action)
         return ok(update_summary(update), f"Update {update.id}: {action} done, now {update.status.value}")
 
     async def of_job(self, request: Request) -> Response:
         key = job_key(request)
+        require(request, Action.VIEW, key.role)
         updates = self.updater.of_job(key)
         if not updates:
             self.updater.scheduler.job(key)  # refuses an unknown job
@@ -82,9 +83,11 @@ class UpdateApi:
         status = request.query_params.get("status")
         chosen = [u for u in self.updater.updates.values()
                   if (role is None or JobKey.parse(u.job).role == role) and (job is None or u.job == job)
-                  and (status is None or u.status.value == status)]
+                  and (status is None or u.status.value == status) and may_view(request, JobKey.parse(u.job).role)]
         chosen.sort(key=lambda u: u.created, reverse=True)
         return ok({"updates": [update_summary(u) for u in chosen]})
 
     async def info(self, request: Request) -> Response:
-        return ok(update_details(self.updater.get(request.path_params["update_id"])))
+        update = self.updater.get(request.path_params["update_id"])
+        require(request, Action.VIEW, JobKey.parse(update.job).role)
+        return ok(update_details(update))

@@ -8,6 +8,13 @@ Rules (the state machine itself is `update_planner`):
   the same commit); tasks of another configuration are then killed ("Killed for job update"),
   and the scheduler plans the instances the step touched, as for any pending instance.
 - Updates are resumed from the store after a restart. A job keeps its newest `UPDATES_KEPT`.
+- Every transition of an update's status is one line of the server log, about the job, naming
+  the update (`aurora job KEY: update ID ROLLING_FORWARD: ...`); ends other than ROLLED_FORWARD
+  are warnings.
+- Each stored change of an update (a request, or a step that changed it) is published on the
+  server's event bus after its commit, as a `job_update_event` (updateId, job, status): Aurora's
+  other events are its tasks' states, which say nothing of an instance's watch ending or an
+  update finishing.
 """
 
 from __future__ import annotations
@@ -18,16 +25,31 @@ import uuid
 
 from aurora_py import quota
 from aurora_py.errors import UnknownUpdate
-from aurora_py.model import JobConfig, JobKey, JobUpdate, Quota, ScheduledTask
+from aurora_py.model import JobConfig, JobKey, JobUpdate, Quota, ScheduledTask, UpdateStatus
 from aurora_py.planner import slot_key
 from aurora_py.scheduler import AuroraScheduler
 from aurora_py.update_planner import JobTasks, UpdateRefused, UpdateStep, advance, control, new_update, watch_ends
 from core.driver.types import TaskStatus
 from core.framework.clock import TimerHandle
+from core.framework.logs import framework_log
 
 log = logging.getLogger(__name__)
 UPDATES_KEPT = 20  # per job, the newest
 UPDATE_KILL = "Killed for job update"
+transitions = framework_log("aurora")
+# an update that went another way than planned: worth a warning
+SETBACKS = frozenset({UpdateStatus.ROLLING_BACK, UpdateStatus.ROLLED_BACK, UpdateStatus.ABORTED,
+                      UpdateStatus.FAILED, UpdateStatus.ERROR})
+
+
+def log_transitions(update: JobUpdate, since: int) -> None:
+    """One server-log line per status event of `update` from index `since` on."""
+    for event in update.events[since:]:
+        line = transitions.about("job", update.job)
+        level = logging.WARNING if event.status in SETBACKS else logging.INFO
+        line.log(level, "update %s %s%s", update.id, event.status.value,
+                 f": {event.message}" if event.message else "",
+                 extra={"update": update.id, "status": event.status.value})
 
 
 class JobUpdater:
@@ -39,6 +61,7 @@ class JobUpdater:
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._timers: dict[str, TimerHandle] = {}
+        self._changed: set[str] = set()  # updates stepped since the last commit, told after it
         scheduler.tracker.listen(self._task_changed)
         scheduler.job_listeners.append(self._job_changed)
 
@@ -94,6 +117,8 @@ class JobUpdater:
             self._prune(key)
             self.mark(update.id)
             await s.repo.writer.commit_locked()
+        log_transitions(update, 0)
+        self._tell(update)
         return update
 
     def _prune(self, key: JobKey) -> None:
@@ -109,11 +134,14 @@ class JobUpdater:
             update = self.active(key)
             if update is None:
                 raise UpdateRefused(f"No active update found for {key}")
+            seen = len(update.events)
             control(update, verb, self.scheduler.clock.time())
             self._settled(update)
             self.scheduler.repo.put_update(update)
             self.mark(update.id)
             await self.scheduler.repo.writer.commit_locked()
+        log_transitions(update, seen)
+        self._tell(update)
         return update
 
     # ---- driving ---------------------------------------------------------------------------------
@@ -151,6 +179,17 @@ class JobUpdater:
                 if update is not None and update.status.active:
                     self._guarded_step(update)
         await self.scheduler.repo.writer.commit()
+        changed, self._changed = self._changed, set()
+        for update_id in sorted(changed):
+            update = self.updates.get(update_id)
+            if update is not None:
+                self._tell(update)
+
+    def _tell(self, update: JobUpdate) -> None:
+        events = self.scheduler.events
+        if events is not None:
+            events.publish("job_update_event", {"updateId": update.id, "job": update.job,
+                                                "status": update.status.value}, source="aurora")
 
     def _guarded_step(self, update: JobUpdate) -> None:
         """One step; an update that raises is set aside (its error recorded), the others go on."""
@@ -161,11 +200,14 @@ class JobUpdater:
         key = JobKey.parse(update.job)
         job = s.jobs.get(key)
         tasks = JobTasks(lambda i: s.tasks_of_instance(key, i), s.tracker.get)
+        seen = len(update.events)
         step = advance(update, job, tasks, s.clock.time())
+        log_transitions(update, seen)
         if job is not None:
             self._apply(update, step, key)
         if step.changed:
             s.repo.put_update(update)
+            self._changed.add(update.id)
         self._settled(update)
 
     def _apply(self, update: JobUpdate, step: UpdateStep, key: JobKey) -> None:

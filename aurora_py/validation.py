@@ -6,12 +6,20 @@ Rules:
   the typed configuration. With `runnable` (every request) a container image is refused too; a
   job stored before images were refused is still loaded, and stays pending with that reason.
 - `cron_problem` is what makes a configuration unfit to be a cron job.
+- Bodies are read with `json_body`: what the server's JSON reader refuses (NaN, Infinity, a lone
+  surrogate, nesting too deep) is refused naming the field; other bad JSON is "the body is not JSON".
+- Numbers are finite (a description built in code could still hold NaN), and instance ids are
+  Aurora's 32-bit integers; a job has at most `MAX_TASKS_PER_JOB` instances.
+- A process name becomes a directory (`.logs/<process>/<run>/`): it may not be empty, `.` or `..`,
+  nor hold `/`, a NUL or another control character.
+- A process's `logger` is Thermos' (`thermos.logs`): its mode and rotate policy are checked.
 - Aurora's job `constraints` (`{'host': 'limit:1', 'rack': '!a,b', 'zone': 'east'}`) must map
   names to strings; a `limit:N` needs a positive integer N.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,20 +36,32 @@ from aurora_py.model import (
     UpdateSettings,
     config_id,
 )
-from core.server.body import parse_json
+from aurora_py.thermos.logs import logger_problem
+from core.server.body import InvalidJSON, parse_json
 
 T = TypeVar("T")
 BYTES_PER_MB = 2**20
 POLICIES = tuple(p.value for p in CollisionPolicy)
+MAX_INSTANCE_ID = 2**31 - 1  # Aurora's instanceId is a thrift i32
+MAX_TASKS_PER_JOB = 4000  # Aurora's scheduler flag -max_tasks_per_job, at its default
+
+
+def json_body(body: bytes) -> Any:
+    """The JSON value of a request body; InvalidDescription naming the field the server's reader
+    refuses (`core.server.body`), else saying the body is not JSON."""
+    try:
+        return parse_json(body)
+    except InvalidJSON as exc:
+        # a refusal that names a field has no position appended: its message is the whole text
+        raise InvalidDescription(exc.msg if exc.args[0] == exc.msg else "the body is not JSON") from None
+    except ValueError:
+        raise InvalidDescription("the body is not JSON") from None
 
 
 def description_from(body: bytes) -> tuple[dict[str, Any], JobConfig]:
     """The JSON job description in a request body and its configuration; raises
     InvalidDescription naming the problem."""
-    try:
-        description = parse_json(body)
-    except ValueError:
-        raise InvalidDescription("the body is not JSON") from None
+    description = json_body(body)
     return description, parse_config(description)
 
 
@@ -63,6 +83,9 @@ def _parse(description: Any, runnable: bool) -> JobConfig:
     instances = description.get("instances", 1)
     if not isinstance(instances, int) or isinstance(instances, bool) or instances < 1:
         raise InvalidDescription("instances: must be a positive integer")
+    if instances > MAX_TASKS_PER_JOB:
+        raise InvalidDescription(f"instances: at most {MAX_TASKS_PER_JOB} tasks are allowed in a single job, "
+                                 f"not {instances}")
     task = description.get("task")
     if not isinstance(task, dict):
         raise InvalidDescription("task: required")
@@ -72,6 +95,12 @@ def _parse(description: Any, runnable: bool) -> JobConfig:
     for i, process in enumerate(processes):
         if not isinstance(process, dict) or not process.get("name") or not isinstance(process.get("cmdline"), str):
             raise InvalidDescription(f"task.processes[{i}]: name and cmdline are required")
+        problem = process_name_problem(process["name"])
+        if problem:
+            raise InvalidDescription(f"task.processes[{i}].name: {problem}")
+        problem = logger_problem(process.get("logger"))
+        if problem:
+            raise InvalidDescription(f"task.processes[{i}].{problem}")
     resources = task.get("resources")
     if not isinstance(resources, dict):
         raise InvalidDescription("task.resources: required")
@@ -128,6 +157,19 @@ def cron_problem(config: JobConfig) -> str | None:
     return None
 
 
+def process_name_problem(name: Any) -> str | None:
+    """Why `name` cannot name a process (it becomes a directory of the sandbox), or None."""
+    if not isinstance(name, str):
+        return "must be a string"
+    if name in (".", ".."):
+        return f"{name!r} is not a process name"
+    if "/" in name:
+        return f"may not contain '/' ({name!r} would be a path)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "may not contain a NUL or another control character"
+    return None
+
+
 def instances_of(value: Any, field: str = "instances") -> set[int] | None:
     """A request's list of instances (None: all of them)."""
     if value is None:
@@ -135,6 +177,8 @@ def instances_of(value: Any, field: str = "instances") -> set[int] | None:
     if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
                                               for i in value):
         raise InvalidDescription(f"{field}: must be a list of non-negative integers")
+    if any(i > MAX_INSTANCE_ID for i in value):
+        raise InvalidDescription(f"{field}: instance ids are at most {MAX_INSTANCE_ID}")
     return set(value)
 
 
@@ -233,7 +277,7 @@ def _update_settings(value: Any) -> UpdateSettings:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _typed(data: dict[str, Any], name: str, default: T, check: Callable[[Any], bool], what: str,

@@ -6,10 +6,15 @@ import typer
 from starlette.routing import BaseRoute
 
 from chronos_py.api import PREFIXES, ChronosAPI
+from chronos_py.model import Run
 from chronos_py.scheduler import assemble
 from chronos_py.service import JobService
+from chronos_py.telemetry import observe_jobs
+from core.driver.types import TaskStatus
+from core.events import EventBus
 from core.framework import Context
 from core.framework.errors import ErrorShape, status_and_message_json
+from core.framework.metrics import Metrics
 from core.openapi import ApiPart
 
 
@@ -35,7 +40,10 @@ class ChronosFramework:
 
     async def run(self, ctx: Context) -> None:
         """One run: load from the store, subscribe, serve; a restart builds everything afresh."""
-        scheduler = assemble(ctx.store, ctx.driver, ctx.clock)
+        metrics = Metrics.of(ctx.metrics, self.name)  # the same counters across restarts
+        scheduler = assemble(ctx.store, ctx.driver, ctx.clock, metrics)
+        observe_jobs(metrics, lambda: len(scheduler.jobs))
+        scheduler.tracker.listen(lambda run, status: publish_status(ctx.events, run, status))
         loop = scheduler.loop
         assert loop is not None
         self.api.server = ctx.server
@@ -50,3 +58,12 @@ class ChronosFramework:
             scheduler.close()
             await loop.close()
             await scheduler.repo.writer.stop()
+
+
+def publish_status(events: EventBus, run: Run, status: TaskStatus | None) -> None:
+    """A run's task changed state: tell the event stream's followers (`/discovery/events`, which
+    carries every framework's events; the web UI follows it), as Marathon and Aurora do."""
+    if status is not None:
+        events.publish("status_update_event", {"taskId": run.task_id, "jobName": run.job,
+                                               "taskStatus": status.state.value, "message": status.message},
+                       source="chronos")

@@ -58,7 +58,7 @@ class Job(msgspec.Struct, rename="camel"):
     cpus: float = 0.1
     mem: float = 128.0
     disk: float = 256.0
-    run_as_user: str = "root"
+    run_as_user: str = ""  # none: the server's --default-task-user, else root (Chronos' --user default)
     environment_variables: list[EnvVar] = msgspec.field(default_factory=list)
     constraints: list[list[str]] = msgspec.field(default_factory=list)
     uris: list[str] = msgspec.field(default_factory=list)

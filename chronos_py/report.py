@@ -48,12 +48,13 @@ def graph_dot(jobs: dict[str, Job]) -> str:
         lines.append(f'  "{name}" [fillcolor={colors[jobs[name].last_status()]}];')
     for name in sorted(jobs):
         for parent in jobs[name].parents:
-            lines.append(f'  "{parent}" -> "{name}";')
+            if parent in jobs:  # a parent the caller may not view is left out
+                lines.append(f'  "{parent}" -> "{name}";')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
 def graph_csv(jobs: dict[str, Job], states: dict[str, str]) -> str:
     lines = [f"node,{name},{jobs[name].last_status()},{states.get(name, 'idle')}" for name in sorted(jobs)]
-    lines += [f"link,{parent},{name}" for name in sorted(jobs) for parent in jobs[name].parents]
+    lines += [f"link,{parent},{name}" for name in sorted(jobs) for parent in jobs[name].parents if parent in jobs]
     return "\n".join(lines) + "\n"

@@ -26,9 +26,20 @@ import logging
 from collections.abc import Container
 
 from chronos_py.command import task_info
-from chronos_py.model import HistoryEntry, Job, JobState, Run, RunPhase, RunReason, arguments_of, skipped_entry
+from chronos_py.model import (
+    HistoryEntry,
+    Job,
+    JobState,
+    Outcome,
+    Run,
+    RunPhase,
+    RunReason,
+    arguments_of,
+    skipped_entry,
+)
 from chronos_py.planner import children_index, counted, on_due, on_end, parent_done
 from chronos_py.repository import HISTORY_LIMIT, Repository, decode_run, encode_run
+from chronos_py.telemetry import RunTelemetry
 from chronos_py.validation import stored_problem
 from chronos_py.zones import zone_name
 from core.driver.base import Driver
@@ -45,12 +56,13 @@ from core.framework import (
     TaskTracker,
     WriteAhead,
 )
+from core.framework.metrics import Metrics
 from core.placement.offers import Demand, Fit
 from core.schedule import ScheduleCursor, ScheduleError, TimerHeap, parse_schedule
 from core.store import Namespace
 
 log = logging.getLogger(__name__)
-LOOP = LoopConfig("chronos", busy_refuse_seconds=5.0, idle_refuse_seconds=60.0)
+LOOP = LoopConfig("chronos", busy_refuse_seconds=5.0, idle_refuse_seconds=60.0, object_kind="job")
 
 
 class _Taken(Container[str]):
@@ -65,8 +77,9 @@ class _Taken(Container[str]):
 
 class ChronosScheduler(SchedulerHooks[Run]):
     def __init__(self, repo: Repository, tracker: TaskTracker[Run], queue: LaunchQueue, faults: ObjectFaults,
-                 clock: Clock) -> None:
+                 clock: Clock, telemetry: RunTelemetry | None = None) -> None:
         self.repo = repo
+        self.telemetry = telemetry or RunTelemetry(Metrics())
         self.tracker = tracker
         self.queue = queue
         self.faults = faults
@@ -140,6 +153,8 @@ class ChronosScheduler(SchedulerHooks[Run]):
             # a run launched before a restart started at a time this server never saw: its launch is the nearest
             run.started_at = (run.launched_at or self.clock.time()) if restored else self.clock.time()
             self.tracker.changed(run, status)
+            if not restored:  # a restored run's start was logged (or missed) by the server that launched it
+                self.telemetry.started(run, run.started_at)
             return
         if not state.is_terminal:
             return
@@ -259,6 +274,7 @@ class ChronosScheduler(SchedulerHooks[Run]):
             return
         decision = on_end(job, run, ok, message, self.clock.time() if end is None else end)
         self._record(run.job, decision.history)
+        self.telemetry.ended(run, decision.history, decision.retry is not None, job.retries + 1)
         if decision.retry is not None:
             self.enqueue(decision.retry)
         elif decision.counted is not None:
@@ -314,6 +330,8 @@ class ChronosScheduler(SchedulerHooks[Run]):
             self.repo.put_job(self.jobs[name], self.states[name])
 
     def _record(self, name: str, entry: HistoryEntry) -> None:
+        if entry.status is Outcome.SKIPPED:
+            self.telemetry.skipped(entry)
         runs = self.history.setdefault(name, [])
         runs.append(entry)
         del runs[:-HISTORY_LIMIT]
@@ -327,13 +345,16 @@ class ChronosScheduler(SchedulerHooks[Run]):
         self.timers.close()
 
 
-def assemble(store: Namespace, driver: Driver, clock: Clock | None = None) -> ChronosScheduler:
-    """A scheduler with its kit parts: write-ahead, tracker, launch queue, faults and loop."""
+def assemble(store: Namespace, driver: Driver, clock: Clock | None = None,
+             metrics: Metrics | None = None) -> ChronosScheduler:
+    """A scheduler with its kit parts: write-ahead, tracker, launch queue, faults and loop; its
+    runs counted in `metrics` (a framework's `Metrics.of(ctx.metrics, "chronos")`)."""
     clock = clock or SystemClock()
     writer = WriteAhead(store, name="chronos")
     tracker: TaskTracker[Run] = TaskTracker(writer, encode_run, decode_run)
     queue = LaunchQueue()
     faults = ObjectFaults("chronos", clock)
-    scheduler = ChronosScheduler(Repository(store, writer), tracker, queue, faults, clock)
+    scheduler = ChronosScheduler(Repository(store, writer), tracker, queue, faults, clock,
+                                 RunTelemetry(metrics or Metrics()))
     scheduler.loop = SchedulerLoop(driver, store, scheduler, tracker, queue, LOOP, faults, clock)
     return scheduler

@@ -7,6 +7,8 @@ so two requests never interleave their checks and writes, even on a store whose 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from chronos_py.model import COUNTER_FIELDS, Job, JobState, Run, RunReason
 from chronos_py.scheduler import ChronosScheduler
 from chronos_py.validation import JobError, normalize
@@ -30,11 +32,17 @@ class JobService:
             raise UnknownJob(name)
         return job
 
-    async def put(self, body: object, dependent: bool) -> Job:
+    async def put(self, body: object, dependent: bool, authorize: Callable[[Job], None] = lambda job: None) -> Job:
+        """Create or replace a job. `authorize` is asked about the new definition and, under the
+        lock, about the one it replaces (raising refuses: nobody takes over a job by naming
+        themselves its owner)."""
         sched = self.scheduler
         job = normalize(body, dependent, sched.clock.time())
+        authorize(job)
         name = job.name
         async with sched.lock:
+            if name in self.jobs:
+                authorize(self.jobs[name])
             for parent in job.parents:
                 if parent not in self.jobs:
                     raise JobError(f"parents: parent job '{parent}' does not exist")
@@ -117,6 +125,11 @@ class JobService:
         self.get(name)
         self.scheduler.kill_job_tasks(name)
         await self.scheduler.flush()
+
+    def job_of_task(self, task_id: str) -> Job | None:
+        """The job of a running task (None: no such task runs)."""
+        run = self.scheduler.tracker.get(task_id)
+        return self.jobs.get(run.job) if run is not None and run.active else None
 
     async def async_status(self, task_id: str, status_code: int) -> bool:
         run = self.scheduler.tracker.get(task_id)

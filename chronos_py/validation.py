@@ -13,6 +13,7 @@ import msgspec
 from chronos_py.model import COUNTER_NAMES, Job
 from chronos_py.zones import zone_name
 from core.schedule import ScheduleError, parse_duration, parse_schedule
+from core.schedule.base import shown
 
 JSON = dict[str, Any]
 NAME = re.compile(r"[\w.-]+")
@@ -94,6 +95,9 @@ def normalize(body: object, dependent: bool, now: float | None = None) -> Job:
     # Chronos reads these as strings whatever JSON type they came as
     job["environmentVariables"] = [{"name": v["name"], "value": str(v["value"])} for v in job["environmentVariables"]]
     job["constraints"] = [[str(part) for part in c] for c in job["constraints"]]
+    for i, (_, operator, pattern) in enumerate(job["constraints"]):
+        if operator in ("LIKE", "UNLIKE"):
+            check_pattern(f"constraints[{i}]", pattern)
     try:
         return msgspec.convert(job, Job)
     except msgspec.ValidationError as exc:
@@ -126,6 +130,15 @@ def check_container(job: JSON) -> None:
     what = f" (image '{image}')" if isinstance(image, str) and image else ""
     raise JobError(f"container: this cluster cannot run container images{what}; "
                    "remove `container` to run the command on the host")
+
+
+def check_pattern(field: str, pattern: str) -> None:
+    """A LIKE/UNLIKE value is a regular expression the placement matcher compiles at every offer:
+    one that does not compile is refused here, so it never reaches the scheduler."""
+    try:
+        re.compile(pattern)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise JobError(f"{field}: '{shown(pattern)}' is not a valid regular expression ({exc})") from None
 
 
 def _number(value: object) -> object:

@@ -106,6 +106,15 @@ def serve(
     ssl_key: Annotated[Path | None, typer.Option(help="The private key of --ssl-cert (PEM).")] = None,
     default_task_user: Annotated[str | None, typer.Option(
         help="User for tasks that name none, when the server runs as root (nobody is a good choice).")] = None,
+    secrets_dir: Annotated[Path | None, typer.Option(
+        help="Directory of secrets, one file per secret (the secret db/password is DIR/db/password); tasks get "
+             "them in their environment (Marathon's secrets).")] = None,
+    local_port_min: Annotated[int, typer.Option(
+        min=1, max=65535, help="Lowest service port given to load-balanced apps (Marathon's --local_port_min).")]
+    = 10000,
+    local_port_max: Annotated[int, typer.Option(
+        min=1, max=65535, help="Highest service port given to load-balanced apps (Marathon's --local_port_max).")]
+    = 20000,
 ) -> None:
     """Run the embedded cluster and every framework's HTTP API on one port.
 
@@ -117,6 +126,7 @@ def serve(
     from core.cluster.embedded import ClusterConfig
     from core.cluster.logrotate import LoggerSettingsError, LogPolicies, RotationPolicy, parse_size
     from core.cluster.master import MasterConfig
+    from core.secrets import NoSecrets, SecretError, SecretStore, open_secrets_dir
     from core.security.serve_options import (
         ServeOptionError,
         ServeSecurityOptions,
@@ -162,6 +172,15 @@ def serve(
         raise typer.BadParameter(str(exc), param_hint=exc.option) from None
     if problem := task_user_problem(default_task_user or ""):
         raise typer.BadParameter(problem, param_hint="--default-task-user")
+    if local_port_min > local_port_max:
+        raise typer.BadParameter(f"{local_port_min} is above --local-port-max {local_port_max}",
+                                 param_hint="--local-port-min")
+    secrets: SecretStore = NoSecrets()
+    if secrets_dir is not None:
+        try:
+            secrets = open_secrets_dir(secrets_dir)
+        except SecretError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--secrets-dir") from None
     if (problem := exposure_problem(host, security)) and not insecure:
         typer.echo(f"trireme serve: {problem}", err=True)
         raise typer.Exit(1)
@@ -186,11 +205,12 @@ def serve(
         cluster=ClusterConfig(agents=agents, resources=resources, attributes=attributes,
                               master=MasterConfig(offer_timeout=offer_timeout),
                               agent=AgentConfig(task_logs=LogPolicies(task_logs, task_logs),
-                                                default_task_user=default_task_user or "")),
+                                                default_task_user=default_task_user or "", secrets=secrets)),
         kill_tasks_on_exit=kill_tasks_on_exit,
         max_body_bytes=max_body_bytes,
         access_log=access_log,
         security=security,
+        service_ports=(local_port_min, local_port_max),
     )
     if binary is not None:
         from core.discovery.balancer import BalancerConfig

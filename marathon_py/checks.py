@@ -6,7 +6,8 @@ Rules:
   `HealthRegistry`, a tracker listener. Their results show as the task's `healthCheckResults`; a
   change of `alive` publishes health_status_changed_event, every failure
   failed_health_check_event, and a task over maxConsecutiveFailures is killed
-  (unhealthy_task_kill_event) and replaced by the scheduler.
+  (unhealthy_task_kill_event) and replaced by the scheduler. Every result is counted
+  (`marathon_health_checks_counter` by result).
 - Readiness checks (HTTP/HTTPS on the port named `portName`) run from TASK_RUNNING until the
   first pass, which is kept on the task's record; they never kill. Until then the task is not
   ready, so a deployment does not count it toward capacity and keeps the old tasks.
@@ -25,6 +26,7 @@ from core.driver.types import TaskStatus
 from core.framework import Clock, HealthRegistry, iso, iso_or_none
 from core.framework.health import Stoppable
 from core.health.checks import CheckSpec, CheckState, HealthMonitor
+from marathon_py.metrics import MarathonCounters
 from marathon_py.model import App, HealthCheck, HealthResult, Instance, ReadinessCheck, ReadinessResult
 
 OnResult = Callable[[CheckState, bool], None]
@@ -46,7 +48,8 @@ class CheckOwner(Protocol):
     def checked(self, inst: Instance, persist: bool) -> None:
         """A result changed what `inst` looks like (`persist`: and it must outlive a restart)."""
 
-    def kill_unhealthy(self, inst: Instance) -> None: ...
+    def kill_unhealthy(self, inst: Instance, failures: int, cause: str) -> None:
+        """`inst` failed `failures` health checks in a row, the last for `cause`: kill it."""
 
     def sandbox_of(self, inst: Instance) -> str: ...
 
@@ -54,9 +57,10 @@ class CheckOwner(Protocol):
 
 
 class TaskChecks:
-    def __init__(self, owner: CheckOwner, registry: HealthRegistry, clock: Clock,
+    def __init__(self, owner: CheckOwner, registry: HealthRegistry, clock: Clock, counters: MarathonCounters,
                  monitor: MonitorFactory = run_check) -> None:
         self._owner = owner
+        self._counters = counters
         self._registry = registry
         self._clock = clock
         self._monitor = monitor  # tests give one they drive by hand
@@ -113,6 +117,7 @@ class TaskChecks:
         if inst is None or index >= len(inst.health):
             return
         before = inst.health[index].alive
+        self._counters.health_checks.inc("healthy" if state.alive else "unhealthy")
         inst.health[index] = HealthResult(
             alive=state.alive, consecutive_failures=state.consecutive_failures,
             first_success=iso_or_none(state.first_success), last_success=iso_or_none(state.last_success),
@@ -132,7 +137,7 @@ class TaskChecks:
             self._owner.publish("unhealthy_task_kill_event", {
                 **common, "version": inst.version, "reason": state.last_failure_cause, "host": inst.host,
                 "slaveId": inst.agent_id})
-            self._owner.kill_unhealthy(inst)
+            self._owner.kill_unhealthy(inst, state.consecutive_failures, state.last_failure_cause)
         if before != state.alive:  # planning reads only whether a task is alive
             self._owner.checked(inst, persist=False)
 

@@ -69,7 +69,7 @@ def deploy(url: str, method: str, path: str, watch_it: bool, force: bool, timeou
            **kwargs: Any) -> None:
     """A change that answers with a deployment: print its id, and follow it with --watch."""
     params = {"force": str(force).lower(), **kwargs.pop("params", {})}
-    outcomes = DeploymentOutcomes(url) if watch_it else None
+    outcomes = DeploymentOutcomes(api(url)) if watch_it else None
     body = api(url).call(method, path, params=params, **kwargs)
     deployment_id = body.get("deploymentId") or body["deployments"][0]["id"]
     print_json(body) if as_json else say(f"deployment {deployment_id}")
@@ -94,7 +94,7 @@ def app_add(source: Source, url: Url = DEFAULT_URL, watch_it: Watch = False, tim
 
     Example: trireme marathon app add web.json --watch
     """
-    outcomes = DeploymentOutcomes(url) if watch_it else None
+    outcomes = DeploymentOutcomes(api(url)) if watch_it else None
     body = api(url).call("POST", "/v2/apps", json=read_definition(source))
     print_json(body) if as_json else say(f"created {body['id']}")
     if watch_it:

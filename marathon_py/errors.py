@@ -43,6 +43,16 @@ class RefusedRequest(MarathonError):
     """400 with Marathon's plain `{"message": ...}` (contradictory query flags, for example)."""
 
 
+class PortRangeExhausted(MarathonError):
+    """500 with Marathon's message: no service port is left in the pool's range. Marathon maps its
+    PortRangeExhaustedException to no status of its own, so it is answered 500, as here."""
+
+    status = 500
+
+    def __init__(self, low: int, high: int) -> None:
+        super().__init__(f"All ports in the range [{low}-{high}) are already in use")
+
+
 class UnknownObject(MarathonError):
     """404: an app, task, group, version or deployment that does not exist."""
 

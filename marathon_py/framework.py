@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import typer
 from starlette.routing import BaseRoute
 
 from core.framework import Context
+from core.framework.metrics import Metrics
 from core.openapi import ApiPart
 from marathon_py.api.apps import AppsAPI
 from marathon_py.api.common import Marathon
 from marathon_py.api.groups import GroupsAPI
 from marathon_py.api.render import app_json
 from marathon_py.api.system import SystemAPI
-from marathon_py.metrics import MarathonCollector
+from marathon_py.metrics import watch
 from marathon_py.scheduler import MarathonScheduler, assemble
 from marathon_py.service import AppService
 
@@ -24,7 +26,7 @@ class MarathonFramework:
 
     def __init__(self) -> None:
         self.marathon = Marathon()  # the routes answer 503 until `run` has loaded a scheduler
-        self._collector: MarathonCollector | None = None
+        self._started: float | None = None  # the first run (monotonic), for the uptime gauge
 
     def routes(self) -> list[BaseRoute]:
         m = self.marathon
@@ -44,17 +46,17 @@ class MarathonFramework:
         """One run: load from the store, subscribe, serve; a restart builds everything afresh."""
         self.marathon.server = ctx.server
         self.marathon.use_bus(ctx.events)
+        metrics = Metrics.of(ctx.metrics, "marathon")  # the counters of an earlier run go on
         scheduler = assemble(ctx.store, ctx.driver, ctx.events, ctx.services.ports, ctx.sandboxes, ctx.clock,
-                             drain_seconds=lambda: ctx.services.drain_seconds)
+                             drain_seconds=lambda: ctx.services.drain_seconds, metrics=metrics, secrets=ctx.secrets)
         loop = scheduler.loop
         assert loop is not None
         await scheduler.load()
         scheduler.repo.writer.start()
         self.marathon.use(AppService(scheduler))
-        if self._collector is None:  # registered once: a restart's collector reads the new scheduler
-            self._collector = MarathonCollector()
-            ctx.metrics.register(self._collector)
-        self._collector.scheduler = scheduler
+        if self._started is None:
+            self._started = time.monotonic()
+        watch(metrics, scheduler, self._started)
         ctx.services.register("marathon", lambda: self.service_apps(scheduler))
         loop.on_ready = self.marathon.ready.set
         try:

@@ -93,27 +93,33 @@ class GroupTree:
         return [g for g in self.explicit if g == group_id or g.startswith(prefix)]
 
 
-def flatten(group: Any, parent: str = "/") -> tuple[list[tuple[JSON, str]], list[Group]]:
-    """A posted group -> (app definitions with absolute ids, the groups with absolute ids)."""
+def flatten(group: Any, parent: str = "/", where: str = "") -> tuple[list[tuple[JSON, str]], list[Group]]:
+    """A posted group -> (app definitions with absolute ids, the groups with absolute ids).
+    Raises InvalidApp naming the field (`where` is the group's JSON path) when a part of the
+    group has the wrong JSON type, before anything of it is used."""
     if not isinstance(group, dict):
-        raise InvalidApp([("/", "a group must be a JSON object")])
-    gid = canonical_id(str(group.get("id", "")), parent) if group.get("id") else parent
+        raise InvalidApp([(where or "/", "a group must be a JSON object")])
+    _check_types(group, where)
+    gid = canonical_id(group["id"], parent) if group.get("id") else parent
     problems = [] if gid == "/" else id_problems(gid)
     if problems:
-        raise InvalidApp([("/id", p) for p in problems])
-    deps = [canonical_id(d, gid) for d in _listed(group, "dependencies", str, "/dependencies")]
+        raise InvalidApp([(f"{where}/id", p) for p in problems])
+    deps = [canonical_id(d, gid) for d in group.get("dependencies") or []]
     apps: list[tuple[JSON, str]] = []
     groups = [Group(gid, deps)]
-    for i, raw in enumerate(_listed(group, "apps", dict, "/apps")):
-        if "id" not in raw:
-            raise InvalidApp([(f"/apps({i})/id", "is required")])
+    for i, raw in enumerate(group.get("apps") or []):
+        if not isinstance(raw, dict) or "id" not in raw:
+            raise InvalidApp([(f"{where}/apps({i})/id", "is required")])
+        if not isinstance(raw["id"], str) or not _strings(raw.get("dependencies") or []):
+            field = "id" if not isinstance(raw["id"], str) else "dependencies"
+            raise InvalidApp([(f"{where}/apps({i})/{field}", "must be a string" if field == "id"
+                               else "must be an array of strings")])
         app = dict(raw)
-        app["id"] = canonical_id(str(raw["id"]), gid)
-        own = _listed(raw, "dependencies", str, f"/apps({i})/dependencies")
-        app["dependencies"] = [canonical_id(d, gid) for d in own] + deps
+        app["id"] = canonical_id(raw["id"], gid)
+        app["dependencies"] = [canonical_id(d, gid) for d in raw.get("dependencies") or []] + deps
         apps.append((app, app["id"]))
-    for sub in _listed(group, "groups", dict, "/groups"):
-        sub_apps, sub_groups = flatten(sub, gid)
+    for i, sub in enumerate(group.get("groups") or []):
+        sub_apps, sub_groups = flatten(sub, gid, f"{where}/groups({i})")
         for app, _ in sub_apps:
             inherited = [d for d in deps if d not in app.get("dependencies", [])]
             app["dependencies"] = app.get("dependencies", []) + inherited
@@ -122,10 +128,22 @@ def flatten(group: Any, parent: str = "/") -> tuple[list[tuple[JSON, str]], list
     return apps, groups
 
 
-def _listed(group: JSON, key: str, kind: type, path: str) -> list[Any]:
-    """`group[key]` as a list of `kind` (missing or null: none), else InvalidApp naming the path."""
-    value = group.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(item, kind) for item in value):
-        what = "strings" if kind is str else "objects"
-        raise InvalidApp([(path, f"must be an array of {what}")])
-    return value
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _check_types(group: JSON, where: str) -> None:
+    """Marathon reads a group with typed fields: `id` a string, `apps` and `groups` arrays of
+    objects, `dependencies` an array of strings (null is as absent)."""
+    wrong: list[tuple[str, str]] = []
+    if group.get("id") is not None and not isinstance(group["id"], str):
+        wrong.append((f"{where}/id", "must be a string"))
+    for field in ("apps", "groups"):
+        value = group.get(field)
+        if value is not None and not isinstance(value, list):
+            wrong.append((f"{where}/{field}", "must be an array"))
+    dependencies = group.get("dependencies")
+    if dependencies is not None and not _strings(dependencies):
+        wrong.append((f"{where}/dependencies", "must be an array of strings"))
+    if wrong:
+        raise InvalidApp(wrong)

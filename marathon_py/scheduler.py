@@ -18,13 +18,17 @@ Rules:
   success are published once that progress is committed and durable.
 - An app whose planning raises is left out, its fault recorded (kit's ObjectFaults), until it
   changes; the others go on.
+- The log (logger `trireme.marathon`) has a line for each deployment started, each step done,
+  each deployment's end (succeeded, or failed: cancelled or replaced), each task killed for its
+  health checks and each failure that backs an app off; the last two at most once per app every
+  `REPEAT_LOG_SECONDS`, saying how many they stand for. Counters (`MarathonCounters`) count the
+  same events, and tasks launched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -51,23 +55,37 @@ from core.framework import (
     iso,
 )
 from core.framework.launch_queue import Build
+from core.framework.logs import ObjectLog, RateLimit, framework_log
+from core.framework.matching import Match
+from core.framework.metrics import Metrics
 from core.framework.plan import Applier, Kill, Launch
 from core.framework.ports import ServicePorts
 from core.placement.constraints import Placement
 from core.placement.offers import Fit
+from core.secrets import NoSecrets, SecretStore
 from core.store import Namespace
 from marathon_py.checks import MonitorFactory, TaskChecks, run_check
 from marathon_py.command import app_id_of_task, task_id_for, task_info
 from marathon_py.groups import GroupTree
-from marathon_py.model import App, CurrentAction, Deployment, Instance, ReadinessResult, TaskFailure
+from marathon_py.metrics import MarathonCounters
+from marathon_py.model import (
+    App,
+    CurrentAction,
+    Deployment,
+    DeploymentAction,
+    Instance,
+    ReadinessResult,
+    TaskFailure,
+)
 from marathon_py.planner import converged, plan_app, progress, waits_for_dependencies
 from marathon_py.repository import Change, Repository, decode_instance, encode_instance
 from marathon_py.validation import launch_problem
 
-log = logging.getLogger(__name__)
 SOURCE = "marathon"
-LOOP = LoopConfig(SOURCE, capabilities=("TASK_KILLING_STATE",), busy_refuse_seconds=1.0)
+LOOP = LoopConfig(SOURCE, capabilities=("TASK_KILLING_STATE",), busy_refuse_seconds=1.0, object_kind="app")
 CONVERGE_BATCH_SECONDS = 0.02
+REPEAT_LOG_SECONDS = 30.0  # a crash-looping or flapping app: one backoff or health-kill line per this long
+log = framework_log(SOURCE)
 _NO_APP = App(id="")
 FAILURES = (TaskState.TASK_FAILED, TaskState.TASK_ERROR, TaskState.TASK_LOST, TaskState.TASK_DROPPED)
 
@@ -75,7 +93,7 @@ FAILURES = (TaskState.TASK_FAILED, TaskState.TASK_ERROR, TaskState.TASK_LOST, Ta
 class MarathonScheduler(SchedulerHooks[Instance]):
     def __init__(self, repo: Repository, tracker: TaskTracker[Instance], queue: LaunchQueue, faults: ObjectFaults,
                  clock: Clock, events: EventBus, ports: ServicePorts, sandboxes: SandboxLocator,
-                 monitor: MonitorFactory = run_check) -> None:
+                 counters: MarathonCounters, secrets: SecretStore, monitor: MonitorFactory = run_check) -> None:
         self.repo = repo
         self.tracker = tracker
         self.queue = queue
@@ -84,20 +102,23 @@ class MarathonScheduler(SchedulerHooks[Instance]):
         self.events = events
         self.ports = ports
         self.sandboxes = sandboxes
+        self.counters = counters
+        self.secrets = secrets
         self.apps: dict[str, App] = {}
         self.deployments: dict[str, Deployment] = {}
         self.groups = GroupTree()
         self.backoff = Backoff()
         self.last_failure: dict[str, TaskFailure] = {}
         self.health = HealthRegistry()
-        self.checks = TaskChecks(self, self.health, clock, monitor)
+        self.checks = TaskChecks(self, self.health, clock, counters, monitor)
         tracker.listen(self.health.on_task)
         tracker.listen(self.checks.on_task)
         self.loop: SchedulerLoop[Instance] | None = None
         self.applier: Applier | None = None
         self.elected_at: float | None = None  # monotonic time of the first subscription (the metrics' leadership)
-        self.deployments_started = 0
-        self.tasks_launched = 0
+        self._built: list[str] = []  # tasks built in this offer round (launched unless dropped)
+        self._backoff_lines = RateLimit(REPEAT_LOG_SECONDS, clock.time)
+        self._kill_lines = RateLimit(REPEAT_LOG_SECONDS, clock.time)
         self._deploying: dict[str, list[str]] = {}  # app id -> ids of the deployments that change it
         self._dirty: set[str] = set()
         self._unsettled: set[str] = set()  # apps being deployed that have not converged
@@ -227,7 +248,14 @@ class MarathonScheduler(SchedulerHooks[Instance]):
         self.tracker.forget(inst.task_id)
         app = self.apps.get(inst.app_id)
         if status.state in FAILURES and app is not None and not inst.killing:
-            self.backoff.failed(inst.app_id, app.backoff, self.clock.time())
+            now = self.clock.time()
+            until = self.backoff.failed(inst.app_id, app.backoff, now)
+            self.counters.backoffs.inc()
+            held = self._backoff_lines.allow(inst.app_id)
+            if held is not None:
+                log.about("app", inst.app_id, task=inst.task_id).warning(
+                    "%s: next launch delayed %.4g s (backoff, failure %d in a row)%s", status.state.value,
+                    until - now, self.backoff.failures(inst.app_id), _more(held))
             self.last_failure[inst.app_id] = TaskFailure(
                 app_id=inst.app_id, host=inst.host, message=status.message, state=status.state.value,
                 task_id=inst.task_id, timestamp=self.now(), version=inst.version, slave_id=inst.agent_id)
@@ -238,8 +266,14 @@ class MarathonScheduler(SchedulerHooks[Instance]):
         return [Placement(i.host, i.attributes) for i in self.tracker.of_group(group) if i.active and not i.killing]
 
     def dropped(self, task_ids: list[str]) -> None:
-        self.tasks_launched -= len(task_ids)
+        gone = set(task_ids)
+        self._built = [t for t in self._built if t not in gone]
         self.touch(*(app_id_of_task(t) for t in task_ids))
+
+    async def offered(self, result: Match) -> None:
+        """The round's launches are committed (or dropped): those left are sent, so counted."""
+        self.counters.tasks_launched.inc(by=len(self._built))
+        self._built.clear()
 
     # ---- the checks' owner -----------------------------------------------------------------------
 
@@ -248,9 +282,14 @@ class MarathonScheduler(SchedulerHooks[Instance]):
             self.tracker.changed(inst)
         self.touch(inst.app_id)
 
-    def kill_unhealthy(self, inst: Instance) -> None:
+    def kill_unhealthy(self, inst: Instance, failures: int, cause: str) -> None:
         assert self.loop is not None
         app = self.apps.get(inst.app_id)
+        self.counters.health_kills.inc()
+        held = self._kill_lines.allow(inst.app_id)
+        if held is not None:
+            log.about("app", inst.app_id, task=inst.task_id).warning(
+                "killed: failed %d health check(s) in a row (%s)%s", failures, cause or "no cause given", _more(held))
         self._mark_killing(inst)
         self.loop.killer.kill_soon(inst.task_id, inst.agent_id, drain=inst.running,
                                    grace=app.kill_grace if app else None,
@@ -324,7 +363,7 @@ class MarathonScheduler(SchedulerHooks[Instance]):
             return True
         if self._unlaunchable.get(app.id) != app.version:
             self._unlaunchable[app.id] = app.version
-            log.warning("app %s cannot be launched: %s (change or delete it)", app.id, problem)
+            log.about("app", app.id).warning("cannot be launched: %s (change or delete it)", problem)
         return False
 
     async def _advance(self, deployment_ids: set[str]) -> None:
@@ -335,9 +374,16 @@ class MarathonScheduler(SchedulerHooks[Instance]):
             if deployment is None:
                 continue
             step = progress(deployment, self._converged)
+            # the log has every step done, the last ones too (no step event announces those)
+            logged = deployment.steps[deployment.current_step - 1:] if step.done(deployment) else step.finished
+            for done in logged:
+                _about(deployment).info("step %d/%d done: %s", deployment.steps.index(done) + 1,
+                                        deployment.total_steps, _actions(done.actions))
             if step.done(deployment):
                 self._remove_deployment(dep_id)
                 self.repo.delete_deployment(dep_id)
+                self.counters.deployments_ended.inc("success")
+                _about(deployment).info("finished: succeeded", extra={"outcome": "success"})
                 announcements.append(("deployment_success", {"id": dep_id, "plan": msgspec.to_builtins(deployment),
                                                               "timestamp": self.now()}))
             elif step.finished:
@@ -358,7 +404,7 @@ class MarathonScheduler(SchedulerHooks[Instance]):
             try:
                 await writer.commit()
             except Exception:  # the write-ahead keeps it and tries again; the events wait for that
-                log.warning("marathon: saving deployment progress failed; retried", exc_info=True)
+                log.plain.warning("saving deployment progress failed; retried", exc_info=True)
 
     # ---- launching and killing -------------------------------------------------------------------
 
@@ -374,7 +420,7 @@ class MarathonScheduler(SchedulerHooks[Instance]):
                                   agent_id=offer.agent_id, host=offer.hostname, ports=list(fit.host_ports),
                                   service_ports=app.service_ports, staged_at=self.now(),
                                   attributes={a.name: a.value for a in offer.attributes}))
-        self.tasks_launched += 1
+        self._built.append(task_id)
         return info
 
     def _mark_killing(self, inst: Instance) -> None:
@@ -411,6 +457,8 @@ class MarathonScheduler(SchedulerHooks[Instance]):
         for dep_id in change.cancelled:
             cancelled = self._remove_deployment(dep_id)
             if cancelled is not None:
+                self._failed(cancelled, f"replaced by deployment {change.deployment.id}" if change.deployment
+                             else "cancelled")
                 self.publish("deployment_failed", {"id": dep_id, "plan": msgspec.to_builtins(cancelled),
                                                    "timestamp": self.now()})
         for app in change.apps:
@@ -435,20 +483,17 @@ class MarathonScheduler(SchedulerHooks[Instance]):
         deployment = change.deployment
         if deployment is not None:
             self._add_deployment(deployment)
-            self.deployments_started += 1
+            self.counters.deployments.inc()
+            _about(deployment).info("started: %d step(s) for %s", deployment.total_steps,
+                                    _apps(deployment.affected_apps), extra={"apps": " ".join(deployment.affected_apps)})
             first = msgspec.to_builtins(deployment.steps[0]) if deployment.steps else {"actions": []}
             self.publish("deployment_info", {"plan": msgspec.to_builtins(deployment), "currentStep": first,
                                              "timestamp": self.now()})
         self.touch(*(a.id for a in change.apps), *change.deleted)
 
-    def stop_deployment(self, dep_id: str) -> Deployment | None:
-        """Forget a deployment where it is (a forced cancel): its apps stay as they are now."""
-        deployment = self._remove_deployment(dep_id)
-        if deployment is not None:
-            self.repo.delete_deployment(dep_id)
-            self.publish("deployment_failed", {"id": dep_id, "plan": msgspec.to_builtins(deployment),
-                                               "timestamp": self.now()})
-        return deployment
+    def _failed(self, deployment: Deployment, why: str) -> None:
+        self.counters.deployments_ended.inc("failed")
+        _about(deployment).warning("failed: %s", why, extra={"outcome": "failed"})
 
     def _add_deployment(self, deployment: Deployment) -> None:
         self.deployments[deployment.id] = deployment
@@ -487,18 +532,39 @@ class MarathonScheduler(SchedulerHooks[Instance]):
             task.cancel()
 
 
+def _about(deployment: Deployment) -> ObjectLog:
+    return log.about("deployment", deployment.id)
+
+
+def _apps(app_ids: Sequence[str], shown: int = 5) -> str:
+    more = len(app_ids) - shown
+    return ", ".join(app_ids[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def _actions(actions: Sequence[DeploymentAction]) -> str:
+    return _apps([f"{a.action.value} {a.app}" for a in actions])
+
+
+def _more(held: int) -> str:
+    return f" ({held} more like it since the last line)" if held else ""
+
+
 def assemble(store: Namespace, driver: Driver, events: EventBus, ports: ServicePorts,
              sandboxes: SandboxLocator | None = None, clock: Clock | None = None,
              drain_seconds: Callable[[], float] | None = None,
-             monitor: MonitorFactory = run_check) -> MarathonScheduler:
-    """A scheduler with its kit parts: write-ahead, tracker, launch queue, faults, loop and applier."""
+             monitor: MonitorFactory = run_check, metrics: Metrics | None = None,
+             secrets: SecretStore | None = None) -> MarathonScheduler:
+    """A scheduler with its kit parts: write-ahead, tracker, launch queue, faults, loop and applier.
+    `metrics`: where its counters are (the framework's, kept across restarts; by default its own);
+    `secrets`: the server's secret store, which apps' secrets must be in."""
     clock = clock or SystemClock()
     writer = WriteAhead(store, name=SOURCE)
     tracker: TaskTracker[Instance] = TaskTracker(writer, encode_instance, decode_instance)
     queue = LaunchQueue()
     faults = ObjectFaults(SOURCE, clock)
     scheduler = MarathonScheduler(Repository(store, writer), tracker, queue, faults, clock, events, ports,
-                                  sandboxes or NoSandboxes(), monitor)
+                                  sandboxes or NoSandboxes(), MarathonCounters(metrics or Metrics()),
+                                  secrets or NoSecrets(), monitor)
     loop = SchedulerLoop(driver, store, scheduler, tracker, queue, LOOP, faults, clock,
                          drain_seconds=drain_seconds or (lambda: 0.0))
     scheduler.attach(loop)

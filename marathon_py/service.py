@@ -17,9 +17,10 @@ from typing import Any
 
 import msgspec
 
+from core.framework.logs import framework_log
 from core.framework.ports import PortsExhausted
 from marathon_py.appupdate import apply_partial, is_rollback, rollback_version
-from marathon_py.errors import ChangeConflict, InvalidApp, UnknownObject
+from marathon_py.errors import ChangeConflict, InvalidApp, PortRangeExhausted, UnknownObject
 from marathon_py.model import (
     ActionKind,
     App,
@@ -35,6 +36,7 @@ from marathon_py.repository import Change
 from marathon_py.scheduler import MarathonScheduler
 from marathon_py.validation import canonical_id, validate_app
 
+log = framework_log("marathon")
 Raw = tuple[Any, str | None]  # a posted definition and the app id its path names (None: the body's)
 
 
@@ -152,6 +154,8 @@ class AppService:
     async def _resolve(self, raw: Any, path_id: str | None, partial: bool, must_exist: bool) -> Raw:
         """The whole definition an update asks for, and its app id (None: the body's `id`, which
         validation checks): partial updates applied to the current app, rollbacks looked up."""
+        if isinstance(raw, dict) and raw.get("id") is not None and not isinstance(raw["id"], str):
+            raise InvalidApp([("/id", f"{raw['id']!r} is not of type 'string'")])  # even where the path names the app
         app_id = path_id
         if app_id is None and isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw["id"]:
             app_id = canonical_id(raw["id"])
@@ -181,7 +185,7 @@ class AppService:
             previous = self.s.apps.get(app_id) if app_id else None
             if previous is not None and create_only:
                 raise ChangeConflict(f"An app with id [{previous.id}] already exists.")
-            app = validate_app(raw, app_id)
+            app = validate_app(raw, app_id, self.s.secrets)
             if previous is None and app.id in {a.id for a in apps}:
                 raise ChangeConflict(f"An app with id [{app.id}] already exists.")
             taken.append((app.id, self._assign_ports(app, previous)))
@@ -207,8 +211,11 @@ class AppService:
             if port == 0:
                 try:
                     port = pool.allocate(app.id, 1)[0]
-                except PortsExhausted as exc:
-                    raise InvalidApp([(f"/portDefinitions({i})/port", str(exc))]) from None
+                except PortsExhausted:
+                    pool.release(app.id, taken)  # what this app took before: the caller never sees it
+                    log.about("app", app.id).warning("no service port left in %d-%d for portDefinitions[%d]",
+                                                     pool.low, pool.high, i)
+                    raise PortRangeExhausted(pool.low, pool.high) from None
                 taken.append(port)
             elif pool.holder(port) is None:  # a port another app holds too stays that app's in the pool
                 pool.reserve(app.id, [port])

@@ -15,7 +15,11 @@ from typing import Any
 import msgspec
 from jsonschema import Draft202012Validator
 
+from core.discovery.model import MAX_TIMER_MS
+from core.secrets import SecretStore
+from marathon_py.constraints import INT_MAX, constraint_problem
 from marathon_py.errors import InvalidApp
+from marathon_py.execution import execution_problems
 from marathon_py.model import App, Container, ReadinessCheck
 
 JSON = dict[str, Any]
@@ -28,10 +32,14 @@ HEALTH_DEFAULTS: JSON = {"gracePeriodSeconds": 300, "intervalSeconds": 60, "time
                          "maxConsecutiveFailures": 3, "delaySeconds": 15}
 # one path segment: lowercase letters, digits, dashes and dots, not starting or ending with a dash/dot
 SEGMENT = re.compile(r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])$")
-CONSTRAINT_OPERATORS = ("UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS")
+# the most instances an app may have: Marathon's (a Java int); scaleBy is held to it too
+MAX_INSTANCES = INT_MAX
+# a check's interval and timeout: what HAProxy's timers (milliseconds in an int) can count, ~24.8 days
+MAX_CHECK_SECONDS = MAX_TIMER_MS / 1000
 HEALTH_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP")
 HTTP_PROTOCOLS = ("HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS")
 
+SECONDS: JSON = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_CHECK_SECONDS}
 SCHEMA: JSON = {
     "type": "object",
     "properties": {
@@ -40,7 +48,9 @@ SCHEMA: JSON = {
         "args": {"type": ["array", "null"], "items": {"type": "string"}},
         "user": {"type": ["string", "null"]},
         "env": {"type": "object", "additionalProperties": {"type": ["string", "object"]}},
-        "instances": {"type": "integer", "minimum": 0},
+        "secrets": {"type": "object", "additionalProperties": {
+            "type": "object", "properties": {"source": {"type": "string"}}, "required": ["source"]}},
+        "instances": {"type": "integer", "minimum": 0, "maximum": MAX_INSTANCES},
         "cpus": {"type": "number", "minimum": 0.001},
         "mem": {"type": "number", "minimum": 0},
         "disk": {"type": "number", "minimum": 0},
@@ -61,19 +71,21 @@ SCHEMA: JSON = {
             "type": "object",
             "properties": {"name": {"type": "string"}, "protocol": {"enum": ["HTTP", "HTTPS"]},
                            "path": {"type": "string"}, "portName": {"type": "string"},
-                           "intervalSeconds": {"type": "number", "exclusiveMinimum": 0},
-                           "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0},
+                           "intervalSeconds": SECONDS,
+                           "timeoutSeconds": SECONDS,
                            "httpStatusCodesForReady": {"type": "array", "minItems": 1, "items": {
                                "type": "integer", "minimum": 100, "maximum": 599}},
                            "preserveLastResponse": {"type": "boolean"}}}},
         "healthChecks": {"type": "array", "items": {
             "type": "object",
             "properties": {"protocol": {"enum": list(HEALTH_PROTOCOLS)}, "path": {"type": "string"},
-                           "portIndex": {"type": "integer", "minimum": 0}, "port": {"type": "integer"},
-                           "gracePeriodSeconds": {"type": "integer", "minimum": 0},
-                           "intervalSeconds": {"type": "number", "exclusiveMinimum": 0},
-                           "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0},
-                           "maxConsecutiveFailures": {"type": "integer", "minimum": 0},
+                           "portIndex": {"type": "integer", "minimum": 0, "maximum": INT_MAX},
+                           "port": {"type": "integer", "minimum": 0, "maximum": 65535},
+                           "gracePeriodSeconds": {"type": "integer", "minimum": 0, "maximum": INT_MAX},
+                           "intervalSeconds": SECONDS,
+                           "timeoutSeconds": SECONDS,
+                           "delaySeconds": {"type": "number", "minimum": 0, "maximum": INT_MAX},
+                           "maxConsecutiveFailures": {"type": "integer", "minimum": 0, "maximum": INT_MAX},
                            "ignoreHttp1xx": {"type": "boolean"},
                            "command": {"type": "object", "properties": {"value": {"type": "string"}},
                                        "required": ["value"]}}}},
@@ -123,9 +135,10 @@ def id_problems(app_id: str) -> list[str]:
     return []
 
 
-def validate_app(raw: Any, app_id: str | None = None) -> App:
+def validate_app(raw: Any, app_id: str | None = None, secrets: SecretStore | None = None) -> App:
     """The app a posted definition describes, with Marathon's defaults; `app_id` is the id the
-    request's path names (an `id` in the body then does not count). Raises `InvalidApp`."""
+    request's path names (an `id` in the body then does not count); `secrets` is the server's
+    secret store the app's secrets must be in (None: not looked up). Raises `InvalidApp`."""
     if not isinstance(raw, dict):
         raise InvalidApp([("/", "an app definition must be a JSON object")])
     # nothing here changes what `raw` or DEFAULTS hold (checks are copied before their defaults
@@ -135,7 +148,7 @@ def validate_app(raw: Any, app_id: str | None = None) -> App:
         raw["id"] = app_id
     details: list[tuple[str, str]] = []
     for error in sorted(_validator.iter_errors(raw), key=lambda e: [str(p) for p in e.absolute_path]):
-        path = "/" + "/".join(str(p) for p in error.absolute_path)
+        path = "".join(f"({p})" if isinstance(p, int) else f"/{p}" for p in error.absolute_path) or "/"
         details.append((path, error.message))
         # keep checking the rest (every wrong field is reported): a bad field falls back to its default
         top = next(iter(error.absolute_path), None)
@@ -156,9 +169,11 @@ def validate_app(raw: Any, app_id: str | None = None) -> App:
     if not app["cmd"] and not app["args"] and len(details) == known:  # a container without an image runs nothing
         details.append(("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'"))
     _port_definitions(raw, app, details)
-    _constraints(app["constraints"], details)
+    details.extend((f"/constraints({i})", problem) for i, c in enumerate(app["constraints"])
+                   if (problem := constraint_problem(c)) is not None)
     _health_checks(app, details)
     _readiness_checks(app, details)
+    details.extend(execution_problems(app, secrets))
     app["dependencies"] = [canonical_id(dep, app["id"].rsplit("/", 1)[0] or "/") for dep in app["dependencies"]]
     if details:
         raise InvalidApp(details)
@@ -236,15 +251,6 @@ def _port_definitions(raw: JSON, app: JSON, details: list[tuple[str, str]]) -> N
     numbers = [p["port"] for p in app["portDefinitions"] if p["port"]]
     if len(numbers) != len(set(numbers)):
         details.append(("/portDefinitions", "Ports must be unique"))
-
-
-def _constraints(constraints: list[list[str]], details: list[tuple[str, str]]) -> None:
-    for i, constraint in enumerate(constraints):
-        if constraint[1] not in CONSTRAINT_OPERATORS:
-            details.append((f"/constraints({i})", f"Constraint operator {constraint[1]} is not one of "
-                            f"{', '.join(CONSTRAINT_OPERATORS)}"))
-        elif constraint[1] in ("LIKE", "UNLIKE", "MAX_PER", "IS") and len(constraint) != 3:
-            details.append((f"/constraints({i})", f"Constraint {constraint[1]} requires a value"))
 
 
 def _health_checks(app: JSON, details: list[tuple[str, str]]) -> None:

@@ -26,6 +26,10 @@ Rules:
   FINISHED or FAILED by its exit code, as for a command, and tells the master when the executor
   ended (a FAILURE event for the framework). SHUTDOWN ends it as a kill does, after the executor's
   shutdown grace period, and reports TASK_KILLED as a well-behaved executor would.
+- Secrets: a command's secret variables (`CommandInfo.secrets`) get their values from the
+  server's secret store (`core.secrets`) when the task launches, after every other variable; a
+  secret that cannot be read fails the launch (TASK_FAILED, naming it). The values reach the
+  process's environment only: not the checkpoint, not the task's state.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ from core.cluster.sandbox_gc import SandboxGC
 from core.cluster.updates import UpdateStream
 from core.driver.types import Attribute, Reason, Source, TaskInfo, TaskState, TaskStatus
 from core.resources import Resources
+from core.secrets import NoSecrets, SecretError, SecretStore
 from core.security.ids import UnsafePath, confined
 
 log = logging.getLogger(__name__)
@@ -91,6 +96,7 @@ class AgentConfig:
     task_logs: LogPolicies = field(default_factory=LogPolicies)  # stdout/stderr rotation (`core.cluster.logrotate`)
     task_log_check_seconds: float = CHECK_SECONDS
     default_task_user: str = ""  # for tasks whose command names no user (applied when the server runs as root)
+    secrets: SecretStore = field(default_factory=NoSecrets)  # where secret variables' values come from
 
 
 @dataclass
@@ -216,11 +222,17 @@ class Agent:
             shell = command.value if command.shell else None
             argv = list(command.arguments) or [command.value]
             env = self._environment(info, task.record.sandbox, task.record.framework_id)
+            if command.secrets:  # read off the loop: a store on a slow disk must not hold it up
+                env.update(await asyncio.to_thread(self._secret_values, command.secrets))
             await self._checkpoints.committed()
             program, task_argv = task_command(shell, argv, env.get("PATH", os.defpath))
             ident = await self._launchers.spawn(task.record.sandbox, program, task_argv, env, task.user)
         except FetchError as exc:
             self._transition(task, TaskState.TASK_FAILED, str(exc), Reason.REASON_CONTAINER_LAUNCH_FAILED)
+            return
+        except SecretError as exc:
+            self._transition(task, TaskState.TASK_FAILED, f"Failed to resolve secrets: {exc}",
+                             Reason.REASON_CONTAINER_LAUNCH_FAILED)
             return
         except OSError as exc:
             self._transition(task, TaskState.TASK_FAILED, f"Failed to launch: {exc}",
@@ -272,6 +284,9 @@ class Agent:
                 env[f"PORT_{re.sub(r'[^A-Z0-9_]', '_', name.upper())}"] = str(port)
         env.update(info.process_command().environment)
         return env
+
+    def _secret_values(self, secrets: tuple[tuple[str, str], ...]) -> dict[str, str]:
+        return {name: self.config.secrets.read(secret) for name, secret in secrets}
 
     def _log_policies(self, info: TaskInfo) -> LogPolicies:
         """How the task's stdout and stderr are rotated: the agent's, unless its environment or

@@ -24,6 +24,7 @@ from core.cluster import procfs
 from core.cluster.launcher_main import EXIT_FILE, PID_FILE
 from core.cluster.reaping import wait_status
 from core.driver.types import CommandInfo
+from core.secrets import secret_name_problem
 
 EXIT_STATUS_WAIT = 2.0  # how long an adopted task's launcher may take to record its status
 
@@ -114,8 +115,9 @@ def command_problem(command: CommandInfo) -> str | None:
     """Why `command` cannot be exec'd (None when it can), naming the field at fault.
 
     exec takes C strings: a NUL inside one, a character the file system encoding cannot carry
-    (a lone surrogate), an environment name that is empty or holds '=', or an empty program name
-    can never start. Refused before a launcher sees them, so no launcher spends a spawn on them.
+    (a lone surrogate), an environment name that is empty or holds '=', an empty program name, or
+    a secret variable naming no possible secret can never start. Refused before a launcher sees
+    them, so no launcher spends a spawn on them.
     """
     fields: list[tuple[str, object]] = [("command.user", command.user)]
     if command.shell or not command.arguments:
@@ -129,6 +131,13 @@ def command_problem(command: CommandInfo) -> str | None:
         if isinstance(name, str) and (not name or "=" in name):
             return f"{where}.name {name!r} is not a valid variable name: it must be non-empty and hold no '='"
         fields += [(f"{where}.name", name), (f"{where}.value", value)]
+    for i, (name, secret) in enumerate(command.secrets, start=len(command.environment)):
+        where = f"command.environment.variables[{i}]"
+        if isinstance(name, str) and (not name or "=" in name):
+            return f"{where}.name {name!r} is not a valid variable name: it must be non-empty and hold no '='"
+        if isinstance(secret, str) and (problem := secret_name_problem(secret)):
+            return f"{where}.secret.reference.name: {problem}"
+        fields.append((f"{where}.name", name))
     fields += [(f"command.uris[{i}].value", uri.value) for i, uri in enumerate(command.uris)]
     for field, text in fields:  # typed str, but a task decoded from JSON may hold anything
         if not isinstance(text, str):

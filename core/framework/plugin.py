@@ -34,6 +34,7 @@ from core.framework.catalog import ServiceCatalog
 from core.framework.clock import Clock, SystemClock
 from core.framework.errors import ErrorShape
 from core.openapi.document import ApiPart
+from core.secrets import NoSecrets, SecretStore
 from core.store.base import Namespace
 
 ENTRY_POINT_GROUP = "trireme.frameworks"
@@ -81,6 +82,7 @@ class Context:
     services: ServiceCatalog  # load-balanced services and their service ports
     sandboxes: SandboxLocator = field(default_factory=NoSandboxes)
     clock: Clock = field(default_factory=SystemClock)
+    secrets: SecretStore = field(default_factory=NoSecrets)  # to check a task's secret references early
 
 
 class Framework(Protocol):

@@ -42,3 +42,8 @@ class Schedule(Protocol):
         ...
 
 
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """`text` as an error message quotes it: cut after `limit` characters (a client may post megabytes)."""
+    return text if len(text) <= limit else text[:limit] + "..."

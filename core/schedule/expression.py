@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.schedule.base import Schedule, ScheduleError
+from core.schedule.base import Schedule, ScheduleError, shown
 from core.schedule.cron import CronSchedule
 from core.schedule.iso8601 import RepeatingInterval
 
@@ -15,8 +15,8 @@ def parse_time_zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(f"unknown time zone '{name}' (use an IANA name such as Europe/Berlin)") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory (`Europe`), a name too long
+        raise ScheduleError(f"unknown time zone '{shown(name)}' (use an IANA name such as Europe/Berlin)") from None
 
 
 def parse_schedule(text: str, time_zone: str = "", now: float | None = None) -> Schedule:

@@ -21,6 +21,7 @@ from core.security.passwords import PasswordBook
 from core.security.settings import SecuritySettings, allowed_hosts
 from core.security.tokens import TokenBook
 from core.store.base import Namespace
+from core.ui import is_ui_path
 
 ALWAYS_PUBLIC = frozenset({("GET", "/ping"), ("HEAD", "/ping"), ("POST", "/v1/acl/bootstrap")})
 METRICS = ("/metrics", "/metrics/prometheus")
@@ -38,7 +39,7 @@ class Security:
                                            lambda: self.tokens)
 
     def is_public(self, method: str, path: str) -> bool:
-        if (method, path) in ALWAYS_PUBLIC:
+        if (method, path) in ALWAYS_PUBLIC or is_ui_path(method, path):
             return True
         return self.settings.public_metrics and method in ("GET", "HEAD") and path in METRICS
 

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.cluster.embedded import ClusterConfig, EmbeddedCluster
-from core.discovery.api import DiscoveryAPI, publish_refusal
+from core.discovery.api import DiscoveryAPI, publish_change, publish_refusal
 from core.discovery.balancer import BalancerConfig, LoadBalancer
 from core.discovery.sources import follow_bus
 from core.events import EventBus
@@ -30,6 +30,7 @@ from core.framework.catalog import ServiceCatalog
 from core.framework.errors import ErrorShape, ErrorShapes
 from core.framework.metrics import Metrics
 from core.framework.plugin import error_shape_of, openapi_of
+from core.framework.ports import ServicePorts
 from core.openapi import server_document
 from core.openapi.docs import DocsAPI
 from core.openapi.spec import JSON
@@ -43,6 +44,7 @@ from core.server.memory import release_free_memory
 from core.server.metrics import ClusterCollector, dropwizard, prefers_json
 from core.server.scheduler_api import SchedulerAPI
 from core.store import Namespace, Store, StoreUnavailable, open_store
+from core.ui import UI
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -61,6 +63,7 @@ class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BYTES  # a larger request body is answered 413
     access_log: bool = False  # one log line per HTTP request (`core.server.access`)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    service_ports: tuple[int, int] = (10000, 20000)  # the service-port pool (Marathon's --local_port_min/max)
 
 
 class Server:
@@ -72,7 +75,7 @@ class Server:
         self.bus = EventBus()
         self.bus.on_many_left = release_free_memory  # after a crowd of SSE clients has gone
         self.registry = CollectorRegistry()
-        self.services = ServiceCatalog()
+        self.services = ServiceCatalog(ServicePorts(*config.service_ports))
         self.cluster = EmbeddedCluster(config.data_dir, config.cluster)
         self.store: Store | None = None
         self.balancer: LoadBalancer | None = None
@@ -102,6 +105,7 @@ class Server:
             shape: ErrorShape | None = error_shape_of(fw)
             if shape is not None:
                 self.error_shapes.add(shape)
+        routes.extend(UI(lambda: self.app).routes())  # the web UI, reading the routes above in process
         self.app = Starlette(routes=routes, lifespan=self._lifespan,
                              middleware=[
                                  Middleware(HTTPObserver, metrics=Metrics.of(self.registry, "http"),
@@ -143,12 +147,14 @@ class Server:
         assert self.store is not None
         ctx = Context(self.cluster.driver(internal_principal(fw.name)), Namespace(self.store, fw.name), self.bus,
                       self.registry, info,
-                      self.services, sandboxes=self.cluster)
+                      self.services, sandboxes=self.cluster, secrets=self.config.cluster.agent.secrets)
         await fw.run(ctx)
 
     async def _balance(self, config: BalancerConfig) -> None:
         config.config_path.parent.mkdir(parents=True, exist_ok=True)
-        self.balancer = LoadBalancer(config, on_refusal=lambda refusal: publish_refusal(self.bus, refusal))
+        balancer = LoadBalancer(config, on_refusal=lambda refusal: publish_refusal(self.bus, refusal))
+        balancer.on_change = lambda change: publish_change(self.bus, balancer, change)
+        self.balancer = balancer
         self.services.drain_seconds = DRAIN_SECONDS
         try:
             await follow_bus(self.services, self.bus, self.balancer)

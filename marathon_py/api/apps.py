@@ -9,11 +9,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.security import Action
+from marathon_py.api.authz import Authz
 from marathon_py.api.common import Marathon, app_path, deployment_answer, flag, json_body, kill_scale
 from marathon_py.api.render import AppLister, app_json, task_json
 from marathon_py.command import app_id_of_task
 from marathon_py.errors import InvalidApp, MalformedJSON, UnknownObject
 from marathon_py.model import App
+from marathon_py.validation import canonical_id
 
 TASK_STATUS_FILTERS = {"running": "TASK_RUNNING", "staging": "TASK_STAGING", "starting": "TASK_STARTING"}
 
@@ -47,7 +50,8 @@ class AppsAPI:
     async def list_apps(self, request: Request) -> Response:
         s = self.m.scheduler
         q = request.query_params
-        apps = sorted(s.apps.values(), key=lambda a: a.id)
+        authz = Authz.of(request)
+        apps = sorted((a for a in s.apps.values() if authz.may_view(a.id)), key=lambda a: a.id)
         if "id" in q:
             apps = [a for a in apps if q["id"].lower() in a.id.lower()]
         if "cmd" in q:
@@ -59,6 +63,7 @@ class AppsAPI:
 
     async def create_app(self, request: Request) -> Response:
         raw = await json_body(request)
+        Authz.of(request).require(Action.UPDATE, *body_ids([raw]))
         done = await self.m.service.put_apps([(raw, None)], flag(request, "force"), create_only=True,
                                              accepted=lambda a: self._api_post(request, a))
         app, deployment = done.apps[0], done.deployment
@@ -71,6 +76,7 @@ class AppsAPI:
         """PUT creates or updates (partial unless partialUpdate=false); PATCH only updates.
         201 with a Location when it created the app, else 200; both answer the deployment."""
         raw = await json_body(request)
+        Authz.of(request).require(Action.UPDATE, app_path(request))
         patch = request.method == "PATCH"
         done = await self.m.service.put_apps(
             [(raw, app_path(request))], flag(request, "force"),
@@ -83,6 +89,7 @@ class AppsAPI:
         raws = await json_body(request)
         if not isinstance(raws, list):
             raise MalformedJSON("expected a JSON array of app definitions")
+        Authz.of(request).require(Action.UPDATE, *body_ids(raws))
         patch = request.method == "PATCH"
         done = await self.m.service.put_apps(
             [(r, None) for r in raws], flag(request, "force"),
@@ -92,24 +99,29 @@ class AppsAPI:
     async def get_app(self, request: Request) -> Response:
         embed = set(request.query_params.getlist("embed"))
         app = self.m.service.get(app_path(request))
+        Authz.of(request).require(Action.VIEW, app.id)
         return JSONResponse({"app": app_json(self.m.scheduler, app, embed, always=True)})
 
     async def delete_app(self, request: Request) -> Response:
         # Marathon deletes an app even while a deployment holds it, unless force=false is asked for
+        Authz.of(request).require(Action.DELETE, app_path(request))
         deployment = await self.m.service.delete(app_path(request), flag(request, "force", default=True))
         return deployment_answer(deployment.version, deployment.id)
 
     async def restart(self, request: Request) -> Response:
+        Authz.of(request).require(Action.UPDATE, app_path(request))
         deployment = await self.m.service.restart(app_path(request), flag(request, "force"))
         return deployment_answer(deployment.version, deployment.id)
 
     async def versions(self, request: Request) -> Response:
         app_id = app_path(request)
         self.m.service.get(app_id)
+        Authz.of(request).require(Action.VIEW, app_id)
         return JSONResponse({"versions": await self.m.scheduler.repo.versions(app_id)})
 
     async def version(self, request: Request) -> Response:
         app_id = app_path(request)
+        Authz.of(request).require(Action.VIEW, app_id)
         app = await self.m.scheduler.repo.version(app_id, request.path_params["version"])
         if app is None:
             raise UnknownObject(f"App '{app_id}' does not exist in version {request.path_params['version']}")
@@ -126,12 +138,14 @@ class AppsAPI:
     async def app_tasks(self, request: Request) -> Response:
         app_id = app_path(request)
         self.m.service.get(app_id)
+        Authz.of(request).require(Action.VIEW, app_id)
         return JSONResponse({"tasks": [task_json(t) for t in self.m.scheduler.tasks_of(app_id)]})
 
     async def all_tasks(self, request: Request) -> Response:
         wanted = {TASK_STATUS_FILTERS.get(s, s) for s in request.query_params.getlist("status")}
+        authz = Authz.of(request)
         tasks = [task_json(i) for i in self.m.scheduler.tracker
-                 if i.active and (not wanted or i.state.value in wanted)]
+                 if i.active and (not wanted or i.state.value in wanted) and authz.may_view(i.app_id)]
         return JSONResponse({"tasks": tasks})
 
     async def _kill(self, task_ids: list[str], scale: bool, force: bool) -> Response:
@@ -147,6 +161,7 @@ class AppsAPI:
     async def kill_task(self, request: Request) -> Response:
         task_id = request.path_params["task_id"]
         self.m.service.get(app_path(request))
+        Authz.of(request).require(Action.UPDATE, app_path(request))
         inst = self.m.scheduler.instance(task_id)
         if inst is None:
             raise UnknownObject(f"Task '{task_id}' does not exist")
@@ -157,6 +172,7 @@ class AppsAPI:
     async def kill_tasks(self, request: Request) -> Response:
         app_id = app_path(request)
         self.m.service.get(app_id)
+        Authz.of(request).require(Action.UPDATE, app_id)
         host = request.query_params.get("host")
         ids = [t.task_id for t in self.m.scheduler.tasks_of(app_id) if host in (None, "*", t.host)]
         return await self._kill(ids, kill_scale(request), flag(request, "force"))
@@ -169,7 +185,13 @@ class AppsAPI:
         unknown = [t for t in ids if app_id_of_task(str(t)) not in self.m.scheduler.apps]
         if unknown:
             raise UnknownObject(f"Task '{unknown[0]}' does not belong to any app")
+        Authz.of(request).require(Action.UPDATE, *(app_id_of_task(str(t)) for t in ids))
         return await self._kill([str(t) for t in ids], kill_scale(request), flag(request, "force"))
+
+
+def body_ids(raws: list[object]) -> list[str]:
+    """The app ids posted definitions name (those without a usable id are refused by validation)."""
+    return [canonical_id(raw["id"]) for raw in raws if isinstance(raw, dict) and isinstance(raw.get("id"), str)]
 
 
 def label_selector_matches(selector: str, labels: dict[str, str]) -> bool:

@@ -15,6 +15,7 @@ from core.events import EventBus
 from core.framework import ServerInfo
 from core.framework.ports import ServicePorts
 from core.framework.ready import Readiness
+from core.security import Denied
 from core.server.body import parse_json
 from marathon_py.errors import MalformedJSON, MarathonError, RefusedRequest
 from marathon_py.scheduler import MarathonScheduler
@@ -67,7 +68,8 @@ class Marathon:
         return self._bus
 
     def guarded(self, handler: Handler) -> Handler:
-        """Answer 503 until state is loaded, and refusals with Marathon's status codes and bodies."""
+        """Answer 503 until state is loaded, and refusals (Marathon's own, and the authorizer's
+        403) with Marathon's status codes and bodies."""
 
         async def wrapped(request: Request) -> Response:
             if not self.ready.ready:
@@ -76,6 +78,8 @@ class Marathon:
                 return await handler(request)
             except MarathonError as exc:
                 return JSONResponse(exc.body(), status_code=exc.status)
+            except Denied as exc:
+                return exc.response
 
         return wrapped
 

@@ -15,7 +15,9 @@ from starlette.routing import Route
 from core.events import BusEvent, Dropped
 from core.framework import FAILOVER_TIMEOUT, OfferFunnel, iso_or_none
 from core.placement.offers import CHECK_ORDER, Shortfall
-from marathon_py.api.common import Marathon, deployment_answer, flag
+from core.security import Action, Denied
+from marathon_py.api.authz import ROOT, Authz
+from marathon_py.api.common import Handler, Marathon, deployment_answer, flag
 from marathon_py.errors import InvalidApp
 from marathon_py.repository import MAX_VERSIONS
 
@@ -63,16 +65,19 @@ class SystemAPI:
             Route("/v2/deployments/{deployment_id}", g(self.cancel), methods=["DELETE"]),
             Route("/v2/queue", g(self.queue), methods=["GET"]),
             Route("/v2/queue/{app_id:path}/delay", g(self.reset_delay), methods=["DELETE"]),
-            Route("/v2/info", self.info, methods=["GET"]),
-            Route("/v2/leader", self.leader, methods=["GET"]),
+            Route("/v2/info", denied_as_marathon(self.info), methods=["GET"]),
+            Route("/v2/leader", denied_as_marathon(self.leader), methods=["GET"]),
             Route("/v2/leader", g(self.abdicate), methods=["DELETE"]),
             Route("/v2/events", self.events, methods=["GET"]),
         ]
 
     async def deployments(self, request: Request) -> Response:
         s = self.m.scheduler
+        authz = Authz.of(request)
         out = []
         for deployment in s.deployments.values():
+            if not authz.may_view_any(deployment.affected_apps):
+                continue
             shown = msgspec.structs.replace(deployment, current_actions=[
                 msgspec.structs.replace(a, readiness_check_results=s.readiness_results(a.app))
                 for a in deployment.current_actions])
@@ -80,6 +85,9 @@ class SystemAPI:
         return Response(msgspec.json.encode(out), media_type="application/json")
 
     async def cancel(self, request: Request) -> Response:
+        deployment = self.m.scheduler.deployments.get(request.path_params["deployment_id"])
+        if deployment is not None:
+            Authz.of(request).require(Action.UPDATE, *deployment.affected_apps)
         rollback = await self.m.service.cancel(request.path_params["deployment_id"], flag(request, "force"))
         if rollback is None:
             return Response(status_code=202)
@@ -88,10 +96,11 @@ class SystemAPI:
     async def queue(self, request: Request) -> Response:
         s = self.m.scheduler
         now = s.clock.time()
+        authz = Authz.of(request)
         queue: list[dict[str, Any]] = []
         for request_ in sorted(s.queue, key=lambda r: r.key):
             app = s.apps.get(request_.key)
-            if app is None:
+            if app is None or not authz.may_view(app.id):
                 continue
             remaining = max(0.0, request_.not_before - now)
             queue.append({
@@ -105,10 +114,12 @@ class SystemAPI:
     async def reset_delay(self, request: Request) -> Response:
         app_id = "/" + request.path_params["app_id"].strip("/")
         self.m.service.get(app_id)
+        Authz.of(request).require(Action.UPDATE, app_id)
         self.m.scheduler.reset_delay(app_id)
         return Response(status_code=204)
 
     async def info(self, request: Request) -> Response:
+        Authz.of(request).require(Action.VIEW, ROOT)
         server = self.m.server
         url = server.url if server else f"{request.base_url}".rstrip("/")
         host = server.host if server else ""
@@ -131,6 +142,7 @@ class SystemAPI:
         })
 
     async def leader(self, request: Request) -> Response:
+        Authz.of(request).require(Action.VIEW, ROOT)
         server = self.m.server
         return JSONResponse({"leader": f"{server.host}:{server.port}" if server else "unknown"})
 
@@ -138,6 +150,7 @@ class SystemAPI:
         """Marathon's abdication. This server is the only candidate, so it is elected again at
         once and keeps leading (its tasks and deployments go on untouched). Marathon's
         `backup` and `restore` (written by the next leader) are not available here: refused."""
+        Authz.of(request).require(Action.ADMIN, ROOT)
         asked = [name for name in ("backup", "restore") if name in request.query_params]
         if asked:
             raise InvalidApp([(f"/{name}", "backup and restore are not supported by this server")
@@ -147,8 +160,9 @@ class SystemAPI:
     async def events(self, request: Request) -> Response:
         types = set(request.query_params.getlist("event_type")) or None
         light = request.query_params.get("plan-format") == "light"
+        authz = Authz.of(request)
         bus = await self.m.bus()
-        subscription = bus.subscribe(types=types, where=lambda e: e.source == "marathon")
+        subscription = bus.subscribe(types=types, where=lambda e: e.source == "marathon" and visible(e, authz))
 
         async def stream() -> AsyncIterator[bytes]:
             try:
@@ -173,6 +187,32 @@ class SystemAPI:
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
+
+
+def denied_as_marathon(handler: Handler) -> Handler:
+    """A route that answers before the framework has loaded (no 503 guard): the authorizer's
+    refusal still comes in Marathon's shape."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Denied as exc:
+            return exc.response
+
+    return wrapped
+
+
+def visible(event: BusEvent, authz: Authz) -> bool:
+    """Whether the caller may see an event: one about an app if it may view the app, one about a
+    deployment if it may view an app the deployment changes (Marathon's rule for deployments)."""
+    payload = event.payload
+    app_id = payload.get("appId") or (payload.get("appDefinition") or {}).get("id")
+    if isinstance(app_id, str):
+        return authz.may_view(app_id)
+    plan = payload.get("plan")
+    if isinstance(plan, dict):
+        return authz.may_view_any(a for a in plan.get("affectedApps") or () if isinstance(a, str))
+    return authz.may_view(ROOT)
 
 
 def _sse_full(event: BusEvent) -> bytes:

@@ -88,8 +88,6 @@ async def test_cron_schedule_refusals(http: httpx.AsyncClient) -> None:
     response = await http.put(cron, json=nightly(cron_schedule="0 0 1 1 *", cron_collision_policy="RUN_OVERLAP"))
     assert "cron_collision_policy: must be one of KILL_EXISTING, CANCEL_NEW" in message(response)
     assert "cron_schedule" in message(await http.put(cron, json=nightly(cron_schedule="soon")))
-    never = await http.put(cron, json=nightly(cron_schedule="0 0 31 2 *"))  # was a 500, and stored
-    assert never.status_code == 400 and "date that never comes" in message(never)
     assert (await http.get(f"/aurora/jobs/{KEY}")).status_code == 404  # nothing was stored by the refusals
     response = await http.post("/aurora/jobs", json=nightly(cron_schedule="0 0 1 1 *"))
     assert "Cron jobs may only be created/updated by calling scheduleCronJob" in message(response)
@@ -154,3 +152,14 @@ async def test_metrics_count_preemptions_and_read_jobs_tasks_and_updates_at_scra
     text = generate_latest(registry).decode()
     assert "aurora_jobs 1.0" in text and 'aurora_tasks{state="RUNNING"} 2.0' in text
     assert 'aurora_updates{status="ROLLING_FORWARD"} 1.0' in text
+
+
+async def test_a_cron_schedule_that_never_fires_is_refused_and_nothing_is_stored(http: httpx.AsyncClient) -> None:
+    """Issue 13: `0 0 31 2 *` (no February has a 31st) answered 500, was stored, and its GET was 500."""
+    response = await http.put(f"/aurora/jobs/{KEY}/cron", json=nightly(cron_schedule="0 0 31 2 *"))
+    assert response.status_code == 400 and response.json()["responseCode"] == "INVALID_REQUEST"
+    assert message(response).startswith("cron_schedule: the cron expression '0 0 31 2 *' never fires")
+    assert (await http.get(f"/aurora/jobs/{KEY}")).status_code == 404
+    assert (await http.get(f"/aurora/jobs/{KEY}/cron")).status_code == 404
+    listed = await http.get("/aurora/jobs")
+    assert listed.status_code == 200 and KEY not in listed.text

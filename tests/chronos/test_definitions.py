@@ -65,15 +65,6 @@ def test_a_cron_field_out_of_range_is_named_with_its_range(schedule: str, field:
     assert f"out of its range {bounds}" in str(refused.value)
 
 
-@pytest.mark.parametrize("schedule", ["0 0 31 2 *", "0 0 30 2 *", "0 0 31 4,6 *"])
-def test_a_cron_date_that_never_comes_is_refused(schedule: str) -> None:
-    """Answered 500 and stored, after which Chronos could not load its jobs (every route 503)."""
-    with pytest.raises(JobError) as refused:
-        normalize(scheduled(schedule=schedule), dependent=False)
-    assert str(refused.value) == f"schedule: the cron expression '{schedule}' names a date that never comes"
-    normalize(scheduled(schedule="0 0 29 2 *"), dependent=False)  # leap days come
-
-
 def test_a_container_is_refused_naming_it_and_an_empty_one_is_no_container() -> None:
     for container in ({"type": "DOCKER", "image": "busybox"}, {"type": "MESOS", "image": "debian"}, {"type": "DOCKER"},
                       "busybox"):
@@ -125,3 +116,26 @@ def test_without_a_shell_the_arguments_are_the_argv() -> None:
     _, command, argv = launched(job, ("a b", ";id"))
     assert command == "/bin/echo" and argv == ("/bin/echo", "a b", ";id")
     assert launched(normalize(scheduled(arguments=["x y"]), dependent=False), ())[1] == "true 'x y'"
+
+
+def test_a_cron_that_never_fires_is_refused_naming_the_schedule() -> None:
+    for schedule in ("0 0 31 2 *", "0 0 30 2 *", "0 0 31 4,6,9,11 *"):
+        with pytest.raises(JobError) as refused:
+            normalize(scheduled(schedule=schedule), dependent=False)
+        assert str(refused.value) == (f"schedule: the cron expression '{schedule}' never fires: no date has the "
+                                      "day of month, month and day of week it names")
+    assert normalize(scheduled(schedule="0 0 29 2 *"), dependent=False).schedule == "0 0 29 2 *"  # leap years
+    assert str(stored_problem(scheduled(schedule="0 0 31 2 *"))).startswith("schedule: the cron expression")
+
+
+def test_a_like_or_unlike_constraint_must_be_a_regular_expression() -> None:
+    for operator in ("LIKE", "UNLIKE"):
+        with pytest.raises(JobError, match=r"^constraints\[1\]: '\(\(' is not a valid regular expression \("):
+            normalize(scheduled(constraints=[["rack", "EQUALS", "(("], ["rack", operator, "(("]]), dependent=False)
+    assert normalize(scheduled(constraints=[["rack", "LIKE", "r[0-9]+"]]), dependent=False).constraints == [
+        ["rack", "LIKE", "r[0-9]+"]]
+    long = "(" * 500
+    with pytest.raises(JobError) as refused:
+        normalize(scheduled(constraints=[["rack", "LIKE", long]]), dependent=False)
+    assert len(str(refused.value)) < 300  # the message quotes the pattern cut short
+    assert str(stored_problem(scheduled(constraints=[["rack", "LIKE", "(("]]))).startswith("constraints[0]:")

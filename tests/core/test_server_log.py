@@ -65,13 +65,15 @@ def test_access_log_json_lines_and_http_metrics(start_server: StartServer) -> No
     assert any(line["path"] == "/no/such/route" and line["status"] == 404 for line in access_lines())
 
     def task_lines() -> list[dict[str, Any]]:
-        return [line for line in log_lines(server) if line.get("framework") == "chronos" and line.get("task")]
+        return [line for line in log_lines(server)
+                if line.get("framework") == "chronos" and line.get("task") and line.get("state")]
     wait_until(lambda: any(line["state"] == "TASK_FINISHED" for line in task_lines()), what="the run's end logged")
     states = [line["state"] for line in task_lines()]
     assert states[-2:] == ["TASK_RUNNING", "TASK_FINISHED"] and len(states) == len(set(states))
     finished = task_lines()[-1]
     assert finished["object"] == "logged" and finished["task"].startswith("ct:")
-    assert re.fullmatch(r"chronos logged: task ct:\S+: TASK_FINISHED( \(\w+\))?(: .*)?", finished["message"])
+    assert finished["kind"] == "job"
+    assert re.fullmatch(r"chronos job logged: task ct:\S+: TASK_FINISHED( \(\w+\))?(: .*)?", finished["message"])
     assert any(line["logger"] == "uvicorn.error" for line in log_lines(server))  # uvicorn's own, as JSON too
 
 

@@ -16,18 +16,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
 
 from core.driver.types import Offers, Subscribed, TaskInfo, TaskState, Update
 from core.events import BusEvent, EventBus
 from core.framework import SchedulerLoop
+from core.framework.metrics import Metrics
 from core.framework.ports import ServicePorts
 from core.framework.testing import FakeDriver, ManualClock, make_offer, status
 from core.health.checks import CheckSpec, CheckState
+from core.secrets import SecretStore
+from core.security import Access, Principal
+from core.security.access import ACCESS_SCOPE_KEY
 from core.store import Namespace
 from core.store.memory import MemoryStore
 from marathon_py.checks import OnResult
 from marathon_py.framework import MarathonFramework
+from marathon_py.metrics import watch
 from marathon_py.model import Instance
 from marathon_py.scheduler import assemble
 from marathon_py.service import AppService
@@ -95,10 +102,12 @@ class RecordingBus(EventBus):
 
 class InProcess:
     def __init__(self, store: MemoryStore | None = None, clock: ManualClock | None = None,
-                 ports: ServicePorts | None = None) -> None:
+                 ports: ServicePorts | None = None, secrets: SecretStore | None = None) -> None:
         self.store = store or MemoryStore()
         self.clock = clock or ManualClock(T0)
         self.ports = ports or ServicePorts()
+        self.secrets = secrets
+        self.registry = CollectorRegistry()
         self.driver = FakeDriver()
         self.bus = RecordingBus()
         self.checks = HandChecks()
@@ -107,15 +116,19 @@ class InProcess:
         self.framework = MarathonFramework()
 
     async def start(self) -> InProcess:
+        metrics = Metrics.of(self.registry, "marathon")
         self.scheduler = assemble(Namespace(self.store, "marathon"), self.driver, self.bus, self.ports,
-                                  clock=self.clock, drain_seconds=lambda: self.drain_seconds, monitor=self.checks)
+                                  clock=self.clock, drain_seconds=lambda: self.drain_seconds, monitor=self.checks,
+                                  metrics=metrics, secrets=self.secrets)
+        watch(metrics, self.scheduler, 0.0)
         await self.scheduler.load()
         marathon = self.framework.marathon
         marathon.use(AppService(self.scheduler))
         marathon.use_bus(self.bus)
         marathon.ready.set()
-        app = Starlette(routes=self.framework.routes())
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://marathon.test")
+        self.app = Starlette(routes=self.framework.routes())
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://marathon.test")
+        self._clients = [self.http]
         await self.loop.handle(Subscribed(self.driver.framework_id, 15.0))
         await self.settle()
         return self
@@ -190,7 +203,24 @@ class InProcess:
         result: list[dict[str, Any]] = (await self.http.get(f"/v2/apps{app_id}/tasks")).json()["tasks"]
         return result
 
+    def client_as(self, principal: Principal) -> httpx.AsyncClient:
+        """A client whose requests the authorizer sees as `principal`'s (as the server's
+        authentication middleware would have put it in the request)."""
+
+        async def authenticated(scope: Scope, receive: Receive, send: Send) -> None:
+            scope[ACCESS_SCOPE_KEY] = Access(principal)
+            await self.app(scope, receive, send)
+
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=authenticated), base_url="http://marathon.test")
+        self._clients.append(client)
+        return client
+
+    def metric(self, name: str, **labels: str) -> float:
+        """A sample of Marathon's metrics now (0 when absent)."""
+        return self.registry.get_sample_value(name, labels) or 0.0
+
     async def close(self) -> None:
-        await self.http.aclose()
+        for client in self._clients:
+            await client.aclose()
         self.scheduler.close()
         await self.loop.close()
