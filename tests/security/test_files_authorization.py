@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from tests.aurora.descriptions import description
 from tests.chronos.conftest import job
 from tests.conftest import StartServer
 from tests.marathon.conftest import app_def, running
@@ -19,6 +20,7 @@ ROLES = """
 grants = [
   { action = "view", framework = "marathon", resource = "/web" },
   { action = "view", framework = "chronos", owner = "carol@example.com" },
+  { action = "view", framework = "aurora", resource = "www" },
 ]
 
 [principals]
@@ -40,7 +42,7 @@ def read(http: httpx.Client, path: str | Path) -> httpx.Response:
     return http.get("/files/read", params={"path": str(path), "offset": 0})
 
 
-def test_files_need_view_on_the_task_app_or_job(start_server: StartServer, tmp_path: Path) -> None:
+def test_files_need_view_on_the_task_app_job_or_role(start_server: StartServer, tmp_path: Path) -> None:
     roles = tmp_path / "roles.toml"
     roles.write_text(ROLES)
     server = start_server("--http-credentials", "alice:wonderland", "--http-credentials", "carol:lewis",
@@ -89,3 +91,19 @@ def test_files_need_view_on_the_task_app_or_job(start_server: StartServer, tmp_p
         assert read(carol, chronos_dirs["carols"] / "stdout").json()["data"] == "carols\n"
         assert read(carol, chronos_dirs["others"] / "stdout").status_code == 403
         assert read(alice, chronos_dirs["others"] / "stdout").json()["data"] == "others\n"
+
+        # Aurora: the job's role
+        for role in ("www", "ops"):
+            created = alice.post("/aurora/jobs", json=description("hello", role=role, ram_mb=32,
+                                                                   cmdline="echo hello; sleep 600"))
+            assert created.status_code == 200, created.text
+        aurora_dirs: dict[str, Path] = {}
+        for role in ("www", "ops"):
+            def started(role: str = role) -> Any:
+                tasks = alice.get(f"/aurora/jobs/devcluster/{role}/test/hello").json()["result"]["tasks"]
+                return tasks[0]["task_id"] if tasks and tasks[0]["status"] == "RUNNING" else None
+            task_id = wait_until(started, timeout=60, what=f"the task of {role}")
+            aurora_dirs[role] = sandbox_of(alice, str(task_id))[1]
+        assert carol.get("/files/browse", params={"path": str(aurora_dirs["www"])}).status_code == 200
+        assert carol.get("/files/browse", params={"path": str(aurora_dirs["ops"])}).status_code == 403
+        assert alice.get("/files/browse", params={"path": str(aurora_dirs["ops"])}).status_code == 200
