@@ -18,6 +18,7 @@ from aurora_py.updater import JobUpdater, drive_until_cancelled
 from core.framework import Context
 from core.framework.errors import ErrorShape
 from core.framework.metrics import Metrics
+from core.security import Resource
 
 
 class AuroraFramework:
@@ -34,6 +35,10 @@ class AuroraFramework:
         from aurora_py.cli import app
 
         return app
+
+    def resource_of_task(self, task_id: str) -> Resource | None:
+        """The role of the task's job, as Aurora's routes check it (the server's files API asks)."""
+        return self.api.resource_of_task(task_id)
 
     async def run(self, ctx: Context) -> None:
         """One run: load from the store, subscribe, serve; a restart builds everything afresh."""

@@ -9,6 +9,14 @@ the path prefixes of its API and how an error looks there. The server answers in
 it refuses before the framework's code runs (a body over the size limit: 413) and what the shared
 JSON reader refuses when the framework's code does not answer it itself (400). Without one, such
 errors are `{"message": ...}` JSON.
+
+Optionally, a framework has a `resource_of_task(task_id: str) -> Resource | None` method: the
+authorization resource (`core.security.Resource`) a task of it belongs to, the same one its own
+routes check for viewing that object (Marathon: the app; Chronos: the job, with its owners;
+Aurora: the job's role). The server asks it who may read the task's sandbox files (view on that
+resource). It must answer for ended tasks too (their sandboxes stay readable), from the task id and
+what the framework has loaded, without waiting. None: the task is not one the framework can place;
+then, as for a framework without the method, view on `core:files` is needed.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from core.framework.catalog import ServiceCatalog
 from core.framework.clock import Clock, SystemClock
 from core.framework.errors import ErrorShape
 from core.secrets import NoSecrets, SecretStore
+from core.security.access import Resource
 from core.store.base import Namespace
 
 ENTRY_POINT_GROUP = "trireme.frameworks"
@@ -80,7 +89,8 @@ class Context:
 
 
 class Framework(Protocol):
-    """A framework. It may also have an optional `error_shape: ErrorShape` (see the module's docstring)."""
+    """A framework. It may also have an optional `error_shape: ErrorShape` and an optional
+    `resource_of_task(task_id)` method (see the module's docstring)."""
 
     name: str
 
@@ -105,6 +115,19 @@ def error_shape_of(framework: object) -> ErrorShape | None:
     if shape is not None and not isinstance(shape, ErrorShape):
         raise TypeError(f"{type(framework).__name__}.error_shape must be an ErrorShape, not {type(shape).__name__}")
     return shape
+
+
+def resource_of_task(framework: object, task_id: str) -> Resource | None:
+    """The framework's answer to `resource_of_task` (see the module's docstring); None when it has
+    no such method or cannot place the task."""
+    method = getattr(framework, "resource_of_task", None)
+    if method is None:
+        return None
+    found = method(task_id)
+    if found is not None and not isinstance(found, Resource):
+        raise TypeError(f"{type(framework).__name__}.resource_of_task must answer a Resource or None, "
+                        f"not {type(found).__name__}")
+    return found
 
 
 def discover() -> list[Framework]:
