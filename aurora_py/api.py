@@ -14,7 +14,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from aurora_py.envelope import KEY_PATH, guarded, job_key, may_view, ok, refused, require, unavailable
+from aurora_py.envelope import (
+    KEY_PATH,
+    guarded,
+    job_key,
+    may_view,
+    ok,
+    refused,
+    require,
+    role_resource,
+    unavailable,
+)
 from aurora_py.errors import InvalidDescription
 from aurora_py.model import JobKey, Quota, ScheduledTask
 from aurora_py.pending import pending_json
@@ -27,7 +37,7 @@ from aurora_py.validation import description_from, instances_of, json_body
 from aurora_py.wire import task_json
 from core.framework.clock import iso
 from core.framework.ready import Readiness
-from core.security import Action
+from core.security import Action, Resource
 
 
 class AuroraApi:
@@ -48,6 +58,20 @@ class AuroraApi:
     @property
     def sched(self) -> AuroraScheduler:
         return self.service.scheduler
+
+    def resource_of_task(self, task_id: str) -> Resource | None:
+        """The role of the task's job, as the routes check it: from the task's record, else (its
+        record gone) from the job whose `role-environment-name` starts the task id; None while no
+        scheduler is loaded or when no job, or more than one role, fits."""
+        if self._service is None:
+            return None
+        sched = self._service.scheduler
+        record = sched.tracker.get(task_id)
+        if record is not None:
+            return role_resource(JobKey.parse(record.job).role)
+        head = task_id.rsplit("-", 2)[0]  # task ids end with -<instance>-<random>
+        roles = {k.role for k in sched.jobs if f"{k.role}-{k.environment}-{k.name}" == head}
+        return role_resource(roles.pop()) if len(roles) == 1 else None
 
     def routes(self) -> list[BaseRoute]:
         def route(path: str, handler: Any, method: str) -> Route:

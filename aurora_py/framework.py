@@ -19,6 +19,7 @@ from core.framework import Context
 from core.framework.errors import ErrorShape
 from core.framework.metrics import Metrics
 from core.openapi import ApiPart
+from core.security import Resource
 
 
 class AuroraFramework:
@@ -40,6 +41,10 @@ class AuroraFramework:
         from aurora_py.cli import app
 
         return app
+
+    def resource_of_task(self, task_id: str) -> Resource | None:
+        """The role of the task's job, as Aurora's routes check it (the server's files API asks)."""
+        return self.api.resource_of_task(task_id)
 
     async def run(self, ctx: Context) -> None:
         """One run: load from the store, subscribe, serve; a restart builds everything afresh."""

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chronos_py.model import Job
+from chronos_py.model import Job, job_of_task_id
 from chronos_py.report import PERCENTILES, graph_csv, graph_dot, job_stat, stats
 from chronos_py.service import JobService, UnknownJob
 from chronos_py.validation import JobError, split_arguments
@@ -88,6 +88,12 @@ class ChronosAPI:
     def service(self) -> JobService:
         assert self._service is not None, "routes answer 503 until a scheduler is in use"
         return self._service
+
+    def resource_of_task(self, task_id: str) -> Resource | None:
+        """The job a task (running or ended) ran, as the routes check it (with its owners);
+        None while no scheduler is loaded or when no such job is known."""
+        job = self._service.jobs.get(job_of_task_id(task_id)) if self._service is not None else None
+        return job_resource(job) if job is not None else None
 
     def routes(self) -> list[BaseRoute]:
         table: list[tuple[str, Handler, list[str]]] = [

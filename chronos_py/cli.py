@@ -168,12 +168,6 @@ def graph(svg: Annotated[Path | None, typer.Option(help="Render to this SVG file
 # ---- logs: read through the server's /master/state and /files API (core.clikit.logs) -----------------
 
 
-def _job_of(task_id: str) -> str:
-    """The job a Chronos task id names (`ct:<due ms>:<attempt>:<job>:<arguments>`)."""
-    parts = task_id.split(":", 4)
-    return parts[3] if len(parts) >= 4 and parts[0] == "ct" else ""
-
-
 @jobs_cli.command("log")
 def job_log(name: Name, url: Url = DEFAULT_URL,
             run: Annotated[int, typer.Option("--run", min=1, help="Which run, counting back from the newest "
@@ -187,10 +181,11 @@ def job_log(name: Name, url: Url = DEFAULT_URL,
 
     Example: trireme chronos job log nightly --run 2 --stderr
     """
+    from chronos_py.model import job_of_task_id
     from core.clikit.logs import TERMINAL, Cluster, print_logs
 
     history = api(url).call("GET", f"/job/stat/{name}")["taskStatHistory"]
-    live = [t for t in Cluster(url).tasks("chronos") if _job_of(str(t.get("id", ""))) == name
+    live = [t for t in Cluster(url).tasks("chronos") if job_of_task_id(str(t.get("id", ""))) == name
             and t.get("state") not in TERMINAL]
     live.sort(key=lambda t: [int(p) if p.isdigit() else 0 for p in str(t["id"]).split(":")[1:3]], reverse=True)
     runs = [str(t["id"]) for t in live]

@@ -16,6 +16,7 @@ from core.framework import Context
 from core.framework.errors import ErrorShape, status_and_message_json
 from core.framework.metrics import Metrics
 from core.openapi import ApiPart
+from core.security import Resource
 
 
 class ChronosFramework:
@@ -37,6 +38,10 @@ class ChronosFramework:
         from chronos_py.cli import app
 
         return app
+
+    def resource_of_task(self, task_id: str) -> Resource | None:
+        """The task's job, as Chronos' routes check it (the server's files API asks)."""
+        return self.api.resource_of_task(task_id)
 
     async def run(self, ctx: Context) -> None:
         """One run: load from the store, subscribe, serve; a restart builds everything afresh."""

@@ -176,6 +176,13 @@ class Run(msgspec.Struct, kw_only=True):
             due_ms += 1  # two manual runs in the same millisecond
 
 
+def job_of_task_id(task_id: str) -> str:
+    """The job a Chronos task id names (`ct:<due ms>:<attempt>:<job>:<arguments>`; job names hold
+    no `:`), "" for an id that is not one."""
+    parts = task_id.split(":", 4)
+    return parts[3] if len(parts) >= 4 and parts[0] == "ct" else ""
+
+
 def shell_words(arguments: tuple[str, ...] | list[str]) -> str:
     """The arguments as a shell passes them: each one word, whatever it holds (`;id` stays a word)."""
     return " ".join(shlex.quote(a) for a in arguments)

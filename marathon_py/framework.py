@@ -11,11 +11,14 @@ from starlette.routing import BaseRoute
 from core.framework import Context
 from core.framework.metrics import Metrics
 from core.openapi import ApiPart
+from core.security import Resource
 from marathon_py.api.apps import AppsAPI
+from marathon_py.api.authz import app_resource
 from marathon_py.api.common import Marathon
 from marathon_py.api.groups import GroupsAPI
 from marathon_py.api.render import app_json
 from marathon_py.api.system import SystemAPI
+from marathon_py.command import app_id_of_task
 from marathon_py.metrics import watch
 from marathon_py.scheduler import MarathonScheduler, assemble
 from marathon_py.service import AppService
@@ -41,6 +44,11 @@ class MarathonFramework:
         from marathon_py.cli import app
 
         return app
+
+    @staticmethod
+    def resource_of_task(task_id: str) -> Resource:
+        """The task's app, as Marathon's routes check it: its id is in the task id, ended or not."""
+        return app_resource(app_id_of_task(task_id))
 
     async def run(self, ctx: Context) -> None:
         """One run: load from the store, subscribe, serve; a restart builds everything afresh."""

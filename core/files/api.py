@@ -18,8 +18,9 @@ Shapes and status codes follow Mesos' `src/files/files.cpp`:
   downloading a directory or anything but a regular file; 404 for what names no sandbox file;
   403 for what would leave its sandbox (see `core.files.resolve`) or what `authorize` refuses;
   503 while the cluster starts. Errors are plain text, as Mesos'.
-- `authorize(request, sandbox)` (none by default) decides who may read which task's files: the
-  server's authentication hands it the principal; it sees the agent, framework and task.
+- `authorize(request, sandbox)` (none by default) decides who may browse, read and download which
+  task's files: the server's authentication hands it the principal; it sees the agent, framework
+  and task. `authorize_debug(request)` (none by default) decides who may list every sandbox.
 """
 
 from __future__ import annotations
@@ -53,13 +54,16 @@ from core.files.resolve import (
 READ_LIMIT = 16 * os.sysconf("SC_PAGESIZE")  # Mesos caps one read at 16 pages
 DOWNLOAD_CHUNK = 1 << 16
 Authorize = Callable[[Request, Sandbox], Awaitable[bool]]
+AuthorizeDebug = Callable[[Request], Awaitable[bool]]
 
 
 class FilesAPI:
-    def __init__(self, index: Callable[[], SandboxIndex | None], authorize: Authorize | None = None) -> None:
+    def __init__(self, index: Callable[[], SandboxIndex | None], authorize: Authorize | None = None,
+                 authorize_debug: AuthorizeDebug | None = None) -> None:
         self._index = index
         self._resolver_of: SandboxResolver | None = None
         self.authorize = authorize
+        self.authorize_debug = authorize_debug
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -119,6 +123,8 @@ class FilesAPI:
                                  headers={"Content-Disposition": f"attachment; filename={name}"})
 
     async def debug(self, request: Request) -> Response:
+        if self.authorize_debug is not None and not await self.authorize_debug(request):
+            return _error(FilesError(403, ""))
         index = self._index()
         if index is None:
             return _error(FilesError(503, "The cluster is starting.\n"))

@@ -14,6 +14,14 @@ Optionally, a framework has an `openapi()` method returning a `core.openapi.ApiP
 operations and schemas for the server's OpenAPI document (`GET /openapi.json`, `GET /docs`),
 built from the same schemas its API validates with. The server adds what it answers around
 every API (401, 413, 415, 421, 503 ...) itself. A route without an operation fails the tests.
+
+Optionally, a framework has a `resource_of_task(task_id: str) -> Resource | None` method: the
+authorization resource (`core.security.Resource`) a task of it belongs to, the same one its own
+routes check for viewing that object (Marathon: the app; Chronos: the job, with its owners;
+Aurora: the job's role). The server asks it who may read the task's sandbox files (view on that
+resource). It must answer for ended tasks too (their sandboxes stay readable), from the task id and
+what the framework has loaded, without waiting. None: the task is not one the framework can place;
+then, as for a framework without the method, view on `core:files` is needed.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from core.framework.clock import Clock, SystemClock
 from core.framework.errors import ErrorShape
 from core.openapi.document import ApiPart
 from core.secrets import NoSecrets, SecretStore
+from core.security.access import Resource
 from core.store.base import Namespace
 
 ENTRY_POINT_GROUP = "trireme.frameworks"
@@ -86,8 +95,8 @@ class Context:
 
 
 class Framework(Protocol):
-    """A framework. It may also have an optional `error_shape: ErrorShape` and an optional
-    `openapi() -> ApiPart` (see the module's docstring)."""
+    """A framework. It may also have an optional `error_shape: ErrorShape`, and optional methods
+    `openapi() -> ApiPart` and `resource_of_task(task_id)` (see the module's docstring)."""
 
     name: str
 
@@ -123,6 +132,19 @@ def openapi_of(framework: object) -> ApiPart | None:
     if not isinstance(part, ApiPart):
         raise TypeError(f"{type(framework).__name__}.openapi() must return an ApiPart, not {type(part).__name__}")
     return part
+
+
+def resource_of_task(framework: object, task_id: str) -> Resource | None:
+    """The framework's answer to `resource_of_task` (see the module's docstring); None when it has
+    no such method or cannot place the task."""
+    method = getattr(framework, "resource_of_task", None)
+    if method is None:
+        return None
+    found = method(task_id)
+    if found is not None and not isinstance(found, Resource):
+        raise TypeError(f"{type(framework).__name__}.resource_of_task must answer a Resource or None, "
+                        f"not {type(found).__name__}")
+    return found
 
 
 def discover() -> list[Framework]:

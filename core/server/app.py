@@ -25,16 +25,17 @@ from core.discovery.sources import follow_bus
 from core.events import EventBus
 from core.files import FilesAPI
 from core.files.cluster import ClusterSandboxes
+from core.files.resolve import Sandbox
 from core.framework import Context, Framework, FrameworkState, ServerInfo, Supervisor
 from core.framework.catalog import ServiceCatalog
 from core.framework.errors import ErrorShape, ErrorShapes
 from core.framework.metrics import Metrics
-from core.framework.plugin import error_shape_of, openapi_of
+from core.framework.plugin import error_shape_of, openapi_of, resource_of_task
 from core.framework.ports import ServicePorts
 from core.openapi import server_document
 from core.openapi.docs import DocsAPI
 from core.openapi.spec import JSON
-from core.security.access import Action, PrincipalKind, Resource, access_of, internal_principal
+from core.security.access import Action, Denied, PrincipalKind, Resource, access_of, internal_principal
 from core.security.gate import Security
 from core.security.settings import SecuritySettings
 from core.server.access import HTTPObserver
@@ -96,7 +97,8 @@ class Server:
         # each API's errors in its reference system's shape, for refusals made before its own code runs
         self.error_shapes = ErrorShapes([scheduler_api.error_shape])
         sandboxes = ClusterSandboxes(lambda: self.cluster.master)
-        self.files = FilesAPI(lambda: sandboxes if self.cluster.master is not None else None)
+        self.files = FilesAPI(lambda: sandboxes if self.cluster.master is not None else None,
+                              authorize=self.may_read_sandbox, authorize_debug=self.may_list_sandboxes)
         routes.extend(self.files.routes())
         routes.extend(self.security.routes())
         routes.extend(DocsAPI(self.openapi).routes())
@@ -213,10 +215,48 @@ class Server:
     async def prometheus(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
+    async def may_read_sandbox(self, request: Request, sandbox: Sandbox) -> bool:
+        """Whether the caller may read the task's files: view on the resource its framework places
+        the task in (a Marathon app, a Chronos job, an Aurora role), else on `core:files`."""
+        resource = self.resource_of(sandbox) or FILES
+        return _may_view(request, resource)
+
+    async def may_list_sandboxes(self, request: Request) -> bool:
+        """`/files/debug` names every task's sandbox: view on `core:files` (admins have it)."""
+        return _may_view(request, FILES)
+
+    def resource_of(self, sandbox: Sandbox) -> Resource | None:
+        """The resource of the sandbox's task, from the framework inside the server that launched
+        it (known by the internal principal it registered as); None for any other framework."""
+        master = self.cluster.master
+        entry = master.frameworks.get(sandbox.framework_id) if master is not None else None
+        if entry is None:
+            return None
+        for fw in self.frameworks:
+            if fw.name == entry.info.name and entry.owner == internal_principal(fw.name):
+                return resource_of_task(fw, sandbox.task_id)
+        return None
+
     async def master_state(self, request: Request) -> Response:
         if self.cluster.master is None:
             return JSONResponse({"message": "the cluster is starting"}, status_code=503)
         return JSONResponse(self.cluster.master.state())
+
+
+FILES = Resource("core", "files")  # every task's sandbox files
+
+
+def _may_view(request: Request, resource: Resource) -> bool:
+    """As `_viewing` decides (a public path's caller may), without raising; the resource is
+    recorded for the audit log."""
+    access = access_of(request)
+    if access.principal.kind is PrincipalKind.PUBLIC:
+        return True
+    try:
+        access.require(Action.VIEW, resource)
+    except Denied:
+        return False
+    return True
 
 
 def _viewing(name: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:

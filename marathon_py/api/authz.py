@@ -11,6 +11,7 @@ Rules:
 - Lists (`/v2/apps`, `/v2/groups`, `/v2/tasks`, `/v2/deployments`, `/v2/queue`, `/v2/events`)
   show only what the caller may view: apps it may view, their tasks, queue entries and events,
   the deployments touching one of them, the groups leading to them.
+- A task's sandbox files (the server's `/files` API) need `view` on its app.
 - A refusal is Marathon's: 403 `{"message": "Not Authorized to perform this action!"}`.
 """
 
@@ -31,6 +32,11 @@ def marathon_forbidden(message: str) -> Response:
     return JSONResponse({"message": "Not Authorized to perform this action!"}, status_code=403)
 
 
+def app_resource(resource_id: str) -> Resource:
+    """An app or group id as authorization sees it."""
+    return Resource(FRAMEWORK, resource_id)
+
+
 class Authz:
     """One request's permissions on Marathon's ids."""
 
@@ -45,10 +51,10 @@ class Authz:
     def require(self, action: Action, *ids: str) -> None:
         """Return if the caller may act on every id, else raise `Denied` (Marathon's 403)."""
         for resource_id in dict.fromkeys(ids):
-            self.access.require(action, Resource(FRAMEWORK, resource_id), marathon_forbidden)
+            self.access.require(action, app_resource(resource_id), marathon_forbidden)
 
     def may(self, action: Action, resource_id: str) -> bool:
-        return self.access.allows(action, Resource(FRAMEWORK, resource_id))
+        return self.access.allows(action, app_resource(resource_id))
 
     def may_view(self, resource_id: str) -> bool:
         """Whether the caller may see `resource_id` (asked once per request when it sees all)."""

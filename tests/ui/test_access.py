@@ -13,6 +13,9 @@ from tests.conftest import StartServer
 ROLES = """
 [roles.apps-only]
 grants = [{ action = "view", framework = "marathon" }]
+
+[principals]
+alice = ["apps-only"]
 """
 
 
