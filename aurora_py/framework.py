@@ -18,6 +18,7 @@ from aurora_py.updater import JobUpdater, drive_until_cancelled
 from core.framework import Context
 from core.framework.errors import ErrorShape
 from core.framework.metrics import Metrics
+from core.openapi import ApiPart
 from core.security import Resource
 
 
@@ -30,6 +31,11 @@ class AuroraFramework:
 
     def routes(self) -> list[BaseRoute]:
         return self.api.routes()
+
+    def openapi(self) -> ApiPart:
+        from aurora_py.openapi import part
+
+        return part()
 
     def cli(self) -> typer.Typer:
         from aurora_py.cli import app

@@ -15,6 +15,7 @@ from core.events import EventBus
 from core.framework import Context
 from core.framework.errors import ErrorShape, status_and_message_json
 from core.framework.metrics import Metrics
+from core.openapi import ApiPart
 from core.security import Resource
 
 
@@ -27,6 +28,11 @@ class ChronosFramework:
 
     def routes(self) -> list[BaseRoute]:
         return self.api.routes()
+
+    def openapi(self) -> ApiPart:
+        from chronos_py.openapi import part
+
+        return part()
 
     def cli(self) -> typer.Typer:
         from chronos_py.cli import app

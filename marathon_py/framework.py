@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute
 
 from core.framework import Context
 from core.framework.metrics import Metrics
+from core.openapi import ApiPart
 from core.security import Resource
 from marathon_py.api.apps import AppsAPI
 from marathon_py.api.authz import app_resource
@@ -33,6 +34,11 @@ class MarathonFramework:
     def routes(self) -> list[BaseRoute]:
         m = self.marathon
         return [*AppsAPI(m).routes(), *GroupsAPI(m).routes(), *SystemAPI(m).routes()]
+
+    def openapi(self) -> ApiPart:
+        from marathon_py.openapi import part
+
+        return part()
 
     def cli(self) -> typer.Typer:
         from marathon_py.cli import app

@@ -32,9 +32,9 @@ import binascii
 from typing import Any
 
 INVALID = "Failed to convert JSON into Call protobuf: "
-_RANGES = {"int32": (-2 ** 31, 2 ** 31 - 1), "uint32": (0, 2 ** 32 - 1),
+INTEGER_RANGES = {"int32": (-2 ** 31, 2 ** 31 - 1), "uint32": (0, 2 ** 32 - 1),
            "int64": (-2 ** 63, 2 ** 63 - 1), "uint64": (0, 2 ** 64 - 1)}
-SCALARS = frozenset({"string", "enum", "bytes", "double", "bool", "object", *_RANGES})
+SCALARS = frozenset({"string", "enum", "bytes", "double", "bool", "object", *INTEGER_RANGES})
 
 # message -> field -> type: a scalar of SCALARS or a message of MESSAGES; "T[]" is repeated T,
 # "T!" a required T
@@ -195,7 +195,7 @@ def _check_value(value: Any, kind: str, path: str) -> None:
             raise _refuse(value, path)
     elif not isinstance(value, int | float) or isinstance(value, bool):
         raise _refuse(value, path)
-    elif kind in _RANGES:
-        low, high = _RANGES[kind]
+    elif kind in INTEGER_RANGES:
+        low, high = INTEGER_RANGES[kind]
         if value != int(value) or not low <= value <= high:
             raise CallTypeError(f"{INVALID}Expecting an integer from {low} to {high} for field '{path}'")

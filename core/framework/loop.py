@@ -14,7 +14,9 @@ Rules:
   the framework does not `adopt` is an orphan: killed if still active. A terminal update is
   acknowledged only after the commit that records its effect, any other at once.
 - Offer interest: revive when a request is launchable and offers were suppressed or filtered
-  away; suppress when the queue is empty. Checked after every queue change (once per loop
+  away while nothing waited (the long filter); suppress when the queue is empty. The short
+  filter of an offer nothing fitted is never revived away: the same offer would come straight
+  back, declined and revived again, in a loop that takes a whole core. Checked after every queue change (once per loop
   turn) and when a backoff delay ends.
 - A request whose `build` raises is withdrawn and its fault recorded on its group
   (`core.framework.faults`); the other launches of the round go ahead.
@@ -192,7 +194,7 @@ class SchedulerLoop(Generic[R]):
         now = self.clock.time()
         requests = self.queue.launchable(now)
         if not requests or not self.ready.is_set():
-            await self._decline(offers, self.config.idle_refuse_seconds)
+            await self._decline(offers, idle=True)
             return
         result = match(offers, requests, self.hooks.siblings)
         for request, exc in result.failed:
@@ -214,8 +216,7 @@ class SchedulerLoop(Generic[R]):
             if infos:  # no filter: what is left of the offer comes back at once
                 await self.driver.accept([offer.id], infos, Filters(refuse_seconds=0))
             else:
-                await self._decline([offer], self.config.busy_refuse_seconds if busy
-                                    else self.config.idle_refuse_seconds)
+                await self._decline([offer], idle=not busy)
 
     def _build(self, result: Match) -> dict[str, list[TaskInfo]]:
         launches: dict[str, list[TaskInfo]] = {}
@@ -261,10 +262,13 @@ class SchedulerLoop(Generic[R]):
         for key in [k for k in self._declined if k not in self.queue]:
             del self._declined[key]
 
-    async def _decline(self, offers: Sequence[Offer], refuse_seconds: float) -> None:
+    async def _decline(self, offers: Sequence[Offer], idle: bool) -> None:
+        """Idle (nothing waits): the long filter, revived away when something comes to wait. Else
+        the short one, which lapses by itself (see the module's rules)."""
         if offers:
-            self.filtered = True
-            await self.driver.decline([o.id for o in offers], Filters(refuse_seconds=refuse_seconds))
+            self.filtered = self.filtered or idle
+            seconds = self.config.idle_refuse_seconds if idle else self.config.busy_refuse_seconds
+            await self.driver.decline([o.id for o in offers], Filters(refuse_seconds=seconds))
 
     # ---- status updates --------------------------------------------------------------------------
 

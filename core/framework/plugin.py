@@ -10,6 +10,11 @@ it refuses before the framework's code runs (a body over the size limit: 413) an
 JSON reader refuses when the framework's code does not answer it itself (400). Without one, such
 errors are `{"message": ...}` JSON.
 
+Optionally, a framework has an `openapi()` method returning a `core.openapi.ApiPart`: its
+operations and schemas for the server's OpenAPI document (`GET /openapi.json`, `GET /docs`),
+built from the same schemas its API validates with. The server adds what it answers around
+every API (401, 413, 415, 421, 503 ...) itself. A route without an operation fails the tests.
+
 Optionally, a framework has a `resource_of_task(task_id: str) -> Resource | None` method: the
 authorization resource (`core.security.Resource`) a task of it belongs to, the same one its own
 routes check for viewing that object (Marathon: the app; Chronos: the job, with its owners;
@@ -36,6 +41,7 @@ from core.events import EventBus
 from core.framework.catalog import ServiceCatalog
 from core.framework.clock import Clock, SystemClock
 from core.framework.errors import ErrorShape
+from core.openapi.document import ApiPart
 from core.secrets import NoSecrets, SecretStore
 from core.security.access import Resource
 from core.store.base import Namespace
@@ -89,8 +95,8 @@ class Context:
 
 
 class Framework(Protocol):
-    """A framework. It may also have an optional `error_shape: ErrorShape` and an optional
-    `resource_of_task(task_id)` method (see the module's docstring)."""
+    """A framework. It may also have an optional `error_shape: ErrorShape`, and optional methods
+    `openapi() -> ApiPart` and `resource_of_task(task_id)` (see the module's docstring)."""
 
     name: str
 
@@ -115,6 +121,17 @@ def error_shape_of(framework: object) -> ErrorShape | None:
     if shape is not None and not isinstance(shape, ErrorShape):
         raise TypeError(f"{type(framework).__name__}.error_shape must be an ErrorShape, not {type(shape).__name__}")
     return shape
+
+
+def openapi_of(framework: object) -> ApiPart | None:
+    """The framework's part of the OpenAPI document (its optional `openapi()`), or None."""
+    describe = getattr(framework, "openapi", None)
+    if describe is None:
+        return None
+    part = describe()
+    if not isinstance(part, ApiPart):
+        raise TypeError(f"{type(framework).__name__}.openapi() must return an ApiPart, not {type(part).__name__}")
+    return part
 
 
 def resource_of_task(framework: object, task_id: str) -> Resource | None:

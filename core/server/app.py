@@ -12,6 +12,7 @@ from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -29,8 +30,11 @@ from core.framework import Context, Framework, FrameworkState, ServerInfo, Super
 from core.framework.catalog import ServiceCatalog
 from core.framework.errors import ErrorShape, ErrorShapes
 from core.framework.metrics import Metrics
-from core.framework.plugin import error_shape_of, resource_of_task
+from core.framework.plugin import error_shape_of, openapi_of, resource_of_task
 from core.framework.ports import ServicePorts
+from core.openapi import server_document
+from core.openapi.docs import DocsAPI
+from core.openapi.spec import JSON
 from core.security.access import Action, Denied, PrincipalKind, Resource, access_of, internal_principal
 from core.security.gate import Security
 from core.security.settings import SecuritySettings
@@ -97,6 +101,7 @@ class Server:
                               authorize=self.may_read_sandbox, authorize_debug=self.may_list_sandboxes)
         routes.extend(self.files.routes())
         routes.extend(self.security.routes())
+        routes.extend(DocsAPI(self.openapi).routes())
         for fw in frameworks:
             routes.extend(fw.routes())
             shape: ErrorShape | None = error_shape_of(fw)
@@ -112,6 +117,7 @@ class Server:
                                  Middleware(DurableAnswers, store=lambda: self.store)],
                              exception_handlers={StoreUnavailable: self.store_unavailable,
                                                  InvalidJSON: self.invalid_json,
+                                                 404: self.no_route, 405: self.no_route,
                                                  **self.security.exception_handlers()})
 
     @contextlib.asynccontextmanager
@@ -177,6 +183,19 @@ class Server:
     async def invalid_json(self, request: Request, exc: Exception) -> Response:
         """A body the shared JSON reader refused where the API's own code did not answer it."""
         return self.error_shapes.render(request.scope["path"], 400, str(exc))
+
+    async def no_route(self, request: Request, exc: Exception) -> Response:
+        """No route for the path (404) or the method (405), answered in the shape of the API the
+        path is under (Marathon answers `{"message": "HTTP 404 Not Found"}`), not as bare text."""
+        assert isinstance(exc, HTTPException)
+        answer = self.error_shapes.render(request.scope["path"], exc.status_code,
+                                          f"HTTP {exc.status_code} {exc.detail}")
+        answer.headers.update(exc.headers or {})
+        return answer
+
+    def openapi(self) -> JSON:
+        """The OpenAPI document of every API this server serves (`GET /openapi.json`)."""
+        return server_document([part for fw in self.frameworks if (part := openapi_of(fw)) is not None], VERSION)
 
     async def ping(self, request: Request) -> Response:
         return PlainTextResponse("pong")

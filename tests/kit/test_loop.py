@@ -90,9 +90,17 @@ async def test_an_offer_too_small_is_declined_briefly_and_counted_in_the_funnel(
     toy = Toy()
     await subscribed(toy)
     toy.request("big", cpus=8)
+    await toy.loop.update_interest()
+    await toy.loop.settle()
+    revives = toy.driver.revives
+    assert revives == 1  # the new request wants offers
     await toy.loop.handle(Offers((make_offer(cpus=2),)))
     assert toy.driver.accepted == []
     assert toy.driver.declined[-1][1] is not None and toy.driver.declined[-1][1].refuse_seconds == 1.0
+    # not revived away: the master would offer the same again at once, declined, revived ... (a
+    # busy loop that took a core while any launch fitted no agent)
+    await toy.loop.settle()
+    assert toy.driver.revives == revives
     funnel = toy.queue.funnel("big")
     assert funnel is not None and funnel.declined == {Shortfall.CPUS: 1} and funnel.processed == 1
     assert "needs 8 cpus" in funnel.last_detail

@@ -189,6 +189,11 @@ async def test_group_errors(marathon: InProcess) -> None:
     assert resp.status_code == 422 and "cycle" in resp.text
     assert (await http.get("/v2/groups/none")).status_code == 404
     assert (await http.get("/v2/apps")).json()["apps"] == []
+    # found by the fuzz run: a group's lists of the wrong type were a 500
+    for body, path in [({"dependencies": [{}]}, "/dependencies"), ({"apps": [], "groups": 5}, "/groups"),
+                       ({"apps": [{"id": "a", "dependencies": [1]}]}, "/apps(0)/dependencies")]:
+        resp = await http.put("/v2/groups/g", json=body)
+        assert resp.status_code == 422 and resp.json()["details"][0]["path"] == path, resp.text
     # as in Marathon, a dependency may name an app that does not exist (yet): it holds nothing up
     missing = {"id": "/m", "apps": [app_def("a", cmd="sleep 600", dependencies=["/nowhere"])]}
     resp = await http.post("/v2/groups", json=missing)
