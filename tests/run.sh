@@ -60,4 +60,6 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# two workers (pytest-xdist): most tests wait on real servers and processes, so two share 2 cores
+# well; tests take free ports and their own data dirs, so they can run side by side. `-n 0` runs one.
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 "$@"
