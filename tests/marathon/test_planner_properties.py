@@ -49,14 +49,15 @@ def apps(draw: st.DrawFn) -> App:
 def instance_lists(draw: st.DrawFn, max_size: int = 10, settled: bool = False) -> list[Instance]:
     """Tasks of the current or an older version in any state, healthy or not, ready or not, some
     being killed (most of them running and not being killed); task ids unique, staging times
-    possibly equal. `settled`: all running and none being killed, as in the middle of a rolling
-    change."""
+    possibly equal. `settled`: all running, health-checked and none being killed, as in the
+    middle of a rolling change."""
     count = draw(st.integers(0, max_size))
     return [Instance(task_id=f"t{k}", app_id="/a", version=draw(st.sampled_from(["v1", CURRENT])), agent_id="agent",
                      host="127.0.0.1", ports=[], service_ports=[],
                      state=TaskState.TASK_RUNNING if settled else draw(STATES),
                      staged_at=f"2030-01-01T00:00:{draw(st.integers(0, 9)):02d}Z",
-                     health=[HealthResult(alive=a) for a in draw(st.lists(st.booleans(), max_size=1))],
+                     health=[HealthResult(alive=a) for a in draw(st.lists(st.booleans(), min_size=int(settled),
+                                                                          max_size=1))],
                      killing=not settled and draw(st.sampled_from([False, False, True])),
                      ready_checks=draw(st.sampled_from([[], [0]])))
             for k in range(count)]
