@@ -73,7 +73,9 @@ def changes_for(app: App | None, instances: Sequence[Instance]) -> AppChanges:
     changes = AppChanges()
     changes.kill.extend(pick_to_kill(new, len(new) - n, app.kill_selection))
     changes.launch = max(0, min(n - len(new), max_total - len(live)))
-    healthy = sum(1 for i in live if i.serving(has_checks, readiness))
+    # the new tasks killed as excess no longer count toward what stays healthy
+    excess = {i.task_id for i in changes.kill}
+    healthy = sum(1 for i in live if i.serving(has_checks, readiness) and i.task_id not in excess)
     # old tasks that are not healthy never count toward capacity: they may go at once
     for inst in sorted(old, key=lambda i: i.serving(has_checks, readiness)):
         if not inst.serving(has_checks, readiness):

@@ -77,6 +77,14 @@ def test_unhealthy_old_tasks_go_at_once_and_readiness_counts_toward_capacity() -
     assert kills(ready_app, [old, new]) == ["o1"]
 
 
+def test_new_tasks_killed_as_excess_do_not_count_toward_the_healthy_minimum() -> None:
+    # scaled down during a restart: the youngest new task goes as excess, and the only other
+    # healthy task (an old one) must stay while the remaining new one is unhealthy
+    scaled_down = app(1, "v2")
+    tasks = [task("n1", "v2"), task("n0", "v2", healthy=False), task("o0", "v1")]
+    assert kills(scaled_down, tasks) == ["n1"]
+
+
 def test_scale_down_kills_not_running_then_youngest_or_oldest() -> None:
     tasks = [task("t1", "v1"), task("t3", "v1"), task("t2", "v1", state=TaskState.TASK_STAGING)]
     assert kills(app(1, "v1", checks=False), tasks) == ["t2", "t3"]
