@@ -64,8 +64,8 @@ async def chronos(jobs: int, period: float, seconds: float) -> dict[str, float]:
     decisions: list[tuple[float, float]] = []  # (due, lateness)
     plain_enqueue = sched.enqueue
 
-    def enqueue(run: Run, hold: bool = False) -> None:
-        plain_enqueue(run, hold)
+    def enqueue(run: Run) -> None:
+        plain_enqueue(run)
         decisions.append((run.due, run.queued_at - run.due))
 
     sched.enqueue = enqueue  # type: ignore[method-assign]
