@@ -1,186 +1,236 @@
-"""The JSON REST API under `/aurora/...`.
+"""The JSON REST API under `/aurora/...`, in Aurora's response envelope (`envelope`).
 
-Every answer has Aurora's response envelope: `responseCode` (OK, INVALID_REQUEST, ERROR),
-`details` (a list of `{"message": ...}`) and, when OK, `result`. Until the scheduler has loaded
-its state every route answers 503.
+Routes exist from the start and answer 503 until the scheduler has loaded its state (`use`).
+Requests are parsed here (the wire format ends at this module and `update_api`); the operations
+are `service.JobService`'s and `updater.JobUpdater`'s.
 """
 
 from __future__ import annotations
 
-import json
-from collections import Counter
+import math
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from aurora_py.envelope import NOT_READY, Handler, description_from, ok, refused
-from aurora_py.scheduler import cron_jobs, tiers
-from aurora_py.scheduler.model import JobKey, KeyError_, TaskRecord
-from aurora_py.scheduler.quota import Usage
-from aurora_py.scheduler.scheduler import AuroraScheduler, JobError
-from aurora_py.scheduler.updater import JobUpdater
+from aurora_py.envelope import (
+    KEY_PATH,
+    guarded,
+    job_key,
+    may_view,
+    ok,
+    refused,
+    require,
+    role_resource,
+    unavailable,
+)
+from aurora_py.errors import InvalidDescription
+from aurora_py.model import JobKey, Quota, ScheduledTask
+from aurora_py.pending import pending_json
+from aurora_py.scheduler import AuroraScheduler
+from aurora_py.service import CronEntry, JobService
 from aurora_py.thermos.status import read as read_thermos
 from aurora_py.update_api import UpdateApi
+from aurora_py.updater import JobUpdater
+from aurora_py.validation import description_from, instances_of, json_body
+from aurora_py.wire import task_json
+from core.framework.clock import iso
+from core.framework.ready import Readiness
+from core.security import Action, Resource
 
 
 class AuroraApi:
     def __init__(self) -> None:
-        self.scheduler: AuroraScheduler | None = None
-        self.updater: JobUpdater | None = None
-        self.updates = UpdateApi(self)
+        self.ready = Readiness("Aurora", unavailable)
+        self._service: JobService | None = None
+        self.updates = UpdateApi(self.ready)
 
-    def routes(self) -> list[BaseRoute]:
-        key = "/aurora/jobs/{cluster}/{role}/{environment}/{name}"
-        return [
-            Route("/aurora/health", self.guard(self.health), methods=["GET"]),
-            Route("/aurora/jobs", self.guard(self.list_jobs), methods=["GET"]),
-            Route("/aurora/jobs", self.guard(self.create), methods=["POST"]),
-            Route(key, self.guard(self.status), methods=["GET"]),
-            Route(key + "/kill", self.guard(self.kill), methods=["POST"]),
-            Route(key + "/restart", self.guard(self.restart), methods=["POST"]),
-            Route(key + "/cron/start", self.guard(self.cron_start), methods=["POST"]),
-            Route(key + "/cron", self.guard(self.cron_show), methods=["GET"]),
-            Route(key + "/cron", self.guard(self.cron_schedule), methods=["PUT"]),
-            Route(key + "/cron", self.guard(self.cron_deschedule), methods=["DELETE"]),
-            *self.updates.routes(),
-            Route("/aurora/services", self.guard(self.services), methods=["GET"]),
-            Route("/aurora/quota/{role}", self.guard(self.get_quota), methods=["GET"]),
-            Route("/aurora/quota/{role}", self.guard(self.set_quota), methods=["PUT"]),
-        ]
+    def use(self, service: JobService, updater: JobUpdater) -> None:
+        self._service = service
+        self.updates.use(updater)
 
-    def guard(self, handler: Handler) -> Handler:
-        async def guarded(request: Request) -> JSONResponse:
-            if self.scheduler is None or self.updater is None:
-                return NOT_READY
-            try:
-                return await handler(request)
-            except JobError as exc:
-                return refused(str(exc), exc.http_status, exc.code)
-            except KeyError_ as exc:
-                return refused(str(exc))
-        return guarded
+    @property
+    def service(self) -> JobService:
+        assert self._service is not None
+        return self._service
 
     @property
     def sched(self) -> AuroraScheduler:
-        assert self.scheduler is not None
-        return self.scheduler
+        return self.service.scheduler
 
-    async def health(self, request: Request) -> JSONResponse:
+    def resource_of_task(self, task_id: str) -> Resource | None:
+        """The role of the task's job, as the routes check it: from the task's record, else (its
+        record gone) from the job whose `role-environment-name` starts the task id; None while no
+        scheduler is loaded or when no job, or more than one role, fits."""
+        if self._service is None:
+            return None
+        sched = self._service.scheduler
+        record = sched.tracker.get(task_id)
+        if record is not None:
+            return role_resource(JobKey.parse(record.job).role)
+        head = task_id.rsplit("-", 2)[0]  # task ids end with -<instance>-<random>
+        roles = {k.role for k in sched.jobs if f"{k.role}-{k.environment}-{k.name}" == head}
+        return role_resource(roles.pop()) if len(roles) == 1 else None
+
+    def routes(self) -> list[BaseRoute]:
+        def route(path: str, handler: Any, method: str) -> Route:
+            return Route(path, guarded(self.ready, handler), methods=[method])
+
+        return [
+            route("/aurora/health", self.health, "GET"),
+            route("/aurora/jobs", self.list_jobs, "GET"),
+            route("/aurora/jobs", self.create, "POST"),
+            route(KEY_PATH, self.status, "GET"),
+            route(KEY_PATH + "/kill", self.kill, "POST"),
+            route(KEY_PATH + "/restart", self.restart, "POST"),
+            route(KEY_PATH + "/cron/start", self.cron_start, "POST"),
+            route(KEY_PATH + "/cron", self.cron_show, "GET"),
+            route(KEY_PATH + "/cron", self.cron_schedule, "PUT"),
+            route(KEY_PATH + "/cron", self.cron_deschedule, "DELETE"),
+            *self.updates.routes(),
+            route("/aurora/services", self.services, "GET"),
+            route("/aurora/quota/{role}", self.get_quota, "GET"),
+            route("/aurora/quota/{role}", self.set_quota, "PUT"),
+        ]
+
+    async def health(self, request: Request) -> Response:
         return ok({"framework_id": self.sched.framework_id})
 
-    async def list_jobs(self, request: Request) -> JSONResponse:
+    async def list_jobs(self, request: Request) -> Response:
         role = request.query_params.get("role")
-        waiting = Counter(owner.key for owner, _ in self.sched.pending())
-        jobs = [self._job_summary(job.key, waiting[job.key]) for job in sorted(self.sched.jobs.values(),
-                                                                               key=lambda j: j.key)
-                if role is None or job.key.role == role]
+        jobs = [self._job_summary(key) for key in sorted(self.sched.jobs)
+                if (role is None or key.role == role) and may_view(request, key.role)]
         return ok({"jobs": jobs})
 
-    def _job_summary(self, key: JobKey, pending: int) -> dict[str, Any]:
+    def _job_summary(self, key: JobKey) -> dict[str, Any]:
         job = self.sched.jobs[key]
+        pending = len(self.sched.pending_instances(job))
         counts: dict[str, int] = {"PENDING": pending} if pending else {}
         for record in self.sched.tasks_of(key):
             counts[record.status.value] = counts.get(record.status.value, 0) + 1
         return {"key": str(key), "instances": job.instances, "service": job.service,
-                "cron_schedule": job.description.get("cron_schedule"), "task_counts": counts}
+                "cron_schedule": job.config.cron_schedule, "task_counts": counts}
 
-    async def create(self, request: Request) -> JSONResponse:
-        description = description_from(await request.body())
-        if isinstance(description, str):
-            return refused(description)
-        if description.get("cron_schedule"):  # Aurora's createJob refuses them the same way
+    async def create(self, request: Request) -> Response:
+        _, config = description_from(await request.body())
+        require(request, Action.UPDATE, config.key.role)
+        if config.cron_schedule:  # Aurora's createJob refuses them the same way
             return refused("Cron jobs may only be created/updated by calling scheduleCronJob "
                            "(aurora cron schedule KEY CONFIG)")
-        job = await self.sched.create(description)
+        job = await self.service.create(config)
         return ok({"key": str(job.key), "instances": job.instances}, f"Job {job.key} created")
 
-    def key_of(self, request: Request) -> JobKey:
-        p = request.path_params
-        return JobKey.parse(f"{p['cluster']}/{p['role']}/{p['environment']}/{p['name']}")
-
-    def _task_json(self, record: TaskRecord) -> dict[str, Any]:
-        body = record.to_json()
+    def _task_json(self, record: ScheduledTask) -> dict[str, Any]:
+        body = task_json(record)
         sandbox = self.sched.sandbox(record)
-        thermos = read_thermos(sandbox) if sandbox else None
         body["sandbox"] = str(sandbox) if sandbox else None
-        body["thermos"] = thermos
+        body["thermos"] = read_thermos(sandbox) if sandbox else None
         return body
 
-    async def status(self, request: Request) -> JSONResponse:
-        key = self.key_of(request)
+    async def status(self, request: Request) -> Response:
+        key = job_key(request)
+        require(request, Action.VIEW, key.role)
         job = self.sched.job(key)
-        tasks = [self._task_json(t) for t in self.sched.tasks_of(key)]
-        pending = [self.sched.pending_reason(job, i) for owner, i in self.sched.pending() if owner.key == key]
-        return ok({"key": str(key), "job": job.description, "tier": tiers.tier_of(job.description),
-                   "stopped_instances": sorted(job.stopped), "tasks": tasks, "pending": pending,
-                   "configs": job.configs, "assignment": {str(i): c for i, c in sorted(job.assignment.items())}})
+        pending = [self.sched.pending_reason(job, i) for i in self.sched.pending_instances(job)]
+        return ok({"key": str(key), "job": job.config.document, "tier": job.config.tier.value,
+                   "stopped_instances": sorted(job.stopped),
+                   "tasks": [self._task_json(t) for t in self.sched.tasks_of(key)],
+                   "pending": [pending_json(p) for p in pending],
+                   "configs": {ident: c.document for ident, c in job.configs.items()},
+                   "assignment": {str(i): c for i, c in sorted(job.assignment.items())}})
 
     async def _instances(self, request: Request) -> set[int] | None:
+        """The instances a kill or restart names: an empty body or no `instances` means all of them."""
         body = await request.body()
-        data = json.loads(body) if body else {}
-        instances = data.get("instances") if isinstance(data, dict) else None
-        if instances is None:
-            return None
-        if not isinstance(instances, list) or not all(isinstance(i, int) and i >= 0 for i in instances):
-            raise KeyError_("instances: must be a list of non-negative integers")
-        return set(instances)
+        data = json_body(body) if body.strip() else {}
+        if not isinstance(data, dict):  # a wrong type must not read as "every instance"
+            raise InvalidDescription("the body must be an object with an optional instances list")
+        return instances_of(data.get("instances"))
 
-    async def kill(self, request: Request) -> JSONResponse:
-        key = self.key_of(request)
-        killed = await self.sched.kill(key, await self._instances(request))
+    async def kill(self, request: Request) -> Response:
+        key = job_key(request)
+        require(request, Action.DELETE, key.role)
+        killed = await self.service.kill(key, await self._instances(request))
         return ok({"instances": killed}, f"Killed instances {killed} of {key}")
 
-    async def restart(self, request: Request) -> JSONResponse:
-        key = self.key_of(request)
-        restarted = await self.sched.restart(key, await self._instances(request))
+    async def restart(self, request: Request) -> Response:
+        key = job_key(request)
+        require(request, Action.UPDATE, key.role)
+        restarted = await self.service.restart(key, await self._instances(request))
         return ok({"instances": restarted}, f"Restarting instances {restarted} of {key}")
 
-    async def get_quota(self, request: Request) -> JSONResponse:
+    async def get_quota(self, request: Request) -> Response:
         role = request.path_params["role"]
-        quota = self.sched.quotas.get(role, Usage())
+        require(request, Action.VIEW, role)
+        quota = self.sched.quotas.get(role, Quota())
         used = self.sched.consumption(role)
-        return ok({"role": role, "quota": quota.to_json(), "prodSharedConsumption": used.to_json()})
+        return ok({"role": role, "quota": _quota_json(quota), "prodSharedConsumption": _quota_json(used)})
 
-    async def set_quota(self, request: Request) -> JSONResponse:
+    async def set_quota(self, request: Request) -> Response:
         role = request.path_params["role"]
-        try:
-            data = json.loads(await request.body())
-        except ValueError:
-            return refused("the body is not JSON")
+        require(request, Action.ADMIN, role)  # Aurora's setQuota is an admin call
+        data = json_body(await request.body())
         if not isinstance(data, dict):
             return refused("the body must be an object with numCpus, ramMb, diskMb")
         for name in ("numCpus", "ramMb", "diskMb"):
             value = data.get(name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+                    or value < 0):
                 return refused(f"{name}: must be a non-negative number")
-        quota = Usage.from_json(data)
-        await self.sched.set_quota(role, quota)
-        return ok({"role": role, "quota": quota.to_json()}, f"Quota of {role} set to {quota.describe()}")
+        quota = Quota(float(data["numCpus"]), float(data["ramMb"]), float(data["diskMb"]))
+        await self.service.set_quota(role, quota)
+        return ok({"role": role, "quota": _quota_json(quota)}, f"Quota of {role} set to {quota.describe()}")
 
-    async def services(self, request: Request) -> JSONResponse:
-        """What Aurora gives the service catalog, in Marathon's /v2/apps?embed=apps.tasks shape."""
-        return JSONResponse({"apps": await self.sched.services()})
+    async def services(self, request: Request) -> Response:
+        """What Aurora gives the service catalog, in Marathon's /v2/apps?embed=apps.tasks shape (the
+        jobs of the roles the caller may view)."""
+        apps = [app for app in await self.sched.catalog()
+                if may_view(request, JobKey.parse(app["labels"]["aurora.job"]).role)]
+        return JSONResponse({"apps": apps})
 
-    async def cron_start(self, request: Request) -> JSONResponse:
-        key = self.key_of(request)
-        return ok({"key": str(key)}, await self.sched.cron_start(key))
+    async def cron_start(self, request: Request) -> Response:
+        key = job_key(request)
+        require(request, Action.UPDATE, key.role)
+        return ok({"key": str(key)}, await self.service.start_cron(key))
 
-    async def cron_show(self, request: Request) -> JSONResponse:
-        return ok(cron_jobs.show(self.sched, self.key_of(request)))
+    async def cron_show(self, request: Request) -> Response:
+        key = job_key(request)
+        require(request, Action.VIEW, key.role)
+        return ok(cron_json(self.service.show_cron(key)))
 
-    async def cron_schedule(self, request: Request) -> JSONResponse:
+    async def cron_schedule(self, request: Request) -> Response:
         """Create or replace the cron job at this key from the JSON job description in the body."""
-        key = self.key_of(request)
-        description = description_from(await request.body())
-        if isinstance(description, str):
-            return refused(description)
-        if description["key"] != str(key):
-            return refused(f"key: the body describes {description['key']}, not {key}")
-        message = await cron_jobs.schedule(self.sched, description)
-        return ok(cron_jobs.show(self.sched, key), message)
+        key = job_key(request)
+        require(request, Action.UPDATE, key.role)
+        _, config = description_from(await request.body())
+        if config.key != key:
+            return refused(f"key: the body describes {config.key}, not {key}")
+        message = await self.service.schedule_cron(config)
+        return ok(cron_json(self.service.show_cron(key)), message)
 
-    async def cron_deschedule(self, request: Request) -> JSONResponse:
-        key = self.key_of(request)
-        return ok({"key": str(key)}, await cron_jobs.deschedule(self.sched, key))
+    async def cron_deschedule(self, request: Request) -> Response:
+        key = job_key(request)
+        require(request, Action.DELETE, key.role)
+        return ok({"key": str(key)}, await self.service.deschedule_cron(key))
+
+
+def _quota_json(quota: Quota) -> dict[str, float]:
+    return {"numCpus": quota.num_cpus, "ramMb": quota.ram_mb, "diskMb": quota.disk_mb}
+
+
+def cron_json(entry: CronEntry) -> dict[str, Any]:
+    due = entry.next_run
+    return {
+        "key": str(entry.key),
+        "cronSchedule": entry.schedule,
+        "cronCollisionPolicy": entry.policy.value,
+        "nextRunTime": iso_seconds(due) if due is not None else None,
+        "nextRunInSecs": round(max(0.0, due - entry.now), 3) if due is not None else None,
+        "activeTasks": entry.active_tasks,
+    }
+
+
+def iso_seconds(instant: float) -> str:
+    """Aurora's cron times: UTC to the second (`2027-01-01T00:00:00Z`)."""
+    return iso(instant)[:19] + "Z"

@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
+from aurora_py import containers
 from aurora_py.client import call, scheduler_url
 from aurora_py.config.loader import ConfigError, describe, evaluate, job_keys, parse_bindings, select
-from aurora_py.scheduler import containers
 from aurora_py.update_cli import (
     AsJson,
     JobKey,
@@ -441,6 +441,71 @@ def config_list(config: ConfigFile, bind: BindOption = None, as_json: AsJson = F
         print_json({"jobs": keys})
         return
     typer.echo(f"jobs=[{', '.join(keys)}]")
+
+
+# ---- logs: read through the server's /master/state and /files API (core.clikit.logs) -----------------
+
+
+@task_app.command("log")
+def task_log(
+    key: Annotated[str, typer.Argument(help="cluster/role/environment/name/instance")],
+    process: Annotated[str | None, typer.Option("--process", help="The process whose log to show [default: the "
+                                                "task's only process].")] = None,
+    run: Annotated[int | None, typer.Option("--run", min=0, help="The process' run (0 is its first) [default: "
+                                            "its latest; --follow then moves on to each new run].")] = None,
+    stderr: Annotated[bool, typer.Option("--stderr", help="Show stderr instead of stdout.")] = False,
+    lines: Annotated[int | None, typer.Option("--lines", min=0, help="Start this many lines before the end "
+                                              "[default: the whole file].")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing what is appended until the "
+                                         "task ends.")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Print a process' stdout (or stderr) from the task's sandbox (.logs/PROCESS/RUN/), through the
+    server's files API.
+
+    Example: aurora task log devcluster/www-data/prod/hello/0 --process hello --follow
+    """
+    from collections.abc import Callable
+
+    from core.clikit import Api
+    from core.clikit.logs import TaskSandbox, latest_run, print_logs
+
+    job_key, instances = _target(key)
+    if instances is None or len(instances) != 1:
+        fail(f"Error: {key}: name one instance, e.g. {job_key}/0")
+    base = scheduler_url(url, job_key.split("/")[0])
+    result = call(base, "GET", _path(job_key), echo=False)
+    tasks = sorted((t for t in result["tasks"] if t["instance"] == instances[0]),
+                   key=lambda t: t["events"][0]["timestamp"] if t["events"] else 0.0)
+    if not tasks:
+        fail(f"Error: {job_key}/{instances[0]} has no task (it may still be PENDING)")
+    task = tasks[-1]
+    processes = (task.get("thermos") or {}).get("processes") or {}
+    if process is None:
+        if len(processes) != 1:
+            fail(f"Error: task {task['task_id']} has the processes {', '.join(sorted(processes)) or '(none yet)'}: "
+                 "name one with --process")
+        process = next(iter(processes))
+    elif process not in processes:
+        fail(f"Error: task {task['task_id']} has no process {process!r} "
+             f"(it has: {', '.join(sorted(processes)) or 'none yet'})")
+    runs = [r["run"] for r in processes[process]["runs"]]
+    if run is not None and run not in runs:
+        fail(f"Error: process {process} of task {task['task_id']} has no run {run} (it has: "
+             f"{', '.join(map(str, runs)) or 'none yet'})")
+    chosen = run if run is not None else max(runs, default=0)
+    stream = "stderr" if stderr else "stdout"
+
+    def next_runs(sandbox: TaskSandbox) -> Callable[[], str | None]:
+        logs = f"{sandbox.directory.rstrip('/')}/.logs/{process}"
+
+        def newest() -> str | None:
+            latest = latest_run(Api(base), logs)
+            return None if latest is None else f"{logs}/{latest}/{stream}"
+        return newest
+
+    print_logs(base, "aurora", [(task["task_id"], f".logs/{process}/{chosen}/{stream}")], lines, follow,
+               successor=next_runs if run is None and follow else None)
 
 
 def main() -> None:

@@ -3,18 +3,29 @@
 The scheduler URL comes from `--url`, else `$TRIREME_URL`, else the job's cluster in a
 clusters file as Aurora's: a JSON list of `{"name": ..., "scheduler_uri": ...}` read from
 `$AURORA_CONFIG_ROOT/clusters.json`, `~/.aurora/clusters.json` or `/etc/aurora/clusters.json`.
+
+Credentials, as Aurora's client finds them: a cluster's `auth_mechanism` is `UNAUTHENTICATED`
+(the default), with which HTTP Basic credentials come from `~/.netrc` (`$NETRC`) for the
+scheduler's host, as the `requests` session under Aurora's client reads them. Any other mechanism
+(Aurora's `KERBEROS`) cannot be spoken here and ends the command naming it. Trireme's own
+`$TRIREME_TOKEN` (or the `trireme` config file, see `core.clikit.credentials`) wins over both.
 """
 
 from __future__ import annotations
 
 import json
+import netrc
 import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 import typer
 
-from core.clikit import Api, fail
+from core.clikit import Api, client_options, fail
+
+UNAUTHENTICATED = "UNAUTHENTICATED"
+_mechanisms: dict[str, str] = {}  # scheduler URL -> its cluster's auth_mechanism
 
 
 def clusters_files() -> list[Path]:
@@ -37,6 +48,7 @@ def scheduler_url(url: str | None, cluster: str) -> str:
             if isinstance(entry, dict) and entry.get("name") == cluster:
                 found = entry.get("scheduler_uri") or entry.get("url")
                 if found:
+                    _mechanisms[str(found).rstrip("/")] = str(entry.get("auth_mechanism") or UNAUTHENTICATED)
                     return str(found).rstrip("/")
     fail(f"Unknown cluster {cluster!r}: pass --url, set TRIREME_URL or list it in a clusters.json "
          f"({', '.join(str(p) for p in clusters_files())})")
@@ -46,7 +58,7 @@ def answer(base: str, method: str, path: str, body: Any = None) -> dict[str, Any
     """The scheduler's answer (Aurora's envelope: `responseCode`, `details`, `result`); a server
     that cannot be reached, an answer that is not the envelope or one that is not OK ends the
     command with one line and exit 1."""
-    response = Api(base).request(method, path, check=False, json=body)
+    response = Api(base).request(method, path, check=False, json=body, **netrc_auth(base))
     try:
         data = response.json()
     except ValueError:
@@ -68,3 +80,26 @@ def call(base: str, method: str, path: str, body: Any = None, echo: bool = True)
         typer.echo(message)
     result: dict[str, Any] = data.get("result") or {}
     return result
+
+
+def netrc_auth(base: str) -> dict[str, Any]:
+    """`{"auth": (login, password)}` from ~/.netrc for the scheduler's host, when nothing else gives
+    credentials and its cluster's auth_mechanism allows (see the module's rules), else {}."""
+    mechanism = _mechanisms.get(base, UNAUTHENTICATED)
+    if mechanism.upper() != UNAUTHENTICATED:
+        fail(f"auth_mechanism {mechanism!r} of this cluster (clusters.json) is not supported here: leave it "
+             f"{UNAUTHENTICATED} and put the credentials in ~/.netrc, or set TRIREME_TOKEN")
+    url = httpx.URL(base)
+    if url.username or client_options(base).keys() & {"auth", "headers"}:
+        return {}
+    path = Path(os.environ.get("NETRC") or Path.home() / ".netrc")
+    try:
+        found = netrc.netrc(str(path)).authenticators(url.host)
+    except FileNotFoundError:
+        return {}
+    except (OSError, netrc.NetrcParseError) as exc:
+        fail(f"{path}: {exc}")
+    if found is None:
+        return {}
+    login, _, password = found
+    return {"auth": (login, password or "")}

@@ -1,24 +1,27 @@
-"""Aurora's response envelope and the checks of a JSON job description.
+"""Aurora's response envelope, and the guard every route runs under.
 
-Every answer has `responseCode` (OK, INVALID_REQUEST, ERROR), `details` (a list of
-`{"message": ...}`) and, when OK, `result`.
+Every answer has `responseCode` (OK, INVALID_REQUEST, AUTH_FAILED, ERROR), `details` (a list of
+`{"message": ...}`) and, when OK, `result`. A refusal (`AuroraError`) answers with its code and
+HTTP status. A call the caller's roles do not allow on the job's Aurora role answers 403 with
+AUTH_FAILED (`require`); lists show only the roles the caller may view (`may_view`). Until the
+scheduler has loaded its state (or while it restarts) every route answers 503 with code ERROR.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
-from aurora_py.scheduler import containers, tiers
-from aurora_py.scheduler.model import JobKey, KeyError_
+from aurora_py.errors import AuroraError
+from aurora_py.model import JobKey
+from core.framework.ready import Readiness
+from core.security import Action, Resource, access_of
 
-Handler = Callable[[Request], Awaitable[JSONResponse]]
-NOT_READY = JSONResponse({"responseCode": "ERROR", "details": [{"message": "scheduler is loading its state"}]},
-                         status_code=503)
+Handler = Callable[[Request], Awaitable[Response]]
+KEY_PATH = "/aurora/jobs/{cluster}/{role}/{environment}/{name}"
 
 
 def ok(result: Any, message: str = "") -> JSONResponse:
@@ -30,52 +33,41 @@ def refused(message: str, status: int = 400, code: str = "INVALID_REQUEST") -> J
     return JSONResponse({"responseCode": code, "details": [{"message": message}]}, status_code=status)
 
 
-def validate(description: Any) -> str | None:
-    """The first problem with a job description, naming the field, or None."""
-    if not isinstance(description, dict):
-        return "the body must be a JSON job description"
-    try:
-        JobKey.parse(str(description.get("key", "")))
-    except KeyError_ as exc:
-        return f"key: {exc}"
-    instances = description.get("instances", 1)
-    if not isinstance(instances, int) or isinstance(instances, bool) or instances < 1:
-        return "instances: must be a positive integer"
-    task = description.get("task")
-    if not isinstance(task, dict):
-        return "task: required"
-    processes = task.get("processes")
-    if not isinstance(processes, list) or not processes:
-        return "task.processes: at least one Process is required"
-    for i, process in enumerate(processes):
-        if not isinstance(process, dict) or not process.get("name") or not isinstance(process.get("cmdline"), str):
-            return f"task.processes[{i}]: name and cmdline are required"
-    resources = task.get("resources")
-    if not isinstance(resources, dict):
-        return "task.resources: required"
-    for name in ("cpu", "ram", "disk"):
-        value = resources.get(name)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            return f"task.resources.{name}: must be a non-negative number"
-    if resources["cpu"] <= 0 or resources["ram"] <= 0:
-        return "task.resources: cpu and ram must be positive"
-    gpu = resources.get("gpu", 0)
-    if not isinstance(gpu, (int, float)) or isinstance(gpu, bool) or gpu < 0:
-        return "task.resources.gpu: must be a non-negative number"
-    if gpu > 0:  # Aurora's answer when its scheduler runs without -allow_gpu_resource; no agent here has GPUs
-        return "task.resources.gpu: GPU resource support is disabled in this cluster."
-    return containers.refusal(description) or tiers.problem(description)
+def auth_failed(message: str) -> Response:
+    """A call the caller may not make: Aurora's AUTH_FAILED code, HTTP 403."""
+    return refused(message, 403, "AUTH_FAILED")
 
 
+def require(request: Request, action: Action, role: str) -> None:
+    """Go on if the caller may do `action` on the Aurora `role`, else raise `Denied` answering
+    AUTH_FAILED (Aurora authorizes per role)."""
+    access_of(request).require(action, role_resource(role), auth_failed)
 
 
-def description_from(body: bytes) -> dict[str, Any] | str:
-    """The JSON job description in a request body, or the problem with it (naming the field)."""
-    try:
-        description = json.loads(body)
-    except ValueError:
-        return "the body is not JSON"
-    problem = validate(description)
-    if problem or not isinstance(description, dict):
-        return problem or "the body must be a JSON job description"
-    return description
+def may_view(request: Request, role: str) -> bool:
+    """Whether the caller may see the Aurora `role`'s jobs (lists show only those)."""
+    return access_of(request).allows(Action.VIEW, role_resource(role))
+
+
+def role_resource(role: str) -> Resource:
+    return Resource("aurora", role)
+
+
+def unavailable(message: str) -> dict[str, Any]:
+    return {"responseCode": "ERROR", "details": [{"message": message}]}
+
+
+def guarded(ready: Readiness, handler: Handler) -> Handler:
+    async def wrapped(request: Request) -> Response:
+        if not ready.ready:
+            return ready.not_ready()
+        try:
+            return await handler(request)
+        except AuroraError as exc:
+            return refused(str(exc), exc.http_status, exc.code)
+    return wrapped
+
+
+def job_key(request: Request) -> JobKey:
+    p = request.path_params
+    return JobKey.parse(f"{p['cluster']}/{p['role']}/{p['environment']}/{p['name']}")

@@ -1,81 +1,90 @@
-"""Aurora as a Trireme framework: the plug-in point the server discovers."""
+"""The Aurora framework as the server loads it (entry point `aurora`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+from collections import Counter
+from collections.abc import Iterable
 
 import typer
 from starlette.routing import BaseRoute
 
 from aurora_py.api import AuroraApi
-from aurora_py.cli import app as cli_app
-from aurora_py.scheduler.scheduler import AuroraScheduler
-from aurora_py.scheduler.updater import JobUpdater
-from core.driver.types import FrameworkInfo, Offers, Subscribed, Update
+from aurora_py.envelope import refused
+from aurora_py.scheduler import AuroraScheduler, assemble
+from aurora_py.service import JobService
+from aurora_py.updater import JobUpdater, drive_until_cancelled
 from core.framework import Context
-from core.store.base import Put
-
-log = logging.getLogger(__name__)
-FAILOVER_TIMEOUT = 604800.0  # a week, as Aurora's scheduler registers
-FRAMEWORK_ID_KEY = "framework_id"
-CRON_TICK_SECONDS = 0.5
+from core.framework.errors import ErrorShape
+from core.framework.metrics import Metrics
+from core.openapi import ApiPart
+from core.security import Resource
 
 
 class AuroraFramework:
-    """Loads jobs and tasks from the store, registers (keeping its framework id across
-    restarts, so running tasks are re-adopted), reconciles, then runs the scheduler loop."""
-
     name = "aurora"
+    error_shape = ErrorShape(("/aurora",), lambda status, message: refused(message, status))  # the envelope
 
     def __init__(self) -> None:
-        self.api = AuroraApi()
+        self.api = AuroraApi()  # answers 503 until `run` has loaded a scheduler
 
     def routes(self) -> list[BaseRoute]:
         return self.api.routes()
 
+    def openapi(self) -> ApiPart:
+        from aurora_py.openapi import part
+
+        return part()
+
     def cli(self) -> typer.Typer:
-        return cli_app
+        from aurora_py.cli import app
+
+        return app
+
+    def resource_of_task(self, task_id: str) -> Resource | None:
+        """The role of the task's job, as Aurora's routes check it (the server's files API asks)."""
+        return self.api.resource_of_task(task_id)
 
     async def run(self, ctx: Context) -> None:
-        scheduler = AuroraScheduler(ctx)
-        await scheduler.load()
+        """One run: load from the store, subscribe, serve; a restart builds everything afresh."""
+        metrics = Metrics.of(ctx.metrics, self.name)  # the same counters across restarts
+        preemptions = metrics.counter("aurora_preemptions_total", "Tasks preempted to make room for others")
+        scheduler = assemble(ctx.store, ctx.driver, ctx.services, ctx.clock, events=ctx.events,
+                             sandboxes=ctx.sandboxes, preemptions=preemptions)
+        loop = scheduler.loop
+        assert loop is not None
         updater = JobUpdater(scheduler)
-        await updater.load()
-        self.api.updater = updater
-        ctx.services.register("aurora", scheduler.services)
-        entry = await ctx.store.get(FRAMEWORK_ID_KEY)
-        saved_id = entry.value.decode() if entry is not None else ""
-        info = FrameworkInfo(name="aurora", id=saved_id, failover_timeout=FAILOVER_TIMEOUT)
-        background = [asyncio.create_task(self._cron_ticks(scheduler)), asyncio.create_task(updater.run())]
+        observe(metrics, scheduler, updater)
+        loaded = await scheduler.load()
+        updater.adopt(loaded.updates)
+        ctx.services.register(self.name, scheduler.catalog)
+        scheduler.repo.writer.start()
+        self.api.use(JobService(scheduler), updater)
+        loop.on_ready = self.api.ready.set
+        driving = asyncio.get_running_loop().create_task(drive_until_cancelled(updater))
         try:
-            await self._serve(ctx, scheduler, info, saved_id)
+            await loop.run()
         finally:
-            for task in background:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            self.api.ready.clear()
+            driving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await driving
+            updater.close()
+            scheduler.close()
+            await loop.close()
+            await scheduler.repo.writer.stop()
 
-    async def _cron_ticks(self, scheduler: AuroraScheduler) -> None:
-        while True:
-            await asyncio.sleep(CRON_TICK_SECONDS)
-            if self.api.scheduler is not None:
-                try:
-                    await scheduler.fire_due_crons()
-                except Exception:
-                    log.exception("cron tick failed")
 
-    async def _serve(self, ctx: Context, scheduler: AuroraScheduler, info: FrameworkInfo, saved_id: str) -> None:
-        async for event in ctx.driver.subscribe(info):
-            if isinstance(event, Subscribed):
-                scheduler.framework_id = event.framework_id
-                if event.framework_id != saved_id:
-                    await ctx.store.commit([Put(FRAMEWORK_ID_KEY, event.framework_id.encode())])
-                await scheduler.reconcile()
-                self.api.scheduler = scheduler
-            elif isinstance(event, Offers):
-                await scheduler.on_offers(event.offers)
-            elif isinstance(event, Update):
-                await scheduler.on_update(event.status)
-                await ctx.driver.acknowledge(event.status)
+def observe(metrics: Metrics, scheduler: AuroraScheduler, updater: JobUpdater) -> None:
+    """Gauges read at scrape from the state itself: jobs, tasks by state, updates by status."""
+    metrics.gauge("aurora_jobs", "Jobs", lambda: len(scheduler.jobs))
+    metrics.gauge("aurora_tasks", "Tasks by state", lambda: counted(t.status.value for t in scheduler.tracker),
+                  ["state"])
+    metrics.gauge("aurora_updates", "Job updates by status",
+                  lambda: counted(u.status.value for u in updater.updates.values()), ["status"])
+
+
+def counted(values: Iterable[str]) -> list[tuple[tuple[str], float]]:
+    """A gauge's (label values, number) pairs: how often each value occurs."""
+    return [((value,), float(n)) for value, n in Counter(values).items()]

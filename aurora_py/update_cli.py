@@ -16,7 +16,8 @@ from typing import Annotated, Any
 import typer
 
 from aurora_py.client import answer, call, scheduler_url
-from aurora_py.scheduler.model import KeyError_, split_key
+from aurora_py.errors import InvalidJobKey
+from aurora_py.model import split_key
 from core.clikit import DEFAULT_TIMEOUT, Progress, fail, follow, new_app, print_json, say
 
 update_app = new_app("Rolling updates of a job's configuration.")
@@ -33,7 +34,7 @@ ACTIVE = ("ROLLING_FORWARD", "ROLL_FORWARD_PAUSED", "ROLLING_BACK", "ROLL_BACK_P
 def target(text: str) -> tuple[str, list[int] | None]:
     try:
         key, instances = split_key(text)
-    except KeyError_ as exc:
+    except InvalidJobKey as exc:
         fail(f"Error: {exc}")
     return str(key), sorted(instances) if instances is not None else None
 

@@ -63,7 +63,8 @@ def silent_clients(port: int, count: int) -> list[socket.socket]:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", port))
-        sock.sendall(b"GET /v2/events HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+        # the server answers only for its own names (a foreign Host is 421)
+        sock.sendall(f"GET /v2/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n".encode())
         clients.append(sock)
     return clients
 

@@ -177,7 +177,7 @@ def rolling_restart_figures(workdir: Path, instances: int = 10) -> tuple[Loop, L
             loop = Loop(f"http://127.0.0.1:{service_port}/")
             time.sleep(1)
             t0 = time.perf_counter()
-            deployed(http, http.post("/v2/apps/roll/restart").json()["deploymentId"], timeout=300)
+            deployed(http, http.post("/v2/apps/roll/restart", json={}).json()["deploymentId"], timeout=300)
             restart = time.perf_counter() - t0
             wait_until(lambda: in_rotation() == instances, timeout=60, what=f"{instances} servers in rotation")
             time.sleep(2)  # the last old tasks drain and die while requests keep coming

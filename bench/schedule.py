@@ -25,9 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chronos_py.repository import Repository
-from chronos_py.runs import Run
-from chronos_py.scheduler import ChronosScheduler
+from chronos_py.model import Run
+from chronos_py.scheduler import assemble
 from chronos_py.service import JobService
 from core.cluster.embedded import ClusterConfig, EmbeddedCluster
 from core.resources import Resources
@@ -59,18 +58,20 @@ async def chronos(jobs: int, period: float, seconds: float) -> dict[str, float]:
     cluster = EmbeddedCluster(data, ClusterConfig(resources=Resources.parse("cpus:64;mem:65536;disk:10000")))
     await cluster.start()
     store = open_store("sqlite", data)
-    sched = ChronosScheduler(Repository(Namespace(store, "chronos")))
+    sched = assemble(Namespace(store, "chronos"), cluster.driver())
+    assert sched.loop is not None
     service = JobService(sched)
     decisions: list[tuple[float, float]] = []  # (due, lateness)
     plain_enqueue = sched.enqueue
 
     def enqueue(run: Run) -> None:
-        decisions.append((run.due, run.queued_at - run.due))
         plain_enqueue(run)
+        decisions.append((run.due, run.queued_at - run.due))
 
     sched.enqueue = enqueue  # type: ignore[method-assign]
     await sched.load()
-    runner = asyncio.create_task(sched.run(cluster.driver()))
+    sched.repo.writer.start()
+    runner = asyncio.create_task(sched.loop.run())
     out: dict[str, float] = {}
     try:
         # phase 1: idle, 10,000 jobs due next century
@@ -96,16 +97,17 @@ async def chronos(jobs: int, period: float, seconds: float) -> dict[str, float]:
         await asyncio.sleep(seconds)
         window_end = time.time()
         await asyncio.sleep(3)  # let runs due in the window reach RUNNING
-        starts = [h["lateMs"] / 1000 for runs in sched.history.values() for h in runs
-                  if h.get("lateMs") is not None and measured_from
-                  <= datetime.datetime.fromisoformat(h["due"]).timestamp() < window_end]
+        starts = [h.late_ms / 1000 for runs in sched.history.values() for h in runs
+                  if h.late_ms is not None and measured_from
+                  <= datetime.datetime.fromisoformat(h.due).timestamp() < window_end]
         decided = [late for due, late in decisions if measured_from <= due < window_end]
         out.update(decide_p50=pct(decided, 50), decide_p99=pct(decided, 99), decide_max=max(decided),
                    start_p50=pct(starts, 50), start_p99=pct(starts, 99), start_max=max(starts),
                    runs_per_s=len(starts) / (window_end - measured_from))
     finally:
         runner.cancel()
-        await sched.close()
+        sched.close()
+        await sched.repo.writer.stop()
         await cluster.stop(kill_tasks=True)
         await store.close()
         shutil.rmtree(data, ignore_errors=True)

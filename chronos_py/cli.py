@@ -163,3 +163,36 @@ def graph(svg: Annotated[Path | None, typer.Option(help="Render to this SVG file
     if done.returncode != 0:
         fail(f"dot failed ({done.returncode}): {done.stderr.decode(errors='replace').strip()}")
     say(f"wrote {svg}")
+
+
+# ---- logs: read through the server's /master/state and /files API (core.clikit.logs) -----------------
+
+
+@jobs_cli.command("log")
+def job_log(name: Name, url: Url = DEFAULT_URL,
+            run: Annotated[int, typer.Option("--run", min=1, help="Which run, counting back from the newest "
+                                             "(1, the default, is the last or the one in progress).")] = 1,
+            stderr: Annotated[bool, typer.Option("--stderr", help="Show stderr instead of stdout.")] = False,
+            lines: Annotated[int | None, typer.Option("--lines", min=0, help="Start this many lines before the end "
+                                                      "[default: the whole file].")] = None,
+            follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing what is appended until the "
+                                                 "run ends.")] = False) -> None:
+    """Print a run's stdout (or stderr) from its sandbox, through the server's files API.
+
+    Example: trireme chronos job log nightly --run 2 --stderr
+    """
+    from chronos_py.model import job_of_task_id
+    from core.clikit.logs import TERMINAL, Cluster, print_logs
+
+    history = api(url).call("GET", f"/job/stat/{name}")["taskStatHistory"]
+    live = [t for t in Cluster(url).tasks("chronos") if job_of_task_id(str(t.get("id", ""))) == name
+            and t.get("state") not in TERMINAL]
+    live.sort(key=lambda t: [int(p) if p.isdigit() else 0 for p in str(t["id"]).split(":")[1:3]], reverse=True)
+    runs = [str(t["id"]) for t in live]
+    runs += [str(h["taskId"]) for h in history if h.get("status") != "skipped" and h.get("taskId")
+             and h["taskId"] not in runs]
+    if not runs:
+        fail(f"job {name} has no run whose log could be shown")
+    if run > len(runs):
+        fail(f"job {name} has {len(runs)} run(s) with a log: --run {run} goes back too far")
+    print_logs(url, "chronos", [(runs[run - 1], "stderr" if stderr else "stdout")], lines, follow)

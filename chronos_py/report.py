@@ -5,6 +5,10 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+import msgspec
+
+from chronos_py.model import HistoryEntry, Job, Outcome
+
 JSON = dict[str, Any]
 PERCENTILES = {"99thPercentile": 99, "98thPercentile": 98, "95thPercentile": 95, "75thPercentile": 75,
                "median": 50, "mean": None}
@@ -20,42 +24,37 @@ def percentile(values: list[float], pct: int | None) -> float | None:
     return ordered[index]
 
 
-def durations(history: list[JSON]) -> list[float]:
-    return [h["elapsedMs"] for h in history if h.get("status") == "success" and h.get("elapsedMs") is not None]
+def durations(history: list[HistoryEntry]) -> list[float]:
+    return [h.elapsed_ms for h in history if h.status is Outcome.SUCCESS and h.elapsed_ms is not None]
 
 
-def job_stat(history: list[JSON]) -> JSON:
+def job_stat(history: list[HistoryEntry]) -> JSON:
     values = durations(history)
     histogram: JSON = {key: percentile(values, pct) for key, pct in PERCENTILES.items()}
     histogram["count"] = len(values)
-    return {"histogram": histogram, "taskStatHistory": list(reversed(history))}
+    return {"histogram": histogram, "taskStatHistory": msgspec.to_builtins(list(reversed(history)))}
 
 
-def stats(histories: dict[str, list[JSON]], key: str) -> list[JSON]:
+def stats(histories: dict[str, list[HistoryEntry]], key: str) -> list[JSON]:
     pct = PERCENTILES[key]
     rows = [{"jobNameLabel": name, "time": percentile(durations(h), pct)} for name, h in histories.items()]
     return sorted((r for r in rows if r["time"] is not None), key=lambda r: -r["time"])
 
 
-def last_status(job: JSON) -> str:
-    if not job.get("lastSuccess") and not job.get("lastError"):
-        return "fresh"
-    return "success" if job.get("lastSuccess", "") >= job.get("lastError", "") else "failure"
-
-
-def graph_dot(jobs: dict[str, JSON]) -> str:
+def graph_dot(jobs: dict[str, Job]) -> str:
     colors = {"fresh": "white", "success": "palegreen", "failure": "lightcoral"}
     lines = ["digraph G {", "  node [style=filled];"]
     for name in sorted(jobs):
-        lines.append(f'  "{name}" [fillcolor={colors[last_status(jobs[name])]}];')
+        lines.append(f'  "{name}" [fillcolor={colors[jobs[name].last_status()]}];')
     for name in sorted(jobs):
-        for parent in jobs[name].get("parents", []):
-            lines.append(f'  "{parent}" -> "{name}";')
+        for parent in jobs[name].parents:
+            if parent in jobs:  # a parent the caller may not view is left out
+                lines.append(f'  "{parent}" -> "{name}";')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def graph_csv(jobs: dict[str, JSON], states: dict[str, str]) -> str:
-    lines = [f"node,{name},{last_status(jobs[name])},{states.get(name, 'idle')}" for name in sorted(jobs)]
-    lines += [f"link,{parent},{name}" for name in sorted(jobs) for parent in jobs[name].get("parents", [])]
+def graph_csv(jobs: dict[str, Job], states: dict[str, str]) -> str:
+    lines = [f"node,{name},{jobs[name].last_status()},{states.get(name, 'idle')}" for name in sorted(jobs)]
+    lines += [f"link,{parent},{name}" for name in sorted(jobs) for parent in jobs[name].parents if parent in jobs]
     return "\n".join(lines) + "\n"

@@ -1,87 +1,93 @@
-"""Chronos' state in the core store: one key per job (its definition, counters and schedule
-position together, so they change atomically), one per job's bounded run history, and the
-framework id."""
+"""Where Chronos' state lives in the store, written through the kit's write-ahead.
+
+Keys: `jobs/<name>` (definition, counters and schedule position together, so they change
+atomically), `history/<name>` (the newest `HISTORY_LIMIT` runs), `queue` (runs due and waiting
+for an offer) and, by the kit's tracker, `tasks/<task id>` (launched runs). Every write is a
+mark in the `WriteAhead`; its value is read when the next commit is made.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
+from typing import TypeVar
+from urllib.parse import quote, unquote
 
+import msgspec
+
+from chronos_py.model import HistoryEntry, Job, JobState, Run, StoredJob
+from core.framework import WriteAhead
 from core.store import Namespace
-from core.store.base import Delete, Op, Put
 
-JSON = dict[str, Any]
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 HISTORY_LIMIT = 100  # runs kept per job
+_runs = msgspec.json.Decoder(list[Run])
+_history = msgspec.json.Decoder(list[HistoryEntry])
+_stored = msgspec.json.Decoder(StoredJob)
+_run = msgspec.json.Decoder(Run)
+
+
+def encode_run(run: Run) -> bytes:
+    return msgspec.json.encode(run)
+
+
+def decode_run(data: bytes) -> Run:
+    run = _run.decode(data)
+    run.restored = True  # launched by an earlier server: reconciled before it is believed
+    return run
 
 
 class Repository:
-    def __init__(self, store: Namespace) -> None:
+    def __init__(self, store: Namespace, writer: WriteAhead) -> None:
         self.store = store
+        self.writer = writer
 
-    async def load_jobs(self) -> tuple[dict[str, JSON], dict[str, JSON], dict[str, list[JSON]]]:
-        """(definitions, schedule/dependency state, histories), by job name."""
-        jobs: dict[str, JSON] = {}
-        states: dict[str, JSON] = {}
-        histories: dict[str, list[JSON]] = {}
+    async def load(self) -> tuple[dict[str, Job], dict[str, JobState], dict[str, list[HistoryEntry]], list[Run]]:
+        """(definitions, schedule/dependency states, histories, waiting runs). A record that cannot
+        be read is logged and left out: one bad record never stops the others from loading."""
+        jobs: dict[str, Job] = {}
+        states: dict[str, JobState] = {}
+        histories: dict[str, list[HistoryEntry]] = {}
         for key in await self.store.list("jobs/"):
             entry = await self.store.get(key)
-            if entry is None:
-                continue
-            try:
-                record = json.loads(entry.value)
-                job, state = record["job"], record.get("state") or {}
-                name = job["name"]
-                if not isinstance(name, str) or not isinstance(state, dict):
-                    raise TypeError("name or state of the wrong type")
-            except (ValueError, KeyError, TypeError) as exc:  # one bad record never stops the others
-                log.error("chronos: the stored job %s cannot be read and is left out: %r", key, exc)
-                continue
-            jobs[name] = job
-            states[name] = state
+            stored = None if entry is None else _read(_stored, key, entry.value)
+            if stored is not None:
+                jobs[stored.job.name] = stored.job
+                states[stored.job.name] = stored.state
         for key in await self.store.list("history/"):
             entry = await self.store.get(key)
-            if entry is not None:
-                try:
-                    runs = json.loads(entry.value)
-                except ValueError:
-                    log.error("chronos: the stored history %s cannot be read and is left out", key)
-                    continue
-                histories[key.split("/", 1)[1]] = runs if isinstance(runs, list) else []
-        return jobs, states, histories
-
-    @staticmethod
-    def put_job(job: JSON, state: JSON) -> Op:
-        return Put(f"jobs/{job['name']}", json.dumps({"job": job, "state": state}).encode())
-
-    @staticmethod
-    def put_history(name: str, runs: list[JSON]) -> Op:
-        return Put(f"history/{name}", json.dumps(runs[-HISTORY_LIMIT:]).encode())
-
-    @staticmethod
-    def delete_job(name: str) -> list[Op]:
-        return [Delete(f"jobs/{name}"), Delete(f"history/{name}")]
-
-    @staticmethod
-    def put_queue(runs: list[JSON]) -> Op:
-        return Put("queue", json.dumps(runs).encode())
-
-    async def load_queue(self) -> list[JSON]:
-        """Runs that were due and waiting for an offer when the state was last saved."""
+            history = None if entry is None else _read(_history, key, entry.value)
+            if history is not None:
+                histories[unquote(key.split("/", 1)[1])] = history
         entry = await self.store.get("queue")
-        return list(json.loads(entry.value)) if entry else []
+        waiting = (_read(_runs, "queue", entry.value) if entry is not None else None) or []
+        return jobs, states, histories, waiting
 
-    async def commit(self, ops: list[Op]) -> None:
-        if ops:
-            await self.store.commit(ops)
+    def put_job(self, job: Job, state: JobState) -> None:
+        self.writer.put(_job_key(job.name), lambda: msgspec.json.encode(StoredJob(job, state)))
 
-    async def durable(self) -> None:
-        await self.store.durable()
+    def put_history(self, name: str, history: list[HistoryEntry]) -> None:
+        self.writer.put(_history_key(name), lambda: msgspec.json.encode(history[-HISTORY_LIMIT:]))
 
-    async def framework_id(self) -> str:
-        entry = await self.store.get("framework_id")
-        return entry.value.decode() if entry else ""
+    def delete_job(self, name: str) -> None:
+        self.writer.delete(_job_key(name))
+        self.writer.delete(_history_key(name))
 
-    async def save_framework_id(self, framework_id: str) -> None:
-        await self.store.commit([Put("framework_id", framework_id.encode())])
+    def put_queue(self, waiting: dict[str, Run]) -> None:
+        self.writer.put("queue", lambda: msgspec.json.encode(list(waiting.values())))
+
+
+def _read(decoder: msgspec.json.Decoder[T], key: str, data: bytes) -> T | None:
+    try:
+        return decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        log.error("chronos: the stored %s cannot be read and is left out: %s", key, exc)
+        return None
+
+
+def _job_key(name: str) -> str:
+    return f"jobs/{quote(name, safe='')}"
+
+
+def _history_key(name: str) -> str:
+    return f"history/{quote(name, safe='')}"

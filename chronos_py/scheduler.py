@@ -1,132 +1,183 @@
-"""Chronos' scheduler: desired state (job definitions) and observed state (runs and their task
-updates) kept apart. Due runs come from one timer heap (no polling loop), dependent runs from
-parents' successes; runs wait for offers, launch, and end in an outcome that updates the job's
-counters, retries it, or triggers its children.
+"""Chronos on the framework kit: jobs' due runs from one timer heap, dependent runs from their
+parents' successes, and runs from launch to outcome through the kit's loop.
 
-Exactly once across crashes (see also `writeahead`): a run's launch is sent only once the run is
-committed as launched, together with the decision behind it (the schedule position that made it
-due, the trigger, the retry or the manual start). So after a restart every run the previous server
-launched is in the store: it is reconciled by task id, followed to its real outcome (also when it
-ended while no server ran), and launched again only if the cluster never saw it. A due instant the
-store does not show as decided was never launched, and is decided again."""
+Rules:
+- Due runs come from the timer heap (no polling): the decision (`planner.on_due`) is taken in
+  the timer's callback, with no await between the timer and the decision.
+- A run waits in the kit's launch queue (high-priority jobs first, holding back the rest while
+  they fit nowhere) until an offer fits it; it is then a task record, committed before its
+  launch is sent (the kit's loop does that), and its end is acknowledged only after the commit
+  that records its outcome, retry or triggered children.
+- Exactly once across crashes: a run's launch is sent only once the run is committed as launched,
+  together with the decision behind it (the schedule position that made it due, the trigger, the
+  retry or the manual start). So after a restart every run the previous server launched is in the
+  store: it is reconciled by task id, followed to its real outcome (also when it ended while no
+  server ran), and launched again only if the cluster never saw it. A due instant the store does
+  not show as decided was never launched, and is decided again.
+- A stored job the API would refuse today (`unrunnable`: a container image, an unknown time zone)
+  is kept, so that it can be seen, replaced or deleted, but never runs: each of its runs is
+  recorded as skipped with the reason.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
-from typing import Any
+from collections.abc import Container
 
-from chronos_py.dependencies import children_index, count_outcome, parent_done
-from chronos_py.job import epsilon_seconds, stored_problem
-from chronos_py.offers import match
-from chronos_py.repository import HISTORY_LIMIT, Repository
-from chronos_py.runs import Outcome, Run, RunPhase, arguments_of, history_entry, iso, skipped_entry
-from chronos_py.writeahead import WriteAhead
-from chronos_py.zones import zone_name
-from core.background import Background
-from core.driver.base import Driver
-from core.driver.types import (
-    Filters,
-    FrameworkInfo,
-    Offers,
-    Reason,
-    Subscribed,
-    TaskInfo,
-    TaskState,
-    TaskStatus,
-    Update,
+from chronos_py.command import task_info
+from chronos_py.model import (
+    HistoryEntry,
+    Job,
+    JobState,
+    Outcome,
+    Run,
+    RunPhase,
+    RunReason,
+    arguments_of,
+    skipped_entry,
 )
-from core.schedule import ScheduleCursor, ScheduleError, TimerHeap, catch_up, parse_schedule
-from core.store.base import Op
+from chronos_py.planner import children_index, counted, on_due, on_end, parent_done
+from chronos_py.repository import HISTORY_LIMIT, Repository, decode_run, encode_run
+from chronos_py.telemetry import RunTelemetry
+from chronos_py.validation import stored_problem
+from chronos_py.zones import zone_name
+from core.driver.base import Driver
+from core.driver.types import Offer, Reason, TaskInfo, TaskState, TaskStatus
+from core.framework import (
+    Clock,
+    LaunchQueue,
+    LaunchRequest,
+    LoopConfig,
+    ObjectFaults,
+    SchedulerHooks,
+    SchedulerLoop,
+    SystemClock,
+    TaskTracker,
+    WriteAhead,
+)
+from core.framework.metrics import Metrics
+from core.placement.offers import Demand, Fit
+from core.schedule import ScheduleCursor, ScheduleError, TimerHeap, parse_schedule
+from core.store import Namespace
 
-JSON = dict[str, Any]
 log = logging.getLogger(__name__)
-FAILOVER_TIMEOUT = 604800.0
+LOOP = LoopConfig("chronos", busy_refuse_seconds=5.0, idle_refuse_seconds=60.0, object_kind="job")
 
 
-class ChronosScheduler:
-    def __init__(self, repo: Repository, clock: Any = time.time) -> None:
+class _Taken(Container[str]):
+    """Task ids in use: waiting runs and launched ones."""
+
+    def __init__(self, scheduler: ChronosScheduler) -> None:
+        self._s = scheduler
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._s.waiting or task_id in self._s.tracker
+
+
+class ChronosScheduler(SchedulerHooks[Run]):
+    def __init__(self, repo: Repository, tracker: TaskTracker[Run], queue: LaunchQueue, faults: ObjectFaults,
+                 clock: Clock, telemetry: RunTelemetry | None = None) -> None:
         self.repo = repo
+        self.telemetry = telemetry or RunTelemetry(Metrics())
+        self.tracker = tracker
+        self.queue = queue
+        self.faults = faults
         self.clock = clock
-        self.jobs: dict[str, JSON] = {}
-        self.states: dict[str, JSON] = {}  # per job: lastDue (cron), parentsSucceeded (dependent)
-        self.history: dict[str, list[JSON]] = {}
+        self.loop: SchedulerLoop[Run] | None = None
+        self.jobs: dict[str, Job] = {}
+        self.states: dict[str, JobState] = {}
+        self.history: dict[str, list[HistoryEntry]] = {}
         self.cursors: dict[str, ScheduleCursor] = {}
-        self.timers: TimerHeap[str] = TimerHeap(self._on_due, clock=clock)
-        self.waiting: list[Run] = []
-        self.running: dict[str, Run] = {}
-        self.driver: Driver | None = None
-        self.ready = False
-        self.suppressed = False
+        self.timers: TimerHeap[str] = TimerHeap(self._on_due, clock=clock.time)
+        self.waiting: dict[str, Run] = {}  # by task id, in the order they became due
         self.unrunnable: dict[str, str] = {}  # stored jobs the API would refuse now, and why: kept, never run
-        self.writer = WriteAhead(self._ops, lambda ops: self.repo.commit(ops), self.repo.durable)
-        self.lock = self.writer.lock  # one change of jobs/state at a time, so commits never interleave
-        self._background = Background()  # acknowledgements, reconciliations, offer pokes
-        self._offers_poked = False
-        self._filtered = False  # an offer was declined with a filter while runs were waiting
         self._children: dict[str, list[str]] | None = None
+        self._taken = _Taken(self)
 
-    # ---- loading and the driver loop ------------------------------------------------------------
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Held by a request that checks the jobs, changes them and commits (see WriteAhead)."""
+        return self.repo.writer.lock
+
+    @property
+    def running(self) -> dict[str, Run]:
+        return {r.task_id: r for r in self.tracker if r.phase is RunPhase.LAUNCHED}
+
+    # ---- loading ---------------------------------------------------------------------------------
 
     async def load(self) -> None:
-        self.jobs, self.states, self.history = await self.repo.load_jobs()
+        await self.tracker.load(self.repo.store)
+        self.jobs, self.states, self.history, waiting = await self.repo.load()
         for name, job in self.jobs.items():
             problem = stored_problem(job)
             if problem is not None:
                 self.unrunnable[name] = problem
                 log.warning("chronos: job '%s' is kept but will not run until it is replaced or deleted: %s",
                             name, problem)
-        for saved in await self.repo.load_queue():
-            if saved["job"] not in self.jobs:
-                continue
-            if saved["job"] in self.unrunnable and not saved.get("taskId"):
-                self._refuse(Run(saved["job"], saved["due"], reason=saved["reason"]))
-                continue
-            run = Run(saved["job"], saved["due"], saved["attempt"], tuple(saved["arguments"]), saved["reason"])
-            if saved.get("taskId"):  # launched before the restart: reconciled once subscribed
-                run.phase, run.task_id, run.agent_id, run.restored = (RunPhase.LAUNCHED, saved["taskId"],
-                                                                      saved.get("agentId", ""), True)
-                run.launched_at = saved.get("launchedAt")
-                self.running[run.task_id] = run
-            else:  # queued and never launched (a launch is written before it is sent)
-                self.waiting.append(run)
+        for record in list(self.tracker):
+            if record.job not in self.jobs or not record.active:
+                self.tracker.forget(record.task_id)
+        for run in waiting:  # queued and never launched (a launch is written before it is sent)
+            if run.job in self.jobs and run.task_id not in self.tracker:
+                self.enqueue(run)
         for name in self.jobs:
-            self.states.setdefault(name, {})
+            self.states.setdefault(name, JobState())
             self.arm(name)
         self.timers.fire_due()  # runs due while down are decided before any task update arrives
-        self.writer.start()
-        self.ready = True
 
-    async def run(self, driver: Driver) -> None:
-        self.driver = driver
-        framework_id = await self.repo.framework_id()
-        info = FrameworkInfo(name="chronos", id=framework_id, failover_timeout=FAILOVER_TIMEOUT)
-        async for event in driver.subscribe(info):
-            if isinstance(event, Subscribed):
-                if event.framework_id != framework_id:
-                    framework_id = event.framework_id
-                    await self.repo.save_framework_id(framework_id)
-                await driver.reconcile([])
-                restored = [(r.task_id, r.agent_id) for r in self.running.values() if r.restored]
-                if restored:  # a task the cluster does not know was never started: launch it
-                    await driver.reconcile(restored)
-                await self.want_offers()
-            elif isinstance(event, Offers):
-                await self._on_offers(event)
-            elif isinstance(event, Update):
-                await self._on_update(event.status)
-                if event.status.uuid:
-                    self._acknowledge(driver, event.status)
+    # ---- the kit's hooks -------------------------------------------------------------------------
 
-    def _acknowledge(self, driver: Driver, status: TaskStatus) -> None:
-        """A terminal update is acknowledged once its effect is committed (else a crash in
-        between would lose it); others at once."""
-        if status.state.is_terminal:
-            self.writer.after_commit(lambda: driver.acknowledge(status))
+    def adopt(self, status: TaskStatus) -> Run | None:
+        parts = status.task_id.split(":", 4)
+        if len(parts) != 5 or parts[0] != "ct" or parts[3] not in self.jobs or not status.state.is_active:
+            return None
+        # still running from before a restart, with no record: follow it to its end
+        run = Run(job=parts[3], due=int(parts[1]) / 1000, attempt=int(parts[2]), arguments=arguments_of(parts[4]),
+                  reason=RunReason.ADOPTED, phase=RunPhase.LAUNCHED, task_id=status.task_id,
+                  agent_id=status.agent_id, started_at=self.clock.time())
+        self.tracker.add(run)
+        return run
+
+    async def update(self, run: Run, status: TaskStatus) -> None:
+        state = status.state
+        if (run.restored and run.started_at is None and state is TaskState.TASK_LOST
+                and status.reason is Reason.REASON_RECONCILIATION and not run.kill_requested):
+            # recorded as launched, but the launch never reached an agent before the crash
+            self.tracker.forget(run.task_id)
+            run.phase, run.restored, run.agent_id = RunPhase.WAITING, False, ""
+            self.enqueue(run)
+            return
+        restored, run.restored = run.restored, False
+        if state is TaskState.TASK_RUNNING and run.started_at is None:
+            # a run launched before a restart started at a time this server never saw: its launch is the nearest
+            run.started_at = (run.launched_at or self.clock.time()) if restored else self.clock.time()
+            self.tracker.changed(run, status)
+            if not restored:  # a restored run's start was logged (or missed) by the server that launched it
+                self.telemetry.started(run, run.started_at)
+            return
+        if not state.is_terminal:
+            return
+        run.process_ended = True
+        job = self.jobs.get(run.job)
+        if job is not None and job.async_ and state is TaskState.TASK_FINISHED and run.async_status is None:
+            self.tracker.changed(run, status)
+            return  # an async job ends when PUT /task/{id} reports its status
+        if job is not None and job.async_ and run.async_status is not None:
+            ok = run.async_status == 0
         else:
-            self._background.spawn(driver.acknowledge(status))
+            ok = state is TaskState.TASK_FINISHED
+        # an update re-sent after a restart is dated when the agent saw the task end
+        self.finish(run, ok, status.message or state.value, status.timestamp if restored else None)
 
-    # ---- schedules ------------------------------------------------------------------------------
+    def dropped(self, task_ids: list[str]) -> None:
+        for task_id in task_ids:
+            run = self.running.get(task_id) or self.tracker.get(task_id)
+            if run is not None:
+                run.phase = RunPhase.WAITING
+                self.enqueue(run)
+
+    # ---- schedules -------------------------------------------------------------------------------
 
     def arm(self, name: str) -> None:
         """(Re)build the job's cursor from its stored schedule and set its timer."""
@@ -134,256 +185,176 @@ class ChronosScheduler:
         self.cursors.pop(name, None)
         self._children = None  # jobs changed
         job = self.jobs[name]
-        if not job.get("schedule") or job.get("parents") or job.get("disabled"):
+        if not job.schedule or job.parents or job.disabled:
             return
         try:
-            schedule = parse_schedule(job["schedule"], zone_name(job.get("scheduleTimeZone", "")))
+            schedule = parse_schedule(job.schedule, zone_name(job.schedule_time_zone))
         except ScheduleError as exc:  # only a stored job can get here (see `unrunnable`)
             self.unrunnable[name] = f"schedule: {exc}"
             return
-        last_due = self.states[name].get("lastDue")
-        if job["schedule"].startswith("R"):
+        last_due = self.states[name].last_due
+        if job.schedule.startswith("R"):
             cursor = schedule.cursor(0.0)  # the stored text starts at the next due occurrence
         else:
-            cursor = schedule.cursor(last_due + 0.001 if last_due else self.clock())
+            cursor = schedule.cursor(last_due + 0.001 if last_due else self.clock.time())
         self.cursors[name] = cursor
         due = cursor.peek()
         if due is not None:
             self.timers.set(name, due)
 
     def _on_due(self, name: str, due: float) -> None:
-        """The timer callback: decide at once (no await between the timer and the decision).
-        The decision is committed before the run's launch is sent, or lazily if nothing launches."""
+        """The timer callback: decide at once. The decision is written ahead of the run's launch."""
         job, cursor = self.jobs.get(name), self.cursors.get(name)
         if job is None or cursor is None:
             return
-        now = self.clock()
-        result = catch_up(cursor, now, epsilon_seconds(job))
-        if result.skipped and result.first_skipped is not None:
-            self._record(name, skipped_entry(name, result.first_skipped, result.skipped,
-                                             f"{result.skipped} run(s) missed: a late run starts only within "
-                                             "epsilon, and only the latest one due"))
-        if result.run_due is not None:
-            if not job.get("concurrent") and self._active(name):
-                self._record(name, skipped_entry(name, result.run_due, 1,
-                                                 "the previous run is still running (concurrent=false)"))
-            else:
-                self.enqueue(Run(name, result.run_due))
-        self._advance_schedule(name, cursor, now)
-        self.mark_dirty(name)  # the history is written only when an entry was added (_record)
-        next_due = cursor.peek()
-        if next_due is not None and not job.get("disabled"):
-            self.timers.set(name, next_due)
-        self.poke_offers()
-
-    # ---- persistence (see `writeahead`) ---------------------------------------------------------
-
-    def mark_dirty(self, name: str, history: bool = False) -> None:
-        self.writer.job_changed(name, history)
-
-    async def flush(self) -> None:
-        """Commit every change made so far (awaited before anything outside may act on it)."""
-        await self.writer.commit()
-
-    def _ops(self, jobs: set[str], histories: set[str], runs: bool) -> list[Op]:
-        ops: list[Op] = [self.repo.put_job(self.jobs[n], self.states[n]) for n in jobs if n in self.jobs]
-        ops += [self.repo.put_history(n, self.history.get(n, [])) for n in histories if n in self.jobs]
-        if runs:
-            launched = [r for r in self.running.values() if r.phase is RunPhase.LAUNCHED]
-            ops.append(self.repo.put_queue([r.to_json() for r in [*self.waiting, *launched]]))
-        return ops
-
-    def poke_offers(self) -> None:
-        if self._offers_poked or self.driver is None:
+        now = self.clock.time()
+        decision = self.faults.guard(name, lambda: on_due(job, cursor, now, self._active(name)))
+        if decision is None:
             return
-        self._offers_poked = True
-
-        async def poke() -> None:
-            self._offers_poked = False
-            await self.want_offers()
-        self._background.spawn(poke())
-
-    def _advance_schedule(self, name: str, cursor: ScheduleCursor, now: float) -> None:
-        job = self.jobs[name]
-        text = getattr(cursor, "text", None)
-        if callable(text):  # a repeating interval: Chronos rewrites R<n>/<next start>/<period>
-            job["schedule"] = text()
-            if cursor.peek() is None:
-                job["disabled"] = True
-        else:
-            self.states[name]["lastDue"] = now
+        for entry in decision.history:
+            self._record(name, entry)
+        if decision.run is not None:
+            self.enqueue(decision.run)
+        if decision.schedule is not None:
+            job.schedule = decision.schedule
+            job.disabled = job.disabled or decision.disable
+        if decision.last_due is not None:
+            self.states[name].last_due = decision.last_due
+        self.mark_dirty(name)
+        if decision.next_due is not None and not job.disabled:
+            self.timers.set(name, decision.next_due)
 
     def _active(self, name: str) -> bool:
-        return any(r.job == name for r in self.waiting) or any(r.job == name for r in self.running.values())
+        return any(r.job == name for r in self.waiting.values()) or bool(
+            [r for r in self.tracker.of_group(name) if r.active])
 
-    def _record(self, name: str, entry: JSON) -> None:
-        runs = self.history.setdefault(name, [])
-        runs.append(entry)
-        del runs[:-HISTORY_LIMIT]
-        self.mark_dirty(name, history=True)
-
-    # ---- runs -----------------------------------------------------------------------------------
+    # ---- runs ------------------------------------------------------------------------------------
 
     def enqueue(self, run: Run) -> None:
+        """A run that is due: it waits for an offer (a run of an unrunnable job is recorded as skipped)."""
         if run.job in self.unrunnable:
-            self._refuse(run)
+            self._record(run.job, skipped_entry(run.job, run.due, 1, f"not run: {self.unrunnable[run.job]}",
+                                                self.clock.time()))
             return
-        self.waiting.append(run)
-        self._queue_changed()
+        if not run.task_id or run.task_id in self._taken:
+            run.make_task_id(self._taken)
+        run.phase = RunPhase.WAITING
+        run.queued_at = run.queued_at or self.clock.time()
+        self.waiting[run.task_id] = run
+        self.repo.put_queue(self.waiting)
+        self._queue_request(run)
 
-    def _refuse(self, run: Run) -> None:
-        """A run of a job that cannot run here: recorded as skipped with the reason, never launched."""
-        self._record(run.job, skipped_entry(run.job, run.due, 1, f"not run: {self.unrunnable[run.job]}"))
-
-    def _queue_changed(self) -> None:
-        self.writer.runs_changed()
-
-    async def want_offers(self) -> None:
-        """Revive when runs wait and offers were stopped (suppressed or filtered away); suppress
-        when nothing waits. Accepting with no filter brings leftovers back without a revive.
-        Called when runs are enqueued or end: what could change whether a waiting run fits."""
-        if self.driver is None:
-            return
-        if self.waiting and (self.suppressed or self._filtered):
-            self.suppressed = self._filtered = False
-            await self.driver.revive()
-        elif not self.waiting and not self.suppressed:
-            self.suppressed = True
-            await self.driver.suppress()
-
-    async def _on_offers(self, event: Offers) -> None:
-        assert self.driver is not None
-        launches, left = match(event.offers, self.waiting, self.jobs.get, self.running)
-        if len(left) != len(self.waiting):
-            self._queue_changed()
-        self.waiting = left
-        now = self.clock()
-        for offer in event.offers:
-            for run, _ in launches.get(offer.id, []):
-                run.phase, run.launched_at, run.agent_id = RunPhase.LAUNCHED, now, offer.agent_id
-        if launches and not await self._record_launches(launches):
-            launches = {}
-        for offer in event.offers:
-            pairs = launches.get(offer.id)
-            if pairs:
-                await self.driver.accept([offer.id], [info for _, info in pairs], Filters(refuse_seconds=0))
-            else:
-                self._filtered = self._filtered or bool(self.waiting)
-                await self.driver.decline([offer.id], Filters(refuse_seconds=5 if self.waiting else 60))
-        if not self.waiting:
-            await self.want_offers()
-        # else no revive here: it would bring the same offers straight back. A run enqueued or
-        # ended revives, and a filter expires after 5 s.
-
-    async def _record_launches(self, launches: dict[str, list[tuple[Run, TaskInfo]]]) -> bool:
-        """Write ahead: the launched runs are committed, with the decisions behind them, before
-        the launch is sent (one commit for every launch of an offer round). A run launched but not
-        written would be lost by a crash: decided again, or skipped, and its outcome never
-        counted. If the store fails, the runs wait for the next offer."""
-        try:
-            await self.writer.commit(run_actions=False)  # acknowledgements wait for the disk, launches do not
-            return True
-        except Exception:
-            log.exception("chronos: cannot record the launches; their runs wait for the next offer")
-            for pairs in launches.values():
-                for run, _ in pairs:
-                    self.running.pop(run.task_id, None)
-                    run.phase = RunPhase.WAITING
-                    self.waiting.append(run)
-            self._queue_changed()
-            return False
-
-    async def _on_update(self, status: TaskStatus) -> None:
-        task_id, state, message, agent_id = status.task_id, status.state, status.message, status.agent_id
-        run = self.running.get(task_id) or self._adopt(task_id, state, agent_id)
-        if run is None:
-            if state.is_active and self.driver is not None:  # a task of a job since deleted
-                await self.driver.kill(task_id, agent_id)
-            return
-        if (run.restored and run.started_at is None and state is TaskState.TASK_LOST
-                and status.reason is Reason.REASON_RECONCILIATION and not run.kill_requested):
-            # recorded as launched, but the launch never reached an agent before the crash
-            del self.running[task_id]
-            run.phase, run.restored = RunPhase.WAITING, False
-            self.enqueue(run)
-            await self.want_offers()
-            return
-        restored, run.restored = run.restored, False
-        if state is TaskState.TASK_RUNNING and run.started_at is None:
-            # a run launched before a restart started at a time this server never saw: its launch is the nearest
-            run.started_at = (run.launched_at or self.clock()) if restored else self.clock()
-            return
-        if not state.is_terminal:
-            return
-        run.process_ended = True
-        job = self.jobs.get(run.job)
-        if job is not None and job.get("async") and state is TaskState.TASK_FINISHED and run.async_status is None:
-            return  # an async job ends when PUT /task/{id} reports its status
-        if job is not None and job.get("async") and run.async_status is not None:
-            ok = run.async_status == 0
-        else:
-            ok = state is TaskState.TASK_FINISHED
-        # an update re-sent after a restart is dated when the agent saw the task end
-        await self.finish(run, ok, message or state.value, status.timestamp if restored else None)
-
-    def _adopt(self, task_id: str, state: TaskState, agent_id: str) -> Run | None:
-        """A task still running from before a restart (reconciliation): follow it to its end."""
-        parts = task_id.split(":", 4)
-        if len(parts) != 5 or parts[0] != "ct" or parts[3] not in self.jobs or not state.is_active:
-            return None
-        run = Run(parts[3], int(parts[1]) / 1000, int(parts[2]), arguments_of(parts[4]), "adopted",
-                  RunPhase.LAUNCHED, task_id, agent_id, started_at=self.clock())
-        self.running[task_id] = run
-        self._queue_changed()
-        return run
-
-    async def finish(self, run: Run, ok: bool, message: str, end: float | None = None) -> None:
-        """A run ended (at `end`, else now): record it, retry it, or count it and trigger children."""
-        self.running.pop(run.task_id, None)
-        run.phase = RunPhase.DONE
-        self._queue_changed()
+    def _queue_request(self, run: Run) -> None:
         job = self.jobs.get(run.job)
         if job is None:
             return
-        outcome = Outcome.SUCCESS if ok else (Outcome.KILLED if run.kill_requested else Outcome.FAILURE)
-        self._record(run.job, history_entry(run, outcome, message, self.clock() if end is None else end))
-        self.mark_dirty(run.job, history=True)
-        if not ok and not run.kill_requested and run.attempt < int(job.get("retries", 2)):
-            self.enqueue(Run(run.job, run.due, run.attempt + 1, run.arguments, "retry"))
-        else:
-            self.count_outcome(run.job, ok)
-        await self.want_offers()
+        # Chronos' EQUALS is the placement matcher's IS
+        constraints = tuple((field, "IS" if op == "EQUALS" else op, value) for field, op, value in job.constraints)
+        demand = Demand(job.cpus, job.mem, job.disk, constraints=constraints)
+        priority = 1 if job.high_priority else 0
+        self.queue.put(LaunchRequest(run.task_id, run.job, demand, lambda offer, fit: self._launch(run, offer, fit),
+                                     priority=priority, holds_queue=job.high_priority, since=run.queued_at))
+
+    def _launch(self, run: Run, offer: Offer, fit: Fit) -> TaskInfo:
+        """An offer fits the run: it becomes a task record (committed before the launch is sent)."""
+        job = self.jobs[run.job]
+        info = task_info(job, run, offer)
+        self.waiting.pop(run.task_id, None)
+        run.phase, run.launched_at, run.agent_id = RunPhase.LAUNCHED, self.clock.time(), offer.agent_id
+        self.tracker.add(run)
+        self.repo.put_queue(self.waiting)
+        return info
+
+    def finish(self, run: Run, ok: bool, message: str, end: float | None = None) -> None:
+        """A run ended (at `end`, else now): record it, retry it, or count it and trigger children."""
+        self.tracker.forget(run.task_id)
+        run.phase = RunPhase.DONE
+        job = self.jobs.get(run.job)
+        if job is None:
+            return
+        decision = on_end(job, run, ok, message, self.clock.time() if end is None else end)
+        self._record(run.job, decision.history)
+        self.telemetry.ended(run, decision.history, decision.retry is not None, job.retries + 1)
+        if decision.retry is not None:
+            self.enqueue(decision.retry)
+        elif decision.counted is not None:
+            self.count_outcome(run.job, decision.counted)
 
     def count_outcome(self, name: str, ok: bool) -> None:
         """Counters, and children whose every parent has now succeeded (a softError parent's
         failure counts as done for its children)."""
         job = self.jobs[name]
-        count_outcome(job, ok, iso(self.clock()))
-        self.mark_dirty(name)
-        if ok or job.get("softError"):
+        if counted(job, ok, self.clock.time()):
             for child in self.children_of(name):
-                if parent_done(self.jobs[child], self.states[child], name) and not self.jobs[child].get("disabled"):
-                    self.enqueue(Run(child, self.clock(), reason="dependency"))
+                child_job = self.jobs[child]
+                if parent_done(child_job, self.states[child], name) and not child_job.disabled:
+                    self.enqueue(Run(job=child, due=self.clock.time(), reason=RunReason.DEPENDENCY))
                 self.mark_dirty(child)
+        self.mark_dirty(name)
+
+    def remove_job(self, name: str) -> None:
+        """Forget a deleted job: its definition, schedule, history and faults, written with the next commit."""
+        self.jobs.pop(name, None)
+        self.states.pop(name, None)
+        self.history.pop(name, None)
+        self.timers.cancel(name)
+        self.cursors.pop(name, None)
+        self.faults.clear(name)
+        self.unrunnable.pop(name, None)
+        self._children = None
+        self.repo.delete_job(name)
 
     def children_of(self, parent: str) -> list[str]:
         if self._children is None:
             self._children = children_index(self.jobs)
         return self._children.get(parent, [])
 
-    async def kill_job_tasks(self, name: str) -> int:
-        self.waiting = [r for r in self.waiting if r.job != name]
-        self._queue_changed()
-        runs = [r for r in self.running.values() if r.job == name]
+    def kill_job_tasks(self, name: str) -> int:
+        """Drop the job's waiting runs and kill its running ones; returns how many were killed."""
+        for task_id in [t for t, r in self.waiting.items() if r.job == name]:
+            self.waiting.pop(task_id)
+            self.queue.withdraw(task_id)
+        self.repo.put_queue(self.waiting)
+        runs = [r for r in self.tracker.of_group(name) if r.phase is RunPhase.LAUNCHED]
         for run in runs:
             run.kill_requested = True
-            if self.driver is not None:
-                await self.driver.kill(run.task_id, run.agent_id)
-        await self.flush()
+            self.tracker.changed(run)
+            if self.loop is not None:
+                self.loop.killer.kill_soon(run.task_id, run.agent_id)
         return len(runs)
 
-    async def close(self) -> None:
-        """Stop timers and save what changed (tasks keep running for the next server)."""
+    # ---- persistence -----------------------------------------------------------------------------
+
+    def mark_dirty(self, name: str) -> None:
+        if name in self.jobs:
+            self.repo.put_job(self.jobs[name], self.states[name])
+
+    def _record(self, name: str, entry: HistoryEntry) -> None:
+        if entry.status is Outcome.SKIPPED:
+            self.telemetry.skipped(entry)
+        runs = self.history.setdefault(name, [])
+        runs.append(entry)
+        del runs[:-HISTORY_LIMIT]
+        self.repo.put_history(name, runs)
+
+    async def flush(self) -> None:
+        """Commit every change made so far (awaited before anything outside may act on it)."""
+        await self.repo.writer.commit()
+
+    def close(self) -> None:
         self.timers.close()
-        await self.writer.stop()
-        await self._background.cancel_all()
+
+
+def assemble(store: Namespace, driver: Driver, clock: Clock | None = None,
+             metrics: Metrics | None = None) -> ChronosScheduler:
+    """A scheduler with its kit parts: write-ahead, tracker, launch queue, faults and loop; its
+    runs counted in `metrics` (a framework's `Metrics.of(ctx.metrics, "chronos")`)."""
+    clock = clock or SystemClock()
+    writer = WriteAhead(store, name="chronos")
+    tracker: TaskTracker[Run] = TaskTracker(writer, encode_run, decode_run)
+    queue = LaunchQueue()
+    faults = ObjectFaults("chronos", clock)
+    scheduler = ChronosScheduler(Repository(store, writer), tracker, queue, faults, clock,
+                                 RunTelemetry(metrics or Metrics()))
+    scheduler.loop = SchedulerLoop(driver, store, scheduler, tracker, queue, LOOP, faults, clock)
+    return scheduler

@@ -1,17 +1,17 @@
 """The operations behind the REST API, with the checks that need every job: parents exist, no
-dependency cycle, and deleting a job hands its parents (or its schedule) to its children."""
+dependency cycle, and deleting a job hands its parents (or its schedule) to its children.
+
+Each change is checked and made under the write-ahead's lock and answered only once committed,
+so two requests never interleave their checks and writes, even on a store whose commits yield.
+"""
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from collections.abc import Callable
 
-from chronos_py.job import COUNTERS, JobError, normalize
-from chronos_py.runs import Run
+from chronos_py.model import COUNTER_FIELDS, Job, JobState, Run, RunReason
 from chronos_py.scheduler import ChronosScheduler
-from core.store.base import Op
-
-JSON = dict[str, Any]
+from chronos_py.validation import JobError, normalize
 
 
 class UnknownJob(LookupError):
@@ -23,38 +23,50 @@ class JobService:
         self.scheduler = scheduler
 
     @property
-    def jobs(self) -> dict[str, JSON]:
+    def jobs(self) -> dict[str, Job]:
         return self.scheduler.jobs
 
-    def get(self, name: str) -> JSON:
+    def get(self, name: str) -> Job:
         job = self.jobs.get(name)
         if job is None:
             raise UnknownJob(name)
         return job
 
-    async def put(self, body: object, dependent: bool) -> JSON:
-        job = normalize(body, dependent)
-        name = job["name"]
-        for parent in job["parents"]:
-            if parent not in self.jobs:
-                raise JobError(f"parents: parent job '{parent}' does not exist")
-        if dependent and self._creates_cycle(name, job["parents"]):
-            raise JobError(f"parents: making '{name}' a child of {job['parents']} would create a dependency cycle")
+    async def put(self, body: object, dependent: bool, authorize: Callable[[Job], None] = lambda job: None) -> Job:
+        """Create or replace a job. `authorize` is asked about the new definition and, under the
+        lock, about the one it replaces (raising refuses: nobody takes over a job by naming
+        themselves its owner)."""
         sched = self.scheduler
+        job = normalize(body, dependent, sched.clock.time())
+        authorize(job)
+        name = job.name
         async with sched.lock:
+            if name in self.jobs:
+                authorize(self.jobs[name])
+            for parent in job.parents:
+                if parent not in self.jobs:
+                    raise JobError(f"parents: parent job '{parent}' does not exist")
+            if dependent and self._creates_cycle(name, job.parents):
+                raise JobError(f"parents: making '{name}' a child of {job.parents} would create a dependency cycle")
             old = self.jobs.get(name)
-            for counter, default in COUNTERS.items():  # counters survive an update
-                job[counter] = old.get(counter, default) if old else default
-            state = sched.states.get(name, {}) if old and old.get("schedule") == job["schedule"] else {}
-            if old and set(old.get("parents", [])) == set(job["parents"]):
-                state = {**state, "parentsSucceeded": sched.states.get(name, {}).get("parentsSucceeded", [])}
-            if job["schedule"] and not job["schedule"].startswith("R") and "lastDue" not in state:
-                state["lastDue"] = time.time()  # a cron job's runs missed while down count from here
-            await sched.repo.commit([sched.repo.put_job(job, state)])
+            old_state = sched.states.get(name, JobState())
+            if old is not None:
+                for counter in COUNTER_FIELDS:  # counters survive an update
+                    setattr(job, counter, getattr(old, counter))
+            state = JobState()
+            if old is not None and old.schedule == job.schedule:
+                state.last_due = old_state.last_due
+            if old is not None and set(old.parents) == set(job.parents):
+                state.parents_succeeded = list(old_state.parents_succeeded)
+            if job.schedule and not job.schedule.startswith("R") and state.last_due is None:
+                state.last_due = sched.clock.time()  # a cron job's runs missed while down count from here
             self.jobs[name] = job
             sched.states[name] = state
+            sched.faults.clear(name)
             sched.unrunnable.pop(name, None)  # a stored job that could not run is replaced by a valid one
+            sched.mark_dirty(name)
             sched.arm(name)
+            await sched.repo.writer.commit_locked()
         return job
 
     def _creates_cycle(self, name: str, parents: list[str]) -> bool:
@@ -66,62 +78,66 @@ class JobService:
                 return True
             if current not in seen:
                 seen.add(current)
-                stack.extend(self.jobs.get(current, {}).get("parents", []))
+                parent = self.jobs.get(current)
+                stack.extend(parent.parents if parent else [])
         return False
 
     async def delete(self, name: str) -> None:
-        job = self.get(name)
         sched = self.scheduler
-        await sched.kill_job_tasks(name)
         async with sched.lock:
-            ops: list[Op] = sched.repo.delete_job(name)
+            job = self.get(name)
+            sched.kill_job_tasks(name)
             changed: list[str] = []
             for child in list(sched.children_of(name)):
                 cjob = self.jobs[child]
-                inherited = [p for p in cjob["parents"] if p != name]
-                inherited += [p for p in job.get("parents", []) if p not in inherited]
-                cjob["parents"] = inherited
+                inherited = [p for p in cjob.parents if p != name]
+                inherited += [p for p in job.parents if p not in inherited]
+                cjob.parents = inherited
                 if not inherited:  # the child of a scheduled root takes over its schedule
-                    cjob["schedule"] = job.get("schedule", "")
-                    cjob["scheduleTimeZone"] = job.get("scheduleTimeZone", "")
+                    cjob.schedule = job.schedule
+                    cjob.schedule_time_zone = job.schedule_time_zone
                 state = sched.states[child]
-                state["parentsSucceeded"] = [p for p in state.get("parentsSucceeded", []) if p != name]
-                ops.append(sched.repo.put_job(cjob, state))
+                state.parents_succeeded = [p for p in state.parents_succeeded if p != name]
                 changed.append(child)
-            await sched.repo.commit(ops)
-            del self.jobs[name]
-            sched.unrunnable.pop(name, None)
-            sched.states.pop(name, None)
-            sched.history.pop(name, None)
-            sched.timers.cancel(name)
-            sched.cursors.pop(name, None)
-            sched._children = None
+            sched.remove_job(name)
             for child in changed:
+                sched.mark_dirty(child)
                 sched.arm(child)
+            await sched.repo.writer.commit_locked()
 
     async def start_now(self, name: str, arguments: list[str] | None = None) -> None:
         """Run now, even if disabled or unscheduled (Chronos' manual start)."""
         self.get(name)
-        problem = self.scheduler.unrunnable.get(name)
+        sched = self.scheduler
+        problem = sched.unrunnable.get(name)
         if problem is not None:
             raise JobError(f"{problem} (job '{name}' is stored but cannot run until it is replaced)")
-        self.scheduler.enqueue(Run(name, time.time(), arguments=tuple(arguments or ()), reason="manual"))
-        await self.scheduler.flush()  # the caller is told 204 only once the run cannot be lost
-        await self.scheduler.want_offers()
+        sched.enqueue(Run(job=name, due=sched.clock.time(), arguments=tuple(arguments or ()),
+                          reason=RunReason.MANUAL))
+        await sched.flush()  # the caller is told 204 only once the run cannot be lost
 
     async def mark_success(self, name: str) -> None:
         self.get(name)
-        sched = self.scheduler
-        sched.count_outcome(name, True)
-        await sched.flush()
-        await sched.want_offers()
+        self.scheduler.count_outcome(name, True)
+        await self.scheduler.flush()
+
+    async def kill_tasks(self, name: str) -> None:
+        self.get(name)
+        self.scheduler.kill_job_tasks(name)
+        await self.scheduler.flush()
+
+    def job_of_task(self, task_id: str) -> Job | None:
+        """The job of a running task (None: no such task runs)."""
+        run = self.scheduler.tracker.get(task_id)
+        return self.jobs.get(run.job) if run is not None and run.active else None
 
     async def async_status(self, task_id: str, status_code: int) -> bool:
-        run = self.scheduler.running.get(task_id)
-        if run is None:
+        run = self.scheduler.tracker.get(task_id)
+        if run is None or not run.active:
             return False
         run.async_status = status_code
+        self.scheduler.tracker.changed(run)
         if run.process_ended:
-            await self.scheduler.finish(run, status_code == 0, f"statusCode {status_code}")
+            self.scheduler.finish(run, status_code == 0, f"statusCode {status_code}")
         await self.scheduler.flush()
         return True

@@ -29,6 +29,11 @@ class Background:
         if not task.cancelled() and task.exception() is not None:
             log.error("background work failed", exc_info=task.exception())
 
+    async def settle(self) -> None:
+        """Wait until every coroutine spawned so far, and any they spawn, has ended."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
     async def cancel_all(self) -> None:
         """Cancel every coroutine still running and wait until each has ended."""
         tasks = list(self._tasks)

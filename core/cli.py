@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from core.clikit import fail, new_app, prepare_directory, version_option
+from core.clikit import fail, new_app, prepare_directory, set_ca_cert, version_option
 from core.framework import Framework, discover
 from core.resources import Resources as ResourceVector
 from core.resources import ResourceSpecError, parse_attributes
@@ -18,8 +18,13 @@ app = new_app("Trireme: Marathon-, Chronos- and Aurora-compatible scheduling on 
 
 
 @app.callback()
-def _root(version: Annotated[bool, version_option("trireme")] = False) -> None:
+def _root(version: Annotated[bool, version_option("trireme")] = False,
+          ca_cert: Annotated[str | None, typer.Option(
+              "--ca-cert", envvar="TRIREME_CA_CERT",
+              help="CA certificate (PEM) that the server's certificate must be signed by [default: the "
+                   "system's].")] = None) -> None:
     """Trireme: Marathon-, Chronos- and Aurora-compatible scheduling on one cluster."""
+    set_ca_cert(ca_cert)
 
 
 def default_data_dir() -> Path:
@@ -57,7 +62,59 @@ def serve(
              "HAPROXY_n_BIND_ADDR wins).")] = None,
     kill_tasks_on_exit: Annotated[bool, typer.Option(
         help="Kill every task when the server stops (default: leave them for the next server to adopt).")] = False,
+    max_body_size: Annotated[str, typer.Option(
+        envvar="TRIREME_MAX_BODY_SIZE",
+        help="Largest request body any API accepts; a larger one is answered 413. Bytes, or with k, M or G "
+             "(powers of 1024), e.g. 1MiB.")] = "1MiB",
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[str, typer.Option(help="text, or json: one JSON object per line, with the fields "
+                                            "each line names (framework, object, task, status ...).")] = "text",
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log one line per HTTP request: method, path, "
+                                             "status, duration, client.")] = False,
+    task_log_max_size: Annotated[str, typer.Option(
+        help="Size at which a task's stdout or stderr is rotated, e.g. 512KB, 10MB (a task's "
+             "CONTAINER_LOGGER_MAX_STDOUT_SIZE / _STDERR_SIZE wins).")] = "10MB",
+    task_log_rotate: Annotated[int, typer.Option(
+        min=0, help="Rotated files kept per stream, stdout.1 ... stdout.N (a task's CONTAINER_LOGGER_LOGROTATE_"
+                    "STDOUT_OPTIONS 'rotate N' wins).")] = 5,
+    http_credentials: Annotated[list[str] | None, typer.Option(
+        help="USER:PASSWORD (or USER:$argon2id$... from `trireme hash-password`) for HTTP Basic; repeat for "
+             "more users [default: $MARATHON_HTTP_CREDENTIALS]. Turns authentication on.")] = None,
+    http_realm: Annotated[str, typer.Option(help="The realm named in 401 answers.")] = "Mesosphere",
+    authenticate: Annotated[bool, typer.Option(
+        "--authenticate", help="Require authentication (bearer tokens, see `trireme token`) even without "
+                               "--http-credentials.")] = False,
+    authenticate_frameworks: Annotated[bool, typer.Option(
+        "--authenticate-frameworks", help="Require frameworks to authenticate (HTTP Basic) on /api/v1/scheduler, "
+                                          "as Mesos' --authenticate_frameworks.")] = False,
+    credentials: Annotated[Path | None, typer.Option(
+        help='Frameworks\' principals and secrets, Mesos\' format: {"credentials": [{"principal": ..., '
+             '"secret": ...}]}.')] = None,
+    roles: Annotated[Path | None, typer.Option(
+        help="Roles and the principals that have them (TOML; see the README). Without it every "
+             "authenticated principal is an admin.")] = None,
+    public_metrics: Annotated[bool, typer.Option(
+        "--public-metrics", help="Serve /metrics without authentication.")] = False,
+    server_name: Annotated[list[str] | None, typer.Option(
+        help="A name (or name:port) clients reach this server by, besides its address, localhost and "
+             "127.0.0.1; other Host headers are refused (421). * accepts any.")] = None,
+    cors_origin: Annotated[list[str] | None, typer.Option(
+        help="A web origin (https://ui.example.com) allowed to call the API from a browser (CORS).")] = None,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Allow a --host other than loopback without authentication.")] = False,
+    ssl_cert: Annotated[Path | None, typer.Option(help="Serve HTTPS with this certificate (PEM).")] = None,
+    ssl_key: Annotated[Path | None, typer.Option(help="The private key of --ssl-cert (PEM).")] = None,
+    default_task_user: Annotated[str | None, typer.Option(
+        help="User for tasks that name none, when the server runs as root (nobody is a good choice).")] = None,
+    secrets_dir: Annotated[Path | None, typer.Option(
+        help="Directory of secrets, one file per secret (the secret db/password is DIR/db/password); tasks get "
+             "them in their environment (Marathon's secrets).")] = None,
+    local_port_min: Annotated[int, typer.Option(
+        min=1, max=65535, help="Lowest service port given to load-balanced apps (Marathon's --local_port_min).")]
+    = 10000,
+    local_port_max: Annotated[int, typer.Option(
+        min=1, max=65535, help="Highest service port given to load-balanced apps (Marathon's --local_port_max).")]
+    = 20000,
 ) -> None:
     """Run the embedded cluster and every framework's HTTP API on one port.
 
@@ -65,9 +122,21 @@ def serve(
     """
     import uvicorn
 
+    from core.cluster.agent import AgentConfig
     from core.cluster.embedded import ClusterConfig
+    from core.cluster.logrotate import LoggerSettingsError, LogPolicies, RotationPolicy, parse_size
     from core.cluster.master import MasterConfig
+    from core.secrets import NoSecrets, SecretError, SecretStore, open_secrets_dir
+    from core.security.serve_options import (
+        ServeOptionError,
+        ServeSecurityOptions,
+        security_settings,
+        task_user_problem,
+    )
+    from core.security.settings import exposure_problem
+    from core.server import logsetup
     from core.server.app import Server, ServerConfig
+    from core.server.body import parse_size as parse_body_size
     from core.server.datadir import DataDirError, check_data_dir
     from core.server.gc_tuning import tune_gc
 
@@ -79,23 +148,69 @@ def serve(
         attributes = tuple(parse_attributes(a) for a in agent_attributes or [])
     except ResourceSpecError as exc:
         raise typer.BadParameter(str(exc), param_hint="--agent-attributes") from None
+    try:
+        max_body_bytes = parse_body_size(max_body_size)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--max-body-size") from None
     if store not in ("sqlite", "memory"):
         raise typer.BadParameter(f"must be sqlite or memory, not {store!r}", param_hint="--store")
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise typer.BadParameter(f"must be debug, info, warning or error, not {log_level!r}", param_hint="--log-level")
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter(f"must be text or json, not {log_format!r}", param_hint="--log-format")
+    try:
+        task_logs = RotationPolicy(parse_size(task_log_max_size, "--task-log-max-size"), task_log_rotate)
+    except LoggerSettingsError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("--task-log-max-size: "), param_hint="--task-log-max-size") \
+            from None
+    try:
+        security = security_settings(ServeSecurityOptions(
+            tuple(http_credentials or ()), http_realm, authenticate, authenticate_frameworks, credentials, roles,
+            public_metrics, tuple(server_name or ()), tuple(cors_origin or ()), ssl_cert, ssl_key),
+            [fw.name for fw in frameworks()])
+    except ServeOptionError as exc:
+        raise typer.BadParameter(str(exc), param_hint=exc.option) from None
+    if problem := task_user_problem(default_task_user or ""):
+        raise typer.BadParameter(problem, param_hint="--default-task-user")
+    if local_port_min > local_port_max:
+        raise typer.BadParameter(f"{local_port_min} is above --local-port-max {local_port_max}",
+                                 param_hint="--local-port-min")
+    secrets: SecretStore = NoSecrets()
+    if secrets_dir is not None:
+        try:
+            secrets = open_secrets_dir(secrets_dir)
+        except SecretError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--secrets-dir") from None
+    if (problem := exposure_problem(host, security)) and not insecure:
+        typer.echo(f"trireme serve: {problem}", err=True)
+        raise typer.Exit(1)
     binary = haproxy_binary(haproxy_bin, haproxy_bind or host, bool(haproxy_bind)) if haproxy else None
     data_dir = prepare_directory(data_dir or default_data_dir(), "--data-dir")
     if haproxy:
         prepare_directory((haproxy_config or data_dir / "haproxy" / "haproxy.cfg").parent, "--haproxy-config")
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsetup.configure(log_level, logsetup.LogFormat(log_format))
+    if problem and insecure:
+        logging.getLogger("trireme").warning("INSECURE: listening on %s:%d without authentication (--insecure): "
+                                             "anyone who can reach it can run commands on this machine", host, port)
+        typer.secho(f"WARNING: --insecure: anyone who can reach {host}:{port} can run commands on this machine "
+                    "as this server's user: no authentication is configured.", err=True, fg="red", bold=True)
+    if default_task_user and os.geteuid() != 0:
+        logging.getLogger("trireme").warning("--default-task-user %s is ignored: the server does not run as root, "
+                                             "so tasks run as its own user", default_task_user)
     config = ServerConfig(
         host=host,
         port=port,
         data_dir=data_dir,
         store=store,
         cluster=ClusterConfig(agents=agents, resources=resources, attributes=attributes,
-                              master=MasterConfig(offer_timeout=offer_timeout)),
+                              master=MasterConfig(offer_timeout=offer_timeout),
+                              agent=AgentConfig(task_logs=LogPolicies(task_logs, task_logs),
+                                                default_task_user=default_task_user or "", secrets=secrets)),
         kill_tasks_on_exit=kill_tasks_on_exit,
+        max_body_bytes=max_body_bytes,
+        access_log=access_log,
+        security=security,
+        service_ports=(local_port_min, local_port_max),
     )
     if binary is not None:
         from core.discovery.balancer import BalancerConfig
@@ -110,8 +225,12 @@ def serve(
         raise typer.Exit(1) from None
     server = Server(config, frameworks())
     tune_gc()
-    uvicorn.run(server.app, host=host, port=port, log_level=log_level.lower(), access_log=False,
-                timeout_graceful_shutdown=5)
+    try:
+        uvicorn.run(server.app, host=host, port=port, log_level=log_level.lower(), access_log=False,
+                    log_config=None, timeout_graceful_shutdown=5, ssl_certfile=ssl_cert if security.tls else None,
+                    ssl_keyfile=ssl_key if security.tls else None)
+    finally:
+        logsetup.stop()
 
 
 def haproxy_binary(given: str | None, bind: str, bind_given: bool) -> str:
@@ -145,8 +264,12 @@ def cli_app() -> typer.Typer:
     global _assembled
     if not _assembled:
         from core.discovery.cli import lb
+        from core.security.cli import audit, hash_password, tokens
 
         app.add_typer(lb, name="lb")
+        app.add_typer(tokens, name="token")
+        app.command("audit")(audit)
+        app.command("hash-password")(hash_password)
         for fw in frameworks():
             app.add_typer(fw.cli(), name=fw.name)
         _assembled = True

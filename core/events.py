@@ -88,6 +88,8 @@ class Subscription:
             skipped = bus.events(self.position, bus.head - self._maxsize)
             dropped += sum(1 for event in skipped if self.wants(event))
             self.position = bus.head - self._maxsize
+        if dropped:
+            bus.dropped += dropped
         items: list[BusEvent | Dropped] = [Dropped(dropped)] if dropped else []
         while self.position < bus.head and len(items) < limit:
             chunk = bus.events(self.position, min(bus.head, self.position + limit))
@@ -153,6 +155,7 @@ class EventBus:
         self._subscribers: set[Subscription] = set()
         self.waiting: set[Subscription] = set()
         self.published = 0
+        self.dropped = 0  # events subscribers missed because they fell too far behind (see `Dropped`)
         self._trim_scheduled = False
         self._left = 0  # subscriptions closed since `on_many_left` was last called
         self._last_left = 0.0  # when the last one closed (loop time)

@@ -141,7 +141,7 @@ class Resources:
         ports: list[Range] = []
         for item in items:
             if item.get("type", "SCALAR") == "RANGES" or "ranges" in item:
-                ports.extend((int(r["begin"]), int(r["end"])) for r in item["ranges"]["range"])
+                ports.extend((int(r["begin"]), int(r["end"])) for r in item["ranges"].get("range", []))
             else:
                 scalars[item["name"]] = scalars.get(item["name"], 0.0) + float(item["scalar"]["value"])
         return cls(scalars, merge_ranges(ports))

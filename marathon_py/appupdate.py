@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marathon_py.appdef import App, InvalidApp
+from marathon_py.errors import InvalidApp
+
+JSON = dict[str, Any]
 
 # fields one update field replaces together (Marathon keeps only the canonical one)
 REPLACES = {"ports": ("portDefinitions",), "portDefinitions": ("ports",), "uris": ("fetch",), "fetch": ("uris",)}
@@ -28,7 +30,7 @@ def is_rollback(update: Any) -> bool:
     return isinstance(update, dict) and update.get("version") is not None
 
 
-def rollback_version(update: dict[str, Any]) -> str:
+def rollback_version(update: JSON) -> str:
     """The version a rollback asks for; InvalidApp when the update also changes other fields."""
     others = sorted(k for k, v in update.items() if v is not None and k not in ("id", "version"))
     if others:
@@ -36,8 +38,8 @@ def rollback_version(update: dict[str, Any]) -> str:
     return str(update["version"])
 
 
-def apply_partial(current: App, update: Any) -> Any:
-    """The definition an update of `current` asks for (to be validated as a whole afterwards)."""
+def apply_partial(current: JSON, update: Any) -> Any:
+    """The definition an update of `current` (its wire JSON) asks for, to be validated as a whole."""
     if not isinstance(update, dict):
         return update  # refused by validation with the right message
     merged = {k: v for k, v in current.items() if k not in BOOKKEEPING}

@@ -69,7 +69,7 @@ def deploy(url: str, method: str, path: str, watch_it: bool, force: bool, timeou
            **kwargs: Any) -> None:
     """A change that answers with a deployment: print its id, and follow it with --watch."""
     params = {"force": str(force).lower(), **kwargs.pop("params", {})}
-    outcomes = DeploymentOutcomes(url) if watch_it else None
+    outcomes = DeploymentOutcomes(api(url)) if watch_it else None
     body = api(url).call(method, path, params=params, **kwargs)
     deployment_id = body.get("deploymentId") or body["deployments"][0]["id"]
     print_json(body) if as_json else say(f"deployment {deployment_id}")
@@ -94,7 +94,7 @@ def app_add(source: Source, url: Url = DEFAULT_URL, watch_it: Watch = False, tim
 
     Example: trireme marathon app add web.json --watch
     """
-    outcomes = DeploymentOutcomes(url) if watch_it else None
+    outcomes = DeploymentOutcomes(api(url)) if watch_it else None
     body = api(url).call("POST", "/v2/apps", json=read_definition(source))
     print_json(body) if as_json else say(f"created {body['id']}")
     if watch_it:
@@ -311,3 +311,53 @@ def events(url: Url = DEFAULT_URL,
     for line in api(url).lines("/v2/events", params=params):
         if line.startswith("data: "):
             typer.echo(line[6:])
+
+
+# ---- logs: read through the server's /master/state and /files API (core.clikit.logs) -----------------
+
+Stderr = Annotated[bool, typer.Option("--stderr", help="Show stderr instead of stdout.")]
+Lines = Annotated[int | None, typer.Option("--lines", min=0, help="Start this many lines before the end "
+                                           "[default: the whole current file].")]
+Follow = Annotated[bool, typer.Option("--follow", "-f", help="Keep printing what is appended until the task ends.")]
+
+
+@tasks_cli.command("log")
+def task_log(task_id: Annotated[str, typer.Argument(help="The whole task id (see task list).")],
+             url: Url = DEFAULT_URL, stderr: Stderr = False, lines: Lines = None, follow: Follow = False) -> None:
+    """Print a task's stdout (or stderr) from its sandbox, through the server's files API.
+
+    Example: trireme marathon task log web.4f1a2b3c-0000-0000-0000-000000000000 --lines 20 --follow
+    """
+    from core.clikit.logs import print_logs
+
+    print_logs(url, "marathon", [(task_id, "stderr" if stderr else "stdout")], lines, follow)
+
+
+@apps_cli.command("log")
+def app_log(app_id: AppId, url: Url = DEFAULT_URL,
+            all_instances: Annotated[bool, typer.Option("--all-instances", help="Every running task's log, each "
+                                                        "line led by its task id.")] = False,
+            stderr: Stderr = False, lines: Lines = None, follow: Follow = False) -> None:
+    """Print the log of an app's newest running task (or of its last task, when none runs).
+
+    Example: trireme marathon app log /web --all-instances --lines 5
+    """
+    from core.clikit.logs import Cluster, print_logs
+
+    running = api(url).call("GET", f"{app_path(app_id)}/tasks")["tasks"]
+    running.sort(key=lambda t: t.get("startedAt") or t.get("stagedAt") or "", reverse=True)
+    if running and all_instances:
+        chosen = [t["id"] for t in running]
+    elif running:
+        chosen = [running[0]["id"]]
+        if len(running) > 1:
+            say(f"app {app_id}: {len(running)} tasks run; showing {chosen[0]} (--all-instances shows each)", err=True)
+    else:  # e.g. a crash loop: the last task that ran says why
+        prefix = app_id.strip("/").replace("/", "_") + "."
+        ended = [t for t in Cluster(url).tasks("marathon") if str(t.get("id", "")).startswith(prefix)]
+        if not ended:
+            fail(f"app {app_id} has no task whose log could be shown")
+        chosen = [ended[-1]["id"]]
+        say(f"app {app_id}: no task runs; showing the last one, {chosen[0]} ({ended[-1].get('state')})", err=True)
+    print_logs(url, "marathon", [(task_id, "stderr" if stderr else "stdout") for task_id in chosen], lines,
+               follow, label=len(chosen) > 1)

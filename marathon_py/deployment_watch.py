@@ -90,19 +90,23 @@ class DeploymentWatch:
 
 class DeploymentOutcomes:
     """Listens to /v2/events (started before the change is sent, so a quick deployment's end is
-    not missed) and remembers which deployments succeeded or failed."""
+    not missed) and remembers which deployments succeeded or failed. It calls the server as the
+    command's other calls do (`Api.options`: its credentials and CA)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, api: Api) -> None:
         self.ended: dict[str, str] = {}
         self._connected = threading.Event()
-        threading.Thread(target=self._listen, args=(url,), daemon=True).start()
+        threading.Thread(target=self._listen, args=(api,), daemon=True).start()
         self._connected.wait(5)
 
-    def _listen(self, url: str) -> None:
+    def _listen(self, api: Api) -> None:
         params = {"event_type": ["deployment_success", "deployment_failed"]}
         try:
-            with httpx.stream("GET", url.rstrip("/") + "/v2/events", params=params, timeout=None) as resp:
+            with httpx.stream("GET", api.url + api.prefix + "/v2/events", timeout=None,
+                              **api.options("GET", params=params)) as resp:
                 self._connected.set()
+                if resp.status_code >= 400:
+                    return  # the watch goes on by polling; the outcome is then not known
                 kind = ""
                 for line in resp.iter_lines():
                     if line.startswith("event: "):

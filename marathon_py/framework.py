@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import typer
 from starlette.routing import BaseRoute
 
-from core.events import EventBus
 from core.framework import Context
-from core.store import Namespace
-from core.store.memory import MemoryStore
+from core.framework.metrics import Metrics
+from core.openapi import ApiPart
+from core.security import Resource
 from marathon_py.api.apps import AppsAPI
+from marathon_py.api.authz import app_resource
+from marathon_py.api.common import Marathon
 from marathon_py.api.groups import GroupsAPI
+from marathon_py.api.render import app_json
 from marathon_py.api.system import SystemAPI
-from marathon_py.metrics import MarathonCollector
-from marathon_py.repository import Repository
-from marathon_py.scheduler import MarathonScheduler
+from marathon_py.command import app_id_of_task
+from marathon_py.metrics import watch
+from marathon_py.scheduler import MarathonScheduler, assemble
 from marathon_py.service import AppService
 
 
@@ -24,47 +28,63 @@ class MarathonFramework:
     name = "marathon"
 
     def __init__(self) -> None:
-        # the routes exist before `run` has a store: they answer 503 until the state is loaded
-        self.scheduler: MarathonScheduler | None = None
-        self._apps: AppsAPI | None = None
-        self._system: SystemAPI | None = None
-        # until `run` gives it the server's store and bus, nothing reaches the scheduler: the
-        # routes answer 503 while it is not ready
-        self._placeholder = MarathonScheduler(Repository(Namespace(MemoryStore(), "marathon")), EventBus())
-        self._service = AppService(self._placeholder)
-        self._apps = AppsAPI(self._placeholder, self._service)
-        self._system = SystemAPI(self._placeholder, self._service)
-        self._groups = GroupsAPI(self._placeholder, self._service, self._apps)
+        self.marathon = Marathon()  # the routes answer 503 until `run` has loaded a scheduler
+        self._started: float | None = None  # the first run (monotonic), for the uptime gauge
 
     def routes(self) -> list[BaseRoute]:
-        assert self._apps is not None and self._system is not None
-        return [*self._apps.routes(), *self._groups.routes(), *self._system.routes()]
+        m = self.marathon
+        return [*AppsAPI(m).routes(), *GroupsAPI(m).routes(), *SystemAPI(m).routes()]
+
+    def openapi(self) -> ApiPart:
+        from marathon_py.openapi import part
+
+        return part()
 
     def cli(self) -> typer.Typer:
         from marathon_py.cli import app
 
         return app
 
-    async def run(self, ctx: Context) -> None:
-        scheduler = self._placeholder
-        scheduler.repo = Repository(ctx.store)
-        scheduler.events = ctx.events
-        await scheduler.load()
-        await self._groups.load()
-        assert self._system is not None
-        self._system.server = ctx.server
-        scheduler.data_dir = ctx.server.data_dir
-        self.scheduler = scheduler
-        ctx.metrics.register(MarathonCollector(scheduler, self._groups.count))
-        ctx.services.register("marathon", self._service_apps)
-        scheduler.drain_seconds = lambda: ctx.services.drain_seconds
-        await scheduler.run(ctx.driver)
+    @staticmethod
+    def resource_of_task(task_id: str) -> Resource:
+        """The task's app, as Marathon's routes check it: its id is in the task id, ended or not."""
+        return app_resource(app_id_of_task(task_id))
 
-    async def _service_apps(self) -> list[dict[str, Any]]:
-        """Apps with their tasks, in `/v2/apps?embed=apps.tasks` shape, for service discovery."""
-        assert self._apps is not None
-        killing = {i.task_id for i in self._placeholder.instances.values() if i.killing}
-        apps = [self._apps.render(app, {"apps.tasks"}) for app in self._placeholder.apps.values()]
-        for app in apps:  # tasks on their way out are drained first
-            app["tasks"] = [t for t in app["tasks"] if t["id"] not in killing]
+    async def run(self, ctx: Context) -> None:
+        """One run: load from the store, subscribe, serve; a restart builds everything afresh."""
+        self.marathon.server = ctx.server
+        self.marathon.use_bus(ctx.events)
+        metrics = Metrics.of(ctx.metrics, "marathon")  # the counters of an earlier run go on
+        scheduler = assemble(ctx.store, ctx.driver, ctx.events, ctx.services.ports, ctx.sandboxes, ctx.clock,
+                             drain_seconds=lambda: ctx.services.drain_seconds, metrics=metrics, secrets=ctx.secrets)
+        loop = scheduler.loop
+        assert loop is not None
+        await scheduler.load()
+        scheduler.repo.writer.start()
+        self.marathon.use(AppService(scheduler))
+        if self._started is None:
+            self._started = time.monotonic()
+        watch(metrics, scheduler, self._started)
+        ctx.services.register("marathon", lambda: self.service_apps(scheduler))
+        loop.on_ready = self.marathon.ready.set
+        try:
+            await loop.run()
+        finally:
+            self.marathon.ready.clear()
+            scheduler.close()
+            await loop.close()
+            await scheduler.repo.writer.stop()
+
+    @staticmethod
+    async def service_apps(scheduler: MarathonScheduler) -> list[dict[str, Any]]:
+        """Load-balanced apps (those with service ports) with their tasks, in
+        `/v2/apps?embed=apps.tasks` shape, for service discovery; tasks on their way out are drained."""
+        apps = []
+        for app in scheduler.apps.values():
+            if not app.port_definitions:
+                continue  # nothing for a load balancer to listen on
+            shown = app_json(scheduler, app, {"apps.tasks"})
+            killing = {i.task_id for i in scheduler.tasks_of(app.id) if i.killing}
+            shown["tasks"] = [t for t in shown["tasks"] if t["id"] not in killing]
+            apps.append(shown)
         return apps

@@ -1,117 +1,166 @@
-"""Where Marathon's state lives in the core store: apps and their versions (desired), task
-records (observed), deployments, and the framework id."""
+"""Where Marathon's state lives in the store, written through the kit's write-ahead.
+
+Keys: `apps/<id>` (the current definition), `versions/<id>/<version>` (the newest `MAX_VERSIONS`
+definitions of each app), `deployments/<id>`, `groups/<id>` (groups created explicitly) and, by
+the kit's tracker, `tasks/<task id>` (instances). Values are the wire JSON of the model.
+
+A change a request makes is committed whole or not at all: `change_ops` gives its store
+operations, the service commits them (with whatever else is marked) and only then applies the
+change to memory and to the version index here (`applied`). Deployment progress, made by the
+scheduler, is marked in the write-ahead instead.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Sequence
-from typing import Any
-from urllib.parse import quote, unquote
+from dataclasses import dataclass, field
+from urllib.parse import quote
 
-from core.background import Background
+import msgspec
+
+from core.framework import WriteAhead
 from core.store import Delete, Namespace, Op, Put
-from marathon_py.appdef import App
-from marathon_py.instances import Instance
+from marathon_py.model import App, Deployment, Group, Instance
 
 MAX_VERSIONS = 50
+LEGACY_INSTANCES = "instances/"  # where servers before the kit kept task records
+_app = msgspec.json.Decoder(App)
+_deployment = msgspec.json.Decoder(Deployment)
+_group = msgspec.json.Decoder(Group)
+_instance = msgspec.json.Decoder(Instance)
+
+
+def encode_instance(inst: Instance) -> bytes:
+    return msgspec.json.encode(inst)
+
+
+def decode_instance(data: bytes) -> Instance:
+    return _instance.decode(data)
 
 
 def _key(prefix: str, name: str) -> str:
     return f"{prefix}/{quote(name, safe='')}"
 
 
+def _version_key(app_id: str, version: str) -> str:
+    return _key("versions", app_id) + "/" + version
+
+
+@dataclass
+class Loaded:
+    apps: dict[str, App] = field(default_factory=dict)
+    deployments: dict[str, Deployment] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
+    legacy_instances: list[Instance] = field(default_factory=list)
+
+
+@dataclass
+class Change:
+    """What one request changes: apps (new versions), deleted apps, a deployment started,
+    deployments cancelled, groups created or changed, groups deleted."""
+
+    apps: Sequence[App] = ()
+    deleted: Sequence[str] = ()
+    deployment: Deployment | None = None
+    cancelled: Sequence[str] = ()
+    groups: Sequence[Group] = ()
+    deleted_groups: Sequence[str] = ()
+
+
 class Repository:
-    def __init__(self, store: Namespace) -> None:
-        self._store = store
-        self._staged: dict[str, Instance] = {}
-        self._flush_scheduled = False
-        self._jobs = Background()
+    def __init__(self, store: Namespace, writer: WriteAhead) -> None:
+        self.store = store
+        self.writer = writer
+        self._versions: dict[str, list[str]] = {}  # app id -> stored versions, oldest first (read lazily)
 
-    async def _load_all(self, prefix: str) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key in await self._store.list(prefix + "/"):
-            entry = await self._store.get(key)
+    async def load(self) -> Loaded:
+        loaded = Loaded()
+        for _, data in await self._all("apps/"):
+            app = _app.decode(data)
+            loaded.apps[app.id] = app
+        for _, data in await self._all("deployments/"):
+            deployment = _deployment.decode(data)
+            loaded.deployments[deployment.id] = deployment
+        for _, data in await self._all("groups/"):
+            group = _group.decode(data)
+            loaded.groups[group.id] = group
+        for key, data in await self._all(LEGACY_INSTANCES):
+            loaded.legacy_instances.append(decode_instance(data))
+            self.writer.delete(key)  # the tracker writes it again under tasks/
+        return loaded
+
+    async def _all(self, prefix: str) -> list[tuple[str, bytes]]:
+        found: list[tuple[str, bytes]] = []
+        for key in await self.store.list(prefix):
+            entry = await self.store.get(key)
             if entry is not None:
-                out[unquote(key.split("/", 1)[1])] = json.loads(entry.value)
-        return out
+                found.append((key, entry.value))
+        return found
 
-    async def framework_id(self) -> str:
-        entry = await self._store.get("framework_id")
-        return "" if entry is None else entry.value.decode()
-
-    async def save_framework_id(self, framework_id: str) -> None:
-        await self._store.commit([Put("framework_id", framework_id.encode())])
-
-    async def apps(self) -> dict[str, App]:
-        return await self._load_all("apps")
-
-    async def instances(self) -> dict[str, Instance]:
-        return {k: Instance.from_json(v) for k, v in (await self._load_all("instances")).items()}
-
-    async def deployments(self) -> dict[str, dict[str, Any]]:
-        return await self._load_all("deployments")
+    # ---- versions --------------------------------------------------------------------------------
 
     async def versions(self, app_id: str) -> list[str]:
-        prefix = _key("versions", app_id) + "/"
-        return sorted((k[len(prefix):] for k in await self._store.list(prefix)), reverse=True)
+        """The app's stored versions, newest first."""
+        return list(reversed(await self._versions_of(app_id)))
 
     async def version(self, app_id: str, version: str) -> App | None:
-        entry = await self._store.get(_key("versions", app_id) + "/" + version)
-        return None if entry is None else dict(json.loads(entry.value))
+        entry = await self.store.get(_version_key(app_id, version))
+        return None if entry is None else _app.decode(entry.value)
 
-    async def save_apps(self, apps: list[App], deleted: Sequence[str] = (),
-                        deployment: dict[str, Any] | None = None) -> None:
-        """One atomic commit: the new app versions, deletions, and the deployment carrying them."""
+    async def _versions_of(self, app_id: str) -> list[str]:
+        known = self._versions.get(app_id)
+        if known is None:
+            prefix = _key("versions", app_id) + "/"
+            known = self._versions[app_id] = sorted(k[len(prefix):] for k in await self.store.list(prefix))
+        return known
+
+    def new_app(self, app_id: str) -> None:
+        """An app that does not exist has no stored versions: none to look up."""
+        self._versions.setdefault(app_id, [])
+
+    # ---- changes ---------------------------------------------------------------------------------
+
+    async def change_ops(self, change: Change) -> list[Op]:
+        """The store operations of `change`: each app and its new version (the oldest versions
+        beyond `MAX_VERSIONS` dropped), deleted apps with every version, the deployments."""
         ops: list[Op] = []
-        for app in apps:
-            data = json.dumps(app).encode()
-            ops.append(Put(_key("apps", app["id"]), data))
-            ops.append(Put(_key("versions", app["id"]) + "/" + app["version"], data))
-        for app_id in deleted:
+        for app in change.apps:
+            data = msgspec.json.encode(app)
+            ops += [Put(_key("apps", app.id), data), Put(_version_key(app.id, app.version), data)]
+            stored = await self._versions_of(app.id)
+            ops += [Delete(_version_key(app.id, v)) for v in _trimmed(stored, app.version)]
+        for app_id in change.deleted:
             ops.append(Delete(_key("apps", app_id)))
-            for version in await self.versions(app_id):
-                ops.append(Delete(_key("versions", app_id) + "/" + version))
-        if deployment is not None:
-            ops.append(Put(_key("deployments", deployment["id"]), json.dumps(deployment).encode()))
-        await self._store.commit(ops)
-        for app in apps:
-            for stale in (await self.versions(app["id"]))[MAX_VERSIONS:]:
-                await self._store.commit([Delete(_key("versions", app["id"]) + "/" + stale)])
+            ops += [Delete(_version_key(app_id, v)) for v in await self._versions_of(app_id)]
+        if change.deployment is not None:
+            ops.append(Put(_key("deployments", change.deployment.id), msgspec.json.encode(change.deployment)))
+        ops += [Delete(_key("deployments", d)) for d in change.cancelled]
+        ops += [Put(_key("groups", g.id), msgspec.json.encode(g)) for g in change.groups]
+        ops += [Delete(_key("groups", g)) for g in change.deleted_groups]
+        return ops
 
-    async def groups(self) -> dict[str, dict[str, Any]]:
-        return await self._load_all("groups")
+    def applied(self, change: Change) -> None:
+        """`change` is committed: the version index follows it (as `change_ops` computed)."""
+        for app in change.apps:
+            stored = self._versions.setdefault(app.id, [])
+            for gone in _trimmed(stored, app.version):
+                stored.remove(gone)
+            if app.version not in stored:
+                stored.append(app.version)
+                stored.sort()
+        for app_id in change.deleted:
+            self._versions.pop(app_id, None)
 
-    async def save_groups(self, groups: list[dict[str, Any]], deleted: Sequence[str] = ()) -> None:
-        ops: list[Op] = [Put(_key("groups", g["id"]), json.dumps(g).encode()) for g in groups]
-        ops += [Delete(_key("groups", g)) for g in deleted]
-        await self._store.commit(ops)
+    # ---- what the scheduler changes --------------------------------------------------------------
 
-    async def save_deployment(self, deployment: dict[str, Any]) -> None:
-        await self._store.commit([Put(_key("deployments", deployment["id"]), json.dumps(deployment).encode())])
+    def put_deployment(self, deployment: Deployment) -> None:
+        self.writer.put(_key("deployments", deployment.id), lambda: msgspec.json.encode(deployment))
 
-    async def delete_deployment(self, deployment_id: str) -> None:
-        await self._store.commit([Delete(_key("deployments", deployment_id))])
+    def delete_deployment(self, deployment_id: str) -> None:
+        self.writer.delete(_key("deployments", deployment_id))
 
-    async def save_instances(self, instances: Sequence[Instance]) -> None:
-        """One durable commit for all: used before their tasks are launched."""
-        await self._store.commit([Put(_key("instances", i.task_id), json.dumps(i.to_json()).encode())
-                                  for i in instances])
 
-    def stage_instance(self, instance: Instance) -> None:
-        """Write-behind for state changes a restart would learn again by reconciling (RUNNING,
-        health): they are committed together on the next loop iteration."""
-        self._staged[instance.task_id] = instance
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(lambda: self._jobs.spawn(self._flush()))
-
-    async def _flush(self) -> None:
-        self._flush_scheduled = False
-        staged, self._staged = self._staged, {}
-        if staged:
-            await self.save_instances(list(staged.values()))
-
-    async def delete_instance(self, task_id: str) -> None:
-        self._staged.pop(task_id, None)
-        await self._store.commit([Delete(_key("instances", task_id))])
+def _trimmed(stored: list[str], adding: str) -> list[str]:
+    """The oldest versions that go when `adding` joins `stored` (oldest first)."""
+    total = len(stored) + (adding not in stored)
+    return stored[:max(0, total - MAX_VERSIONS)]

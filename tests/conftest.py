@@ -7,15 +7,21 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.support.server import ServerProcess
 
 StartServer = Callable[..., ServerProcess]
 
+# property tests: no per-example deadline (the machine is shared; speed is measured in bench/)
+settings.register_profile("trireme", deadline=None)
+settings.load_profile("trireme")
+
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[StartServer]:
-    """`start_server(*args, data_dir=None, kill_tasks_on_exit=True)` starts `trireme serve`.
+    """`start_server(*args, data_dir=None, kill_tasks_on_exit=True, ca_cert=None)` starts `trireme serve`
+    (over HTTPS with a certificate `ca_cert` signed when given).
 
     Every server started is stopped after the test and its checkpointed tasks are killed."""
     started: list[ServerProcess] = []
@@ -24,11 +30,11 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
     low = random.randrange(21000, 30800, 200)
 
     def start(*args: str, data_dir: Path | None = None, kill_tasks_on_exit: bool = True,
-              port: int | None = None) -> ServerProcess:
+              port: int | None = None, ca_cert: Path | None = None) -> ServerProcess:
         extra = ["--kill-tasks-on-exit"] if kill_tasks_on_exit else []
         if "--agent-resources" not in args:
             extra += ["--agent-resources", f"cpus:8;mem:8192;disk:10000;ports:[{low}-{low + 199}]"]
-        server = ServerProcess(data_dir or tmp_path / "data", [*extra, *args], port)
+        server = ServerProcess(data_dir or tmp_path / "data", [*extra, *args], port, ca_cert=ca_cert)
         started.append(server)
         return server.start()
 

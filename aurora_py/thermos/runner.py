@@ -13,7 +13,9 @@ Rules:
   FINALIZING; the task ends KILLED.
 - Processes that daemonized out of a process (see `adopted`) belong to the task: they are ended
   in CLEANING with the processes, and after FINALIZING whatever is left is killed.
-- Each run writes `.logs/<process>/<run>/stdout` and `stderr` in the sandbox.
+- Each run writes `.logs/<process>/<run>/stdout` and `stderr` in the sandbox, rotated by size
+  as the process's `logger` says (`logs`), checked every `ROTATE_CHECK_SECONDS` while the run
+  goes on and once when it ends.
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ from typing import Any
 
 from aurora_py.thermos import shell
 from aurora_py.thermos.adopted import Adopted
+from aurora_py.thermos.logs import rotation_of
 from aurora_py.thermos.status import TERMINAL, ProcessState, ProcessStatus, Run, TaskState, TaskStatus
+from core.cluster.logrotate import LogPolicies, check_all
 
 POLL_SECONDS = 0.05
 TERM_GRACE_SECONDS = 5.0
+ROTATE_CHECK_SECONDS = 1.0
 _TEMPLATE = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
 
 
@@ -71,6 +76,7 @@ class TaskRunner:
                     self.processes[after].after.add(before)
         self.killed = False
         self.adopted = Adopted(self._started_pids)
+        self.rotation_due = 0.0
 
     def _started_pids(self) -> set[int]:
         return {p.popen.pid for p in self.processes.values() if p.popen is not None}
@@ -87,7 +93,8 @@ class TaskRunner:
         command = substitute(str(process.spec["cmdline"]), self.bindings)
         # Its own process group, so a signal reaches the whole process tree; but the task's session,
         # so the agent's sweep still finds whatever is left if this executor dies.
-        with open(logs / "stdout", "wb") as out, open(logs / "stderr", "wb") as err:
+        # appending: a write after the rotation's truncation lands at the file's start
+        with open(logs / "stdout", "ab") as out, open(logs / "stderr", "ab") as err:
             process.popen = subprocess.Popen(shell.argv(command, self.sandbox), cwd=self.sandbox, stdout=out,
                                              stderr=err, stdin=subprocess.DEVNULL, process_group=0)
         process.status.runs.append(Run(run=run_number, pid=process.popen.pid, start_time=time.time()))
@@ -99,6 +106,7 @@ class TaskRunner:
         if process.popen is None or (code := process.popen.poll()) is None:
             return False
         process.popen = None
+        self._rotate([process])  # what the run wrote last
         run = process.status.runs[-1]
         run.stop_time, run.exit_code = time.time(), code
         spec = process.spec
@@ -119,6 +127,17 @@ class TaskRunner:
         process.next_start = run.start_time + float(spec.get("min_duration", 5))
         self._save()
         return True
+
+    def _rotate(self, processes: list[_Process]) -> None:
+        """Rotate the current run's logs of each of `processes` past its limit."""
+        watched = []
+        for process in processes:
+            policy = rotation_of(process.spec)
+            if policy is not None and process.status.runs:
+                logs = self.sandbox / ".logs" / process.status.name / str(process.status.runs[-1].run)
+                watched.append((process.status.name, logs, LogPolicies(policy, policy)))
+        if watched:
+            check_all(watched)
 
     def _signal(self, process: _Process, sig: int) -> None:
         if process.popen is not None:
@@ -145,6 +164,9 @@ class TaskRunner:
         while True:
             for process in group:
                 self._reap(process)
+            if time.time() >= self.rotation_due:
+                self.rotation_due = time.time() + ROTATE_CHECK_SECONDS
+                self._rotate([p for p in group if p.popen is not None])
             self.adopted.live()  # reaps daemons of the task that ended
             if self.killed and deadline is None:
                 return

@@ -10,6 +10,7 @@ Rules for every command (tests/cli checks them on every command of every CLI):
 from __future__ import annotations
 
 from core.clikit.app import TriremeGroup, new_app, version_option
+from core.clikit.credentials import client_options, set_ca_cert
 from core.clikit.errors import fail, prepare_directory, read_source
 from core.clikit.http import Api
 from core.clikit.output import Column, print_json, print_table, say
@@ -21,6 +22,7 @@ __all__ = [
     "Column",
     "Progress",
     "TriremeGroup",
+    "client_options",
     "fail",
     "follow",
     "new_app",
@@ -29,5 +31,6 @@ __all__ = [
     "print_table",
     "read_source",
     "say",
+    "set_ca_cert",
     "version_option",
 ]

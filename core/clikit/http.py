@@ -1,4 +1,8 @@
-"""Calling a server's HTTP API from a command: every failure is one line and exit 1."""
+"""Calling a server's HTTP API from a command: every failure is one line and exit 1.
+
+Every call carries the command's credentials and trusts its CA (`core.clikit.credentials`), and
+every call that may change state says `Content-Type: application/json` (the server refuses
+others, so that no web page can make a browser send them), with or without a body."""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ from typing import Any
 
 import httpx
 
+from core.clikit.credentials import client_options
 from core.clikit.errors import fail
+
+READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def unreachable(url: str, exc: Exception) -> str:
@@ -50,10 +57,20 @@ class Api:
         self.describe = describe
         self.timeout = timeout
 
+    def options(self, method: str = "GET", **kwargs: Any) -> dict[str, Any]:
+        """httpx keyword arguments for a call: `kwargs` with the credentials, the CA and, for a
+        call that may change state, the JSON content type."""
+        merged = client_options(self.url)
+        headers = {**merged.pop("headers", {}), **(kwargs.pop("headers", None) or {})}
+        if method.upper() not in READ_ONLY and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/json"
+        return {**merged, **kwargs, "headers": headers}
+
     def request(self, method: str, path: str, check: bool = True, **kwargs: Any) -> httpx.Response:
         """The answer; with `check`, a 4xx or 5xx ends the command with the server's message."""
         try:
-            response = httpx.request(method, self.url + self.prefix + path, timeout=self.timeout, **kwargs)
+            response = httpx.request(method, self.url + self.prefix + path, timeout=self.timeout,
+                                     **self.options(method, **kwargs))
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             fail(unreachable(self.url, exc))
         if check and response.status_code >= 400:
@@ -76,7 +93,8 @@ class Api:
     def lines(self, path: str, **kwargs: Any) -> Iterator[str]:
         """The lines of a streamed answer (server-sent events), until the server ends it."""
         try:
-            with httpx.stream("GET", self.url + self.prefix + path, timeout=None, **kwargs) as response:
+            with httpx.stream("GET", self.url + self.prefix + path, timeout=None,
+                              **self.options("GET", **kwargs)) as response:
                 if response.status_code >= 400:
                     response.read()
                     fail(self.translate(self.describe(response)))

@@ -4,7 +4,7 @@ Rules:
 - A task's state only moves forward; once terminal it never changes (`_transition` guards it).
 - Every state change after STAGING produces a status update on the task's `UpdateStream`
   (at least once, in order). A task is forgotten only after its terminal update is acknowledged.
-- What runs is checkpointed (`CheckpointDir`), so `recover()` after a crash re-adopts live
+- What runs is checkpointed (`CheckpointDB`, `checkpoint.sqlite`), so `recover()` after a crash re-adopts live
   processes (same pids; pid reuse is ruled out by start time and boot id) and reports those that
   ended meanwhile with the status their wrapper left in the sandbox.
 - A task whose command can never be exec'd (`command_problem`) ends in TASK_ERROR at once; a
@@ -12,22 +12,36 @@ Rules:
   other tasks nor the launchers.
 - Kill: SIGTERM to the process group, SIGKILL after the grace period, and finally a sweep of the
   task's session so that no orphan outlives the task.
+- Users: a task runs as its command's `user`, else as `default_task_user` (`trireme serve
+  --default-task-user`), else as its framework's user (FrameworkInfo.user, Mesos' fallback). The
+  user is applied only when the server runs as root (it cannot switch users otherwise); then the
+  task's sandbox and everything in it belong to that user, and a user unknown to the host fails
+  the task (TASK_FAILED, naming the user).
+- Sandboxes are `sandboxes/<framework id>/<task id>` below the agent's work dir, built from
+  checked ids only (`core.security.ids.confined`); a task whose ids cannot name a path ends in
+  TASK_ERROR before anything is written.
 - Custom executors: there is no executor API, so the agent stands in for the executor. It runs
   the executor's command as the task's process, with Mesos' executor environment (less the
   agent endpoint: nothing here speaks the executor API), reports RUNNING once it started and
   FINISHED or FAILED by its exit code, as for a command, and tells the master when the executor
   ended (a FAILURE event for the framework). SHUTDOWN ends it as a kill does, after the executor's
   shutdown grace period, and reports TASK_KILLED as a well-behaved executor would.
+- Secrets: a command's secret variables (`CommandInfo.secrets`) get their values from the
+  server's secret store (`core.secrets`) when the task launches, after every other variable; a
+  secret that cannot be read fails the launch (TASK_FAILED, naming it). The values reach the
+  process's environment only: not the checkpoint, not the task's state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
 import re
 import signal
+import stat
 import time
 from collections import deque
 from collections.abc import Callable
@@ -39,10 +53,17 @@ from core.cluster import procfs
 from core.cluster.checkpoint import CheckpointDB, TaskRecord
 from core.cluster.fetcher import FetchError, fetch_all
 from core.cluster.launcher import LauncherPool
+from core.cluster.logrotate import (
+    CHECK_SECONDS,
+    LoggerSettingsError,
+    LogPolicies,
+    LogRotator,
+    policies_for,
+    settings_of,
+)
 from core.cluster.process import (
     ExitStatus,
     ExitWatcher,
-    ProcessIdentity,
     command_problem,
     find_started,
     read_exit_file,
@@ -54,6 +75,8 @@ from core.cluster.sandbox_gc import SandboxGC
 from core.cluster.updates import UpdateStream
 from core.driver.types import Attribute, Reason, Source, TaskInfo, TaskState, TaskStatus
 from core.resources import Resources
+from core.secrets import NoSecrets, SecretError, SecretStore
+from core.security.ids import UnsafePath, confined
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +93,10 @@ class AgentConfig:
     sweep_delay_seconds: float = 0.25  # exits within this long share one scan of /proc
     sandbox_gc_delay: float = 7 * 24 * 3600.0  # an ended task's sandbox is removed after this (Mesos' --gc_delay)
     sandboxes_kept: int = COMPLETED_TASKS_KEPT  # ... or sooner, when more ended ones are on disk (newest kept)
+    task_logs: LogPolicies = field(default_factory=LogPolicies)  # stdout/stderr rotation (`core.cluster.logrotate`)
+    task_log_check_seconds: float = CHECK_SECONDS
+    default_task_user: str = ""  # for tasks whose command names no user (applied when the server runs as root)
+    secrets: SecretStore = field(default_factory=NoSecrets)  # where secret variables' values come from
 
 
 @dataclass
@@ -80,6 +107,7 @@ class AgentTask:
     kill_grace: float | None = None
     kill_timer: asyncio.TimerHandle | None = None
     memory_exceeded: str = ""
+    user: str = ""  # who the task runs as (when the server runs as root); "" for the server's own user
     shutdown_requested: bool = False  # ended by SHUTDOWN of its executor
     early_exit: ExitStatus | None = None  # ended before RUNNING was reported: reported right after
     started_at: float = field(default_factory=time.time)
@@ -127,6 +155,7 @@ class Agent:
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._memory_timer: asyncio.TimerHandle | None = None
         self._background = Background()
+        self._log_rotator = LogRotator(self.config.task_log_check_seconds)
 
     # ---- queries ------------------------------------------------------------------------------
 
@@ -142,13 +171,29 @@ class Agent:
 
     # ---- launch -------------------------------------------------------------------------------
 
-    def launch(self, framework_id: str, info: TaskInfo) -> None:
+    def sandbox_path(self, framework_id: str, task_id: str) -> Path:
+        """Where a task's sandbox is (or would be) on this agent; raises UnsafePath when an id
+        cannot name a directory (see `core.security.ids`)."""
+        return confined(self.work_dir / "sandboxes", framework_id, task_id)
+
+    def task_user(self, info: TaskInfo, framework_user: str = "") -> str:
+        """Who a task runs as when the server runs as root (see the module's rules)."""
+        return info.process_command().user or self.config.default_task_user or framework_user
+
+    def launch(self, framework_id: str, info: TaskInfo, framework_user: str = "") -> None:
         """Start `info` (already validated against an offer of this agent by the master)."""
-        sandbox = self.work_dir / "sandboxes" / framework_id / info.task_id
+        try:
+            sandbox = self.sandbox_path(framework_id, info.task_id)
+            unsafe = ""
+        except UnsafePath as exc:
+            sandbox, unsafe = self.work_dir / "sandboxes", str(exc)  # never written: the task ends at once
         record = TaskRecord(framework_id, info, sandbox, TaskState.TASK_STAGING)
-        task = AgentTask(record, self._new_stream(framework_id))
+        task = AgentTask(record, self._new_stream(framework_id), user=self.task_user(info, framework_user))
         self.tasks[info.task_id] = task
         self.used = self.used + info.total_resources()
+        if unsafe:
+            self._transition(task, TaskState.TASK_ERROR, unsafe, Reason.REASON_TASK_INVALID)
+            return
         self._background.spawn(self._run(task))
 
     async def _run(self, task: AgentTask) -> None:
@@ -158,6 +203,12 @@ class Agent:
         if problem is not None:  # it could never start: no launcher sees it
             self._transition(task, TaskState.TASK_ERROR, f"Task's command cannot be run: {problem}",
                              Reason.REASON_TASK_INVALID)
+            return
+        try:
+            log_policies = self._log_policies(info)
+        except LoggerSettingsError as exc:
+            self._transition(task, TaskState.TASK_FAILED, f"Failed to load container logger settings: {exc}",
+                             Reason.REASON_CONTAINER_LAUNCH_FAILED)
             return
         try:
             self._checkpoints.write(task.record)
@@ -171,11 +222,17 @@ class Agent:
             shell = command.value if command.shell else None
             argv = list(command.arguments) or [command.value]
             env = self._environment(info, task.record.sandbox, task.record.framework_id)
+            if command.secrets:  # read off the loop: a store on a slow disk must not hold it up
+                env.update(await asyncio.to_thread(self._secret_values, command.secrets))
             await self._checkpoints.committed()
             program, task_argv = task_command(shell, argv, env.get("PATH", os.defpath))
-            ident = await self._launchers.spawn(task.record.sandbox, program, task_argv, env, command.user)
+            ident = await self._launchers.spawn(task.record.sandbox, program, task_argv, env, task.user)
         except FetchError as exc:
             self._transition(task, TaskState.TASK_FAILED, str(exc), Reason.REASON_CONTAINER_LAUNCH_FAILED)
+            return
+        except SecretError as exc:
+            self._transition(task, TaskState.TASK_FAILED, f"Failed to resolve secrets: {exc}",
+                             Reason.REASON_CONTAINER_LAUNCH_FAILED)
             return
         except OSError as exc:
             self._transition(task, TaskState.TASK_FAILED, f"Failed to launch: {exc}",
@@ -188,6 +245,7 @@ class Agent:
             return
         task.record.process = ident
         self._watcher.watch(ident, task.record.sandbox, True, functools.partial(self._exited, task))
+        self._log_rotator.watch(info.task_id, task.record.sandbox, log_policies)
         self._checkpoints.write(task.record)
         await self._checkpoints.committed()  # RUNNING is promised only once a restart could find it
         self._transition(task, TaskState.TASK_RUNNING)
@@ -227,6 +285,14 @@ class Agent:
         env.update(info.process_command().environment)
         return env
 
+    def _secret_values(self, secrets: tuple[tuple[str, str], ...]) -> dict[str, str]:
+        return {name: self.config.secrets.read(secret) for name, secret in secrets}
+
+    def _log_policies(self, info: TaskInfo) -> LogPolicies:
+        """How the task's stdout and stderr are rotated: the agent's, unless its environment or
+        labels say otherwise. LoggerSettingsError names a setting that cannot be used."""
+        return policies_for(settings_of(info.process_command().environment, info.labels), self.config.task_logs)
+
     def _shutdown_grace(self, info: TaskInfo) -> float:
         grace = None if info.executor is None else info.executor.shutdown_grace_period
         return EXECUTOR_SHUTDOWN_GRACE if grace is None else grace
@@ -237,6 +303,7 @@ class Agent:
         if task.state is TaskState.TASK_STARTING:
             task.early_exit = status  # updates stay in order: RUNNING first
             return
+        self._log_rotator.ended(task.record.info.task_id)
         self._cancel_kill_timer(task)
         if task.record.process is not None:
             self._schedule_sweep(task.record.process.pid)
@@ -415,6 +482,9 @@ class Agent:
             if task.state is TaskState.TASK_STARTING:  # the process did start: it runs
                 self._transition(task, TaskState.TASK_RUNNING)
             self._watcher.watch(record.process, record.sandbox, False, functools.partial(self._exited, task))
+            # a task launched under an earlier server's rules that these refuse keeps its files as they are
+            with contextlib.suppress(LoggerSettingsError):
+                self._log_rotator.watch(record.info.task_id, record.sandbox, self._log_policies(record.info))
         self._ensure_memory_monitor()
         self._background.spawn(self._sandbox_gc.adopt(lambda: [t.record.sandbox for t in self.tasks.values()]))
         return records
@@ -442,10 +512,7 @@ class Agent:
         self._watcher.close()
         self._checkpoints.close()
         self._sandbox_gc.close()
-
-    def identity_of(self, task_id: str) -> ProcessIdentity | None:
-        task = self.tasks.get(task_id)
-        return None if task is None else task.record.process
+        await self._log_rotator.close()
 
 
 def mesos_duration(seconds: float) -> str:
@@ -459,8 +526,11 @@ def mesos_duration(seconds: float) -> str:
 
 
 def stderr_tail(sandbox: Path, max_bytes: int = 1024, lines: int = 5) -> str:
-    try:
-        with open(sandbox / "stderr", "rb") as fh:
+    try:  # the task owns its sandbox: follow no link, and read only a regular file (a FIFO would block)
+        fd = os.open(sandbox / "stderr", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return ""
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - max_bytes))

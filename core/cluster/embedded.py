@@ -17,10 +17,11 @@ from pathlib import Path
 import psutil
 
 from core.cluster.agent import Agent, AgentConfig
+from core.cluster.driver import LocalDriver
 from core.cluster.launcher import LauncherPool
 from core.cluster.master import Master, MasterConfig
-from core.driver.local import LocalDriver
 from core.resources import Resources
+from core.security.ids import UnsafePath, id_problem
 
 DEFAULT_PORTS = (31000, 32000)
 # one launcher process per core keeps every core spawning while the event loop stays free
@@ -99,10 +100,23 @@ class EmbeddedCluster:
         self.master = master
         return master
 
-    def driver(self) -> LocalDriver:
+    def sandbox_of(self, agent_id: str, framework_id: str, task_id: str) -> Path | None:
+        """The sandbox of a task on one of these agents, when it exists."""
+        agent = self.master.agents.get(agent_id) if self.master is not None else None
+        if agent is None:
+            return None
+        try:
+            path = agent.sandbox_path(framework_id, task_id)
+        except UnsafePath:
+            return None
+        return path if path.is_dir() else None
+
+    def driver(self, principal: str = "") -> LocalDriver:
+        """A connection for a framework inside the server, subscribing as `principal` (see
+        `core.security.principals.internal_principal`; "" subscribes unauthenticated)."""
         if self.master is None:
             raise RuntimeError("The cluster is not started: await start() first")
-        return LocalDriver(self.master)
+        return LocalDriver(self.master, principal)
 
     async def stop(self, kill_tasks: bool = False) -> None:
         """Stop supervising. Tasks keep running for the next server to adopt, unless `kill_tasks`."""
@@ -121,7 +135,11 @@ class EmbeddedCluster:
     def _cluster_id(self) -> str:
         path = self.data_dir / "cluster.json"
         if path.exists():
-            return str(json.loads(path.read_text())["id"])
+            cid = str(json.loads(path.read_text())["id"])
+            problem = id_problem(cid + "-S0", "Agent ID")  # agent ids name directories
+            if problem is not None:
+                raise ValueError(f"{path}: the cluster id cannot name agents: {problem}")
+            return cid
         cid = str(uuid.uuid4())
         path.write_text(json.dumps({"id": cid}))
         return cid

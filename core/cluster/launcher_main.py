@@ -3,7 +3,8 @@
 Run as `python -m core.cluster.launcher_main`. Protocol, one JSON object per line:
 - stdin:  {"id": n, "sandbox": path, "path": program, "argv": [...], "env": {...}, "user": name}
           ("user" is optional: when set and the launcher runs as root, the task runs as that user,
-          with its groups, and owns its sandbox; otherwise the task runs as the launcher's user)
+          with its groups, and owns its sandbox and all in it; a user unknown to the host is an
+          error; otherwise the task runs as the launcher's user)
           {"remove": [path, ...]}: remove these directories (ended tasks' sandboxes), one at a
           time and only while no spawn request waits, so a removal never holds up a spawn
 - stdout: {"id": n, "pid": p, "starttime": t} or {"id": n, "error": "..."}   (a spawn's answer)
@@ -18,6 +19,8 @@ no server runs still leaves its real status for the next server, which re-adopts
 Rules:
 - No request can end the launcher: a spawn that fails for any reason (bad input included) is
   answered with an error, an unreadable line is reported on stderr and skipped.
+- A task owns its sandbox, so nothing the launcher does there follows a symlink (its pid and
+  exit files, output files, the change of owner): a task cannot make it write or chown outside.
 - It is a child subreaper and writes a task's exit file before it reaps the task, so that if it
   is killed the server, its subreaper, can still wait for every task it had (`core.cluster.reaping`).
   It reports only the tasks it spawned; other processes it inherits are reaped silently.
@@ -52,10 +55,21 @@ OPT_IN_VARIABLE = b"TRIREME_ORPHANS_END_WITH_TASK=1"
 
 
 def _write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    """Replace the file `path` (in a sandbox) with `text`, following no symlink: a task owns its
+    sandbox and could have put a link to any file of the host where our temporary file goes."""
+    directory, name = os.path.split(path)
+    tmp = name + ".tmp"
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        # O_EXCL: a link put back in the meantime makes this fail rather than be followed
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=dir_fd)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 class Launcher:
@@ -90,10 +104,11 @@ class Launcher:
                     return {"id": request["id"],
                             "error": f"{request['path']} (as user '{user}'): {exc.strerror or exc}"}
                 return self._started(request["id"], pid, sandbox)
+        # O_NOFOLLOW: a sandbox reused by a task id may hold links left by an earlier task
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_OPEN, 1, "stdout", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
-            (os.POSIX_SPAWN_OPEN, 2, "stderr", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+            (os.POSIX_SPAWN_OPEN, 1, "stdout", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644),
+            (os.POSIX_SPAWN_OPEN, 2, "stderr", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644),
         ]
         try:
             os.chdir(sandbox)  # posix_spawn has no cwd: the child inherits ours
@@ -169,13 +184,26 @@ def _sandbox_of(pid: int) -> str | None:
     return None
 
 
+def give_sandbox(sandbox: str, uid: int, gid: int) -> None:
+    """Make the sandbox, its output files and whatever was fetched into it belong to uid:gid.
+    No symlink is followed (links themselves change owner), so nothing outside the sandbox is
+    touched whatever an earlier task left in it."""
+    dir_fd = os.open(sandbox, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for name in ("stdout", "stderr"):
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644, dir_fd=dir_fd))
+        os.chown(dir_fd, uid, gid)
+    finally:
+        os.close(dir_fd)
+    for _, dirs, files, fd in os.fwalk(sandbox, follow_symlinks=False):
+        for name in dirs + files:
+            os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
+
+
 def spawn_as(user: pwd.struct_passwd, sandbox: str, program: str, argv: list[str], env: dict[str, str]) -> int:
     """fork+exec with the user's uid, gid and groups (posix_spawn cannot change them). The
-    sandbox and output files are given to the user first. Raises OSError if exec fails."""
-    for path in (sandbox, f"{sandbox}/stdout", f"{sandbox}/stderr"):
-        if not os.path.exists(path):
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644))
-        os.chown(path, user.pw_uid, user.pw_gid)
+    sandbox and everything in it is given to the user first. Raises OSError if exec fails."""
+    give_sandbox(sandbox, user.pw_uid, user.pw_gid)
     errors_r, errors_w = os.pipe()  # close-on-exec: EOF without a message means exec worked
     pid = os.fork()
     if pid == 0:  # the child: only async-signal-safe work until exec, and never return
@@ -183,8 +211,9 @@ def spawn_as(user: pwd.struct_passwd, sandbox: str, program: str, argv: list[str
             os.close(errors_r)
             os.setsid()
             os.chdir(sandbox)
-            for fd, name, flags in ((0, "/dev/null", os.O_RDONLY), (1, "stdout", os.O_WRONLY | os.O_APPEND),
-                                    (2, "stderr", os.O_WRONLY | os.O_APPEND)):
+            for fd, name, flags in ((0, "/dev/null", os.O_RDONLY),
+                                    (1, "stdout", os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW),
+                                    (2, "stderr", os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)):
                 opened = os.open(name, flags)
                 os.dup2(opened, fd)
                 os.close(opened)

@@ -15,6 +15,15 @@ Rules:
   a framework gives them again when it re-subscribes, as with Mesos).
 - Custom executors: the agent runs an executor's command as its task's process, so an executor
   runs one task; a second task for a running executor is refused (TASK_ERROR).
+- Principals: a framework belongs to the principal that registered it (the authenticated
+  principal of its first SUBSCRIBE: an HTTP client's, or the internal principal of a framework
+  inside the server). Only that principal may subscribe with its id again; anyone else is
+  refused with `SubscriptionForbidden` (HTTP 403) and logged. The owner is checkpointed with the
+  framework. A framework registered without authentication (owner "") or checkpointed by an
+  older server (no owner recorded) is claimed by the next principal to subscribe with its id
+  (logged), so that turning authentication on or upgrading keeps frameworks running.
+- Ids: framework, task and executor ids follow Mesos' rules (`core.security.ids`) before any
+  reaches a path; checkpoint files are named by checked ids only.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ import enum
 import itertools
 import json
 import logging
-import re
+import os
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -56,10 +65,11 @@ from core.driver.types import (
     Update,
 )
 from core.resources import Resources
+from core.security.ids import UnsafePath, id_problem
 
 log = logging.getLogger(__name__)
-TASK_ID_PATTERN = re.compile(r"^[^/\s\x00]+$")
 KILLING_CAPABILITY = "TASK_KILLING_STATE"
+OWNER_KEY = "trireme_registered_by"  # in a framework's checkpoint: the principal that registered it
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,10 @@ class MasterConfig:
 
 class SubscriptionRefused(ValueError):
     """SUBSCRIBE cannot be served; Mesos answers with an ERROR event naming the reason."""
+
+
+class SubscriptionForbidden(SubscriptionRefused):
+    """SUBSCRIBE names a framework that another principal registered (HTTP 403)."""
 
 
 class UpdateRefused(ValueError):
@@ -99,6 +113,7 @@ class FrameworkEntry:
     offer_roles: dict[str, str] = field(default_factory=dict)  # offer id -> the role it was made to
     failover_timer: asyncio.TimerHandle | None = None
     registered_at: float = field(default_factory=time.time)
+    owner: str | None = None  # the principal that registered it ("": unauthenticated); None: not recorded
 
     @property
     def id(self) -> str:
@@ -145,8 +160,15 @@ class Master:
         self._started = True
         self._count_used()
         for path in sorted(self._dir.glob("*.json")):
-            info = FrameworkInfo.from_json(json.loads(path.read_text()))
+            data = json.loads(path.read_text())
+            info = FrameworkInfo.from_json(data)
+            problem = id_problem(info.id, "Framework ID")
+            if problem is not None or path.name != f"{info.id}.json":
+                log.warning("ignoring the framework checkpoint %s: %s", path, problem or "its name is not its id")
+                continue
             entry = self._new_entry(info)
+            owner = data.get(OWNER_KEY)
+            entry.owner = owner if isinstance(owner, str) else None
             wait = max(info.failover_timeout, self.config.recovery_grace)
             entry.failover_timer = self._loop.call_later(wait, self._failover_expired, info.id)
         self._tick()
@@ -194,9 +216,16 @@ class Master:
     # ---- subscription -------------------------------------------------------------------------
 
     def subscribe(self, info: FrameworkInfo, suppressed_roles: tuple[str, ...] = (),
-                  offer_constraints: JSON | None = None) -> tuple[FrameworkInfo, asyncio.Queue[Event | None]]:
-        """Subscribe (or re-subscribe: failover) a framework. Raises SubscriptionRefused when its
-        roles, suppressed roles or offer constraints are not valid, or it has been removed."""
+                  offer_constraints: JSON | None = None,
+                  principal: str = "") -> tuple[FrameworkInfo, asyncio.Queue[Event | None]]:
+        """Subscribe (or re-subscribe: failover) a framework as `principal` (the subscriber's
+        authenticated principal, "" for none). Raises SubscriptionRefused when its id, roles,
+        suppressed roles or offer constraints are not valid, or it has been removed, and
+        SubscriptionForbidden when another principal registered its id."""
+        if info.id:
+            problem = id_problem(info.id, "Framework ID")
+            if problem is not None:
+                raise SubscriptionRefused(f"FrameworkInfo is not valid: {problem}")
         problem = _roles_problem(info)
         if problem is not None:
             raise SubscriptionRefused(problem)
@@ -208,8 +237,20 @@ class Master:
             entry = self.frameworks[info.id]
             if entry.lifecycle is FrameworkLifecycle.REMOVED:
                 raise SubscriptionRefused("Framework has been removed")
-            if info.principal != entry.info.principal:
+            legacy = entry.owner is None
+            if entry.owner not in (None, "", principal):
+                log.warning("refused: principal '%s' tried to subscribe as framework %s (%s), which principal "
+                            "'%s' registered", principal or "(unauthenticated)", info.id, entry.info.name,
+                            entry.owner)
+                raise SubscriptionForbidden(f"Framework {info.id} is registered by another principal")
+            claiming = entry.owner != principal
+            if info.principal != entry.info.principal and not (claiming and not entry.info.principal):
                 raise SubscriptionRefused("Changing framework's principal is not allowed.")
+            if claiming:
+                log.warning("framework %s (%s) was registered %s: principal '%s' claims it", info.id,
+                            entry.info.name, "by an older server" if legacy else "without authentication",
+                            principal or "(unauthenticated)")
+                entry.owner = principal
             # as in Mesos, a re-subscription cannot change the user or checkpointing (ignored)
             info = replace(info, user=entry.info.user, checkpoint=entry.info.checkpoint)
             if entry.queue is not None:  # the old subscriber is replaced (failover)
@@ -223,8 +264,9 @@ class Master:
         else:
             info = replace(info, id=info.id or f"{uuid.uuid4()}-0000")
             entry = self._new_entry(info)
+            entry.owner = principal
         self._set_options(entry, suppressed, constraints)
-        self._checkpoint(info)
+        self._checkpoint(entry, info)
         entry.queue = asyncio.Queue()
         entry.lifecycle = FrameworkLifecycle.CONNECTED
         entry.queue.put_nowait(Subscribed(info.id, self.config.heartbeat_interval))
@@ -275,7 +317,7 @@ class Master:
         self._rescind_removed_roles(entry, info.roles)
         entry.info = info
         self._set_options(entry, suppressed, constraints)
-        self._checkpoint(info)
+        self._checkpoint(entry, info)
         self._request_allocation()
 
     def _set_options(self, entry: FrameworkEntry, suppressed: set[str], constraints: OfferConstraints) -> None:
@@ -313,11 +355,17 @@ class Master:
             for task in list(agent.tasks.values()):
                 if task.record.framework_id == framework_id:
                     agent.kill(task.record.info.task_id)
-        (self._dir / f"{framework_id}.json").unlink(missing_ok=True)
+        self._checkpoint_path(framework_id).unlink(missing_ok=True)
 
-    def _checkpoint(self, info: FrameworkInfo) -> None:
-        path = self._dir / f"{info.id}.json"
-        path.write_text(json.dumps(info.to_json()))
+    def _checkpoint_path(self, framework_id: str) -> Path:
+        """`frameworks/<id>.json`, for a valid id only (raises UnsafePath otherwise)."""
+        problem = id_problem(framework_id, "Framework ID")
+        if problem is not None:
+            raise UnsafePath(f"{problem}: it cannot name a checkpoint file")
+        return self._dir / f"{framework_id}.json"
+
+    def _checkpoint(self, entry: FrameworkEntry, info: FrameworkInfo) -> None:
+        self._checkpoint_path(info.id).write_text(json.dumps({**info.to_json(), OWNER_KEY: entry.owner}))
 
     def _entry(self, framework_id: str) -> FrameworkEntry:
         entry = self.frameworks.get(framework_id)
@@ -507,15 +555,17 @@ class Master:
             if executor is not None:  # the master fills in the executor's framework, as Mesos does
                 executor = replace(executor, framework_id=framework_id, resource_roles=(role,))
                 executors[executor.executor_id] = task.task_id
-            agent.launch(framework_id, replace(task, agent_id=agent.id, resource_roles=(role,), executor=executor))
+            agent.launch(framework_id, replace(task, agent_id=agent.id, resource_roles=(role,), executor=executor),
+                         entry.info.user)
         if not pool.is_empty():
             self._set_filter(entry, agent.id, role, filters)
         self._request_allocation()
 
     def _validate(self, task: TaskInfo, agent: Agent, pool: Resources, seen: set[str],
                   framework_id: str, role: str, executors: dict[str, str]) -> tuple[TaskState, str] | None:
-        if not TASK_ID_PATTERN.match(task.task_id) or task.task_id in (".", ".."):
-            return TaskState.TASK_ERROR, f"Task ID '{task.task_id}' is invalid: no '/', whitespace or NUL"
+        problem = id_problem(task.task_id, "Task ID")
+        if problem is not None:
+            return TaskState.TASK_ERROR, f"Task ID is invalid: {problem}"
         if task.task_id in seen or self.find_task(task.task_id) is not None:
             return TaskState.TASK_ERROR, f"Task has duplicate ID: {task.task_id}"
         if task.agent_id and task.agent_id != agent.id:
@@ -662,13 +712,14 @@ class Master:
             for task in agent.tasks.values():
                 info = task.record.info
                 tasks_by_framework.setdefault(task.record.framework_id, []).append(
-                    _task_json(info, task.record.framework_id, agent, task.state))
+                    _task_json(info, task.record.framework_id, agent, task.state, task.record.sandbox))
                 if info.executor is not None and not task.state.is_terminal:
                     executors_by_framework.setdefault(task.record.framework_id, []).append(
-                        {**info.executor.to_json(), "slave_id": agent.id})
+                        {**info.executor.to_json(), "slave_id": agent.id,
+                         "directory": os.path.abspath(task.record.sandbox)})
             for record in agent.completed:
                 completed_by_framework.setdefault(record.framework_id, []).append(
-                    _task_json(record.info, record.framework_id, agent, record.state))
+                    _task_json(record.info, record.framework_id, agent, record.state, record.sandbox))
         return {
             "id": self.id,
             "version": "1.11.0",
@@ -742,8 +793,9 @@ def _executor_problem(task: TaskInfo, framework_id: str, agent: Agent, executors
     assert executor is not None
     if not executor.executor_id:
         return "'ExecutorInfo.executor_id' must be set"
-    if TASK_ID_PATTERN.match(executor.executor_id) is None or executor.executor_id in (".", ".."):
-        return f"Executor ID '{executor.executor_id}' is invalid: no '/', whitespace or NUL"
+    problem = id_problem(executor.executor_id, "Executor ID")
+    if problem is not None:
+        return f"Executor ID is invalid: {problem}"
     if executor.framework_id and executor.framework_id != framework_id:
         return (f"ExecutorInfo has an invalid FrameworkID (Actual: {executor.framework_id} "
                 f"vs Expected: {framework_id})")
@@ -779,10 +831,13 @@ def _resources_map(res: Resources) -> dict[str, Any]:
     return out
 
 
-def _task_json(info: TaskInfo, framework_id: str, agent: Agent, state: TaskState) -> dict[str, Any]:
+def _task_json(info: TaskInfo, framework_id: str, agent: Agent, state: TaskState, sandbox: Path) -> dict[str, Any]:
+    """A task as Mesos' state gives it, plus its sandbox's `directory` (which Mesos' agent gives
+    on the task's executor): the path the files API (`/files/read?path=...`) reads it by."""
     out = {
         "id": info.task_id, "name": info.name, "framework_id": framework_id, "slave_id": agent.id,
         "executor_id": info.executor_id, "state": state.value, "resources": _resources_map(info.resources),
+        "directory": os.path.abspath(sandbox),
     }
     if info.resource_roles:
         out["role"] = info.resource_roles[0]

@@ -17,15 +17,14 @@ import signal
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from stat import S_ISREG
+from typing import Protocol
 
 from core.cluster import procfs
 from core.cluster.launcher_main import EXIT_FILE, PID_FILE
 from core.cluster.reaping import wait_status
 from core.driver.types import CommandInfo
-
-if TYPE_CHECKING:
-    from core.cluster.launcher import LauncherPool
+from core.secrets import secret_name_problem
 
 EXIT_STATUS_WAIT = 2.0  # how long an adopted task's launcher may take to record its status
 
@@ -116,8 +115,9 @@ def command_problem(command: CommandInfo) -> str | None:
     """Why `command` cannot be exec'd (None when it can), naming the field at fault.
 
     exec takes C strings: a NUL inside one, a character the file system encoding cannot carry
-    (a lone surrogate), an environment name that is empty or holds '=', or an empty program name
-    can never start. Refused before a launcher sees them, so no launcher spends a spawn on them.
+    (a lone surrogate), an environment name that is empty or holds '=', an empty program name, or
+    a secret variable naming no possible secret can never start. Refused before a launcher sees
+    them, so no launcher spends a spawn on them.
     """
     fields: list[tuple[str, object]] = [("command.user", command.user)]
     if command.shell or not command.arguments:
@@ -131,6 +131,13 @@ def command_problem(command: CommandInfo) -> str | None:
         if isinstance(name, str) and (not name or "=" in name):
             return f"{where}.name {name!r} is not a valid variable name: it must be non-empty and hold no '='"
         fields += [(f"{where}.name", name), (f"{where}.value", value)]
+    for i, (name, secret) in enumerate(command.secrets, start=len(command.environment)):
+        where = f"command.environment.variables[{i}]"
+        if isinstance(name, str) and (not name or "=" in name):
+            return f"{where}.name {name!r} is not a valid variable name: it must be non-empty and hold no '='"
+        if isinstance(secret, str) and (problem := secret_name_problem(secret)):
+            return f"{where}.secret.reference.name: {problem}"
+        fields.append((f"{where}.name", name))
     fields += [(f"command.uris[{i}].value", uri.value) for i, uri in enumerate(command.uris)]
     for field, text in fields:  # typed str, but a task decoded from JSON may hold anything
         if not isinstance(text, str):
@@ -144,11 +151,24 @@ def command_problem(command: CommandInfo) -> str | None:
     return None
 
 
+def read_sandbox_file(path: Path, limit: int = 64) -> str:
+    """The text of a small regular file the launcher wrote in a sandbox. The task owns its
+    sandbox, so no symlink is followed and anything but a regular file (a FIFO would block the
+    event loop) is refused with OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return os.read(fd, limit).decode(errors="replace")
+    finally:
+        os.close(fd)
+
+
 def find_started(sandbox: Path) -> ProcessIdentity | None:
     """The task whose pid the launcher recorded in `sandbox`, if it still runs (checked by its
     environment, which names the sandbox, so a reused pid is not mistaken for it)."""
     try:
-        pid = int((sandbox / PID_FILE).read_text().strip())
+        pid = int(read_sandbox_file(sandbox / PID_FILE).strip())
         with open(f"/proc/{pid}/environ", "rb") as fh:
             if f"MESOS_SANDBOX={sandbox}".encode() not in fh.read().split(b"\0"):
                 return None
@@ -161,9 +181,17 @@ def find_started(sandbox: Path) -> ProcessIdentity | None:
 def read_exit_file(sandbox: Path) -> ExitStatus | None:
     """The wait status the launcher recorded when it reaped the task, if it has yet."""
     try:
-        return ExitStatus.from_wait_status(int((sandbox / EXIT_FILE).read_text().strip()))
+        return ExitStatus.from_wait_status(int(read_sandbox_file(sandbox / EXIT_FILE).strip()))
     except (OSError, ValueError):
         return None
+
+
+class Reaper(Protocol):
+    """Who reaps the tasks it started (`core.cluster.launcher.LauncherPool`)."""
+
+    def watch(self, pid: int, on_exit: Callable[[int], None], on_orphaned: Callable[[int], None]) -> None:
+        """`on_exit(wait status)` when child `pid` is reaped; `on_orphaned(pid)` if its parent dies first."""
+        ...
 
 
 class ExitWatcher:
@@ -176,7 +204,7 @@ class ExitWatcher:
     with a pidfd too, and their status comes from the exit file their launcher wrote.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, launchers: LauncherPool | None = None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, launchers: Reaper | None = None) -> None:
         self._loop = loop
         self._launchers = launchers
         self._fds: dict[int, int] = {}

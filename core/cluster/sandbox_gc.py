@@ -7,6 +7,8 @@ Rules:
   otherwise fill the disk with millions of directories.
 - Sandboxes that an earlier server left on disk (their tasks ended while it was down, or it
   kept them) join the queue at start, oldest first by modification time (`adopt`).
+- Only directories below `root` are ever removed (a path from an old record that is not is kept
+  and logged).
 - Directories are removed by `remove` in batches, never on the event loop: the agent hands them
   to a launcher process, so neither the I/O nor the GIL time falls on the server. Nothing is
   armed while nothing waits: an idle agent has no timer.
@@ -16,12 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from core.security.ids import is_below
+
+log = logging.getLogger(__name__)
 BATCH_SECONDS = 1.0  # removals due within this long go together
 
 
@@ -43,7 +49,11 @@ class SandboxGC:
         return len(self._queue)
 
     def ended(self, sandbox: Path, when: float | None = None) -> None:
-        """The task owning `sandbox` has ended and its end was acknowledged."""
+        """The task owning `sandbox` has ended and its end was acknowledged. A path that is not
+        below the root (a record written before ids were checked) is never removed."""
+        if not is_below(self.root, sandbox):
+            log.warning("not collecting %s: it is not below the sandboxes directory %s", sandbox, self.root)
+            return
         self._queue.append((self._clock() if when is None else when, sandbox))
         self._arm()
 

@@ -1,9 +1,13 @@
 """Service discovery's HTTP endpoints on `trireme serve`.
 
 - `GET /haproxy/status`: the server's own load balancer (`--haproxy`; 404 without it): config,
-  workers, reloads, servers, the apps it refused (`refused`: appId, label, message) and the last error.
+  workers, reloads and runtime changes (with when the last happened), servers, the apps it refused
+  (`refused`: appId, label, message) and the last error; and HAProxy's own view (`show stat`):
+  `frontends` (name, status) and `serverStates` (per backend: server, address, status).
 - `GET /discovery/events`: Server-Sent Events, one per event of any framework (and the load
-  balancer's `haproxy_app_refused_event`): what `trireme lb run` follows to know when to read again.
+  balancer's own: `haproxy_app_refused_event`, and `haproxy_changed_event` after each start,
+  reload or runtime change): what `trireme lb run` follows to know when to read again (it skips
+  the balancer's own).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 
 from starlette.requests import Request
@@ -18,18 +23,30 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from core.discovery.admission import Refusal
-from core.discovery.balancer import LoadBalancer
+from core.discovery.balancer import Change, LoadBalancer
 from core.discovery.sources import BALANCER_SOURCE
 from core.events import BusEvent, Dropped, EventBus
+from core.security.access import Action, Resource, access_of
+
+DISCOVERY = Resource("core", "discovery")
 
 HEARTBEAT_SECONDS = 10.0
 REFUSED_EVENT = "haproxy_app_refused_event"
+CHANGED_EVENT = "haproxy_changed_event"
 
 
 def publish_refusal(bus: EventBus, refusal: Refusal) -> None:
     """Tell every event subscriber that the load balancer refused an app, and why."""
     when = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     bus.publish(REFUSED_EVENT, dict(refusal.to_json(), timestamp=when), source=BALANCER_SOURCE)
+
+
+def publish_change(bus: EventBus, balancer: LoadBalancer, change: Change) -> None:
+    """Tell every event subscriber that HAProxy now serves something else (`change`: started,
+    reload or runtime), so what shows its state can read it again."""
+    bus.publish(CHANGED_EVENT, {"change": change.value, "reloads": balancer.reloads,
+                                "runtimeChanges": balancer.runtime_changes, "timestamp": _iso(time.time())},
+                source=BALANCER_SOURCE)
 
 
 class DiscoveryAPI:
@@ -44,20 +61,26 @@ class DiscoveryAPI:
         ]
 
     async def status(self, request: Request) -> Response:
+        access_of(request).require(Action.VIEW, DISCOVERY)
         balancer = self.balancer()
         if balancer is None:
             return JSONResponse({"message": "HAProxy is not enabled: start the server with --haproxy"},
                                 status_code=404)
+        frontends, server_states = await balancer.states()
         return JSONResponse({
             "config": str(balancer.config.config_path), "bind": balancer.config.bind,
             "workers": await balancer.worker_pids(),
             "reloads": balancer.reloads, "runtimeChanges": balancer.runtime_changes,
+            "lastReload": _iso(balancer.last_reload_at), "lastRuntimeChange": _iso(balancer.last_runtime_change_at),
+            "lastRuntimeChangeSummary": balancer.last_runtime_change or None,
+            "frontends": frontends, "serverStates": server_states,
             "lastError": balancer.last_error or None,
             "refused": [r.to_json() for r in balancer.refused.values()],
             "servers": {name: [s.address for s in servers] for name, servers in balancer.servers().items()},
         })
 
     async def events(self, request: Request) -> Response:
+        access_of(request).require(Action.VIEW, DISCOVERY)
         subscription = self.bus.subscribe()
 
         async def stream() -> AsyncIterator[bytes]:
@@ -79,6 +102,13 @@ class DiscoveryAPI:
                 subscription.close()
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def _iso(instant: float | None) -> str | None:
+    if instant is None:
+        return None
+    return datetime.datetime.fromtimestamp(instant, datetime.UTC).isoformat(timespec="milliseconds") \
+        .replace("+00:00", "Z")
 
 
 def _sse(event: BusEvent) -> bytes:

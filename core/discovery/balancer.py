@@ -39,7 +39,7 @@ from core.discovery.admission import (
     by_app,
     place,
 )
-from core.discovery.haproxy import HAProxyError, HAProxyProcess, check, find_haproxy, socket_command
+from core.discovery.haproxy import HAProxyError, HAProxyProcess, check, find_haproxy, parse_stat, socket_command
 from core.discovery.model import Server, Service, build_services_keeping, by_port_and_name, keep_last_good
 from core.discovery.render import RenderSettings, Slots, render, slot_count, slot_name
 
@@ -69,10 +69,14 @@ class BalancerConfig:
 class LoadBalancer:
     config: BalancerConfig
     on_refusal: Callable[[Refusal], None] | None = None
+    on_change: Callable[[Change], None] | None = None  # hears of each reload, start and runtime change
     last_error: str = ""
     refused: dict[str, Refusal] = field(default_factory=dict)  # by app id
     reloads: int = 0
     runtime_changes: int = 0
+    last_reload_at: float | None = None  # epoch seconds of the last reload (or start)
+    last_runtime_change_at: float | None = None
+    last_runtime_change: str = ""  # what it did: servers in and out
     _proc: HAProxyProcess | None = None
     _shapes: list[Service] = field(default_factory=list)
     _listening: frozenset[tuple[str, int]] = frozenset()  # the app frontends' listeners HAProxy holds
@@ -113,6 +117,8 @@ class LoadBalancer:
                 raise
             self._report(refusals)
             self.last_error = "; ".join(r.message for r in refusals.values())
+            if change is not Change.UNCHANGED and self.on_change is not None:
+                self.on_change(change)
             return change
 
     def _report(self, refusals: dict[str, Refusal]) -> None:
@@ -213,6 +219,9 @@ class LoadBalancer:
             self._proc = proc
             self._shapes, self._slots = shapes, slots
             self._listening = self._listeners(services)
+            self.last_reload_at = time.time()
+            log.info("haproxy started: %d frontend(s), %d server(s)", len(services), _servers(services),
+                     extra={"frontends": len(services), "servers": _servers(services)})
             return Change.STARTED
         # the new worker starts the servers that kept their slot as the old one had them (UP stays
         # UP, no `rise` wait); every other slot starts as the new config says
@@ -230,6 +239,10 @@ class LoadBalancer:
         self._listening = self._listeners(services)
         self._state_known = True
         self.reloads += 1
+        self.last_reload_at = time.time()
+        log.info("haproxy reloaded (reload %d): %d frontend(s), %d server(s)", self.reloads, len(services),
+                 _servers(services), extra={"reloads": self.reloads, "frontends": len(services),
+                                            "servers": _servers(services)})
         return Change.RELOAD
 
     async def _runtime(self, services: list[Service]) -> Change:
@@ -252,6 +265,12 @@ class LoadBalancer:
             self._shapes, self._state_known = [], False
             raise HAProxyError(str(exc)) from exc
         self.runtime_changes += 1
+        added = sum(1 for c in commands if c.endswith(" state ready"))
+        removed = sum(1 for c in commands if c.endswith(" state maint"))
+        self.last_runtime_change_at = time.time()
+        self.last_runtime_change = f"{added} server(s) in, {removed} out"
+        log.info("haproxy runtime change %d: %d server(s) in, %d out, no reload", self.runtime_changes, added,
+                 removed, extra={"runtime_changes": self.runtime_changes, "servers_in": added, "servers_out": removed})
         return Change.RUNTIME
 
     def _slot_changes(self, service: Service) -> list[str]:
@@ -300,6 +319,25 @@ class LoadBalancer:
     def servers(self) -> dict[str, list[Server]]:
         return {name: [s for s in slots if s is not None] for name, slots in self._slots.items()}
 
+    async def states(self) -> tuple[list[dict[str, str]], dict[str, list[dict[str, str]]]]:
+        """HAProxy's own view (`show stat`): its frontends with their status, and each backend's
+        servers (the slots holding one) with theirs (UP, DOWN, MAINT, DRAIN, `no check`...);
+        ([], {}) while HAProxy cannot be asked."""
+        if self._proc is None:
+            return [], {}
+        try:
+            rows = parse_stat(await socket_command(self.settings().runtime_socket, "show stat"))
+        except (OSError, HAProxyError):
+            return [], {}
+        status = {(r.get("pxname", ""), r.get("svname", "")): r.get("status", "") for r in rows}
+        frontends = [{"name": r["pxname"], "status": r.get("status", "")} for r in rows
+                     if r.get("svname") == "FRONTEND" and "pxname" in r]
+        backends = {name: [{"server": slot_name(i), "address": server.address,
+                            "status": status.get((name, slot_name(i)), "unknown")}
+                           for i, server in enumerate(slots) if server is not None]
+                    for name, slots in self._slots.items()}
+        return frontends, backends
+
     async def worker_pids(self) -> list[int]:
         """HAProxy's current worker processes ([] while it is not running yet)."""
         try:
@@ -311,6 +349,10 @@ class LoadBalancer:
         if self._proc is not None:
             self._proc.stop()
             self._proc = None
+
+
+def _servers(services: list[Service]) -> int:
+    return sum(len(s.servers) for s in services)
 
 
 def carried_state(state: str, before: dict[str, Slots], after: dict[str, Slots]) -> str:

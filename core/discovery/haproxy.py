@@ -109,6 +109,17 @@ async def socket_command(socket_path: Path, command: str, timeout: float = 5.0, 
     return data.decode(errors="replace")
 
 
+def parse_stat(csv_text: str) -> list[dict[str, str]]:
+    """The rows of `show stat` (CSV whose header line starts with `# `), each by its column names:
+    `pxname`, `svname` (FRONTEND, BACKEND or a server's name), `status` (OPEN, UP, DOWN, MAINT,
+    DRAIN, NOLB, `no check`, `UP 1/3` while a check goes up...), `addr`, ..."""
+    lines = [line for line in csv_text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("# "):
+        return []
+    names = lines[0][2:].split(",")
+    return [dict(zip(names, line.split(","), strict=False)) for line in lines[1:] if not line.startswith("#")]
+
+
 class HAProxyProcess:
     def __init__(self, binary: str, config: Path, workdir: Path) -> None:
         self.binary = binary

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 
 from core.discovery.balancer import LoadBalancer
-from core.discovery.catalog import ServiceCatalog
 from core.events import EventBus
+from core.framework.catalog import ServiceCatalog
 
 log = logging.getLogger(__name__)
 COALESCE_SECONDS = 0.05
@@ -135,7 +135,10 @@ async def follow_server(url: str, balancer: LoadBalancer, max_backoff: float = 1
                         resync_seconds: float | None = None) -> None:
     """Follow a remote server's event stream; reconnect with backoff when it goes away. Read
     everything again every `resync_seconds` too (default `RESYNC_SECONDS`)."""
-    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(10.0, read=None)) as client:
+    from core.clikit.credentials import client_options  # the command's token or password, and CA
+
+    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(10.0, read=None),
+                                 **client_options(url)) as client:
         remote = RemoteApps(client)
         refresher = Refresher(remote.apps, balancer, resync_seconds, lambda: remote.incomplete)
         runner = asyncio.create_task(refresher.run())

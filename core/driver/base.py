@@ -1,7 +1,7 @@
 """The seam between a framework and the resources it runs on: Mesos' v1 scheduler calls and events.
 
 Every framework talks to a cluster only through a `Driver`. Two backends implement it: the
-embedded cluster (`core.driver.local`) and, over HTTP, anything that serves Mesos' v1
+embedded cluster (`core.cluster.driver`) and, over HTTP, anything that serves Mesos' v1
 scheduler API (`/api/v1/scheduler`).
 """
 

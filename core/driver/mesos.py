@@ -3,6 +3,7 @@ embedded master of another `trireme serve` (so a framework can run as its own pr
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 
 import httpx
@@ -21,9 +22,13 @@ from core.driver.wire import (
 class MesosHTTPDriver:
     """See `core.driver.base.Driver` for the rules; calls answer once the master accepted them (202)."""
 
-    def __init__(self, master_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, master_url: str, timeout: float = 30.0, principal: str = "", secret: str = "",
+                 verify: ssl.SSLContext | bool = True) -> None:
+        """`principal` and `secret`: the framework's credential, sent with HTTP Basic on every call
+        (a master with Mesos' `--authenticate_frameworks`, or `trireme serve --authenticate-frameworks`)."""
         self._url = master_url.rstrip("/") + SCHEDULER_PATH
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, read=None))
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, read=None), verify=verify,
+                                         auth=(principal, secret) if principal else None)
         self.framework_id = ""
         self._stream_id = ""
 

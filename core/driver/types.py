@@ -216,7 +216,11 @@ class URI:
 
 @dataclass(frozen=True)
 class CommandInfo:
-    """`shell=True` runs `value` with /bin/sh -c; otherwise `arguments` is the argv (value = program)."""
+    """`shell=True` runs `value` with /bin/sh -c; otherwise `arguments` is the argv (value = program).
+
+    `secrets` are environment variables whose values the agent reads from the server's secret
+    store when the task launches (`core.secrets`): (variable, secret name) pairs, on the wire
+    Mesos' variables of type SECRET holding a REFERENCE. Their values are never part of the task."""
 
     value: str = ""
     shell: bool = True
@@ -224,11 +228,15 @@ class CommandInfo:
     environment: tuple[tuple[str, str], ...] = ()
     uris: tuple[URI, ...] = ()
     user: str = ""
+    secrets: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> JSON:
+        variables: list[JSON] = [{"name": k, "value": v} for k, v in self.environment]
+        variables += [{"name": k, "type": "SECRET", "secret": {"type": "REFERENCE", "reference": {"name": ref}}}
+                      for k, ref in self.secrets]
         out: JSON = {
             "shell": self.shell,
-            "environment": {"variables": [{"name": k, "value": v} for k, v in self.environment]},
+            "environment": {"variables": variables},
             "uris": [u.to_json() for u in self.uris],
         }
         if self.value:
@@ -246,7 +254,8 @@ class CommandInfo:
             value=str(data.get("value", "")),
             shell=bool(data.get("shell", True)),
             arguments=tuple(data.get("arguments", [])),
-            environment=tuple((v["name"], str(v.get("value", ""))) for v in env),
+            environment=tuple((v["name"], str(v.get("value", ""))) for v in env if v.get("type") != "SECRET"),
+            secrets=tuple((v["name"], _secret_reference(v)) for v in env if v.get("type") == "SECRET"),
             uris=tuple(
                 URI(u["value"], bool(u.get("executable", False)), bool(u.get("extract", True)),
                     str(u.get("output_file", "")))
@@ -254,6 +263,14 @@ class CommandInfo:
             ),
             user=str(data.get("user", "")),
         )
+
+
+def _secret_reference(variable: JSON) -> str:
+    """The secret a SECRET variable names ("" when it names none: such a task cannot launch)."""
+    secret = variable.get("secret")
+    reference = secret.get("reference") if isinstance(secret, dict) else None
+    name = reference.get("name") if isinstance(reference, dict) else None
+    return name if isinstance(name, str) else ""
 
 
 def _allocation_roles(resources: Any) -> tuple[str, ...]:

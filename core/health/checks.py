@@ -5,6 +5,9 @@ Rules, as Marathon and Aurora apply them:
 - HTTP(S) passes on a 2xx or 3xx answer (1xx too with `ignore_http_1xx`), or, when `ok_statuses`
   is given, only on one of those codes; TCP on a connect;
   COMMAND on exit status 0 (run with /bin/sh in the task's sandbox, with its environment).
+- A COMMAND check runs as the task's user when the server runs as root: `user` when given, else
+  the owner of the sandbox (the agent gives a task's sandbox to the user it runs as); never as
+  root for a task that is not root's. A `user` unknown to the host fails the check, naming it.
 - Failures during the first `grace_period` seconds are not counted until the task has passed
   once. After `max_consecutive_failures` counted failures in a row the task is declared dead
   (`on_result(..., kill=True)`); 0 means never.
@@ -14,10 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import pwd
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class CheckSpec:
     ignore_http_1xx: bool = False
     ok_statuses: tuple[int, ...] = ()  # when set, HTTP(S) passes only on these codes (readiness checks)
     expected_body: str = ""  # when set, HTTP(S) also needs this body (stripped, case-insensitive)
+    user: str = ""  # COMMAND: run as this user (default: the sandbox's owner; only when the server is root)
 
 
 @dataclass
@@ -60,11 +67,15 @@ async def probe(spec: CheckSpec) -> str | None:
 
 async def _probe(spec: CheckSpec) -> str | None:
     if spec.protocol == "COMMAND":
+        identity = command_identity(spec)
+        if isinstance(identity, str):
+            return identity
         # a session of its own: what the command leaves behind is then reaped by the server, its
         # subreaper (core.cluster.reaping), instead of staying a zombie in the server's session
         proc = await asyncio.create_subprocess_exec("/bin/sh", "-c", spec.command, cwd=spec.sandbox, env=spec.env,
                                                     stdout=asyncio.subprocess.DEVNULL,
-                                                    stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+                                                    stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
+                                                    **identity)
         try:
             code = await proc.wait()
         finally:
@@ -92,6 +103,35 @@ async def _probe(spec: CheckSpec) -> str | None:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+
+
+def command_identity(spec: CheckSpec) -> dict[str, Any] | str:
+    """The `user`, `group` and `extra_groups` a COMMAND check runs with ({}: the server's own), or
+    why it cannot run (an unknown user)."""
+    if os.geteuid() != 0:
+        return {}
+    if spec.user:
+        try:
+            account = pwd.getpwnam(spec.user)
+        except KeyError:
+            return f"the check runs as user '{spec.user}', who does not exist on this host"
+        uid, gid = account.pw_uid, account.pw_gid
+    else:
+        if spec.sandbox == CheckSpec.sandbox:
+            return {}  # no sandbox on this machine (a remote cluster's task): the server's own user
+        try:
+            owner = os.stat(spec.sandbox)
+        except OSError:
+            return {}
+        uid, gid = owner.st_uid, owner.st_gid
+    if uid == 0:
+        return {}
+    try:
+        account = pwd.getpwuid(uid)
+        groups = os.getgrouplist(account.pw_name, gid)
+    except KeyError:  # a uid without a name: its own group only
+        groups = [gid]
+    return {"user": uid, "group": gid, "extra_groups": groups}
 
 
 async def _body_problem(reader: asyncio.StreamReader, expected: str) -> str | None:

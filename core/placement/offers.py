@@ -76,7 +76,7 @@ class OfferSpace:
         `group` names the demand's siblings (e.g. an app id) so that tasks placed earlier in this
         same offer count for its constraints too.
         """
-        siblings = [*placed, *(p for g, p in self.placed_here if g == group)]
+        siblings = [*placed, *(p for g, p in self.placed_here if g == group)] if demand.constraints else []
         for constraint in demand.constraints:
             if not satisfies(constraint, self.here, siblings):
                 return Rejection(Shortfall.CONSTRAINT, " ".join(constraint))

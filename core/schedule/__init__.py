@@ -4,8 +4,9 @@ could start them. Nothing here knows a framework's job type."""
 
 from __future__ import annotations
 
+from core.schedule.base import Schedule, ScheduleCursor, ScheduleError
 from core.schedule.cron import CronSchedule
-from core.schedule.expression import Schedule, ScheduleCursor, ScheduleError, parse_schedule, parse_time_zone
+from core.schedule.expression import parse_schedule, parse_time_zone
 from core.schedule.iso8601 import Period, RepeatingInterval, parse_duration, parse_period
 from core.schedule.missed import CatchUp, catch_up
 from core.schedule.timers import Clock, TimerHeap

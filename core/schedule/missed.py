@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.schedule.expression import ScheduleCursor
+from core.schedule.base import ScheduleCursor
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from core.cluster.master import FrameworkLifecycle, Master
@@ -20,7 +20,7 @@ class ClusterCollector(Collector):
         self._master = master
         self._bus = bus
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         tasks = GaugeMetricFamily("trireme_tasks", "Tasks known to the agents, by state", labels=["state"])
         states: Counter[str] = Counter()
         for agent in self._master.agents.values():
@@ -56,6 +56,10 @@ class ClusterCollector(Collector):
                                  "have not read them yet (one log shared by all)")
         held.add_metric([], self._bus.logged)
         yield held
+        dropped = CounterMetricFamily("trireme_event_dropped", "Events subscribers missed because they fell too "
+                                      "far behind (each told how many with a Dropped item)")
+        dropped.add_metric([], self._bus.dropped)
+        yield dropped
 
 
 DROPWIZARD_VERSION = "4.0.0"  # the `version` Marathon's JSON metrics carry

@@ -2,7 +2,10 @@
 
 Rules (as Mesos' master/http.cpp answers them):
 - Bodies are JSON (`Content-Type: application/json`; a missing one is 400, Protobuf or any other
-  type is 415). A malformed call is 400 with a plain-text message naming the field.
+  type is 415), read by the server's shared reader (`core.server.body`: no NaN, no lone surrogate,
+  at most 100 levels deep, as Mesos' parser). A malformed call is 400 with a plain-text message
+  naming the field; a wrongly typed field is refused before anything reads it
+  (`core.driver.calls`), as Mesos converts the JSON to protobuf first.
 - SUBSCRIBE answers 200 with a RecordIO stream of events and a `Mesos-Stream-Id` header. A
   subscription the master refuses (invalid roles, suppressed roles or offer constraints, a removed
   framework) is a stream holding one ERROR event. SUBSCRIBE must not carry `Mesos-Stream-Id`.
@@ -10,26 +13,36 @@ Rules (as Mesos' master/http.cpp answers them):
   400, one that is not subscribed (or not over HTTP) 403, a missing or wrong stream id 400.
 - UPDATE_FRAMEWORK answers 200 once applied (400/409 when refused, nothing changed); UNKNOWN 501;
   every other call 202 Accepted, its outcome arriving as events on the subscription stream.
+- Principals (Mesos' rules for an authenticated framework): the request's authenticated principal
+  must be the `framework_info.principal` when one is given (400), and becomes it when none is; a
+  framework id registered by another principal is refused with 403 (and logged). SUBSCRIBE needs
+  the principal to be allowed to update `mesos:<role>` for each of its roles (403 otherwise), and
+  every other call must come from the framework's principal (400, as Mesos). Principals starting
+  with `trireme:` belong to the frameworks inside the server and cannot be claimed.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from core.cluster.master import FrameworkLifecycle, Master, SubscriptionRefused, UpdateRefused
+from core.cluster.master import FrameworkLifecycle, Master, SubscriptionForbidden, SubscriptionRefused, UpdateRefused
 from core.cluster.roles import framework_info_problem
+from core.driver.calls import CallTypeError, check_call
 from core.driver.types import JSON, Error, Event, FrameworkInfo, TaskInfo
 from core.driver.wire import SCHEDULER_PATH, STREAM_HEADER, event_to_json, filters_from_json, record
+from core.framework.errors import ErrorShape, plain_text
+from core.security.access import INTERNAL_PREFIX, Action, Denied, Resource, access_of
+from core.server.body import InvalidJSON, parse_json
 
 log = logging.getLogger(__name__)
 INVALID = "Failed to validate scheduler::Call: "
@@ -162,6 +175,8 @@ def _task_infos(accept: JSON) -> list[TaskInfo]:
             if not isinstance(task, dict):
                 raise CallError(f"{INVALID}'{task_where}' must be an object")
             _value(task, "task_id.value", task_where + ".")
+            _check_resource_types(task.get("resources", []), f"{task_where}.resources")
+            _check_resource_types((task.get("executor") or {}).get("resources", []), f"{task_where}.executor.resources")
             try:
                 launches.append(TaskInfo.from_json(task))
             except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -169,7 +184,22 @@ def _task_infos(accept: JSON) -> list[TaskInfo]:
     return launches
 
 
+def _check_resource_types(resources: list[JSON], where: str) -> None:
+    """Agents here hold scalars and port ranges only: a resource of another type cannot be offered."""
+    for i, resource in enumerate(resources):
+        kind = resource.get("type", "SCALAR")
+        if kind not in ("SCALAR", "RANGES"):
+            raise CallError(f"{INVALID}'{where}[{i}].type': resources of type '{kind}' are not supported by the "
+                            "embedded cluster (only SCALAR and RANGES)")
+
+
+def _forbidden(message: str) -> Response:
+    return PlainTextResponse(message, status_code=403)
+
+
 class SchedulerAPI:
+    error_shape = ErrorShape((SCHEDULER_PATH,), plain_text)  # Mesos answers its errors in plain text
+
     def __init__(self, master: Callable[[], Master | None]) -> None:
         self._master = master
         self._streams: dict[str, str] = {}  # stream id -> framework id
@@ -185,6 +215,8 @@ class SchedulerAPI:
             return self._call(master, request, await request.body())
         except CallError as exc:
             return PlainTextResponse(str(exc), status_code=exc.status)
+        except Denied as exc:
+            return exc.response
         except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a shape no check above foresaw
             return PlainTextResponse(f"{INVALID}{exc!r}", status_code=400)
 
@@ -197,11 +229,15 @@ class SchedulerAPI:
             hint = " (this master serves JSON only, not Protobuf)" if media == "application/x-protobuf" else ""
             raise CallError(f"Expecting 'Content-Type' of {JSON_TYPE}{hint}", 415)
         try:
-            call = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            call = parse_json(body)
+        except InvalidJSON as exc:
             raise CallError(f"Failed to parse body into JSON: {exc}") from None
         if not isinstance(call, dict):
             raise CallError("Failed to convert JSON into Call protobuf: expected a JSON object")
+        try:
+            check_call(call)
+        except CallTypeError as exc:
+            raise CallError(str(exc)) from None
         kind = call.get("type")
         if kind is None:
             raise CallError(f"{INVALID}Expecting 'type' to be present")
@@ -217,10 +253,12 @@ class SchedulerAPI:
         if kind == "RECONCILE_OPERATIONS" and not _accepts_json(request.headers.get("accept")):
             raise CallError(f"Expecting 'Accept' to allow '{JSON_TYPE}'", 406)
         self._check_stream(master, request, framework_id)
+        if kind == "TEARDOWN":
+            access_of(request).audit = True
         if kind == "UNKNOWN":
             return Response(status_code=501)
         if kind == "UPDATE_FRAMEWORK":
-            self._update_framework(master, framework_id, call["update_framework"])
+            self._update_framework(master, framework_id, call["update_framework"], access_of(request).principal.name)
             return Response(status_code=200)
         self._dispatch(master, framework_id, str(kind), call)
         return Response(status_code=202)
@@ -229,6 +267,10 @@ class SchedulerAPI:
         entry = master.frameworks.get(framework_id)
         if entry is None or entry.lifecycle is FrameworkLifecycle.REMOVED:
             raise CallError("Framework cannot be found")
+        principal = access_of(request).principal.name
+        if principal and principal != entry.info.principal:
+            raise CallError(f"Authenticated principal '{principal}' does not match principal "
+                            f"'{entry.info.principal}' set in `FrameworkInfo`")
         if entry.lifecycle is not FrameworkLifecycle.CONNECTED:
             raise CallError("Framework is not subscribed", 403)
         if framework_id not in self._streams.values():
@@ -251,6 +293,21 @@ class SchedulerAPI:
         info_json, info = _framework_info(subscribe, "subscribe.")
         if str(_node(call, "framework_id.value") or "") != info.id:
             raise CallError(f"{INVALID}'framework_id' differs from 'subscribe.framework_info.id'")
+        access = access_of(request)
+        access.audit = True  # subscriptions are audited (the other scheduler calls are the protocol's traffic)
+        principal = access.principal.name
+        if info.principal.startswith(INTERNAL_PREFIX) and principal != info.principal:
+            raise CallError(f"{INVALID}principal '{info.principal}' is reserved for frameworks inside the server")
+        if principal and info.principal and info.principal != principal:
+            raise CallError(f"{INVALID}Authenticated principal '{principal}' does not match principal "
+                            f"'{info.principal}' set in `FrameworkInfo`")
+        if principal and not info.principal:
+            log.warning("Setting 'principal' in FrameworkInfo to '%s' because the framework authenticated with "
+                        "that principal but did not set it in FrameworkInfo", principal)
+            info = replace(info, principal=principal)
+            info_json = {**info_json, "principal": principal}
+        for role in info.roles:
+            access.require(Action.UPDATE, Resource("mesos", role), _forbidden)
         suppressed = _strings(subscribe, "suppressed_roles", "subscribe.")
         stream_id = str(uuid.uuid4())
         headers = {STREAM_HEADER: stream_id}
@@ -258,7 +315,10 @@ class SchedulerAPI:
             problem = framework_info_problem(info_json)
             if problem is not None:
                 raise SubscriptionRefused(problem)
-            info, queue = master.subscribe(info, suppressed, subscribe.get("offer_constraints"))
+            info, queue = master.subscribe(info, suppressed, subscribe.get("offer_constraints"), principal)
+        except SubscriptionForbidden as exc:
+            access.denied = True
+            return PlainTextResponse(str(exc), status_code=403)
         except SubscriptionRefused as exc:
             log.info("refusing the subscription of framework '%s': %s", info.name, exc)
             return Response(record(event_to_json(Error(str(exc)))), media_type=JSON_TYPE, headers=headers)
@@ -279,10 +339,12 @@ class SchedulerAPI:
 
         return StreamingResponse(events(), media_type=JSON_TYPE, headers=headers)
 
-    def _update_framework(self, master: Master, framework_id: str, update: JSON) -> None:
+    def _update_framework(self, master: Master, framework_id: str, update: JSON, principal: str) -> None:
         info_json, info = _framework_info(update, "update_framework.")
         if info.id != framework_id:
             raise CallError(f"{INVALID}'framework_id' differs from 'update_framework.framework_info.id'")
+        if principal and not info.principal:  # filled in as on SUBSCRIBE
+            info = replace(info, principal=principal)
         problem = framework_info_problem(info_json)
         if problem is not None:
             raise CallError(f"Supplied FrameworkInfo is not valid: {problem}")

@@ -7,26 +7,20 @@ withOutdatedConfig (the others), totalSummary (all).
 
 from __future__ import annotations
 
-import datetime
 import statistics
 from typing import Any
 
-from marathon_py.appdef import App
-from marathon_py.instances import Instance
+from core.framework.clock import parse_iso
+from marathon_py.model import App, Instance
 
 
-def _parse(ts: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(ts.replace("Z", "+00:00"))
-
-
-def _stats(tasks: list[Instance], has_checks: bool) -> dict[str, Any]:
-    now = datetime.datetime.now(datetime.UTC)
-    lifetimes = [(now - _parse(t.started_at)).total_seconds() for t in tasks if t.started_at]
+def _stats(tasks: list[Instance], has_checks: bool, now: float) -> dict[str, Any]:
+    lifetimes = [now - parse_iso(t.started_at) for t in tasks if t.started_at]
     stats: dict[str, Any] = {"counts": {
-        "staged": sum(1 for t in tasks if t.state in ("TASK_STAGING", "TASK_STARTING")),
-        "running": sum(1 for t in tasks if t.state == "TASK_RUNNING"),
+        "staged": sum(1 for t in tasks if t.staged),
+        "running": sum(1 for t in tasks if t.running),
         "healthy": sum(1 for t in tasks if has_checks and t.healthy(True)),
-        "unhealthy": sum(1 for t in tasks if has_checks and t.state == "TASK_RUNNING" and not t.healthy(True)),
+        "unhealthy": sum(1 for t in tasks if has_checks and t.running and not t.healthy(True)),
     }}
     if lifetimes:
         stats["lifeTime"] = {"averageSeconds": statistics.fmean(lifetimes),
@@ -34,14 +28,14 @@ def _stats(tasks: list[Instance], has_checks: bool) -> dict[str, Any]:
     return {"stats": stats}
 
 
-def task_stats(app: App, tasks: list[Instance]) -> dict[str, Any]:
-    has_checks = bool(app["healthChecks"])
-    config = app["versionInfo"]["lastConfigChangeAt"]
-    scaled = _parse(app["versionInfo"]["lastScalingAt"])
+def task_stats(app: App, tasks: list[Instance], now: float) -> dict[str, Any]:
+    has_checks = bool(app.health_checks)
+    config = app.config_version
+    scaled = parse_iso(app.version_info.last_scaling_at)
     groups = {
-        "startedAfterLastScaling": [t for t in tasks if _parse(t.staged_at) >= scaled],
+        "startedAfterLastScaling": [t for t in tasks if parse_iso(t.staged_at) >= scaled],
         "withLatestConfig": [t for t in tasks if t.version == config],
         "withOutdatedConfig": [t for t in tasks if t.version != config],
         "totalSummary": tasks,
     }
-    return {name: _stats(members, has_checks) for name, members in groups.items() if members}
+    return {name: _stats(members, has_checks, now) for name, members in groups.items() if members}

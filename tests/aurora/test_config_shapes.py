@@ -10,8 +10,8 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+from aurora_py import containers
 from aurora_py.cli import app
-from aurora_py.scheduler import containers
 
 runner = CliRunner()
 

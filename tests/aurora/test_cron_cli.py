@@ -100,29 +100,3 @@ def test_next_run_uses_the_replaced_config(start_server: StartServer, tmp_path: 
     wait_until(lambda: "FINISHED" in statuses(server, "often"), timeout=90, what="a run of the new config")
     finished = next(t for t in tasks(server, "often") if t["status"] == "FINISHED")
     assert (Path(finished["sandbox"]) / ".logs" / "main" / "0" / "stdout").read_text() == "second\n"
-
-
-def test_schedule_refusals(start_server: StartServer, tmp_path: Path) -> None:
-    server = start_server()
-    ready(server)
-    code, output = cli(server.url, "cron", "schedule", KEY, str(config(tmp_path, "echo hi")))
-    assert code == 1 and f"Job {KEY} has no cron schedule" in output
-    service = config(tmp_path, "sleep 100", ", cron_schedule='0 0 1 1 *'", kind="Service")
-    code, output = cli(server.url, "cron", "schedule", KEY, str(service))
-    assert code == 1 and "service: a service may not run on a cron schedule" in output
-    bad = config(tmp_path, "echo hi", ", cron_schedule='0 0 1 1 *', cron_collision_policy='RUN_OVERLAP'")
-    code, output = cli(server.url, "cron", "schedule", KEY, str(bad))
-    assert code == 1 and "cron_collision_policy: must be one of KILL_EXISTING, CANCEL_NEW" in output
-    code, output = cli(server.url, "cron", "schedule", KEY, str(config(tmp_path, "echo hi", ", cron_schedule='soon'")))
-    assert code == 1 and "cron_schedule" in output
-    assert job(server, "nightly") is None  # nothing was stored by the refusals
-
-    assert cli(server.url, "job", "create", KEY, str(config(tmp_path, "sleep 100", kind="Service")))[0] == 0
-    code, output = cli(server.url, "cron", "schedule", KEY,
-                       str(config(tmp_path, "echo hi", ", cron_schedule='0 0 1 1 *'")))
-    assert code == 1 and f"Job {KEY} exists and is not a cron job" in output
-    code, output = cli(server.url, "cron", "deschedule", KEY)
-    assert code == 1 and "is not scheduled with cron" in output
-    with server.client() as http:
-        response = http.put(f"/aurora/jobs/{KEY}/cron", json={"key": "devcluster/www/test/other"})
-    assert response.status_code == 400 and response.json()["responseCode"] == "INVALID_REQUEST"

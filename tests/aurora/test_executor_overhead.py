@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from aurora_py.scheduler.executor import CPU_ENV, RAM_ENV, ExecutorOverhead, OverheadError
+from aurora_py.errors import OverheadSettingInvalid
+from aurora_py.executor import CPU_ENV, RAM_ENV, ExecutorOverhead
+from tests.aurora.descriptions import config
 from tests.aurora.test_jobs import AGENT, cli, job, ready
 from tests.conftest import StartServer
 from tests.support.server import ServerProcess, wait_until
@@ -30,13 +32,12 @@ def test_overhead_defaults_and_settings() -> None:
     assert ExecutorOverhead.parse({RAM_ENV: "512 kb"}).mem_mb == 0.5
     for environ, named in (({CPU_ENV: "a lot"}, CPU_ENV), ({CPU_ENV: "-1"}, CPU_ENV), ({CPU_ENV: "nan"}, CPU_ENV),
                            ({RAM_ENV: "128 apples"}, RAM_ENV), ({RAM_ENV: "-5MB"}, RAM_ENV)):
-        with pytest.raises(OverheadError, match=named):
+        with pytest.raises(OverheadSettingInvalid, match=named):
             ExecutorOverhead.parse(environ)
 
 
 def test_demand_is_the_task_plus_the_overhead() -> None:
-    config = {"task": {"resources": {"cpu": 0.1, "ram": 8 * 2**20, "disk": 16 * 2**20}}, "ports": ["http", "admin"]}
-    demand = ExecutorOverhead().demand(config)
+    demand = ExecutorOverhead().demand(config(ram_mb=8, ports=["http", "admin"]))
     assert (round(demand.cpus, 6), demand.mem, demand.disk, demand.ports) == (0.35, 136.0, 16.0, (0, 0))
 
 

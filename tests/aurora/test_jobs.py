@@ -126,19 +126,6 @@ def test_batch_job_finishes_and_failing_job_stops_after_max_task_failures(server
     assert statuses(server, "once") == ["FINISHED"]  # not relaunched
 
 
-def test_bad_job_descriptions_are_refused_with_the_field(server: ServerProcess) -> None:
-    with httpx.Client(base_url=server.url) as http:
-        response = http.post("/aurora/jobs", json={"key": "a/b/c/d", "task": {"processes": []}})
-        assert response.status_code == 400
-        body = response.json()
-        assert body["responseCode"] == "INVALID_REQUEST"
-        assert "task.processes" in body["details"][0]["message"]
-        response = http.post("/aurora/jobs", json={"key": "a/b"})
-        assert "key" in response.json()["details"][0]["message"]
-        missing = http.get("/aurora/jobs/a/b/c/nothing")
-        assert missing.status_code == 404
-
-
 def test_state_and_tasks_survive_a_server_restart(start_server: StartServer, tmp_path: Path) -> None:
     first = start_server(*AGENT, kill_tasks_on_exit=False)
     ready(first)

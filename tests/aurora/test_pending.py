@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
-from prometheus_client import CollectorRegistry
-
-from aurora_py.scheduler.model import JobKey, StoredJob
-from aurora_py.scheduler.pending import NO_OFFER_YET, Waiting, vetoes
-from aurora_py.scheduler.scheduler import AuroraScheduler
-from core.framework import Context
-from core.placement.offers import Demand, Fit, Rejection, Shortfall
+from aurora_py.model import StoredJob
+from aurora_py.pending import NO_OFFER_YET, NearestFit, offers_json, vetoes
+from core.framework.launch_queue import OfferFunnel
+from core.placement.offers import Demand, Rejection, Shortfall
 from core.resources import Resources
+from tests.aurora.descriptions import config
+from tests.aurora.harness import aurora
 from tests.aurora.test_jobs import cli, job, ready
 from tests.conftest import StartServer
 from tests.support.server import wait_until
@@ -40,29 +38,31 @@ def test_vetoes_name_every_missing_resource_and_score_like_aurora() -> None:
 
 
 def test_the_nearest_fit_gives_the_reason_and_every_offer_counts_in_the_funnel() -> None:
-    waiting = Waiting()
-    assert waiting.reason == NO_OFFER_YET
+    nearest, funnel = NearestFit(), OfferFunnel()
+    assert nearest.reason == NO_OFFER_YET
     demand = Demand(cpus=2, mem=512)
-    waiting.seen(demand, Resources.parse("cpus:1;mem:100"), Rejection(Shortfall.CPUS, ""))
-    waiting.seen(demand, Resources.parse("cpus:4;mem:100"), Rejection(Shortfall.MEM, ""))
-    waiting.seen(demand, Resources.parse("cpus:4;mem:1000"), Fit(()))
-    assert waiting.reason == "Insufficient: RAM"  # the second offer missed less than the first
-    summary = waiting.to_json()
-    assert (summary["processed"], summary["declined"]) == (3, 2)
+    for free, rejection in ((Resources.parse("cpus:1;mem:100"), Rejection(Shortfall.CPUS, "")),
+                            (Resources.parse("cpus:4;mem:100"), Rejection(Shortfall.MEM, ""))):
+        nearest.declined(demand, free, rejection)
+        funnel.record(rejection.shortfall, 0.0)
+    funnel.record(None, 0.0)  # the third offer fitted
+    assert nearest.reason == "Insufficient: RAM"  # the second offer missed less than the first
+    summary = offers_json(funnel, 5.0)
+    assert (summary["processed"], summary["declined"], summary["since"]) == (3, 2, 5.0)
     assert [(s["reason"], s["processed"], s["declined"]) for s in summary["funnel"]] == [
         ("Constraint not satisfied", 3, 0), ("Insufficient: CPU", 3, 1), ("Insufficient: RAM", 2, 1),
         ("Insufficient: disk", 1, 0), ("Insufficient: ports", 1, 0)]
 
 
-def test_an_instance_asking_for_an_image_stays_pending_with_that_reason() -> None:
+async def test_an_instance_asking_for_an_image_stays_pending_with_that_reason() -> None:
     """A job stored before images were refused is never offered anything."""
-    scheduler = AuroraScheduler(cast(Context, SimpleNamespace(metrics=CollectorRegistry())))
-    key = JobKey("c", "www", "test", "docker")
-    description: dict[str, Any] = {"key": str(key), "instances": 1, "container": {"image": "nginx:1", "parameters": []},
-                                   "task": {"processes": [], "resources": {"cpu": 1, "ram": 2**20, "disk": 0}}}
-    scheduler.jobs[key] = StoredJob(key, description)
-    assert scheduler.launchable() == []
-    reason = scheduler.pending_reason(scheduler.jobs[key], 0)["reason"]
+    harness = await aurora()
+    job = StoredJob.new(config("docker", container={"image": "nginx:1", "parameters": []}))
+    harness.scheduler.add_job(job)
+    assert len(harness.scheduler.queue) == 0
+    assert await harness.offer() == []
+    assert harness.scheduler.pending_instances(job) == [0]
+    reason = harness.scheduler.pending_reason(job, 0).reason
     assert reason.startswith("container: Docker image 'nginx:1' cannot run: this cluster cannot run container images")
 
 

@@ -9,8 +9,10 @@ import random
 from pathlib import Path
 from typing import Any
 
-from aurora_py.scheduler.model import JobKey, StoredJob
-from aurora_py.scheduler.preemption import may_preempt, precedence
+from aurora_py.model import JobConfig
+from aurora_py.planner import rank
+from aurora_py.preemption import may_preempt
+from tests.aurora.descriptions import config
 from tests.aurora.test_jobs import cli, ready
 from tests.conftest import StartServer
 from tests.support.server import ServerProcess, wait_until
@@ -72,35 +74,8 @@ def test_production_task_preempts_a_non_production_one(start_server: StartServer
     assert "aurora_preemptions_total 1.0" in metrics
 
 
-def test_priority_preempts_only_within_the_role(start_server: StartServer, tmp_path: Path) -> None:
-    server = start_server(*SMALL_AGENT)
-    ready(server)
-    create(server, tmp_path, "theirs", 0.2, role="ads")
-    create(server, tmp_path, "low", 0.2)
-    wait_until(lambda: len(running(server, "theirs", "ads")) == 1 and len(running(server, "low")) == 1,
-               timeout=90, what="both low-priority jobs running")
-    create(server, tmp_path, "high", 0.25, extra=", priority=5, tier='revocable'")
-    wait_until(lambda: len(running(server, "high")) == 1, timeout=120, what="the higher-priority task running")
-    assert [t["task_id"] for t in preempted(server, "low")] != []
-    assert preempted(server, "theirs", "ads") == []  # another role's task is never a victim of priority
-    assert len(running(server, "theirs", "ads")) == 1
-
-
-def test_unknown_tier_and_production_preemptible_are_refused(start_server: StartServer, tmp_path: Path) -> None:
-    server = start_server(*SMALL_AGENT)
-    ready(server)
-    path = tmp_path / "bad.aurora"
-    path.write_text(JOB.format(name="bad", cpu=0.1, role="www", instances=1, extra=", tier='gold'"))
-    code, output = cli(server.url, "job", "create", "devcluster/www/test/bad", str(path))
-    assert code == 1 and "tier: invalid tier 'gold'" in output
-    path.write_text(JOB.format(name="bad", cpu=0.1, role="www", instances=1,
-                               extra=", tier='revocable', production=True"))
-    code, output = cli(server.url, "job", "create", "devcluster/www/test/bad", str(path))
-    assert code == 1 and "tier: a production job may not use the revocable tier" in output
-
-
-def job(name: str, role: str = "www", **fields: Any) -> StoredJob:
-    return StoredJob(JobKey("c", role, "test", name), {"key": f"c/{role}/test/{name}", **fields})
+def job(name: str, role: str = "www", **fields: Any) -> JobConfig:
+    return config(name, role=role, **fields)
 
 
 def test_victim_rules() -> None:
@@ -112,5 +87,5 @@ def test_victim_rules() -> None:
     assert may_preempt(high, low) and not may_preempt(low, high)
     assert not may_preempt(high, other)  # priority counts only within a role
     assert not may_preempt(low, job("l2"))  # equal priority
-    order = sorted([(low, 0), (high, 0), (prod, 0)], key=precedence)
-    assert [j.key.name for j, _ in order] == ["p", "h", "l"]
+    order = sorted([low, high, prod], key=rank, reverse=True)  # the launch queue's order
+    assert [j.key.name for j in order] == ["p", "h", "l"]

@@ -11,11 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import psutil
 import pytest
 
-from aurora_py.scheduler.health import HealthCount, Verdict
-from aurora_py.scheduler.updates import JobUpdate, Phase, Progress, Settings, UpdateStatus
+from aurora_py.health import HealthCount, Verdict
+from aurora_py.model import JobUpdate, Phase, Progress, UpdateSettings, UpdateStatus
+from aurora_py.repository import UpdateDocument, update_document, update_of
+from aurora_py.update_planner import batch_ended, next_instances, order, target
+from tests.aurora.descriptions import config
 from tests.aurora.test_jobs import cli, job, ready
 from tests.conftest import StartServer
 from tests.support.server import ServerProcess, wait_until
@@ -156,7 +160,7 @@ def test_pause_resume_abort_canary_and_one_update_at_a_time(server: ServerProces
         assert refused.json()["responseCode"] == "INVALID_REQUEST"
         assert "description.instances" in refused.json()["details"][0]["message"] or \
             "description.task" in refused.json()["details"][0]["message"]
-        assert http.post(f"/aurora/jobs/{KEY}/update/abort").status_code == 400  # nothing active
+        assert http.post(f"/aurora/jobs/{KEY}/update/abort", json={}).status_code == 400  # nothing active
 
 
 def test_killing_the_executor_leaves_no_process_behind(server: ServerProcess, tmp_path: Path) -> None:
@@ -189,19 +193,20 @@ def test_an_update_in_flight_survives_a_server_kill(start_server: StartServer, t
 
 def test_batches_slide_unless_waiting_for_batch_completion() -> None:
     def update(wait: bool) -> JobUpdate:
-        return JobUpdate("u", KEY, UpdateStatus.ROLLING_FORWARD, Settings(batch_size=2, wait_for_batch_completion=wait),
+        return JobUpdate(id="u", job=KEY, status=UpdateStatus.ROLLING_FORWARD,
+                         settings=UpdateSettings(batch_size=2, wait_for_batch_completion=wait),
                          old=dict.fromkeys(range(5), "a"), new=dict.fromkeys(range(5), "b"), configs={})
     for wait in (False, True):
         u = update(wait)
-        assert u.next_instances() == [0, 1]
+        assert next_instances(u) == [0, 1]
         u.progress = {0: Progress(Phase.DONE), 1: Progress(Phase.WATCHING)}
-        assert u.next_instances() == ([] if wait else [2])
+        assert next_instances(u) == ([] if wait else [2])
         u.progress[1].phase = Phase.FAILED
-        assert u.next_instances() == [2, 3]
+        assert next_instances(u) == [2, 3]
     backwards = update(False)
     backwards.progress = {0: Progress(), 1: Progress(), 2: Progress()}  # what the forward pass touched
     backwards.status = UpdateStatus.ROLLING_BACK
-    assert backwards.order == [2, 1, 0] and backwards.target(1) == "a"
+    assert order(backwards) == [2, 1, 0] and target(backwards, 1) == "a"
 
 
 def test_shell_health_check_and_a_job_killed_during_its_update(server: ServerProcess, tmp_path: Path) -> None:
@@ -230,30 +235,31 @@ jobs = [Service(cluster='devcluster', role='www', environment='test', name='web'
 
 
 def test_update_strategies_set_the_batches() -> None:
-    def settings(strategy: dict[str, Any]) -> Settings:
-        return Settings.of({"update_config": {"batch_size": 5, "update_strategy": strategy}})
+    def settings(strategy: dict[str, Any]) -> UpdateSettings:
+        return config(update_config={"batch_size": 5, "update_strategy": strategy}).update
     queue, batch = settings({"batch_size": 2}), settings({"batch_size": 2, "autopause_after_batch": True})
     variable = settings({"batch_sizes": [1, 3], "autopause_after_batch": False})
     assert (queue.batch_size, queue.wait_for_batch_completion, queue.autopause) == (2, False, False)
     assert (batch.batch_size, batch.wait_for_batch_completion, batch.autopause) == (2, True, True)
     assert [variable.batch(n) for n in (0, 1, 4, 7)] == [1, 3, 3, 3]
-    assert Settings.of({"update_config": {"batch_size": 5}}).batch_size == 5
+    assert config(update_config={"batch_size": 5}).update.batch_size == 5
 
-    update = JobUpdate("u", KEY, UpdateStatus.ROLLING_FORWARD, variable,
+    update = JobUpdate(id="u", job=KEY, status=UpdateStatus.ROLLING_FORWARD, settings=variable,
                        old=dict.fromkeys(range(6), "a"), new=dict.fromkeys(range(6), "b"), configs={})
-    assert update.next_instances() == [0]
+    assert next_instances(update) == [0]
     update.progress = {0: Progress(Phase.DONE)}
-    assert update.next_instances() == [1, 2, 3]
-    paused = JobUpdate("p", KEY, UpdateStatus.ROLLING_FORWARD, batch,
+    assert next_instances(update) == [1, 2, 3]
+    paused = JobUpdate(id="p", job=KEY, status=UpdateStatus.ROLLING_FORWARD, settings=batch,
                        old=dict.fromkeys(range(4), "a"), new=dict.fromkeys(range(4), "b"), configs={})
-    assert not paused.batch_ended()
+    assert not batch_ended(paused)
     paused.progress = {0: Progress(Phase.DONE), 1: Progress(Phase.WATCHING)}
-    assert not paused.batch_ended()
+    assert not batch_ended(paused)
     paused.progress[1].phase = Phase.DONE
-    assert paused.batch_ended()
+    assert batch_ended(paused)
     paused.autopaused_at = 2  # paused once after this batch; resumed
-    assert not paused.batch_ended()
-    assert JobUpdate.from_json(paused.to_json()).settings == batch
+    assert not batch_ended(paused)
+    stored = msgspec.json.encode(update_document(paused))
+    assert update_of(msgspec.json.decode(stored, type=UpdateDocument)).settings == batch
 
 
 def test_autopause_after_each_batch(server: ServerProcess, tmp_path: Path) -> None:

@@ -109,3 +109,42 @@ def test_stored_jobs_the_api_refuses_never_stop_loading_and_never_run(start_serv
         wait_job(client, "imaged", "a run once replaced", lambda j: j["successCount"] == 1)
         assert client.delete("/scheduler/job/elsewhere").status_code == 204
     assert not marker.exists()
+
+
+def test_what_no_run_could_serve_is_refused_and_a_stored_one_never_stops_loading(start_server: StartServer,
+                                                                                 tmp_path: Path) -> None:
+    """Issue 13's cases: a cron date that never comes (was a 500, stored, and Chronos failed to load
+    after a restart), a constraint regex that does not compile (crashed the scheduler), cpus NaN,
+    Infinity and a lone surrogate in `owner` (stored, then every list answered 500)."""
+    data = tmp_path / "data"
+    server = start_server(data_dir=data)
+    with server.client() as client:
+        for path in ("/scheduler/iso8601", "/v1/scheduler/iso8601"):
+            never = client.post(path, json=job("feb31", schedule="0 0 31 2 *"))
+            assert_bad_request(never, "schedule")
+            assert "'0 0 31 2 *' never fires" in never.json()["message"]
+            for operator in ("LIKE", "UNLIKE"):
+                regex = client.post(path, json=job("rx", schedule="R//PT1H", constraints=[["host", operator, "(("]]))
+                assert_bad_request(regex, "constraints[0]")
+                assert "not a valid regular expression" in regex.json()["message"]
+        raw = '{"name": "raw", "command": "true", "schedule": "R//PT1H", %s}'
+        for field, text in (("cpus", '"cpus": NaN'), ("mem", '"mem": Infinity'), ("cpus", '"cpus": -Infinity'),
+                            ("owner", '"owner": "ops\\ud800@example.com"')):
+            resp = client.post("/scheduler/iso8601", content=raw % text, headers={"Content-Type": "application/json"})
+            assert_bad_request(resp, field)
+        assert client.get("/scheduler/jobs").json() == []  # nothing stored
+    server.stop()
+
+    # stored by an older version, before these rules: listed, never run, replaced or deleted
+    store_job(data, job("feb31", schedule="0 0 31 2 *"))
+    store_job(data, job("rx", schedule="R0//PT1H", constraints=[["hostname", "LIKE", "(("]]))
+    server = start_server(data_dir=data)
+    with server.client() as client:
+        assert {j["name"] for j in client.get("/scheduler/jobs").json()} == {"feb31", "rx"}
+        assert_bad_request(client.put("/scheduler/job/rx"), "constraints[0]")
+        assert_bad_request(client.put("/scheduler/job/feb31"), "schedule")
+        assert client.post("/scheduler/iso8601", json=job("rx", schedule="R0//PT1H")).status_code == 204
+        assert client.put("/scheduler/job/rx").status_code == 204
+        wait_job(client, "rx", "a run once replaced", lambda j: j["successCount"] == 1)
+        assert client.delete("/scheduler/job/feb31").status_code == 204
+        assert [j["name"] for j in client.get("/scheduler/jobs").json()] == ["rx"]

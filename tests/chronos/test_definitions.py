@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chronos_py.job import JobError, normalize, split_arguments, stored_problem
-from chronos_py.offers import task_info
-from chronos_py.runs import MAX_TASK_ID, Run, arguments_of
+from chronos_py.command import task_info
+from chronos_py.model import MAX_TASK_ID, Job, Run, arguments_of
+from chronos_py.validation import JobError, normalize, split_arguments, stored_problem
 from chronos_py.zones import zone_name
-from core.cluster.master import TASK_ID_PATTERN
 from core.driver.types import Offer
 from core.resources import Resources
 from core.schedule import parse_schedule
+from core.security.ids import id_problem
 
 
 def scheduled(**fields: Any) -> dict[str, Any]:
@@ -26,7 +26,7 @@ def scheduled(**fields: Any) -> dict[str, Any]:
 
 def test_numeric_strings_for_resources_are_coerced_and_words_are_not() -> None:
     job = normalize(scheduled(cpus="0.5", mem=" 64 ", disk="0"), dependent=False)
-    assert (job["cpus"], job["mem"], job["disk"]) == (0.5, 64.0, 0.0)
+    assert (job.cpus, job.mem, job.disk) == (0.5, 64.0, 0.0)
     for bad in ("lots", "nan", "inf", True):
         with pytest.raises(JobError, match=r"^mem|^cpus/mem/disk"):
             normalize(scheduled(mem=bad), dependent=False)
@@ -37,8 +37,8 @@ def test_numeric_strings_for_resources_are_coerced_and_words_are_not() -> None:
 def test_javas_three_letter_zone_ids_are_accepted_as_chronos_reads_them(short: str, region: str) -> None:
     assert zone_name(short) == region
     job = normalize(scheduled(scheduleTimeZone=short), dependent=False)
-    assert job["scheduleTimeZone"] == short  # kept as given, as Chronos shows it
-    first = parse_schedule(job["schedule"], zone_name(short)).cursor(0).peek()
+    assert job.schedule_time_zone == short  # kept as given, as Chronos shows it
+    first = parse_schedule(job.schedule, zone_name(short)).cursor(0).peek()
     assert first == datetime(2030, 7, 1, 9, tzinfo=ZoneInfo(region)).timestamp()
 
 
@@ -73,7 +73,7 @@ def test_a_container_is_refused_naming_it_and_an_empty_one_is_no_container() -> 
         assert str(refused.value).startswith("container: this cluster cannot run container images")
     with pytest.raises(JobError, match=r"^container: .*image 'busybox'"):
         normalize({**scheduled(container={"image": "busybox"}), "command": ""}, dependent=False)
-    assert normalize(scheduled(container={}), dependent=False)["container"] is None
+    assert normalize(scheduled(container={}), dependent=False).container is None
 
 
 def test_a_stored_definition_the_api_now_refuses_is_named_not_raised() -> None:
@@ -91,8 +91,8 @@ def test_arguments_are_split_like_a_shell_and_an_unbalanced_quote_is_refused() -
         split_arguments(["it's"])
 
 
-def launched(job: dict[str, Any], arguments: tuple[str, ...]) -> tuple[str, str, tuple[str, ...]]:
-    run = Run(job["name"], 1_900_000_000.0, arguments=arguments)
+def launched(job: Job, arguments: tuple[str, ...]) -> tuple[str, str, tuple[str, ...]]:
+    run = Run(job=job.name, due=1_900_000_000.0, arguments=arguments)
     run.make_task_id({})
     offer = Offer("o", "fw", "agent", "127.0.0.1", Resources.of(cpus=1, mem=1024, disk=1000))
     info = task_info(job, run, offer)
@@ -105,7 +105,7 @@ def launched(job: dict[str, Any], arguments: tuple[str, ...]) -> tuple[str, str,
 def test_any_arguments_give_a_valid_task_id_and_each_stays_one_word(arguments: tuple[str, ...]) -> None:
     job = normalize(scheduled(command="printf '[%s]'"), dependent=False)
     task_id, command, _ = launched(job, arguments)
-    assert TASK_ID_PATTERN.match(task_id) and len(task_id.encode()) <= MAX_TASK_ID
+    assert id_problem(task_id) is None and len(task_id.encode()) <= MAX_TASK_ID  # the master's rule (Mesos')
     if len(task_id) < MAX_TASK_ID:
         assert arguments_of(task_id.split(":", 4)[4]) == arguments
     assert shlex.split(command) == ["printf", "[%s]", *arguments]
@@ -116,3 +116,26 @@ def test_without_a_shell_the_arguments_are_the_argv() -> None:
     _, command, argv = launched(job, ("a b", ";id"))
     assert command == "/bin/echo" and argv == ("/bin/echo", "a b", ";id")
     assert launched(normalize(scheduled(arguments=["x y"]), dependent=False), ())[1] == "true 'x y'"
+
+
+def test_a_cron_that_never_fires_is_refused_naming_the_schedule() -> None:
+    for schedule in ("0 0 31 2 *", "0 0 30 2 *", "0 0 31 4,6,9,11 *"):
+        with pytest.raises(JobError) as refused:
+            normalize(scheduled(schedule=schedule), dependent=False)
+        assert str(refused.value) == (f"schedule: the cron expression '{schedule}' never fires: no date has the "
+                                      "day of month, month and day of week it names")
+    assert normalize(scheduled(schedule="0 0 29 2 *"), dependent=False).schedule == "0 0 29 2 *"  # leap years
+    assert str(stored_problem(scheduled(schedule="0 0 31 2 *"))).startswith("schedule: the cron expression")
+
+
+def test_a_like_or_unlike_constraint_must_be_a_regular_expression() -> None:
+    for operator in ("LIKE", "UNLIKE"):
+        with pytest.raises(JobError, match=r"^constraints\[1\]: '\(\(' is not a valid regular expression \("):
+            normalize(scheduled(constraints=[["rack", "EQUALS", "(("], ["rack", operator, "(("]]), dependent=False)
+    assert normalize(scheduled(constraints=[["rack", "LIKE", "r[0-9]+"]]), dependent=False).constraints == [
+        ["rack", "LIKE", "r[0-9]+"]]
+    long = "(" * 500
+    with pytest.raises(JobError) as refused:
+        normalize(scheduled(constraints=[["rack", "LIKE", long]]), dependent=False)
+    assert len(str(refused.value)) < 300  # the message quotes the pattern cut short
+    assert str(stored_problem(scheduled(constraints=[["rack", "LIKE", "(("]]))).startswith("constraints[0]:")

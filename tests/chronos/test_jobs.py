@@ -116,7 +116,8 @@ def test_every_bad_request_is_400_in_chronos_shape_naming_the_field(start_server
         for path, body, field in BAD_DEFINITIONS:
             assert_bad_request(client.post(path, json=body), field)
             assert_bad_request(client.put(path, json=body), field)
-        assert_bad_request(client.post("/scheduler/iso8601", content=b"{not json"), "body")
+        assert_bad_request(client.post("/scheduler/iso8601", content=b"{not json",
+                                     headers={"Content-Type": "application/json"}), "body")
         assert_bad_request(client.get("/scheduler/stats/42nd"), "percentile")
         assert_bad_request(client.get("/scheduler/jobs/search", params={"limit": "many"}), "limit/offset")
         assert_bad_request(client.put("/scheduler/task/ct:1:0:root:", json={"statusCode": "x"}), "statusCode")

@@ -53,3 +53,21 @@ def test_run_as_user_runs_the_task_as_that_user_and_an_unknown_user_fails_clearl
         wait_job(client, "asghost", "the run as an unknown user to fail", lambda j: j["errorCount"] == 1)
         [run] = client.get("/scheduler/job/stat/asghost").json()["taskStatHistory"]
         assert run["status"] == "failure" and "'no-such-user-here', who does not exist" in run["message"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs a server running as root")
+def test_a_job_that_names_no_user_runs_as_the_default_task_user(start_server: StartServer, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_server("--default-task-user", "nobody", data_dir=data)
+    with server.client() as client:
+        for body in (job("plain", "id -un", schedule="R0//PT1H"),
+                     job("asroot", "id -un", runAsUser="root", schedule="R0//PT1H")):
+            assert client.post("/scheduler/iso8601", json=body).status_code == 204
+            assert client.put(f"/scheduler/job/{body['name']}").status_code == 204
+        for name in ("plain", "asroot"):
+            wait_job(client, name, f"the run of {name}", lambda j: j["successCount"] == 1)
+        assert client.get("/scheduler/job/plain").json()["runAsUser"] == ""  # none given: the server's default
+        assert client.get("/scheduler/job/asroot").json()["runAsUser"] == "root"
+    outputs = {name: list(data.glob(f"agents/*/sandboxes/*/ct:*:{name}:")) for name in ("plain", "asroot")}
+    assert [(s / "stdout").read_text().split() for s in outputs["plain"]] == [["nobody"]]
+    assert [(s / "stdout").read_text().split() for s in outputs["asroot"]] == [["root"]]

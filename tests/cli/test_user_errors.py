@@ -63,6 +63,9 @@ def test_a_missing_aurora_config_is_one_line(verb: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [("marathon", "app", "list"), ("marathon", "task", "list"),
+                                  ("marathon", "task", "log", "t1"), ("marathon", "app", "log", "/web"),
+                                  ("chronos", "job", "log", "x"),
+                                  ("aurora", "task", "log", "devcluster/www/prod/hello/0"),
                                   ("marathon", "deployment", "list"), ("marathon", "events"),
                                   ("chronos", "job", "list"), ("chronos", "job", "show", "x"), ("lb", "render"),
                                   ("aurora", "job", "status", "devcluster/www/prod/hello"),
@@ -83,6 +86,12 @@ def test_usage_errors_keep_exit_2(nowhere: str) -> None:
     assert trireme("marathon", "app", "list", "--no-such-option").exit_code == 2
     assert trireme("serve", "--port", "70000").exit_code == 2
     assert trireme("serve", "--log-level", "chatty").exit_code == 2
+    for option, value, problem in (("--log-format", "xml", "must be text or json, not 'xml'"),
+                                   ("--task-log-max-size", "huge", "'huge' is not a size"),
+                                   ("--task-log-max-size", "100B", "less than one memory page"),
+                                   ("--task-log-rotate", "-1", "")):
+        refused = trireme("serve", option, value)
+        assert refused.exit_code == 2 and option in refused.output and problem in refused.output, refused.output
 
 
 def test_serve_refuses_a_data_dir_it_cannot_create(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def silent_client(port: int) -> socket.socket:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", port))
-    sock.sendall(b"GET /v2/events HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n")
+    sock.sendall(f"GET /v2/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n".encode())
     return sock
 
 

@@ -16,7 +16,7 @@ from tests.support.harness import ScriptedFramework, shell_task
 def pid_of(cluster: EmbeddedCluster, task_id: str) -> int:
     agent = cluster.master.find_task(task_id)  # type: ignore[union-attr]
     assert agent is not None
-    ident = agent.identity_of(task_id)
+    ident = agent.tasks[task_id].record.process if task_id in agent.tasks else None
     assert ident is not None
     return ident.pid
 

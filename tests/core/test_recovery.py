@@ -38,7 +38,7 @@ async def test_crash_and_recover_re_adopts_running_tasks(tmp_path: Path, make_cl
         long_status = await fw.wait_state("long", TaskState.TASK_RUNNING)
         assert long_status.reason is Reason.REASON_RECONCILIATION
         agent = cluster.master.find_task("long")  # type: ignore[union-attr]
-        assert agent is not None and agent.identity_of("long").pid == started["pids"]["long"]  # type: ignore[union-attr]
+        assert agent is not None and agent.tasks["long"].record.process.pid == started["pids"]["long"]  # type: ignore[union-attr]
         failed = await fw.wait_state("fails", TaskState.TASK_FAILED)
         assert "status 7" in failed.message
         await fw.wait_state("works", TaskState.TASK_FINISHED)

@@ -16,6 +16,10 @@ def test_ping_metrics_and_master_state(start_server: StartServer) -> None:
         assert metrics.status_code == 200
         assert 'trireme_agent_cpus{agent="127.0.0.3",kind="total"} 2.0' in metrics.text
         state = http.get("/master/state").json()
+        health = http.get("/health")
+    assert health.status_code == 200
+    assert {n: f["state"] for n, f in health.json()["frameworks"].items()} == {
+        "aurora": "running", "chronos": "running", "marathon": "running"}
     hosts = {s["hostname"]: s for s in state["slaves"]}
     assert sorted(hosts) == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
     assert hosts["127.0.0.1"]["attributes"] == {"rack": "r1"}

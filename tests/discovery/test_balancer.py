@@ -71,10 +71,11 @@ async def server_states(balancer: LoadBalancer, backend: str) -> dict[str, tuple
 
 
 async def test_a_slot_filled_by_a_reload_serves_even_if_it_was_a_placeholder(
-        balancer: LoadBalancer, backends: list[int]) -> None:
+        balancer: LoadBalancer, backends: list[int], caplog: pytest.LogCaptureFixture) -> None:
     """A server put into a former placeholder slot by a reload must be in rotation: HAProxy's
     server-state-file would otherwise carry the placeholder's maintenance over to it, and when the
     other servers leave, every request gets a 503 (the scale-down-to-one bug)."""
+    caplog.set_level("INFO", logger="core.discovery.balancer")
     one, two, other = backends
     web, extra = free_port(), free_port()
     assert await balancer.apply([app("/web", web, [one])]) is Change.STARTED
@@ -93,6 +94,12 @@ async def test_a_slot_filled_by_a_reload_serves_even_if_it_was_a_placeholder(
                                  app("/more", more, [one])]) is Change.RELOAD
     assert {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(5)} == {"b"}
     assert httpx.get(f"http://127.0.0.1:{more}/", timeout=5).text == "a"
+    # the server log has one line per start, reload and runtime change
+    lines = [r.getMessage() for r in caplog.records if r.name == "core.discovery.balancer" and r.levelname == "INFO"]
+    assert lines == ["haproxy started: 1 frontend(s), 1 server(s)",
+                     "haproxy reloaded (reload 1): 2 frontend(s), 3 server(s)",
+                     "haproxy runtime change 1: 0 server(s) in, 1 out, no reload",
+                     "haproxy reloaded (reload 2): 3 frontend(s), 3 server(s)"]
 
 
 async def test_a_backend_replaced_whole_keeps_serving(balancer: LoadBalancer, backends: list[int]) -> None:
@@ -277,3 +284,28 @@ async def test_a_reload_haproxy_cannot_start_fails_at_once_and_the_old_worker_se
         assert await proc.worker_pids() != workers
     finally:
         proc.stop()
+
+
+async def test_states_are_haproxys_own_and_each_change_is_told(balancer: LoadBalancer, backends: list[int]) -> None:
+    """`states()` reports frontends and each backend's servers as HAProxy has them (its `show
+    stat` status: a server taken out by hand shows as DRAIN or MAINT); `on_change` hears of the
+    start and of each runtime change, whose time and size are kept."""
+    heard: list[Change] = []
+    balancer.on_change = heard.append
+    port = free_port()
+    assert await balancer.apply([app("/web", port, backends[:1])]) is Change.STARTED
+    assert heard == [Change.STARTED] and balancer.last_reload_at is not None
+    frontends, servers = await balancer.states()
+    (backend,) = servers
+    assert any(f["status"] == "OPEN" for f in frontends)
+    assert [(s["address"], s["status"]) for s in servers[backend]] == [(f"127.0.0.1:{backends[0]}", "no check")]
+    assert await balancer.apply([app("/web", port, backends[:2])]) is Change.RUNTIME
+    assert heard == [Change.STARTED, Change.RUNTIME]
+    assert balancer.last_runtime_change_at is not None and balancer.last_runtime_change == "1 server(s) in, 0 out"
+    assert await balancer.apply([app("/web", port, backends[:2])]) is Change.UNCHANGED
+    assert len(heard) == 2  # nothing changed, nothing told
+    first, second = servers[backend][0]["server"], (await balancer.states())[1][backend][1]["server"]
+    await socket_command(balancer.settings().runtime_socket,
+                         f"set server {backend}/{first} state drain; set server {backend}/{second} state maint")
+    shown = {s["server"]: s["status"] for s in (await balancer.states())[1][backend]}
+    assert shown == {first: "DRAIN", second: "MAINT"}

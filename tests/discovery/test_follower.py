@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from aurora_py.scheduler.announce import SERVICE_PORTS_ENV
+from aurora_py.announce import SERVICE_PORTS_ENV
 from tests.conftest import StartServer
 from tests.discovery.test_tls_and_aurora import AURORA_CONFIG, AURORA_SERVICE_PORTS, aurora_cli
 from tests.marathon.conftest import deployed

@@ -117,7 +117,7 @@ def test_traffic_scaling_rolling_restart_and_refused_labels(start_server: StartS
         wait_until(lambda: status(server)["reloads"] > reloads, timeout=30, what="a reload for the new frontend")
         workers = status(server)["workers"]
         loop.phase = "rolling restart"
-        restart = http.post("/v2/apps/web/restart")
+        restart = http.post("/v2/apps/web/restart", json={})
         deployed(http, restart.json()["deploymentId"], timeout=90)
         in_rotation(server, backend, 3)
         time.sleep(1.5)  # the last old task drains and dies while requests keep coming

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aurora_py.scheduler.announce import SERVICE_PORTS_ENV
+from aurora_py.announce import SERVICE_PORTS_ENV
 from core.server.app import DRAIN_SECONDS
 from tests.conftest import StartServer
 from tests.discovery.test_haproxy_e2e import BACKEND, in_rotation, status

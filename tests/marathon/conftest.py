@@ -3,12 +3,22 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
+import pytest
 
+from tests.marathon.inprocess import InProcess
 from tests.support.server import ServerProcess, wait_until
+
+
+@pytest.fixture
+async def marathon() -> AsyncIterator[InProcess]:
+    """Marathon in process, on the fake driver and a manual clock (see inprocess.py)."""
+    m = await InProcess().start()
+    yield m
+    await m.close()
 
 
 def app_def(app_id: str, **fields: Any) -> dict[str, Any]:

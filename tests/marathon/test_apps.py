@@ -56,37 +56,3 @@ def test_create_serve_scale_and_delete(start_server: StartServer) -> None:
     assert types.index("api_post_event") < types.index("deployment_info") < types.index("status_update_event")
     assert "app_terminated_event" in types
     events.close()
-
-
-def test_errors_have_marathons_shapes(start_server: StartServer) -> None:
-    server = start_server()
-    with server.client() as http:
-        resp = http.post("/v2/apps", json={"id": "/Bad_Id", "cpus": -1, "cmd": "x", "args": ["y"], "instances": "two"})
-        assert resp.status_code == 422
-        body = resp.json()
-        assert body["message"] == "Object is not valid"
-        paths = {d["path"] for d in body["details"]}
-        assert {"/cpus", "/id", "/instances", "/"} <= paths  # every wrong field, with its path
-        resp = http.post("/v2/apps", content=b"{not json", headers={"Content-Type": "application/json"})
-        assert resp.status_code == 400 and resp.json()["message"] == "Invalid JSON"
-        assert http.get("/v2/apps/nope").json() == {"message": "App '/nope' does not exist"}
-        assert http.get("/v2/apps/nope").status_code == 404
-        resp = http.post("/v2/apps", json=app_def("/dup", cmd="sleep 600"))
-        assert resp.status_code == 201
-        conflict = http.post("/v2/apps", json=app_def("/dup", cmd="sleep 600"))
-        assert conflict.status_code == 409 and "already exists" in conflict.json()["message"]
-        # an app locked by a running deployment
-        slow = http.post("/v2/apps", json=app_def("/locked", cmd="sleep 600", instances=1, mem=999999))
-        locked = http.put("/v2/apps/locked", json={"cmd": "sleep 601", "mem": 64})
-        assert locked.status_code == 409
-        assert "?force=true" in locked.json()["message"]
-        assert locked.json()["deployments"] == [{"id": slow.headers["Marathon-Deployment-Id"]}]
-        forced = http.put("/v2/apps/locked", params={"force": "true"}, json={"cmd": "sleep 601", "mem": 64})
-        assert forced.status_code == 200
-        deployed(http, forced.json()["deploymentId"])
-        assert slow.headers["Marathon-Deployment-Id"] not in {d["id"] for d in http.get("/v2/deployments").json()}
-        # nothing half-written: the refused definitions left no app behind
-        assert sorted(a["id"] for a in http.get("/v2/apps").json()["apps"]) == ["/dup", "/locked"]
-        both = http.delete("/v2/apps/dup/tasks", params={"scale": "true", "wipe": "true"})
-        assert both.status_code == 400
-        assert both.json() == {"message": "You cannot use scale and wipe at the same time."}

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import httpx
 
+from core.framework import WriteAhead
 from core.store import Namespace
 from core.store.sqlite import SQLiteStore
-from marathon_py.repository import Repository
+from marathon_py.model import Container, ContainerImage
+from marathon_py.repository import Change, Repository
 from tests.conftest import StartServer
 from tests.marathon.conftest import app_def, deployed, running
 
@@ -28,10 +29,13 @@ async def store_docker_app_without_cmd(data_dir: Path, app_id: str) -> None:
     """What an older server accepted: the app made a DOCKER app with no command."""
     store = SQLiteStore(data_dir / "state.sqlite")
     try:
-        repo = Repository(Namespace(store, "marathon"))
-        app: dict[str, Any] = (await repo.apps())[app_id]
-        app.update(cmd=None, container=DOCKER)
-        await repo.save_apps([app])
+        namespace = Namespace(store, "marathon")
+        writer = WriteAhead(namespace)
+        repo = Repository(namespace, writer)
+        app = (await repo.load()).apps[app_id]
+        app.cmd, app.container = None, Container(type="DOCKER", docker=ContainerImage("tomcat:8.0"))
+        async with writer.lock:
+            await writer.commit_locked(await repo.change_ops(Change(apps=[app])))
     finally:
         await store.close()
 

@@ -30,7 +30,7 @@ async def main(data_dir: Path, specs: list[str]) -> None:
     for task in tasks:
         agent = master.find_task(task.task_id)
         assert agent is not None
-        ident = agent.identity_of(task.task_id)
+        ident = agent.tasks[task.task_id].record.process
         assert ident is not None
         pids[task.task_id] = ident.pid
     print(json.dumps({"framework_id": fw.framework_id, "pids": pids}), flush=True)

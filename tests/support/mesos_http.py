@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from core.cluster.embedded import EmbeddedCluster
 from core.driver.wire import RecordIOReader
@@ -23,8 +24,9 @@ JSON = dict[str, Any]
 class ApiServer:
     """The embedded master's /api/v1/scheduler on 127.0.0.1 (a free port), in this event loop."""
 
-    def __init__(self, cluster: EmbeddedCluster) -> None:
-        app = Starlette(routes=SchedulerAPI(lambda: cluster.master).routes())
+    def __init__(self, cluster: EmbeddedCluster, middleware: Sequence[Middleware] = ()) -> None:
+        """`middleware`: e.g. the server's security gates (`core.security.gate.Security.middleware`)."""
+        app = Starlette(routes=SchedulerAPI(lambda: cluster.master).routes(), middleware=list(middleware))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # a client that never closes its subscription does not hold up the end of the test
@@ -48,9 +50,10 @@ class RawSubscription:
     """One SUBSCRIBE stream opened with the JSON a user wrote; every event is kept as JSON, and
     every status update that carries a uuid is acknowledged (as a scheduler must)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, auth: tuple[str, str] | None = None) -> None:
+        """`auth`: the framework's principal and secret (HTTP Basic), when the master wants them."""
         self.endpoint = url + "/api/v1/scheduler"
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None))
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None), auth=auth)
         self.events: list[JSON] = []
         self.status_code = 0
         self.stream_id = ""

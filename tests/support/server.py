@@ -13,6 +13,7 @@ import random
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -60,9 +61,11 @@ class ServerProcess:
     """One `trireme serve` child process. `start()` returns when /ping answers."""
 
     def __init__(self, data_dir: Path, args: Sequence[str] = (), port: int | None = None,
-                 program: Sequence[str] | None = None, cwd: Path | None = None) -> None:
+                 program: Sequence[str] | None = None, cwd: Path | None = None, ca_cert: Path | None = None) -> None:
         """`program` is the command that runs trireme (default: this interpreter on the source tree,
-        which then is the working directory and on PYTHONPATH; an installed `trireme` gets neither)."""
+        which then is the working directory and on PYTHONPATH; an installed `trireme` gets neither).
+        `ca_cert`: the server speaks HTTPS (its args have --ssl-cert) with a certificate this CA signed."""
+        self.ca_cert = ca_cert
         self.data_dir = data_dir
         self.args = list(args)
         self.port = port or free_port()
@@ -73,10 +76,13 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ca_cert else 'http'}://127.0.0.1:{self.port}"
 
-    def client(self, timeout: float = 30.0) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=timeout)
+    def verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.ca_cert) if self.ca_cert else True
+
+    def client(self, timeout: float = 30.0, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout, verify=self.verify(), **kwargs)  # type: ignore[arg-type]
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         program = self.program or [sys.executable, "-m", "core.cli"]
@@ -95,7 +101,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log()}")
             try:
-                if httpx.get(self.url + "/ping", timeout=1).text == "pong":
+                if httpx.get(self.url + "/ping", timeout=1, verify=self.verify()).text == "pong":
                     return self
             except httpx.HTTPError:
                 pass

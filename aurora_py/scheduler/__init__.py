@@ -1,1 +1,0 @@
-"""Aurora's scheduler: desired jobs, observed tasks, and the loop between them."""
