@@ -116,6 +116,18 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+# calls whose payload field must be present (Mesos' validation::scheduler::call::validate)
+PAYLOADS = {
+    "ACCEPT": "accept", "DECLINE": "decline", "ACCEPT_INVERSE_OFFERS": "accept_inverse_offers",
+    "DECLINE_INVERSE_OFFERS": "decline_inverse_offers", "KILL": "kill", "SHUTDOWN": "shutdown",
+    "ACKNOWLEDGE": "acknowledge", "ACKNOWLEDGE_OPERATION_STATUS": "acknowledge_operation_status",
+    "RECONCILE": "reconcile", "RECONCILE_OPERATIONS": "reconcile_operations", "MESSAGE": "message",
+    "REQUEST": "request", "UPDATE_FRAMEWORK": "update_framework",
+}
+# every call but SUBSCRIBE (which opens the stream)
+OTHER_CALLS = frozenset({"TEARDOWN", "REVIVE", "SUPPRESS", "UNKNOWN", *PAYLOADS})
+
+
 class CallTypeError(ValueError):
     """A value whose JSON type its field cannot take; the message names the field's path."""
 

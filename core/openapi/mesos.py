@@ -8,11 +8,10 @@ JSON events, `Mesos-Stream-Id` header) while the other calls answer with no body
 
 from __future__ import annotations
 
-from core.driver.calls import INTEGER_RANGES, MESSAGES
+from core.driver.calls import INTEGER_RANGES, MESSAGES, OTHER_CALLS
 from core.driver.wire import SCHEDULER_PATH, STREAM_HEADER
 from core.openapi.document import ApiPart
 from core.openapi.spec import JSON, TEXT_MEDIA, array, body, operation, ref, response
-from core.server.scheduler_api import OTHER_CALLS
 
 PREFIX = "mesos."
 CALL_TYPES = sorted({"SUBSCRIBE", *OTHER_CALLS})

@@ -37,7 +37,7 @@ from starlette.routing import Route
 
 from core.cluster.master import FrameworkLifecycle, Master, SubscriptionForbidden, SubscriptionRefused, UpdateRefused
 from core.cluster.roles import framework_info_problem
-from core.driver.calls import CallTypeError, check_call
+from core.driver.calls import OTHER_CALLS, PAYLOADS, CallTypeError, check_call
 from core.driver.types import JSON, Error, Event, FrameworkInfo, TaskInfo
 from core.driver.wire import SCHEDULER_PATH, STREAM_HEADER, event_to_json, filters_from_json, record
 from core.framework.errors import ErrorShape, plain_text
@@ -47,15 +47,6 @@ from core.server.body import InvalidJSON, parse_json
 log = logging.getLogger(__name__)
 INVALID = "Failed to validate scheduler::Call: "
 JSON_TYPE = "application/json"
-# calls whose payload field must be present (Mesos' validation::scheduler::call::validate)
-PAYLOADS = {
-    "ACCEPT": "accept", "DECLINE": "decline", "ACCEPT_INVERSE_OFFERS": "accept_inverse_offers",
-    "DECLINE_INVERSE_OFFERS": "decline_inverse_offers", "KILL": "kill", "SHUTDOWN": "shutdown",
-    "ACKNOWLEDGE": "acknowledge", "ACKNOWLEDGE_OPERATION_STATUS": "acknowledge_operation_status",
-    "RECONCILE": "reconcile", "RECONCILE_OPERATIONS": "reconcile_operations", "MESSAGE": "message",
-    "REQUEST": "request", "UPDATE_FRAMEWORK": "update_framework",
-}
-OTHER_CALLS = frozenset({"TEARDOWN", "REVIVE", "SUPPRESS", "UNKNOWN", *PAYLOADS})
 
 
 class CallError(ValueError):
