@@ -21,15 +21,18 @@ from core.security.passwords import PasswordBook
 from core.security.settings import SecuritySettings, allowed_hosts
 from core.security.tokens import TokenBook
 from core.store.base import Namespace
-from core.ui import is_ui_path
 
 ALWAYS_PUBLIC = frozenset({("GET", "/ping"), ("HEAD", "/ping"), ("POST", "/v1/acl/bootstrap")})
 METRICS = ("/metrics", "/metrics/prometheus")
 
 
 class Security:
-    def __init__(self, settings: SecuritySettings, host: str, port: int) -> None:
+    def __init__(self, settings: SecuritySettings, host: str, port: int,
+                 also_public: Callable[[str, str], bool] = lambda method, path: False) -> None:
+        """`also_public(method, path)`: more requests anyone may make (the web UI's pages and
+        files, which hold no data of their own)."""
         self.settings = settings
+        self.also_public = also_public
         self.host = host
         self.port = port
         self.tokens: TokenBook | None = None
@@ -39,7 +42,7 @@ class Security:
                                            lambda: self.tokens)
 
     def is_public(self, method: str, path: str) -> bool:
-        if (method, path) in ALWAYS_PUBLIC or is_ui_path(method, path):
+        if (method, path) in ALWAYS_PUBLIC or self.also_public(method, path):
             return True
         return self.settings.public_metrics and method in ("GET", "HEAD") and path in METRICS
 

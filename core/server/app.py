@@ -45,7 +45,7 @@ from core.server.memory import release_free_memory
 from core.server.metrics import ClusterCollector, dropwizard, prefers_json
 from core.server.scheduler_api import SchedulerAPI
 from core.store import Namespace, Store, StoreUnavailable, open_store
-from core.ui import UI
+from core.ui import UI, is_ui_path
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -82,7 +82,7 @@ class Server:
         self.balancer: LoadBalancer | None = None
         self._runs: list[asyncio.Task[None]] = []
         self.supervisors: dict[str, Supervisor] = {}
-        self.security = Security(config.security, config.host, config.port)
+        self.security = Security(config.security, config.host, config.port, also_public=is_ui_path)
         routes: list[BaseRoute] = [
             Route("/ping", self.ping),
             Route("/health", _viewing("health", self.health)),
