@@ -41,7 +41,6 @@ from chronos_py.planner import children_index, counted, on_due, on_end, parent_d
 from chronos_py.repository import HISTORY_LIMIT, Repository, decode_run, encode_run
 from chronos_py.telemetry import RunTelemetry
 from chronos_py.validation import stored_problem
-from chronos_py.zones import zone_name
 from core.driver.base import Driver
 from core.driver.types import Offer, Reason, TaskInfo, TaskState, TaskStatus
 from core.framework import (
@@ -59,6 +58,7 @@ from core.framework import (
 from core.framework.metrics import Metrics
 from core.placement.offers import Demand, Fit
 from core.schedule import ScheduleCursor, ScheduleError, TimerHeap, parse_schedule
+from core.schedule.zones import zone_name
 from core.store import Namespace
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from typing import Any
 import msgspec
 
 from chronos_py.model import COUNTER_NAMES, Job
-from chronos_py.zones import zone_name
 from core.schedule import ScheduleError, parse_duration, parse_schedule
 from core.schedule.base import shown
+from core.schedule.zones import zone_name
 
 JSON = dict[str, Any]
 NAME = re.compile(r"[\w.-]+")

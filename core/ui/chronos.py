@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from core.schedule import ScheduleError, parse_schedule
+from core.schedule.zones import zone_name
 from core.ui import format as fmt
 from core.ui.client import Api, ApiError
 from core.ui.logs import tail
@@ -32,12 +33,7 @@ CHART_RUNS = 40
 
 def zone_of(job: dict[str, Any]) -> str:
     """The IANA zone of a job's `scheduleTimeZone` (Java's three-letter ids as Chronos reads them)."""
-    name = str(job.get("scheduleTimeZone") or "")
-    try:
-        from chronos_py.zones import zone_name  # the same mapping the scheduler uses
-    except ImportError:  # pragma: no cover - Chronos is part of the package
-        return name
-    return zone_name(name)
+    return zone_name(str(job.get("scheduleTimeZone") or ""))  # the same mapping the scheduler uses
 
 
 def next_run(job: dict[str, Any], now: float) -> float | None:

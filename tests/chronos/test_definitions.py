@@ -13,10 +13,10 @@ import pytest
 from chronos_py.command import task_info
 from chronos_py.model import MAX_TASK_ID, Job, Run, arguments_of
 from chronos_py.validation import JobError, normalize, split_arguments, stored_problem
-from chronos_py.zones import zone_name
 from core.driver.types import Offer
 from core.resources import Resources
 from core.schedule import parse_schedule
+from core.schedule.zones import zone_name
 from core.security.ids import id_problem
 
 

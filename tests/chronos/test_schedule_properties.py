@@ -15,7 +15,6 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from chronos_py.zones import JAVA_ZONE_IDS, zone_name
 from core.schedule import (
     CronSchedule,
     Period,
@@ -28,6 +27,7 @@ from core.schedule import (
     parse_time_zone,
 )
 from core.schedule.iso8601 import LAST_INSTANT
+from core.schedule.zones import JAVA_ZONE_IDS, zone_name
 
 # zones with daylight-saving time in both hemispheres, at night, at midnight (Santiago), by 30
 # minutes (Lord Howe), at odd offsets (Chatham, St John's), and none (UTC, Kolkata); then Java's ids

@@ -1,4 +1,5 @@
-"""Time zone names as Chronos reads `scheduleTimeZone`: Java's `TimeZone.getTimeZone`, then Joda-Time's
+"""Time zone names as Chronos reads `scheduleTimeZone` (the web UI too, for a job's next run):
+Java's `TimeZone.getTimeZone`, then Joda-Time's
 `DateTimeZone.forTimeZone`, which maps Java's legacy three-letter ids to region zones. So `PST` is
 America/Los_Angeles and `EST` is America/New_York with its daylight-saving time (Joda's map, not
 java.time's ZoneId.SHORT_IDS, which makes EST, MST and HST fixed offsets). Any other name is an
