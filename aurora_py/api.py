@@ -35,7 +35,7 @@ from aurora_py.update_api import UpdateApi
 from aurora_py.updater import JobUpdater
 from aurora_py.validation import description_from, instances_of, json_body
 from aurora_py.wire import task_json
-from core.framework.clock import iso
+from core.clock import iso
 from core.framework.ready import Readiness
 from core.security import Action, Resource
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from core.framework.clock import Clock, TimerHandle
+from core.clock import Clock, TimerHandle
 from core.schedule.base import ScheduleError
 from core.schedule.cron import CronCursor, CronSchedule
 

@@ -29,8 +29,8 @@ from aurora_py.model import JobConfig, JobKey, JobUpdate, Quota, ScheduledTask, 
 from aurora_py.planner import slot_key
 from aurora_py.scheduler import AuroraScheduler
 from aurora_py.update_planner import JobTasks, UpdateRefused, UpdateStep, advance, control, new_update, watch_ends
+from core.clock import TimerHandle
 from core.driver.types import TaskStatus
-from core.framework.clock import TimerHandle
 from core.framework.logs import framework_log
 
 log = logging.getLogger(__name__)

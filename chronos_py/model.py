@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 
 import msgspec
 
-from core.framework.clock import iso_or_none
+from core.clock import iso_or_none
 
 MAX_TASK_ID = 255  # bytes in a file name: the sandbox directory is named by the task id
 _ID_SAFE = "".join(c for c in string.punctuation if c not in "%/")  # kept as they are; the rest is encoded

@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from core.framework.clock import iso, parse_iso
+from core.clock import iso, parse_iso
 from core.framework.plan import Kill, Launch, Plan
 from core.placement.offers import Demand
 from marathon_py.errors import InvalidApp

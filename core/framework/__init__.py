@@ -1,7 +1,7 @@
 """The framework kit: what every Mesos-style framework needs, written once (see README.md)."""
 
+from core.clock import Clock, SystemClock, iso, iso_now, iso_or_none
 from core.framework.backoff import Backoff, BackoffPolicy
-from core.framework.clock import Clock, SystemClock, iso, iso_now, iso_or_none
 from core.framework.faults import Fault, ObjectFaults
 from core.framework.health import HealthRegistry
 from core.framework.killing import Killer

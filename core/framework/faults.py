@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from core.framework.clock import Clock, SystemClock, iso
+from core.clock import Clock, SystemClock, iso
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Generic
 
 from core.background import Background
+from core.clock import Clock, SystemClock, TimerHandle
 from core.driver.base import Driver
 from core.driver.types import (
     Event,
@@ -48,7 +49,6 @@ from core.driver.types import (
     TaskStatus,
     Update,
 )
-from core.framework.clock import Clock, SystemClock, TimerHandle
 from core.framework.faults import ObjectFaults
 from core.framework.killing import Killer
 from core.framework.launch_queue import LaunchQueue, LaunchRequest

@@ -16,7 +16,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.framework.clock import Clock
+from core.clock import Clock
 from core.framework.killing import Killer
 from core.framework.launch_queue import Build, LaunchQueue, LaunchRequest
 from core.framework.writeahead import Value, WriteAhead

@@ -36,10 +36,10 @@ import typer
 from prometheus_client import CollectorRegistry
 from starlette.routing import BaseRoute
 
+from core.clock import Clock, SystemClock
 from core.driver.base import Driver
 from core.events import EventBus
 from core.framework.catalog import ServiceCatalog
-from core.framework.clock import Clock, SystemClock
 from core.framework.errors import ErrorShape
 from core.openapi.document import ApiPart
 from core.secrets import NoSecrets, SecretStore

@@ -20,8 +20,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from core.clock import iso, iso_or_none
 from core.framework.backoff import BackoffPolicy
-from core.framework.clock import iso, iso_or_none
 
 log = logging.getLogger(__name__)
 RESTART_BACKOFF = BackoffPolicy(seconds=1.0, factor=2.0, max_seconds=60.0)

@@ -27,7 +27,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.background import Background
-from core.framework.clock import iso
+from core.clock import iso
 from core.security.access import ACCESS_SCOPE_KEY, Access
 from core.store.base import Delete, Namespace, Put, StoreUnavailable
 

@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.framework.clock import iso_now
+from core.clock import iso_now
 from core.security.passwords import same_secret
 from core.store.base import Delete, Namespace, Put
 

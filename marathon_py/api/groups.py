@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core.framework.clock import parse_iso
+from core.clock import parse_iso
 from core.security import Action
 from marathon_py.api.authz import Authz
 from marathon_py.api.common import Marathon, deployment_answer, flag, json_body

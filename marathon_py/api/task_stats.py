@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from core.framework.clock import parse_iso
+from core.clock import parse_iso
 from marathon_py.model import App, Instance
 
 
