@@ -68,7 +68,8 @@ class DiscoveryAPI:
                                 status_code=404)
         frontends, server_states = await balancer.states()
         return JSONResponse({
-            "config": str(balancer.config.config_path), "bind": balancer.config.bind,
+            "config": str(balancer.config.config_path), "runtimeSocket": str(balancer.runtime_socket),
+            "bind": balancer.config.bind,
             "workers": await balancer.worker_pids(),
             "reloads": balancer.reloads, "runtimeChanges": balancer.runtime_changes,
             "lastReload": _iso(balancer.last_reload_at), "lastRuntimeChange": _iso(balancer.last_runtime_change_at),

@@ -15,17 +15,24 @@ Rules:
   the runtime API (fill or empty slots): HAProxy is not reloaded.
 - Anything else is rendered, checked with `haproxy -c`, written over the live config and
   reloaded seamlessly. A config HAProxy refuses never goes live.
+- The runtime socket is `haproxy-runtime.sock` beside the config, unless that path is too long
+  for a Unix socket (`runtime_socket_for`): then it is in a private directory of the system's
+  temporary directory, named after the config's directory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import logging
 import os
+import stat
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +60,27 @@ class Change(enum.Enum):
     RUNTIME = "runtime"  # servers changed through the runtime API, no reload
     RELOAD = "reload"
     STARTED = "started"
+
+
+# a Unix socket's path holds at most 107 bytes, and HAProxy first binds `<path>.<pid>.tmp`
+SOCKET_PATH_MAX = 107 - len(".4194304.tmp")
+
+
+def runtime_socket_for(workdir: Path) -> Path:
+    """Where HAProxy's runtime socket goes for a config in `workdir`: beside it when the path
+    fits a Unix socket, else `<tmp>/trireme-haproxy-<hash of workdir>/runtime.sock`, in a
+    directory only this user may enter (HAProxyError if another user holds that name)."""
+    beside = workdir / "haproxy-runtime.sock"
+    if len(os.fsencode(beside)) <= SOCKET_PATH_MAX:
+        return beside
+    digest = hashlib.sha256(os.fsencode(workdir.resolve())).hexdigest()[:16]
+    private = Path(tempfile.gettempdir()) / f"trireme-haproxy-{digest}"
+    private.mkdir(mode=0o700, exist_ok=True)
+    info = private.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise HAProxyError(f"{private}: not a directory of this user; cannot put HAProxy's runtime socket there")
+    private.chmod(0o700)
+    return private / "runtime.sock"
 
 
 @dataclass(frozen=True)
@@ -91,8 +119,12 @@ class LoadBalancer:
     def workdir(self) -> Path:
         return self.config.config_path.parent
 
+    @cached_property
+    def runtime_socket(self) -> Path:
+        return runtime_socket_for(self.workdir)
+
     def settings(self) -> RenderSettings:
-        return RenderSettings(runtime_socket=self.workdir / "haproxy-runtime.sock", stats_port=self.config.stats_port,
+        return RenderSettings(runtime_socket=self.runtime_socket, stats_port=self.config.stats_port,
                               http_port=self.config.http_port, bind=self.config.bind)
 
     def placement(self) -> Placement:
@@ -209,7 +241,7 @@ class LoadBalancer:
         candidate.write_text(text)
         os.replace(candidate, self.config.config_path)
         if self._proc is None:
-            proc = HAProxyProcess(binary, self.config.config_path, self.workdir)
+            proc = HAProxyProcess(binary, self.config.config_path, self.workdir, self.runtime_socket.parent)
             proc.start()
             try:
                 await proc.wait_ready()

@@ -121,10 +121,12 @@ def parse_stat(csv_text: str) -> list[dict[str, str]]:
 
 
 class HAProxyProcess:
-    def __init__(self, binary: str, config: Path, workdir: Path) -> None:
+    def __init__(self, binary: str, config: Path, workdir: Path, socket_dir: Path | None = None) -> None:
+        """`socket_dir` (default `workdir`) holds the master's socket: a directory whose paths fit
+        a Unix socket (see `balancer.runtime_socket_for`)."""
         self.binary = binary
         self.config = config
-        self.master_socket = workdir / "haproxy-master.sock"
+        self.master_socket = (socket_dir or workdir) / "haproxy-master.sock"
         self.pidfile = workdir / "haproxy.pid"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -3,6 +3,8 @@ changes is chosen by the test, so the cases that a scheduler only hits now and t
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -309,3 +311,37 @@ async def test_states_are_haproxys_own_and_each_change_is_told(balancer: LoadBal
                          f"set server {backend}/{first} state drain; set server {backend}/{second} state maint")
     shown = {s["server"]: s["status"] for s in (await balancer.states())[1][backend]}
     assert shown == {first: "DRAIN", second: "MAINT"}
+
+
+def test_a_runtime_socket_path_too_long_for_a_unix_socket_goes_to_a_private_directory(tmp_path: Path) -> None:
+    near = tmp_path / "lb"
+    assert balancer_module.runtime_socket_for(near) == near / "haproxy-runtime.sock"
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    moved = balancer_module.runtime_socket_for(deep)
+    assert len(str(moved)) <= balancer_module.SOCKET_PATH_MAX and moved.name == "runtime.sock"
+    assert moved.parent.stat().st_mode & 0o777 == 0o700 and moved.parent.stat().st_uid == os.geteuid()
+    other = balancer_module.runtime_socket_for(tmp_path / ("f" * 60) / ("e" * 60))
+    try:
+        assert balancer_module.runtime_socket_for(deep) == moved  # the same directory, named after the config's
+        assert other != moved
+    finally:
+        shutil.rmtree(moved.parent, ignore_errors=True)
+        shutil.rmtree(other.parent, ignore_errors=True)
+
+
+async def test_haproxy_under_a_deep_directory_starts_and_takes_runtime_changes(tmp_path: Path,
+                                                                                backends: list[int]) -> None:
+    """A data dir whose path is too long for HAProxy's sockets beside the config (tests under
+    pytest-xdist have such paths) still gets a balancer that starts, serves and changes at run time."""
+    deep = tmp_path / ("d" * 50) / ("e" * 50)
+    deep.mkdir(parents=True)
+    lb = LoadBalancer(BalancerConfig(deep / "haproxy.cfg", stats_port=free_port(), http_port=free_port()))
+    try:
+        one, two, _ = backends
+        web = free_port()
+        assert await lb.apply([app("/web", web, [one])]) is Change.STARTED
+        assert await lb.apply([app("/web", web, [one, two])]) is Change.RUNTIME
+        assert {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(10)} == {"a", "b"}
+    finally:
+        lb.stop()
+    shutil.rmtree(lb.runtime_socket.parent, ignore_errors=True)

@@ -40,7 +40,7 @@ def haproxy_ready(server: ServerProcess, backend: str) -> list[str]:
     """Addresses of `backend`'s servers that HAProxy has up and out of maintenance (`show servers state`)."""
     with socket.socket(socket.AF_UNIX) as sock:
         sock.settimeout(10)
-        sock.connect(str(server.data_dir / "haproxy" / "haproxy-runtime.sock"))
+        sock.connect(status(server)["runtimeSocket"])
         sock.sendall(b"show servers state " + backend.encode() + b"\n")
         data = b""
         while chunk := sock.recv(65536):
