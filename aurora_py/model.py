@@ -338,6 +338,8 @@ class Progress(msgspec.Struct):
     failures: int = 0
     task_id: str = ""  # the task with the target configuration being waited for or watched
     since: float = 0.0  # when WATCHING began
+    asked_at: float = 0.0  # when the instance was last moved or retried: its new task comes after
+    last_failed: str = ""  # the task counted as its latest failure
 
 
 class UpdateEvent(msgspec.Struct):

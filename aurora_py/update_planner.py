@@ -9,7 +9,9 @@ Rules:
   launches the replacement as for any pending instance. The instance is UPDATED once a task
   with the target configuration has been RUNNING (healthy, when the job has health checks) for
   `watch_secs` without interruption; a non-service task that FINISHED also counts. A removed
-  instance is done when no task of it is active.
+  instance is done when no task of it is active. A new task whose whole life passed between two
+  steps is found among the instance's ended tasks (the newest of the target configuration
+  assigned since the instance was moved or last retried).
 - A task with the target configuration that ends otherwise is a failure of that instance; past
   `max_per_shard_failures` failures the instance has failed (until then it is retried). More
   failed instances than `max_total_failures` fail the update: with `rollback_on_failure` it
@@ -190,6 +192,13 @@ class JobTasks:
     def active(self, instance: int) -> ScheduledTask | None:
         return next((t for t in self._of_instance(instance) if t.active), None)
 
+    def ended_since(self, instance: int, config: str, since: float, besides: str) -> ScheduledTask | None:
+        """The newest task of `instance` with `config`, assigned at or after `since`, that has
+        ended (other than `besides`): a new task whose whole life passed between two steps."""
+        ended = [t for t in self._of_instance(instance)
+                 if not t.active and t.config == config and t.assigned_at >= since and t.task_id != besides]
+        return max(ended, key=lambda t: t.assigned_at, default=None)
+
     def get(self, task_id: str) -> ScheduledTask | None:
         return self._by_id(task_id)
 
@@ -222,7 +231,7 @@ def advance(update: JobUpdate, job: StoredJob | None, tasks: JobTasks, now: floa
             goal = target(update, instance)
             step.moves[instance] = goal
             progress = update.progress.setdefault(instance, Progress())
-            progress.task_id = ""
+            progress.task_id, progress.asked_at = "", now
             _settle(update, instance, progress, Phase.UPDATING, now)
             active = tasks.active(instance)
             if active is not None and (goal is None or active.config != goal):
@@ -251,6 +260,8 @@ def _observe(update: JobUpdate, job: StoredJob, instance: int, progress: Progres
     task = tasks.get(progress.task_id) if progress.task_id else None
     if task is None:
         active = tasks.active(instance)
+        if active is None:  # its new task may have started and ended between two steps
+            active = tasks.ended_since(instance, goal, progress.asked_at, progress.last_failed)
         if active is None or active.config != goal or active.status is ScheduleStatus.KILLING:
             return  # a dying task of the target configuration (killed earlier) is not the new one
         task, progress.task_id = active, active.task_id
@@ -259,7 +270,7 @@ def _observe(update: JobUpdate, job: StoredJob, instance: int, progress: Progres
     elif task.status.terminal or (progress.phase is Phase.WATCHING and task.status is not ScheduleStatus.RUNNING):
         update.latest_failure = failure(instance, task)
         progress.failures += 1
-        progress.task_id = ""
+        progress.task_id, progress.last_failed, progress.asked_at = "", task.task_id, now
         if progress.failures > update.settings.max_per_shard_failures:
             _settle(update, instance, progress, Phase.FAILED, now)
         else:

@@ -24,6 +24,7 @@ from aurora_py.model import (
     ScheduledTask,
     ScheduleStatus,
     StoredJob,
+    TaskEvent,
     UpdateSettings,
     UpdateStatus,
 )
@@ -199,3 +200,30 @@ def test_an_update_changes_exactly_the_instances_whose_configuration_differs(old
     assert set(update.old) == set(update.new) == set(range(max(old_size, new_size)))
     assert all(update.new[i] == (target.ident if i < new_size else None) for i in update.new)
     assert all(update.old[i] == (job.config.ident if i < old_size else None) for i in update.old)
+
+
+@pytest.mark.parametrize("outcome", [ScheduleStatus.FINISHED, ScheduleStatus.FAILED])
+def test_a_new_task_that_starts_and_ends_between_two_steps_is_seen(outcome: ScheduleStatus) -> None:
+    """A batch instance's new task whose whole life passes between two steps of the updater is
+    found among the instance's ended tasks: FINISHED completes the instance and FAILED is its
+    failure, instead of the update waiting for good for a task that will never come."""
+    job = job_of(1, service=False)
+    settings_ = UpdateSettings(batch_size=1, watch_secs=0.0, max_per_shard_failures=0, max_total_failures=0,
+                               rollback_on_failure=False)
+    update = new_update("u", job, target_of(1, False, settings_), None, "", T0)
+    assert update is not None
+    cluster = Cluster(job, {})
+    cluster.launch(0, ScheduleStatus.FINISHED)  # the old configuration's run, long over
+    cluster.tasks["t1"].events.append(TaskEvent(T0 - 100, ScheduleStatus.ASSIGNED.value))
+    step = advance(update, cluster.job, cluster.view, T0)
+    assert step.moves == {0: update.new[0]}
+    cluster.job.configs[update.new[0]] = update.configs[update.new[0]]
+    cluster.job.assignment[0] = update.new[0]
+    cluster.launch(0, outcome)  # launched at T0 + 1 and already ended when the next step comes
+    cluster.tasks["t2"].events.append(TaskEvent(T0 + 1, ScheduleStatus.ASSIGNED.value))
+    advance(update, cluster.job, cluster.view, T0 + 2)
+    if outcome is ScheduleStatus.FINISHED:
+        assert update.status is UpdateStatus.ROLLED_FORWARD
+    else:
+        assert update.status is UpdateStatus.FAILED
+        assert forward_failures(update, InstanceAction.INSTANCE_UPDATE_FAILED) == 1
