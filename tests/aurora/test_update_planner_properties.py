@@ -138,8 +138,11 @@ def test_an_update_keeps_its_batch_rolls_back_only_past_its_failures_and_ends_wh
                 trouble -= task.status is not ScheduleStatus.RUNNING
             elif task.active:
                 task.status = ScheduleStatus.RUNNING
-        for instance in sorted(cluster.job.assignment):  # launched: the next step sees it starting
-            if cluster.active(instance) is None and (instance in step.retry or not cluster.finished(instance)):
+        # launched: the next step sees it starting. A moved or retried instance is launched even if a
+        # task of its configuration finished before (the updater takes it out of the job's stopped ones)
+        for instance in sorted(cluster.job.assignment):
+            again = instance in step.retry or instance in step.moves
+            if cluster.active(instance) is None and (again or not cluster.finished(instance)):
                 cluster.launch(instance, ScheduleStatus.ASSIGNED)
         if update.status is UpdateStatus.ROLL_FORWARD_PAUSED:  # paused after a batch: resumed
             control(update, "resume", now)
