@@ -135,31 +135,25 @@ class Repository:
 
     async def load(self) -> Loaded:
         loaded = Loaded({}, {}, {}, {})
-        for key in await self.store.list("jobs/"):
-            entry = await self.store.get(key)
-            if entry is not None:
-                try:
-                    job = job_of(_job.decode(entry.value))
-                except AuroraError as exc:
-                    loaded.unreadable[key] = exc
-                    continue
-                loaded.jobs[job.key] = job
-        for key in await self.store.list("quota/"):
-            entry = await self.store.get(key)
-            if entry is not None:
-                try:
-                    loaded.quotas[key.removeprefix("quota/")] = quota_of(entry.value)
-                except AuroraError as exc:
-                    loaded.unreadable[key] = exc
-        for key in await self.store.list("updates/"):
-            entry = await self.store.get(key)
-            if entry is not None:
-                try:
-                    update = update_of(_update.decode(entry.value))
-                except AuroraError as exc:
-                    loaded.unreadable[key] = exc
-                    continue
-                loaded.updates[update.id] = update
+        for key, data in await self.store.entries("jobs/"):
+            try:
+                job = job_of(_job.decode(data))
+            except AuroraError as exc:
+                loaded.unreadable[key] = exc
+                continue
+            loaded.jobs[job.key] = job
+        for key, data in await self.store.entries("quota/"):
+            try:
+                loaded.quotas[key.removeprefix("quota/")] = quota_of(data)
+            except AuroraError as exc:
+                loaded.unreadable[key] = exc
+        for key, data in await self.store.entries("updates/"):
+            try:
+                update = update_of(_update.decode(data))
+            except AuroraError as exc:
+                loaded.unreadable[key] = exc
+                continue
+            loaded.updates[update.id] = update
         return loaded
 
     def put_job(self, job: StoredJob) -> None:

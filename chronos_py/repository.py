@@ -48,15 +48,13 @@ class Repository:
         jobs: dict[str, Job] = {}
         states: dict[str, JobState] = {}
         histories: dict[str, list[HistoryEntry]] = {}
-        for key in await self.store.list("jobs/"):
-            entry = await self.store.get(key)
-            stored = None if entry is None else _read(_stored, key, entry.value)
+        for key, data in await self.store.entries("jobs/"):
+            stored = _read(_stored, key, data)
             if stored is not None:
                 jobs[stored.job.name] = stored.job
                 states[stored.job.name] = stored.state
-        for key in await self.store.list("history/"):
-            entry = await self.store.get(key)
-            history = None if entry is None else _read(_history, key, entry.value)
+        for key, data in await self.store.entries("history/"):
+            history = _read(_history, key, data)
             if history is not None:
                 histories[unquote(key.split("/", 1)[1])] = history
         entry = await self.store.get("queue")

@@ -75,27 +75,19 @@ class Repository:
 
     async def load(self) -> Loaded:
         loaded = Loaded()
-        for _, data in await self._all("apps/"):
+        for _, data in await self.store.entries("apps/"):
             app = _app.decode(data)
             loaded.apps[app.id] = app
-        for _, data in await self._all("deployments/"):
+        for _, data in await self.store.entries("deployments/"):
             deployment = _deployment.decode(data)
             loaded.deployments[deployment.id] = deployment
-        for _, data in await self._all("groups/"):
+        for _, data in await self.store.entries("groups/"):
             group = _group.decode(data)
             loaded.groups[group.id] = group
-        for key, data in await self._all(LEGACY_INSTANCES):
+        for key, data in await self.store.entries(LEGACY_INSTANCES):
             loaded.legacy_instances.append(decode_instance(data))
             self.writer.delete(key)  # the tracker writes it again under tasks/
         return loaded
-
-    async def _all(self, prefix: str) -> list[tuple[str, bytes]]:
-        found: list[tuple[str, bytes]] = []
-        for key in await self.store.list(prefix):
-            entry = await self.store.get(key)
-            if entry is not None:
-                found.append((key, entry.value))
-        return found
 
     # ---- versions --------------------------------------------------------------------------------
 

@@ -71,12 +71,9 @@ class TaskTracker(Generic[R]):
         """Read every stored record (once, before subscribing)."""
         self._records.clear()
         self._groups.clear()
-        for key in await store.list(PREFIX):
-            entry = await store.get(key)
-            if entry is None:
-                continue
+        for key, data in await store.entries(PREFIX):
             try:
-                record = self._decode(entry.value)
+                record = self._decode(data)
             except Exception:  # one unreadable record never stops the others from loading
                 log.exception("the stored task record %s cannot be read and is left out", key)
                 continue

@@ -81,10 +81,8 @@ class TokenBook:
     bootstrapped: bool = False
 
     async def load(self) -> TokenBook:
-        for key in await self.store.list(PREFIX):
-            entry = await self.store.get(key)
-            if entry is not None:
-                self._add(Token.from_stored(entry.value))
+        for _, data in await self.store.entries(PREFIX):
+            self._add(Token.from_stored(data))
         self.bootstrapped = await self.store.get(BOOTSTRAPPED) is not None
         return self
 

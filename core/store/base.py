@@ -86,6 +86,16 @@ class Namespace:
     async def list(self, prefix: str = "") -> builtins.list[str]:
         return [k[len(self._prefix):] for k in await self._store.list(self._prefix + prefix)]
 
+    async def entries(self, prefix: str = "") -> builtins.list[tuple[str, bytes]]:
+        """(key, value) of every key under `prefix`, in `list` order; a key deleted between the
+        listing and its read is left out."""
+        found: builtins.list[tuple[str, bytes]] = []
+        for key in await self.list(prefix):
+            entry = await self.get(key)
+            if entry is not None:
+                found.append((key, entry.value))
+        return found
+
     async def commit(self, ops: Sequence[Op]) -> None:
         await self._store.commit([_prefixed(op, self._prefix) for op in ops])
 
