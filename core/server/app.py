@@ -246,27 +246,29 @@ class Server:
 FILES = Resource("core", "files")  # every task's sandbox files
 
 
-def _may_view(request: Request, resource: Resource) -> bool:
-    """As `_viewing` decides (a public path's caller may), without raising; the resource is
-    recorded for the audit log."""
+def _require_view(request: Request, resource: Resource) -> None:
+    """Return if the caller may view `resource` (a public path's caller passed the authentication
+    middleware as public: it may), else raise `Denied` (403); the resource is recorded for the
+    audit log."""
     access = access_of(request)
-    if access.principal.kind is PrincipalKind.PUBLIC:
-        return True
-    try:
+    if access.principal.kind is not PrincipalKind.PUBLIC:
         access.require(Action.VIEW, resource)
+
+
+def _may_view(request: Request, resource: Resource) -> bool:
+    """`_require_view` as an answer instead of a refusal."""
+    try:
+        _require_view(request, resource)
     except Denied:
         return False
     return True
 
 
 def _viewing(name: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """`handler`, answering 403 unless the caller may view `core:<name>` (a public path's caller
-    passed the authentication middleware as public: it may)."""
+    """`handler`, answering 403 unless the caller may view `core:<name>`."""
 
     async def guarded(request: Request) -> Response:
-        access = access_of(request)
-        if access.principal.kind is not PrincipalKind.PUBLIC:
-            access.require(Action.VIEW, Resource("core", name))
+        _require_view(request, Resource("core", name))
         return await handler(request)
 
     return guarded
