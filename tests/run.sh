@@ -61,5 +61,7 @@ echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
 # two workers (pytest-xdist): most tests wait on real servers and processes, so two share 2 cores
-# well; tests take free ports and their own data dirs, so they can run side by side. `-n 0` runs one.
-exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 "$@"
+# well; tests take free ports and their own data dirs, so they can run side by side. Each file
+# stays on one worker, in order (--dist loadfile): a module's shared server (the web UI's tests
+# build on what the test before made) and its once-built wheel are made once. `-n 0` runs one.
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile "$@"
