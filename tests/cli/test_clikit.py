@@ -4,12 +4,15 @@ that keep ids whole, and --watch's progress and timeout."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import certifi
 import httpx
 import pytest
 import typer
 
 from core.clikit import Api, Column, Progress, follow, print_table
+from core.clikit.credentials import client_options, trusted
 from core.clikit.http import explain
 
 
@@ -76,3 +79,21 @@ def test_follow_draws_a_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> No
     follow(lambda: next(steps), "deployment d", timeout=60, interval=0)
     with pytest.raises(typer.Exit):
         follow(lambda: Progress("c", 1, 2), "deployment d", timeout=0.1, interval=0.05)
+
+
+def test_each_tls_context_is_built_once_and_again_when_its_ca_file_changes(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "TRIREME_CA_CERT", "TRIREME_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRIREME_CONFIG", str(tmp_path / "none.toml"))
+    assert trusted() is trusted() is client_options("http://127.0.0.1:1")["verify"]  # the system's CAs, read once
+    bundle = Path(certifi.where()).read_text()
+    ca = tmp_path / "ca.pem"
+    ca.write_text(bundle)
+    first = trusted(str(ca))
+    assert trusted(str(ca)) is first and first is not trusted()
+    monkeypatch.setenv("TRIREME_CA_CERT", str(ca))
+    assert client_options("http://127.0.0.1:1")["verify"] is first
+    ca.write_text(bundle[: bundle.index("-----END CERTIFICATE-----") + 26])  # rewritten: one certificate left
+    assert trusted(str(ca)) is not first
+    assert len(trusted(str(ca)).get_ca_certs()) == 1
