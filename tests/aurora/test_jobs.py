@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,10 @@ from typer.testing import CliRunner
 
 from aurora_py.cli import app
 from tests.conftest import StartServer
-from tests.support.server import ServerProcess, wait_until
+from tests.support.server import ServerProcess, http_get, port_range, wait_until
 
 # Other suites on this machine run tasks on 31000+: a random range makes a port clash unlikely
-PORT_BASE = random.randrange(40000, 49000, 100)
+PORT_BASE = port_range(100)[0]
 AGENT = ("--agent-resources", f"cpus:4;mem:2048;disk:10000;ports:[{PORT_BASE}-{PORT_BASE + 99}]")
 CONFIG = """\
 main = Process(name='main', cmdline='{cmdline}')
@@ -191,7 +190,7 @@ def test_announced_service_is_in_the_catalog(server: ServerProcess, tmp_path: Pa
 
     def serving() -> bool:
         try:
-            return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
+            return http_get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
     wait_until(serving, timeout=60, what="the task serves on its named port")

@@ -3,7 +3,6 @@ funnel of offers each one saw, in `job status` and in the job's API answer."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,9 @@ from tests.aurora.descriptions import config
 from tests.aurora.harness import aurora
 from tests.aurora.test_jobs import cli, job, ready
 from tests.conftest import StartServer
-from tests.support.server import wait_until
+from tests.support.server import port_range, wait_until
 
-PORTS = random.randrange(40000, 49000, 100)
+PORTS = port_range(100)[0]
 AGENT = ("--agent-resources", f"cpus:2;mem:1024;disk:2000;ports:[{PORTS}-{PORTS + 99}]")
 BIG = """\
 main = Process(name='main', cmdline='sleep 1000')

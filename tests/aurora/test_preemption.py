@@ -5,7 +5,6 @@ agent's 1 CPU, one of cpu 0.25 takes 0.5."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,9 @@ from aurora_py.preemption import may_preempt
 from tests.aurora.descriptions import config
 from tests.aurora.test_jobs import cli, ready
 from tests.conftest import StartServer
-from tests.support.server import ServerProcess, wait_until
+from tests.support.server import ServerProcess, port_range, wait_until
 
-PORTS = random.randrange(40000, 49000, 100)
+PORTS = port_range(100)[0]
 SMALL_AGENT = ("--agent-resources", f"cpus:1;mem:1024;disk:2000;ports:[{PORTS}-{PORTS + 99}]")
 JOB = """\
 main = Process(name='main', cmdline='sleep 1000')

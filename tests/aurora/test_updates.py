@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import random
 import re
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 import psutil
 import pytest
@@ -22,9 +20,9 @@ from aurora_py.update_planner import batch_ended, next_instances, order, target
 from tests.aurora.descriptions import config
 from tests.aurora.test_jobs import cli, job, ready
 from tests.conftest import StartServer
-from tests.support.server import ServerProcess, wait_until
+from tests.support.server import ServerProcess, http_get, port_range, wait_until
 
-PORT_BASE = random.randrange(30000, 39000, 100)  # apart from test_jobs' range
+PORT_BASE = port_range(100)[0]  # apart from test_jobs' range
 
 WEBAPP = Path(__file__).parent / "apps" / "webapp.py"
 KEY = "devcluster/www/test/web"
@@ -34,7 +32,7 @@ web = Process(name='web',
 task = Task(processes=[web], resources=Resources(cpu=0.1, ram=64*MB, disk=16*MB))
 jobs = [Service(cluster='devcluster', role='www', environment='test', name='web', instances={instances}, task=task,
                 update_config=UpdateConfig(batch_size={batch}, watch_secs={watch}, max_total_failures=0),
-                health_check_config=HealthCheckConfig(initial_interval_secs=1, interval_secs=0.5,
+                health_check_config=HealthCheckConfig(initial_interval_secs=3, interval_secs=0.5,
                                                       max_consecutive_failures=1, timeout_secs=2))]
 """
 
@@ -60,7 +58,7 @@ def versions(server: ServerProcess) -> dict[int, str]:
     found: dict[int, str] = {}
     for task in (job(server, "web") or {"tasks": []})["tasks"]:
         if task["status"] == "RUNNING":
-            found[task["instance"]] = httpx.get(f"http://{task['host']}:{task['ports']['health']}/",
+            found[task["instance"]] = http_get(f"http://{task['host']}:{task['ports']['health']}/",
                                                 timeout=10).text
     return found
 

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from core.discovery import balancer as balancer_module
@@ -20,7 +19,7 @@ from core.discovery.admission import Refusal
 from core.discovery.balancer import BalancerConfig, Change, LoadBalancer
 from core.discovery.haproxy import HAProxyError, HAProxyProcess, find_haproxy, socket_command
 from core.discovery.model import build_services
-from tests.support.server import REPO, free_port, serves, wait_until
+from tests.support.server import REPO, free_port, http_get, serves, wait_until
 
 pytestmark = pytest.mark.skipif(not Path("/usr/sbin/haproxy").exists(), reason="haproxy is not installed")
 BACKEND = REPO / "tests" / "support" / "backend.py"
@@ -88,14 +87,14 @@ async def test_a_slot_filled_by_a_reload_serves_even_if_it_was_a_placeholder(
     assert states["srv2"][0] == f"127.0.0.1:{two}" and states["srv2"][2] in ("0", "4"), states["srv2"]
     # the first server leaves: the one in the former placeholder slot serves alone
     assert await balancer.apply([app("/web", web, [two]), app("/extra", extra, [other])]) is Change.RUNTIME
-    answers = {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(10)}
+    answers = {http_get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(10)}
     assert answers == {"b"}
     # and a server that kept its slot across a reload keeps its state (in rotation)
     more = free_port()
     assert await balancer.apply([app("/web", web, [two]), app("/extra", extra, [other]),
                                  app("/more", more, [one])]) is Change.RELOAD
-    assert {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(5)} == {"b"}
-    assert httpx.get(f"http://127.0.0.1:{more}/", timeout=5).text == "a"
+    assert {http_get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(5)} == {"b"}
+    assert http_get(f"http://127.0.0.1:{more}/", timeout=5).text == "a"
     # the server log has one line per start, reload and runtime change
     lines = [r.getMessage() for r in caplog.records if r.name == "core.discovery.balancer" and r.levelname == "INFO"]
     assert lines == ["haproxy started: 1 frontend(s), 1 server(s)",
@@ -117,7 +116,7 @@ async def test_a_backend_replaced_whole_keeps_serving(balancer: LoadBalancer, ba
         i for i, c in enumerate(commands) if c.endswith("state ready")), commands
     assert [s.port for s in slots if s is not None] == sorted([two, three])
     await socket_command(balancer.settings().runtime_socket, ";".join(commands))
-    assert {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(10)} == {"b", "c"}
+    assert {http_get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(10)} == {"b", "c"}
     states = await server_states(balancer, f"web_{web}")
     assert states["srv1"][2] != "0" and states["srv2"][2] in ("0", "4") and states["srv3"][2] in ("0", "4")
     # and once more through apply(), which must find nothing left to change
@@ -150,7 +149,7 @@ async def test_a_failed_runtime_change_is_made_good_by_a_reload(balancer: LoadBa
     runtime.with_name("moved.sock").rename(runtime)
     assert await balancer.apply([app("/web", web, [one, two])]) is Change.RELOAD
     assert balancer.last_error == ""
-    wait_until(lambda: {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(6)} == {"a", "b"},
+    wait_until(lambda: {http_get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(6)} == {"a", "b"},
                timeout=30, what="both servers in rotation")
 
 
@@ -171,7 +170,7 @@ async def test_a_reload_while_the_runtime_socket_is_away_still_applies(balancer:
     monkeypatch.setattr(balancer_module, "socket_command", not_yet_bound)
     assert await balancer.apply([app("/web", web, [one]), app("/api", api, [two])]) is Change.RELOAD
     assert {s.address for s in balancer.servers()[f"web_{web}"]} == {f"127.0.0.1:{one}"}
-    wait_until(lambda: httpx.get(f"http://127.0.0.1:{api}/", timeout=5).text == "b", timeout=30,
+    wait_until(lambda: http_get(f"http://127.0.0.1:{api}/", timeout=5).text == "b", timeout=30,
                what="the new backend served after the reload")
 
 
@@ -203,13 +202,13 @@ async def test_apps_haproxy_would_refuse_are_left_out_and_the_others_served(
     assert {app_id: r.label for app_id, r in balancer.refused.items()} == expected
     assert sorted(r.app_id for r in heard) == sorted(expected)
     assert all(name in balancer.last_error for name in expected)
-    assert httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text == "a"
+    assert http_get(f"http://127.0.0.1:{web}/", timeout=5).text == "a"
     assert [name for name in balancer.servers() if not name.startswith(("web_", "api_"))] == []
 
     # an app created after the bad ones is served; the refusals are not heard of again
     assert await balancer.apply([*bad, app("/web", web, [one]), app("/api", api, [two])]) is Change.RELOAD
     wait_until(lambda: serves(f"http://127.0.0.1:{api}/"), timeout=30, what="the new app served")
-    assert httpx.get(f"http://127.0.0.1:{api}/", timeout=5).text == "b"
+    assert http_get(f"http://127.0.0.1:{api}/", timeout=5).text == "b"
     assert len(heard) == len(expected) and set(balancer.refused) == set(expected)
     # scaling the good app with the bad ones still there needs no reload and no new check
     assert await balancer.apply([*bad, app("/web", web, [one, two]), app("/api", api, [two])]) is Change.RUNTIME
@@ -237,7 +236,7 @@ async def test_an_app_haproxy_c_refuses_is_found_and_keeps_its_last_good_fronten
     assert "certificate" in balancer.refused["/web"].message
     # /web is still plain HTTP on its port, now with both of its tasks; /new is not served
     assert {s.address for s in balancer.servers()[f"web_{web}"]} == {f"127.0.0.1:{one}", f"127.0.0.1:{three}"}
-    wait_until(lambda: {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(6)} == {"a", "c"},
+    wait_until(lambda: {http_get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(6)} == {"a", "c"},
                timeout=30, what="both /web tasks served at its last good frontend")
     assert f"new_{new}" not in balancer.servers()
     assert all(serves(f"http://127.0.0.1:{o['portDefinitions'][0]['port']}/") for o in others)
@@ -258,7 +257,7 @@ async def test_a_port_taken_is_refused_to_the_newcomer(balancer: LoadBalancer, b
             "/copycat": "portDefinitions[0].port", "/held": "portDefinitions[0].port"}
         assert "already taken by app /web" in balancer.refused["/copycat"].message
         assert "in use by another process" in balancer.refused["/held"].message
-    assert {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(4)} == {"a"}
+    assert {http_get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(4)} == {"a"}
 
 
 async def test_a_reload_haproxy_cannot_start_fails_at_once_and_the_old_worker_serves(
@@ -280,7 +279,7 @@ async def test_a_reload_haproxy_cannot_start_fails_at_once_and_the_old_worker_se
         with pytest.raises(HAProxyError, match="could not start the new configuration"):
             await proc.reload(timeout=60)
         assert await proc.worker_pids() == workers
-        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text == "a"
+        assert http_get(f"http://127.0.0.1:{port}/", timeout=5).text == "a"
         config.write_text(good)
         await proc.reload()
         assert await proc.worker_pids() != workers
@@ -341,7 +340,7 @@ async def test_haproxy_under_a_deep_directory_starts_and_takes_runtime_changes(t
         web = free_port()
         assert await lb.apply([app("/web", web, [one])]) is Change.STARTED
         assert await lb.apply([app("/web", web, [one, two])]) is Change.RUNTIME
-        assert {httpx.get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(10)} == {"a", "b"}
+        assert {http_get(f"http://127.0.0.1:{web}/", timeout=5).text for _ in range(10)} == {"a", "b"}
     finally:
         lb.stop()
     shutil.rmtree(lb.runtime_socket.parent, ignore_errors=True)

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
@@ -17,7 +16,7 @@ from aurora_py.announce import SERVICE_PORTS_ENV
 from tests.conftest import StartServer
 from tests.discovery.test_tls_and_aurora import AURORA_CONFIG, AURORA_SERVICE_PORTS, aurora_cli
 from tests.marathon.conftest import deployed
-from tests.support.server import REPO, free_port, serves, wait_until
+from tests.support.server import REPO, free_port, http_get, serves, wait_until
 
 pytestmark = pytest.mark.skipif(not Path("/usr/sbin/haproxy").exists(), reason="haproxy is not installed")
 
@@ -34,12 +33,12 @@ def test_render_prints_a_config_of_every_framework_without_the_bad_apps(
             http.post("/v2/apps", json={"id": app_id, "cmd": "sleep 600", "cpus": 0.1, "mem": 32,
                                         "portDefinitions": [{"port": site_port if app_id == "/site" else free_port()}],
                                         "labels": labels})
-    wait_until(lambda: httpx.get(server.url + "/aurora/health", timeout=5).status_code == 200, timeout=60,
+    wait_until(lambda: http_get(server.url + "/aurora/health", timeout=5).status_code == 200, timeout=60,
                what="the Aurora framework registered")
     (tmp_path / "site.aurora").write_text(AURORA_CONFIG)
     created = aurora_cli(server, "job", "create", "devcluster/www/prod/site", str(tmp_path / "site.aurora"))
     assert created.returncode == 0, created.stdout + created.stderr
-    aurora_port = httpx.get(server.url + "/aurora/services", timeout=5).json()["apps"][0]["portDefinitions"][0]["port"]
+    aurora_port = http_get(server.url + "/aurora/services", timeout=5).json()["apps"][0]["portDefinitions"][0]["port"]
 
     out = subprocess.run([sys.executable, "-m", "core.cli", "lb", "render", "--url", server.url],
                          cwd=REPO, capture_output=True, text=True, timeout=60)
@@ -106,7 +105,7 @@ def test_lb_run_serves_aurora_services_and_stops_haproxy_on_sigterm(
     follows Aurora's events, not only Marathon's); SIGTERM stops lb run and its HAProxy with it."""
     monkeypatch.setenv(SERVICE_PORTS_ENV, f"{AURORA_SERVICE_PORTS[0]}-{AURORA_SERVICE_PORTS[-1]}")
     server = start_server()
-    wait_until(lambda: httpx.get(server.url + "/aurora/health", timeout=5).status_code == 200, timeout=60,
+    wait_until(lambda: http_get(server.url + "/aurora/health", timeout=5).status_code == 200, timeout=60,
                what="the Aurora framework registered")
     config = tmp_path / "lb" / "haproxy.cfg"
     # no periodic re-read during the test: only the server's events can bring the new service in
@@ -119,7 +118,7 @@ def test_lb_run_serves_aurora_services_and_stops_haproxy_on_sigterm(
         (tmp_path / "site.aurora").write_text(AURORA_CONFIG)
         created = aurora_cli(server, "job", "create", "devcluster/www/prod/site", str(tmp_path / "site.aurora"))
         assert created.returncode == 0, created.stdout + created.stderr
-        port = httpx.get(server.url + "/aurora/services", timeout=5).json()["apps"][0]["portDefinitions"][0]["port"]
+        port = http_get(server.url + "/aurora/services", timeout=5).json()["apps"][0]["portDefinitions"][0]["port"]
         wait_until(lambda: serves(f"http://127.0.0.1:{port}/index.html"), timeout=90,
                    what="the Aurora service through lb run's HAProxy")
         haproxy = haproxy_processes(config)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import StartServer
 from tests.marathon.conftest import deployed
-from tests.support.server import REPO, ServerProcess, free_port, serves, wait_until
+from tests.support.server import REPO, ServerProcess, free_port, http_get, serves, wait_until
 
 pytestmark = pytest.mark.skipif(not Path("/usr/sbin/haproxy").exists(), reason="haproxy is not installed")
 BACKEND = REPO / "tests" / "support" / "backend.py"
@@ -24,7 +24,7 @@ CHECK = {"protocol": "HTTP", "path": "/", "portIndex": 0, "gracePeriodSeconds": 
 
 
 def status(server: ServerProcess) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(server.url + "/haproxy/status", timeout=10).json()
+    body: dict[str, Any] = http_get(server.url + "/haproxy/status", timeout=10).json()
     return body
 
 
@@ -92,14 +92,14 @@ def test_traffic_scaling_rolling_restart_and_refused_labels(start_server: StartS
         in_rotation(server, backend, 2)
         # (the servers may have come with a reload, whose old worker lets go of the port just after)
         wait_until(lambda: serves(f"http://127.0.0.1:{service_port}/"), timeout=30, what="the service port")
-        vhost = httpx.get(f"http://127.0.0.1:{vhost_port}/", headers={"Host": "web.test"}, timeout=5)
+        vhost = http_get(f"http://127.0.0.1:{vhost_port}/", headers={"Host": "web.test"}, timeout=5)
         assert vhost.status_code == 200
-        unknown = httpx.get(f"http://127.0.0.1:{vhost_port}/", headers={"Host": "other.test"}, timeout=5)
+        unknown = http_get(f"http://127.0.0.1:{vhost_port}/", headers={"Host": "other.test"}, timeout=5)
         assert unknown.status_code == 503
         # the frontends listen on the server's --host (127.0.0.1 by default), not on every address
         live = Path(status(server)["config"]).read_text()
         assert f"bind 127.0.0.1:{service_port}\n" in live and f"bind 127.0.0.1:{vhost_port}\n" in live
-        assert "haproxy" in httpx.get(f"http://127.0.0.1:{stats_port}/metrics", timeout=5).text
+        assert "haproxy" in http_get(f"http://127.0.0.1:{stats_port}/metrics", timeout=5).text
         workers = status(server)["workers"]
         reloads = status(server)["reloads"]
 
@@ -134,7 +134,7 @@ def test_traffic_scaling_rolling_restart_and_refused_labels(start_server: StartS
         assert "/web" in error and "HAPROXY_0_VHOST" in error
         config = Path(status(server)["config"]).read_text()
         assert "stats enable\n" not in config.split("frontend http_vhosts")[-1]
-        assert httpx.get(f"http://127.0.0.1:{service_port}/", timeout=5).status_code == 200
+        assert http_get(f"http://127.0.0.1:{service_port}/", timeout=5).status_code == 200
 
 
 def test_unhealthy_task_leaves_rotation(start_server: StartServer, tmp_path: Path) -> None:
@@ -193,7 +193,7 @@ def test_a_bad_app_is_left_out_while_the_others_keep_being_served(start_server: 
 
     def answer(port: int) -> str:
         try:
-            return httpx.get(f"http://127.0.0.2:{port}/", timeout=5).text.strip()
+            return http_get(f"http://127.0.0.2:{port}/", timeout=5).text.strip()
         except httpx.HTTPError:
             return ""
 
@@ -201,7 +201,7 @@ def test_a_bad_app_is_left_out_while_the_others_keep_being_served(start_server: 
         deployed(http, http.post("/v2/apps", json=web("/web", web_port, {})).headers["Marathon-Deployment-Id"])
         wait_until(lambda: answer(web_port) == "/web", timeout=60, what="/web served on 127.0.0.2")
         with pytest.raises(httpx.ConnectError):  # not on --host's address
-            httpx.get(f"http://127.0.0.1:{web_port}/", timeout=5)
+            http_get(f"http://127.0.0.1:{web_port}/", timeout=5)
         assert status(server)["bind"] == "127.0.0.2"
 
         watch = EventWatch(server.url, "haproxy_app_refused_event")

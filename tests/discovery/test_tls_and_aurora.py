@@ -4,7 +4,6 @@ services, end to end through `trireme serve --haproxy` with real tasks."""
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import ssl
 import subprocess
@@ -20,12 +19,11 @@ from core.server.app import DRAIN_SECONDS
 from tests.conftest import StartServer
 from tests.discovery.test_haproxy_e2e import BACKEND, in_rotation, status
 from tests.marathon.conftest import deployed
-from tests.support.server import REPO, ServerProcess, free_port, wait_until
+from tests.support.server import REPO, ServerProcess, free_port, http_get, port_range, wait_until
 
 pytestmark = pytest.mark.skipif(not Path("/usr/sbin/haproxy").exists(), reason="haproxy is not installed")
 # where Aurora gives announced jobs their service ports: a random block, unlikely to be taken
-AURORA_BASE = random.randrange(50000, 59000, 100)
-AURORA_SERVICE_PORTS = range(AURORA_BASE, AURORA_BASE + 100)
+AURORA_SERVICE_PORTS = range(port_range(100)[0], port_range(100)[0] + 100)
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -71,12 +69,12 @@ def test_ssl_cert_terminates_tls_and_redirect_to_https_redirects(start_server: S
             return ""
     assert wait_until(served_over_tls, timeout=30, what="an HTTPS answer through HAProxy") == "/secure\n"
     with pytest.raises(httpx.HTTPError):  # plain HTTP does not reach the task on a TLS port
-        httpx.get(f"http://127.0.0.1:{secure_port}/", timeout=5)
+        http_get(f"http://127.0.0.1:{secure_port}/", timeout=5)
 
     # plain HTTP gets a redirect to https, on the service port and on the vhost frontend
     def redirect(url: str, host: str) -> httpx.Response | None:
         try:
-            resp = httpx.get(url, headers={"Host": host}, timeout=5)
+            resp = http_get(url, headers={"Host": host}, timeout=5)
         except httpx.HTTPError:
             return None
         return resp if resp.status_code in (301, 302) else None
@@ -87,7 +85,7 @@ def test_ssl_cert_terminates_tls_and_redirect_to_https_redirects(start_server: S
     on_vhost = redirect(f"http://127.0.0.1:{vhost_port}/x", "plain.test")
     assert on_vhost is not None and on_vhost.headers["location"] == "https://plain.test/x"
     # other hosts on the shared frontend are not redirected
-    assert httpx.get(f"http://127.0.0.1:{vhost_port}/", headers={"Host": "other.test"}, timeout=5).status_code == 503
+    assert http_get(f"http://127.0.0.1:{vhost_port}/", headers={"Host": "other.test"}, timeout=5).status_code == 503
 
 
 def aurora_cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
@@ -107,18 +105,18 @@ jobs = [Service(cluster='devcluster', role='www', environment='prod', name='site
 def test_aurora_announced_service_is_routed_through_haproxy(start_server: StartServer, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SERVICE_PORTS_ENV, f"{AURORA_SERVICE_PORTS[0]}-{AURORA_SERVICE_PORTS[-1]}")
-    low = random.randrange(40000, 49000, 100)  # task ports away from Aurora's service ports
+    low, high = port_range(100)  # task ports away from Aurora's service ports
     server = start_server("--haproxy", "--haproxy-stats-port", str(free_port()),
                           "--haproxy-http-port", str(free_port()),
-                          "--agent-resources", f"cpus:4;mem:2048;disk:10000;ports:[{low}-{low + 99}]")
-    wait_until(lambda: httpx.get(server.url + "/aurora/health", timeout=5).status_code == 200, timeout=60,
+                          "--agent-resources", f"cpus:4;mem:2048;disk:10000;ports:[{low}-{high}]")
+    wait_until(lambda: http_get(server.url + "/aurora/health", timeout=5).status_code == 200, timeout=60,
                what="the Aurora framework registered")
     config = tmp_path / "site.aurora"
     config.write_text(AURORA_CONFIG)
     created = aurora_cli(server, "job", "create", "devcluster/www/prod/site", str(config))
     assert created.returncode == 0, created.stdout + created.stderr
 
-    apps = wait_until(lambda: httpx.get(server.url + "/aurora/services", timeout=5).json()["apps"], timeout=30,
+    apps = wait_until(lambda: http_get(server.url + "/aurora/services", timeout=5).json()["apps"], timeout=30,
                       what="the announced service in /aurora/services")
     assert isinstance(apps, list) and [a["id"] for a in apps] == ["/aurora/www/prod/site"]
     service_port = int(apps[0]["portDefinitions"][0]["port"])
@@ -131,7 +129,7 @@ def test_aurora_announced_service_is_routed_through_haproxy(start_server: StartS
         seen = set()
         for _ in range(10):
             try:
-                resp = httpx.get(f"http://127.0.0.1:{service_port}/index.html", timeout=5)
+                resp = http_get(f"http://127.0.0.1:{service_port}/index.html", timeout=5)
             except httpx.HTTPError:
                 continue
             if resp.status_code == 200:
@@ -145,7 +143,7 @@ def test_aurora_announced_service_is_routed_through_haproxy(start_server: StartS
     assert killed.returncode == 0, killed.stdout + killed.stderr
 
     def ended() -> dict[str, Any] | None:
-        job = httpx.get(server.url + "/aurora/jobs/devcluster/www/prod/site", timeout=5).json()["result"]
+        job = http_get(server.url + "/aurora/jobs/devcluster/www/prod/site", timeout=5).json()["result"]
         task = next(t for t in job["tasks"] if t["instance"] == 1)
         return task if task["status"] == "KILLED" else None
     task = wait_until(ended, timeout=60, what="instance 1 killed")

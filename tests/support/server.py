@@ -7,6 +7,8 @@ agents checkpointed (by pid, checked against the recorded start time so a reused
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import json
 import os
 import random
@@ -19,6 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -31,16 +34,62 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Ports the tests hand out, all below the kernel's ephemeral ports (32768-60999), which clients and
+# free_port() take. Each pytest-xdist worker has a band of its own in each space, so that servers
+# running side by side never offer (task ports) or bind (service ports, HAProxy) the same port.
+TASK_PORTS = (22000, 32000)  # above Aurora's default service ports (21000-21999)
+SERVICE_PORTS = (10000, 20000)
+BANDS = 4  # a fifth worker shares the first one's bands
+_windows = itertools.count(random.randrange(1000))
+
+
+def worker_index() -> int:
+    """This pytest-xdist worker's number (gw2: 2), 0 outside a parallel run."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(name[2:]) if name[2:].isdigit() else 0
+
+
+def band(space: tuple[int, int]) -> tuple[int, int]:
+    """This worker's share of `space`: (lowest, highest)."""
+    width = (space[1] - space[0]) // BANDS
+    low = space[0] + worker_index() % BANDS * width
+    return low, low + width - 1
+
+
 def port_range(size: int = 200) -> tuple[int, int]:
-    """A random port range for a test's agents, away from other servers' on this machine."""
-    low = random.randrange(21000, 30800 - size, 100)
-    return low, low + size - 1
+    """A range of task ports for a test's agents: the next window of this worker's band, so two
+    ranges asked for in a row (by one test, for two servers) never overlap."""
+    low, high = band(TASK_PORTS)
+    start = low + next(_windows) % ((high - low + 1) // size) * size
+    return start, start + size - 1
+
+
+def service_port_args(args: Sequence[str]) -> list[str]:
+    """`--local-port-min/max` of this worker's band, unless `args` set them."""
+    if "--local-port-min" in args or "--local-port-max" in args:
+        return []
+    low, high = band(SERVICE_PORTS)
+    return ["--local-port-min", str(low), "--local-port-max", str(high)]
+
+
+@functools.cache
+def tls_context(cafile: Path | None = None) -> ssl.SSLContext:
+    """One TLS context per CA file (None: the system's), built once and shared by every client.
+
+    A client built with `verify=True` loads the whole CA bundle again: about 30 ms of CPU each,
+    which a test polling 20 times a second pays on every poll."""
+    return ssl.create_default_context(cafile=cafile)
+
+
+def http_get(url: str, **kwargs: Any) -> httpx.Response:
+    """`httpx.get` with the shared TLS context: for the many GETs of a poll or a traffic loop."""
+    return httpx.get(url, verify=tls_context(), **kwargs)
 
 
 def serves(url: str) -> bool:
     """Whether `url` answers 200 now."""
     try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return http_get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -78,8 +127,8 @@ class ServerProcess:
     def url(self) -> str:
         return f"{'https' if self.ca_cert else 'http'}://127.0.0.1:{self.port}"
 
-    def verify(self) -> ssl.SSLContext | bool:
-        return ssl.create_default_context(cafile=self.ca_cert) if self.ca_cert else True
+    def verify(self) -> ssl.SSLContext:
+        return tls_context(self.ca_cert)
 
     def client(self, timeout: float = 30.0, **kwargs: object) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=timeout, verify=self.verify(), **kwargs)  # type: ignore[arg-type]
@@ -87,7 +136,7 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         program = self.program or [sys.executable, "-m", "core.cli"]
         cmd = [*program, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-               "--log-level", "warning", *self.args]
+               "--log-level", "warning", *service_port_args(self.args), *self.args]
         if self.program is None:
             env, cwd = dict(os.environ, PYTHONPATH=str(REPO)), REPO
         else:

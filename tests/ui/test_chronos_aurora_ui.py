@@ -26,7 +26,7 @@ web = Process(name='web', cmdline='echo started {{{{mesos.instance}}}}; {python}
 task = Task(processes=[web], resources=Resources(cpu=0.05, ram=32*MB, disk=16*MB))
 jobs = [Service(cluster='devcluster', role='www', environment='prod', name='web', instances=3, task=task,
                 update_config=UpdateConfig(batch_size=1, watch_secs=2),
-                health_check_config=HealthCheckConfig(initial_interval_secs=1, interval_secs=0.5))]
+                health_check_config=HealthCheckConfig(initial_interval_secs=10, interval_secs=0.5))]
 """
 
 
