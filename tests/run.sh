@@ -60,8 +60,14 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
-# two workers (pytest-xdist): most tests wait on real servers and processes, so two share 2 cores
-# well; tests take free ports and their own data dirs, so they can run side by side. Each file
-# stays on one worker, in order (--dist loadfile): a module's shared server (the web UI's tests
-# build on what the test before made) and its once-built wheel are made once. `-n 0` runs one.
-exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile "$@"
+# Bytecode is cached (some environments set PYTHONDONTWRITEBYTECODE): without it every server,
+# CLI and launcher the tests start compiles the sources again, and every worker rewrites the
+# test modules' asserts again.
+unset PYTHONDONTWRITEBYTECODE
+# three workers (pytest-xdist): most tests wait on real servers and processes, so three share 2
+# cores well; tests take free ports and their own data dirs, so they can run side by side. Each
+# file stays on one worker, in order (--dist loadfile): a module's shared server (the web UI's
+# tests build on what the test before made) and its once-built wheel are made once. Files are
+# handed out longest first (--no-loadscope-reorder keeps the order tests/support/ordering.py
+# gives). `-n 0` runs one.
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder "$@"
