@@ -28,19 +28,15 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# Ports the tests hand out, all below the kernel's ephemeral ports (32768-60999), which clients and
-# free_port() take. Each pytest-xdist worker has a band of its own in each space, so that servers
+# Ports the tests hand out, all below the kernel's ephemeral ports (32768-60999), which outgoing
+# connections take. Each pytest-xdist worker has a band of its own in each space, so that servers
 # running side by side never offer (task ports) or bind (service ports, HAProxy) the same port.
-TASK_PORTS = (22000, 32000)  # above Aurora's default service ports (21000-21999)
+TASK_PORTS = (22000, 30000)  # above Aurora's default service ports (21000-21999)
 SERVICE_PORTS = (10000, 20000)
+ONE_PORTS = (30000, 32000)  # free_port(): servers, HAProxy's own ports, services with a fixed port
 BANDS = 4  # a fifth worker shares the first one's bands
 _windows = itertools.count(random.randrange(1000))
+_ones = itertools.count(random.randrange(1000))
 
 
 def worker_index() -> int:
@@ -62,6 +58,22 @@ def port_range(size: int = 200) -> tuple[int, int]:
     low, high = band(TASK_PORTS)
     start = low + next(_windows) % ((high - low + 1) // size) * size
     return start, start + size - 1
+
+
+def free_port() -> int:
+    """A port nothing listens on now, from this worker's band of ONE_PORTS. (A port the kernel
+    picks, bound to port 0, is an ephemeral one: an outgoing connection could take it before
+    the server or the HAProxy it is meant for binds it.)"""
+    low, high = band(ONE_PORTS)
+    for _ in range(high - low + 1):
+        port = low + next(_ones) % (high - low + 1)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {low}-{high}")
 
 
 def service_port_args(args: Sequence[str]) -> list[str]:
