@@ -51,6 +51,12 @@ def parent_of(pid: int) -> int:
     return int(stat[stat.rindex(")") + 2:].split()[1])
 
 
+def process_state(sandbox: Path, name: str) -> str | None:
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        return str(json.loads((sandbox / "thermos_status.json").read_text())["processes"][name]["state"])
+    return None
+
+
 def gone(pids: list[int]) -> bool:
     return not any(Path(f"/proc/{pid}").exists() for pid in pids)
 
@@ -74,6 +80,9 @@ def test_a_killed_task_sends_sigterm_to_its_daemon_and_leaves_nothing(tmp_path: 
         daemon, child = pids
         # adopted by the executor, not by init, once the process between them has exited
         wait_until(lambda: parent_of(daemon) == executor.pid, timeout=30, what="the daemon adopted by the executor")
+        # the process that forked may still be exiting after its grandchild is adopted (a loaded
+        # machine): a SIGTERM then would rightly make it KILLED
+        wait_until(lambda: process_state(tmp_path, "spawn") == "SUCCESS", timeout=30, what="spawn's own exit")
         executor.send_signal(signal.SIGTERM)
         assert executor.wait(timeout=60) == 143
         assert not (tmp_path / "marker").exists()  # its SIGTERM handler ran
