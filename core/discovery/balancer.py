@@ -245,7 +245,7 @@ class LoadBalancer:
             proc.start()
             try:
                 await proc.wait_ready()
-            except HAProxyError:
+            except BaseException:  # whatever went wrong, no HAProxy is left running unowned
                 proc.stop()
                 raise
             self._proc = proc

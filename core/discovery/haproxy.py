@@ -86,8 +86,18 @@ async def socket_command(socket_path: Path, command: str, timeout: float = 5.0, 
     A worker's stats socket answers a non-interactive line and then closes: the answer is read
     to the close, because each command's answer ends with a blank line and closing the connection
     at the first one makes HAProxy drop the rest of the line. The master's CLI keeps the
-    connection open after some commands (`reload`): `until_closed=False` stops at a blank line."""
+    connection open after some commands (`reload`): `until_closed=False` stops at a blank line.
+    A connection HAProxy closed before it was used (a master starting or re-executing) is a
+    ConnectionResetError, an OSError as a socket not yet bound is."""
     reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(socket_path)), timeout)
+    try:
+        return await _exchange(reader, writer, socket_path, command, timeout, until_closed)
+    except RuntimeError as exc:  # uvloop: "unable to perform operation on <UnixTransport closed=True>"
+        raise ConnectionResetError(f"{socket_path} closed the connection: {exc}") from exc
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, socket_path: Path, command: str,
+                    timeout: float, until_closed: bool) -> str:
     data = b""
     try:
         writer.write(command.encode() + b"\n")

@@ -3,6 +3,7 @@ changes is chosen by the test, so the cases that a scheduler only hits now and t
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -344,3 +345,47 @@ async def test_haproxy_under_a_deep_directory_starts_and_takes_runtime_changes(t
     finally:
         lb.stop()
     shutil.rmtree(lb.runtime_socket.parent, ignore_errors=True)
+
+
+async def test_a_connection_haproxy_closed_is_an_oserror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvloop raises RuntimeError on a connection the other end already closed; the callers wait
+    out an OSError (a master starting), so that is what it becomes."""
+    path = tmp_path / "cli.sock"
+    server = await asyncio.start_unix_server(lambda _reader, writer: writer.close(), path=str(path))
+
+    def closed(self: asyncio.StreamWriter, data: bytes) -> None:
+        raise RuntimeError("unable to perform operation on <UnixTransport closed=True>; the handler is closed")
+
+    monkeypatch.setattr(asyncio.StreamWriter, "write", closed)
+    try:
+        with pytest.raises(ConnectionResetError, match="closed the connection"):
+            await socket_command(path, "show proc")
+    finally:
+        server.close()
+
+
+async def test_a_haproxy_that_failed_to_come_up_is_stopped_whatever_the_error(
+        balancer: LoadBalancer, backends: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start that fails in any way stops the HAProxy it started: one left running would hold the
+    frontends' ports, and the next start would find them in use and leave the apps out."""
+    started: list[HAProxyProcess] = []
+    real_wait_ready = HAProxyProcess.wait_ready
+
+    async def fails(self: HAProxyProcess, timeout: float = 10.0) -> None:
+        started.append(self)
+        await real_wait_ready(self, timeout)
+        raise RuntimeError("something unforeseen")
+
+    monkeypatch.setattr(HAProxyProcess, "wait_ready", fails)
+    web = free_port()
+    try:
+        with pytest.raises(RuntimeError, match="unforeseen"):
+            await balancer.apply([app("/web", web, [backends[0]])])
+        (first,) = started
+        assert first.proc is not None and first.proc.poll() is not None  # stopped, not left running
+    finally:
+        for proc in started:  # this test's failure leaves nothing running either
+            proc.stop()
+    monkeypatch.setattr(HAProxyProcess, "wait_ready", real_wait_ready)
+    assert await balancer.apply([app("/web", web, [backends[0]])]) is Change.STARTED
+    assert http_get(f"http://127.0.0.1:{web}/", timeout=5).text == "a"  # its port was free again
