@@ -19,7 +19,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +231,16 @@ def kill_haproxy(data_dir: Path) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (OSError, ValueError, IndexError):
         pass
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path, *args: str, resources: str = "cpus:2;mem:2048;disk:2000") -> Iterator[ServerProcess]:
+    """A started `trireme serve` on `data_dir` (a module's one server, say), its tasks killed on
+    exit, its agents offering `resources` and a task-port range of this worker's; cleaned up after."""
+    low, high = port_range()
+    process = ServerProcess(data_dir, ["--kill-tasks-on-exit", *args,
+                                       "--agent-resources", f"{resources};ports:[{low}-{high}]"])
+    try:
+        yield process.start()
+    finally:
+        process.cleanup()

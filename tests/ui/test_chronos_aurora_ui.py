@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.aurora.test_jobs import cli, ready
-from tests.support.server import ServerProcess, port_range
+from tests.support.server import ServerProcess, running_server
 from tests.ui.browser import Browser, chromium, shoot, until
 
 pytestmark = pytest.mark.browser
@@ -32,14 +32,8 @@ jobs = [Service(cluster='devcluster', role='www', environment='prod', name='web'
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    low, high = port_range()
-    process = ServerProcess(tmp_path_factory.mktemp("ui-jobs") / "data",
-                            ["--kill-tasks-on-exit",
-                             "--agent-resources", f"cpus:4;mem:4096;disk:4000;ports:[{low}-{high}]"])
-    try:
-        yield process.start()
-    finally:
-        process.cleanup()
+    with running_server(tmp_path_factory.mktemp("ui-jobs") / "data", resources="cpus:4;mem:4096;disk:4000") as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

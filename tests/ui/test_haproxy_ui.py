@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.server import REPO, ServerProcess, free_port, port_range
+from tests.support.server import REPO, ServerProcess, free_port, running_server
 from tests.ui.browser import Browser, chromium, shoot, until
 
 pytestmark = [pytest.mark.browser,
@@ -23,15 +23,9 @@ BACKEND = REPO / "tests" / "support" / "backend.py"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    low, high = port_range()
-    process = ServerProcess(tmp_path_factory.mktemp("ui-haproxy") / "data",
-                            ["--kill-tasks-on-exit", "--haproxy", "--haproxy-stats-port", str(free_port()),
-                             "--haproxy-http-port", str(free_port()),
-                             "--agent-resources", f"cpus:2;mem:2048;disk:2000;ports:[{low}-{high}]"])
-    try:
-        yield process.start()
-    finally:
-        process.cleanup()
+    with running_server(tmp_path_factory.mktemp("ui-haproxy") / "data", "--haproxy", "--haproxy-stats-port",
+                        str(free_port()), "--haproxy-http-port", str(free_port())) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.support.server import ServerProcess, port_range
+from tests.support.server import ServerProcess, running_server
 from tests.ui.browser import Browser, chromium, shoot, until
 
 pytestmark = pytest.mark.browser
@@ -24,14 +24,8 @@ TICKING = "while true; do echo tick $MESOS_TASK_ID; sleep 0.5; done & exec pytho
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    low, high = port_range()
-    process = ServerProcess(tmp_path_factory.mktemp("ui-marathon") / "data",
-                            ["--kill-tasks-on-exit", "--authenticate", "--agents", "2",
-                             "--agent-resources", f"cpus:2;mem:2048;disk:2000;ports:[{low}-{high}]"])
-    try:
-        yield process.start()
-    finally:
-        process.cleanup()
+    with running_server(tmp_path_factory.mktemp("ui-marathon") / "data", "--authenticate", "--agents", "2") as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
