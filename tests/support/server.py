@@ -7,7 +7,6 @@ agents checkpointed (by pid, checked against the recorded start time so a reused
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import json
 import os
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from core.clikit.credentials import trusted
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,13 +85,10 @@ def service_port_args(args: Sequence[str]) -> list[str]:
     return ["--local-port-min", str(low), "--local-port-max", str(high)]
 
 
-@functools.cache
 def tls_context(cafile: Path | None = None) -> ssl.SSLContext:
-    """One TLS context per CA file (None: the system's), built once and shared by every client.
-
-    A client built with `verify=True` loads the whole CA bundle again: about 30 ms of CPU each,
-    which a test polling 20 times a second pays on every poll."""
-    return ssl.create_default_context(cafile=cafile)
+    """The CLI's shared TLS context for `cafile` (None: the default CAs): a client built with
+    `verify=True` reads the whole CA bundle again, about 30 ms of CPU on every poll."""
+    return trusted(str(cafile) if cafile else None)
 
 
 def http_get(url: str, **kwargs: Any) -> httpx.Response:
