@@ -22,8 +22,9 @@ from tests.marathon.conftest import deployed
 from tests.support.server import REPO, ServerProcess, free_port, http_get, port_range, wait_until
 
 pytestmark = pytest.mark.skipif(not Path("/usr/sbin/haproxy").exists(), reason="haproxy is not installed")
-# where Aurora gives announced jobs their service ports: a random block, unlikely to be taken
-AURORA_SERVICE_PORTS = range(port_range(100)[0], port_range(100)[0] + 100)
+# where Aurora gives announced jobs their service ports: a block of this worker's, taken once
+_SERVICE_LOW, _SERVICE_HIGH = port_range(100)
+AURORA_SERVICE_PORTS = range(_SERVICE_LOW, _SERVICE_HIGH + 1)
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
